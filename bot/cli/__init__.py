@@ -1,0 +1,28 @@
+"""The ``marketbot`` command line (typer). Thin: parse arguments, call the app, print.
+
+Each area registers its subcommands from its own module (``register(app)``), so the
+modules stay small and owned by the code they front.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import briefing, chat, core, delivery, ingest, market, rules
+
+app = typer.Typer(
+    name="marketbot",
+    help="Market-news alerts for Slack and Discord.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for _module in (core, ingest, rules, market, delivery, briefing, chat):
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,650 @@
+"""Configuration: ``config/bot.yaml`` validated with pydantic, secrets from the environment.
+
+This module is the only reader of ``os.environ``. ``load_settings`` validates once, at
+start-up, and raises ``ConfigError`` whose message names the file, the line, the key path
+(``watchlists[2].keywords[0]``) and what to fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from bot.domain.errors import ConfigError, ValidationError
+from bot.domain.models import (
+    ChannelRef,
+    QuietHours,
+    SubscriptionOptions,
+    TradingSession,
+    Watchlist,
+)
+from bot.domain.timeutil import as_utc, parse_duration
+
+DEFAULT_CONFIG = Path("config/bot.yaml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/marketbot.db"
+WATCHLIST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SYMBOL = re.compile(r"^[A-Z0-9]{1,6}([.-][A-Z0-9]{1,4})?$")
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    try:
+        return parse_duration(value).total_seconds()
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class FeedConfig(_Model):
+    """A news feed to poll."""
+
+    name: str = Field(min_length=1, max_length=200)
+    url: str
+    interval: Seconds = Field(default=120, ge=30)
+    enabled: bool = True
+    backfill: int = Field(default=0, ge=0, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v, re.I):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+
+class YahooNewsConfig(_Model):
+    """Yahoo Finance ticker news through yfinance (``Ticker.news``)."""
+
+    enabled: bool = False
+    interval: Seconds = Field(default=300, ge=60)
+
+
+def _symbol(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a ticker symbol")
+    sym = str(value).strip().lstrip("$").upper()
+    if not SYMBOL.match(sym):
+        raise ValueError(
+            f"{value!r} is not a ticker symbol: use 1-6 letters or digits with an optional "
+            "exchange suffix, e.g. NVDA, BRK-B, SHOP.TO"
+        )
+    return sym
+
+
+def _term(value: str) -> str:
+    if not re.search(r"\w", value):
+        raise ValueError(f"{value!r} is empty or only punctuation; write a word or a phrase")
+    return value
+
+
+class WatchlistConfig(_Model):
+    """A watchlist: tickers and keywords, or one boolean query."""
+
+    name: str
+    tickers: list[Annotated[str, BeforeValidator(_symbol)]] = Field(default_factory=list)
+    keywords: list[Annotated[str, AfterValidator(_term)]] = Field(default_factory=list)
+    exclude: list[Annotated[str, AfterValidator(_term)]] = Field(default_factory=list)
+    match: Literal["any", "all"] | None = None
+    query: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not WATCHLIST_NAME.match(v):
+            raise ValueError("use 1-32 letters, digits, '-' or '_' (e.g. cloud-china)")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> WatchlistConfig:
+        if self.query is not None:
+            mixed = [k for k in ("tickers", "keywords") if getattr(self, k)]
+            if self.match is not None:
+                mixed.append("match")
+            if mixed:
+                raise ValueError(
+                    f"'query' replaces {', '.join(mixed)}: put everything in the query "
+                    "(e.g. '($AMZN OR $MSFT) AND cloud') or drop the query"
+                )
+            if not self.query.strip():
+                raise ValueError("'query' is empty")
+        elif not self.tickers and not self.keywords:
+            raise ValueError("a watchlist needs tickers, keywords or a query")
+        return self
+
+    def to_domain(self) -> Watchlist:
+        return Watchlist(
+            name=self.name,
+            scope="config",
+            tickers=tuple(dict.fromkeys(self.tickers)),
+            keywords=tuple(self.keywords),
+            exclude=tuple(self.exclude),
+            match=self.match or "any",
+            query=self.query,
+        )
+
+
+def _quiet_hours(value: Any) -> Any:
+    if value is None or isinstance(value, QuietHours):
+        return value
+    m = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", str(value))
+    if not m:
+        raise ValueError("write quiet hours as HH:MM-HH:MM, e.g. 22:00-06:00")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ValueError("hours are 00-23 and minutes 00-59, e.g. 22:00-06:00")
+    if (h1, m1) == (h2, m2):
+        raise ValueError("quiet hours start and end at the same time")
+    return QuietHours(time(h1, m1), time(h2, m2))
+
+
+def _session(value: Any) -> Any:
+    if isinstance(value, TradingSession):
+        return value
+    text = str(value).strip().lower().replace("_", "-")
+    aliases = {
+        "pre": "pre-market",
+        "premarket": "pre-market",
+        "pre-market": "pre-market",
+        "regular": "regular",
+        "rth": "regular",
+        "post": "after hours",
+        "after-hours": "after hours",
+        "after hours": "after hours",
+        "afterhours": "after hours",
+        "post-market": "after hours",
+        "closed": "closed",
+    }
+    if text not in aliases:
+        raise ValueError("sessions are pre-market, regular, after-hours or closed")
+    return TradingSession(aliases[text])
+
+
+class SubscriptionConfig(_Model):
+    """A channel subscribed to a watchlist, with delivery options."""
+
+    watchlist: str
+    channel: str
+    quiet_hours: Annotated[QuietHours | None, BeforeValidator(_quiet_hours)] = None
+    max_per_hour: int | None = Field(default=None, ge=1, le=3600)
+    min_move_pct: float | None = Field(default=None, ge=0, le=100)
+    sessions: list[Annotated[TradingSession, BeforeValidator(_session)]] = Field(default_factory=list)
+    mute_until: datetime | None = None
+    threads: bool = True
+    briefing: Literal["none", "premarket"] = "none"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        try:
+            ChannelRef.parse(v)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip()
+
+    @property
+    def channel_ref(self) -> ChannelRef:
+        return ChannelRef.parse(self.channel)
+
+    def options(self) -> SubscriptionOptions:
+        return SubscriptionOptions(
+            quiet_hours=self.quiet_hours,
+            max_per_hour=self.max_per_hour,
+            min_move_pct=self.min_move_pct,
+            sessions=tuple(self.sessions),
+            mute_until=as_utc(self.mute_until) if self.mute_until else None,
+            threads=self.threads,
+            briefing=self.briefing,
+        )
+
+
+class IngestConfig(_Model):
+    """How feeds are fetched, parsed, deduplicated and clustered."""
+
+    user_agent: str | None = None
+    connect_timeout: Seconds = Field(default=10, gt=0, le=120)
+    total_timeout: Seconds = Field(default=30, gt=0, le=600)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=10_000, le=100 * 1024 * 1024)
+    max_redirects: int = Field(default=5, ge=0, le=10)
+    per_host_limit: int = Field(default=2, ge=1, le=50)
+    global_limit: int = Field(default=100, ge=1, le=2000)
+    max_failures: int = Field(default=10, ge=1, le=1000)
+    max_age: Seconds = Field(default=24 * 3600, ge=60)
+    summary_chars: int = Field(default=280, ge=80, le=4000)
+    cluster_threshold: float = Field(default=90, ge=50, le=100)
+    cluster_window: Seconds = Field(default=48 * 3600, ge=3600)
+    ticker_feed_interval: Seconds = Field(default=300, ge=30)
+    fetch_articles: bool = False
+
+
+class MarketConfig(_Model):
+    """Quotes, sessions and charts."""
+
+    exchange: str = "XNYS"
+    quote_timeout: Seconds = Field(default=4.0, gt=0, le=60)
+    cache_ttl: Seconds = Field(default=60, ge=1, le=3600)
+    active_cache_ttl: Seconds = Field(default=15, ge=1, le=3600)
+    breaker_failures: int = Field(default=5, ge=1, le=100)
+    breaker_reset: Seconds = Field(default=60, ge=1, le=3600)
+
+
+class DeliveryConfig(_Model):
+    """Outbox, retries, follow-ups and alert shape."""
+
+    max_retry: Seconds = Field(default=24 * 3600, ge=60)
+    lease: Seconds = Field(default=60, ge=5, le=3600)
+    followup_interval: Seconds = Field(default=600, ge=0)
+    max_tickers: int = Field(default=4, ge=0, le=10)
+    quote_wait: Seconds = Field(default=4.0, ge=0, le=60)
+    stale_after: Seconds = Field(default=12 * 3600, ge=60)
+    held: Literal["deliver", "drop-stale"] = "deliver"
+
+
+class BriefingConfig(_Model):
+    """Pre-market briefing time and limits."""
+
+    time: str = "08:30"
+    grace: Seconds = Field(default=1800, ge=0, le=6 * 3600)
+    max_stories: int = Field(default=10, ge=1, le=50)
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        m = re.match(r"^(\d{1,2}):(\d{2})$", v)
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise ValueError("write the briefing time as HH:MM, e.g. 08:30")
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+class MoveAlertsConfig(_Model):
+    """Price-move alerts for tickers in subscribed watchlists."""
+
+    thresholds: list[float] = Field(default_factory=list)
+    sessions: list[Annotated[TradingSession, BeforeValidator(_session)]] = Field(
+        default_factory=lambda: [TradingSession.PRE]
+    )
+    interval: Seconds = Field(default=60, ge=15)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(t <= 0 or t > 100 for t in v):
+            raise ValueError("thresholds are percentages between 0 and 100, e.g. [3, 5, 10]")
+        return sorted(set(v))
+
+
+class CommandsConfig(_Model):
+    """Who may change what from chat, and limits."""
+
+    restrict_to_admins: bool = False
+    max_items: int = Field(default=100, ge=1, le=1000)
+    max_watchlists: int = Field(default=50, ge=1, le=10000)
+
+
+class WebConfig(_Model):
+    """The bot's HTTP server: health, metrics and Slack HTTP mode."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    enabled: bool = True
+
+
+def _move_alerts(value: Any) -> Any:
+    if isinstance(value, list):
+        return {"thresholds": value}
+    return value
+
+
+class BotConfig(_Model):
+    """The whole of ``config/bot.yaml``."""
+
+    timezone: str = "America/New_York"
+    admins: list[str] = Field(default_factory=list)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    ticker_feeds: list[str] = Field(default_factory=list)
+    yahoo_news: YahooNewsConfig = YahooNewsConfig()
+    watchlists: list[WatchlistConfig] = Field(default_factory=list)
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+    subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+    ingest: IngestConfig = IngestConfig()
+    market: MarketConfig = MarketConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    briefing: BriefingConfig = BriefingConfig()
+    move_alerts: Annotated[MoveAlertsConfig, BeforeValidator(_move_alerts)] = MoveAlertsConfig()
+    commands: CommandsConfig = CommandsConfig()
+    web: WebConfig = WebConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as America/New_York") from None
+        return v
+
+    @field_validator("ticker_feeds")
+    @classmethod
+    def _templates(cls, v: list[str]) -> list[str]:
+        for i, url in enumerate(v):
+            if "{ticker}" not in url:
+                raise ValueError(f"item {i} has no {{ticker}} placeholder to fill with each symbol")
+            if not re.match(r"^https?://", url, re.I):
+                raise ValueError(f"item {i} must be an http:// or https:// URL")
+        return v
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _aliases(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            out: dict[str, Any] = {}
+            for k, names in v.items():
+                sym = str(k).strip().lstrip("$").upper()
+                if not SYMBOL.match(sym):
+                    raise ValueError(f"{k!r} is not a ticker symbol")
+                out[sym] = [names] if isinstance(names, str) else names
+            return out
+        return v
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not re.match(r"^(slack|discord):\S+$", a):
+                raise ValueError(f"{a!r}: write admins as slack:U0123ABCD or discord:112233445566778899")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> BotConfig:
+        names = [w.name for w in self.watchlists]
+        seen: set[str] = set()
+        for i, n in enumerate(names):
+            if n.lower() in seen:
+                raise _PathError(("watchlists", i, "name"), f"duplicate watchlist name {n!r}; names must be unique")
+            seen.add(n.lower())
+        by_name = {w.name for w in self.watchlists}
+        for i, s in enumerate(self.subscriptions):
+            if s.watchlist not in by_name:
+                hint = difflib.get_close_matches(s.watchlist, list(by_name), n=1)
+                fix = f"did you mean {hint[0]!r}?" if hint else (
+                    f"known watchlists: {', '.join(sorted(by_name))}" if by_name else "no watchlists are defined"
+                )
+                raise _PathError(("subscriptions", i, "watchlist"), f"unknown watchlist {s.watchlist!r}; {fix}")
+        pairs: set[tuple[str, str]] = set()
+        for i, s in enumerate(self.subscriptions):
+            pair = (s.watchlist, str(s.channel_ref))
+            if pair in pairs:
+                raise _PathError(("subscriptions", i), f"{pair[1]} is subscribed to {pair[0]!r} twice")
+            pairs.add(pair)
+        urls: set[str] = set()
+        for i, f in enumerate(self.feeds):
+            if f.url in urls:
+                raise _PathError(("feeds", i, "url"), f"feed URL {f.url} is listed twice")
+            urls.add(f.url)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def domain_watchlists(self) -> list[Watchlist]:
+        return [w.to_domain() for w in self.watchlists]
+
+
+class _PathError(ValueError):
+    """A cross-field error that knows its own key path."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Env:
+    """Settings from the environment (and ``.env``): secrets and deployment choices."""
+
+    config_path: Path
+    database_url: str
+    slack_bot_token: SecretStr | None
+    slack_app_token: SecretStr | None
+    slack_signing_secret: SecretStr | None
+    slack_api_url: str | None
+    discord_bot_token: SecretStr | None
+    discord_api_url: str | None
+    discord_gateway_url: str | None
+    discord_guild_ids: tuple[int, ...]
+    log_format: Literal["text", "json"]
+    log_level: str
+
+    @property
+    def platforms(self) -> list[str]:
+        """Chat platforms with credentials; the console when there are none."""
+        out = []
+        if self.slack_bot_token:
+            out.append("slack")
+        if self.discord_bot_token:
+            out.append("discord")
+        return out or ["console"]
+
+
+def _secret(environ: Mapping[str, str], key: str) -> SecretStr | None:
+    value = environ.get(key, "").strip()
+    return SecretStr(value) if value else None
+
+
+def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Env:
+    """Read the environment (plus ``.env`` if present, without overriding real variables)."""
+    merged: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        from dotenv import dotenv_values
+
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    guild_ids: list[int] = []
+    for part in re.split(r"[,\s]+", merged.get("DISCORD_GUILD_IDS", "").strip()):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ConfigError(
+                f"environment: DISCORD_GUILD_IDS: {part!r} is not a guild id; "
+                "write comma-separated numeric ids, e.g. 112233445566778899,998877665544332211"
+            )
+        guild_ids.append(int(part))
+    fmt = merged.get("MARKETBOT_LOG_FORMAT", "text").strip().lower() or "text"
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"environment: MARKETBOT_LOG_FORMAT={fmt!r}; use text or json")
+    return Env(
+        config_path=Path(merged.get("MARKETBOT_CONFIG") or DEFAULT_CONFIG),
+        database_url=merged.get("MARKETBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        slack_bot_token=_secret(merged, "SLACK_BOT_TOKEN"),
+        slack_app_token=_secret(merged, "SLACK_APP_TOKEN"),
+        slack_signing_secret=_secret(merged, "SLACK_SIGNING_SECRET"),
+        slack_api_url=merged.get("SLACK_API_URL") or None,
+        discord_bot_token=_secret(merged, "DISCORD_BOT_TOKEN"),
+        discord_api_url=merged.get("DISCORD_API_URL") or None,
+        discord_gateway_url=merged.get("DISCORD_GATEWAY_URL") or None,
+        discord_guild_ids=tuple(guild_ids),
+        log_format=fmt,  # type: ignore[arg-type]
+        log_level=(merged.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
+    )
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def _format_path(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map key paths to 1-based line numbers using the YAML node tree."""
+    index: dict[tuple[str | int, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                index[(*path, key)] = k.start_mark.line + 1
+                walk(v, (*path, key))
+                index[(*path, key)] = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _model_fields(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """The field names allowed at ``path`` (for "did you mean")."""
+    current: Any = model
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _inner_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(err: Mapping[str, Any], path: tuple[str | int, ...]) -> str:
+    kind = err.get("type", "")
+    msg = str(err.get("msg", "invalid value"))
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        allowed = _model_fields(BotConfig, path[:-1])
+        hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if hint:
+            return f"unknown key {key!r}; did you mean {hint[0]!r}?"
+        return f"unknown key {key!r}; allowed here: {', '.join(allowed)}" if allowed else f"unknown key {key!r}"
+    if kind == "missing":
+        return "required key is missing"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    value = err.get("input")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{msg} (got {value!r})"
+    return msg
+
+
+def _error_path(err: Mapping[str, Any]) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for p in err.get("loc", ()):
+        # pydantic adds validator/function names to union and annotated paths; keep real keys only
+        if isinstance(p, str) and ("[" in p or p.startswith("function-")):
+            continue
+        parts.append(p)
+    return tuple(parts)
+
+
+def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
+    """Validate YAML text; raise ConfigError listing every problem with file:line and key path."""
+    try:
+        raw = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{where}: invalid YAML: {problem}. Check indentation and quoting around this line."
+        ) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys (timezone:, feeds:, watchlists: ...)")
+    lines = _line_index(text)
+    try:
+        return BotConfig.model_validate(raw)
+    except PydanticValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            ctx = err.get("ctx") or {}
+            inner = ctx.get("error")
+            if isinstance(inner, _PathError):
+                path, message = inner.path, inner.message
+            else:
+                path, message = _error_path(err), _describe(err, _error_path(err))
+            line = None
+            for n in range(len(path), -1, -1):
+                if path[:n] in lines:
+                    line = lines[path[:n]]
+                    break
+            where = f"{source}:{line}" if line else source
+            problems.append(f"{where}: {_format_path(path)}: {message}")
+        head = "configuration error" if len(problems) == 1 else f"{len(problems)} configuration errors"
+        raise ConfigError(f"{head}:\n  " + "\n  ".join(dict.fromkeys(problems))) from None
+
+
+def load_config(path: Path) -> BotConfig:
+    """Read and validate a config file; every failure is a ConfigError saying what to fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found. Copy config/bot.yaml, or pass --config PATH "
+            "(or set MARKETBOT_CONFIG)."
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; pass the path of a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
+    return parse_config(text, source=str(path))

@@ -1,0 +1,252 @@
+"""Ports: the narrow, domain-shaped interfaces between the core and the outside world.
+
+Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``; only
+``bot.app`` picks them. Arguments are keyword-only where more than one is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal, Protocol, runtime_checkable
+
+from bot.domain.models import (
+    Alert,
+    ChannelRef,
+    CommandContext,
+    MessageRef,
+    NewsItem,
+    Quote,
+    Reply,
+    Story,
+    StorySource,
+    Subscription,
+    SubscriptionOptions,
+    TradingSession,
+    Watchlist,
+)
+
+
+class Clock(Protocol):
+    """Where "now" comes from; tests substitute a controlled clock."""
+
+    def now(self) -> datetime: ...
+
+
+class NewsSource(Protocol):
+    """Something that yields normalised news items (a feed, Yahoo ticker news)."""
+
+    @property
+    def id(self) -> str: ...
+
+    async def fetch(self) -> list[NewsItem]: ...
+
+
+class QuoteSource(Protocol):
+    """Prices. Symbols with no price get a Quote whose ``price`` is None, never an exception."""
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]: ...
+
+
+class MarketCalendar(Protocol):
+    """Trading sessions of an exchange (pure computation, no network)."""
+
+    def session_at(self, when: datetime, symbol: str | None = None) -> TradingSession | None:
+        """The session at ``when`` for ``symbol`` (None: the primary exchange; None result: no label)."""
+        ...
+
+    def is_trading_day(self, day: date) -> bool: ...
+
+    def previous_close(self, when: datetime) -> datetime:
+        """The last regular-session close strictly before ``when``."""
+        ...
+
+
+class ChartSource(Protocol):
+    """PNG charts of a symbol's last session."""
+
+    async def chart(self, symbol: str) -> bytes: ...
+
+
+@runtime_checkable
+class ChatAdapter(Protocol):
+    """A chat platform. Raises ``DeliveryError`` saying whether retrying can help.
+
+    ``channel_rate`` is the platform's per-channel message budget as (messages, seconds),
+    e.g. (1, 1.0) for Slack and (5, 5.0) for Discord; delivery throttles to it.
+    """
+
+    platform: str
+    channel_rate: tuple[int, float]
+
+    async def send(
+        self, message: Alert | Reply, *, target: ChannelRef, thread: MessageRef | None = None
+    ) -> MessageRef: ...
+
+    async def edit(self, ref: MessageRef, message: Alert | Reply) -> None: ...
+
+
+CommandName = Literal["quote", "news", "watch"]
+
+
+class CommandHandler(Protocol):
+    """The platform-neutral slash-command entry point that chat adapters bind.
+
+    ``text`` is everything the user typed after the command, as the platform gave it.
+    Never raises for user errors: a malformed call answers a private usage Reply.
+    """
+
+    async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply: ...
+
+    async def complete(self, ctx: CommandContext, kind: Literal["watchlist", "ticker"], prefix: str) -> list[str]:
+        """Autocomplete choices (at most 25) for a watchlist name or a ticker."""
+        ...
+
+
+# ---------------------------------------------------------------- store records
+
+
+FeedOrigin = Literal["config", "ticker", "yahoo", "chat"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as configured: the part of a feed's record that the config owns."""
+
+    id: str
+    name: str
+    url: str
+    origin: FeedOrigin = "config"
+    interval: int = 120
+    enabled: bool = True
+    backfill: int = 0
+    trusted: bool = True  # False for URLs from chat: SSRF guard applies
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed's polling state, kept across restarts."""
+
+    spec: FeedSpec
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: str | None = None
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    first_success_at: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    disabled_reason: str | None = None
+    next_poll_at: datetime | None = None
+    items_seen: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """A subscription as written in the config file."""
+
+    watchlist: str
+    channel: ChannelRef
+    options: SubscriptionOptions = SubscriptionOptions()
+    scope: str = "config"
+
+
+OutboxStatus = Literal["pending", "claimed", "sent", "failed", "held", "dropped"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An alert waiting to be sent to one subscription's channel."""
+
+    key: str
+    alert: Alert
+    subscription_id: int | None
+    due_at: datetime
+    status: OutboxStatus = "pending"
+    id: int | None = None
+    attempts: int = 0
+    first_attempt_at: datetime | None = None
+    claimed_until: datetime | None = None
+    claimed_by: str | None = None
+    last_error: str | None = None
+    message_id: str | None = None
+    thread_id: str | None = None
+    sent_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    """Delivery state of one subscription, for ``marketbot subscriptions``."""
+
+    subscription_id: int
+    queued: int = 0
+    held: int = 0
+    failed: int = 0
+    last_delivery_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """What a poll wants stored atomically: items with their story, new stories, new sources."""
+
+    items: list[tuple[NewsItem, str]] = field(default_factory=list)
+    new_stories: list[Story] = field(default_factory=list)
+    new_sources: list[tuple[str, StorySource]] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """Domain operations on the database. Claims are atomic across processes."""
+
+    # feeds
+    async def sync_feeds(self, feeds: Sequence[FeedSpec]) -> None: ...
+    async def list_feeds(self) -> list[FeedState]: ...
+    async def get_feed(self, feed_id: str) -> FeedState | None: ...
+    async def save_feed_state(self, state: FeedState) -> None: ...
+
+    # news
+    async def unseen_items(self, items: Sequence[NewsItem]) -> list[NewsItem]: ...
+    async def save_ingest(self, batch: IngestBatch) -> None: ...
+    async def recent_stories(self, since: datetime) -> list[Story]: ...
+    async def get_story(self, story_id: str) -> Story | None: ...
+    async def stories(
+        self, *, since: datetime | None = None, ticker: str | None = None, limit: int = 50
+    ) -> list[Story]: ...
+
+    # watchlists created in chat (config watchlists are not stored)
+    async def list_watchlists(self, scope: str | None = None) -> list[Watchlist]: ...
+    async def get_watchlist(self, scope: str, name: str) -> Watchlist | None: ...
+    async def save_watchlist(self, watchlist: Watchlist) -> None: ...
+    async def delete_watchlist(self, scope: str, name: str) -> bool: ...
+
+    # subscriptions
+    async def sync_config_subscriptions(self, specs: Sequence[SubscriptionSpec]) -> None: ...
+    async def list_subscriptions(
+        self, *, channel: ChannelRef | None = None, watchlist: str | None = None, scope: str | None = None
+    ) -> list[Subscription]: ...
+    async def get_subscription(self, subscription_id: int) -> Subscription | None: ...
+    async def add_subscription(self, spec: SubscriptionSpec, *, created_by: str | None = None) -> Subscription: ...
+    async def remove_subscription(self, *, channel: ChannelRef, scope: str, watchlist: str) -> bool: ...
+    async def update_subscription_options(self, subscription_id: int, options: SubscriptionOptions) -> None: ...
+    async def mark_subscription_broken(self, subscription_id: int, reason: str | None) -> None: ...
+
+    # outbox
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> int: ...
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta, worker: str
+    ) -> list[OutboxEntry]: ...
+    async def mark_sent(self, entry_id: int, *, ref: MessageRef, now: datetime) -> None: ...
+    async def mark_retry(self, entry_id: int, *, due_at: datetime, error: str) -> None: ...
+    async def mark_failed(self, entry_id: int, *, error: str, status: OutboxStatus = "failed") -> None: ...
+    async def release_held(self, subscription_id: int, *, now: datetime) -> list[OutboxEntry]: ...
+    async def sent_message(self, *, story_id: str, subscription_id: int) -> MessageRef | None: ...
+    async def channel_stats(self) -> dict[int, ChannelStats]: ...
+
+    # markers: "this happened once" (briefing sent, threshold crossed, follow-up throttle)
+    async def add_marker(self, key: str, *, now: datetime) -> bool: ...
+    async def has_marker(self, key: str) -> bool: ...
