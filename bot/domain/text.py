@@ -1,0 +1,83 @@
+"""Plain text from feed HTML: entities decoded, tags and scripts dropped, whitespace collapsed."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+_BLOCK_TAGS = frozenset(
+    "p div br li ul ol tr td th h1 h2 h3 h4 h5 h6 blockquote section article header footer table pre hr".split()
+)
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title"})
+_WS = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"'})
+
+
+class _Extractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt and not self._skip:
+                self.parts.append(f" {alt} ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def collapse_whitespace(text: str, *, keep_newlines: bool = False) -> str:
+    """Collapse runs of spaces (including non-breaking and other Unicode spaces)."""
+    text = _ZERO_WIDTH.sub("", text)
+    text = _WS.sub(" ", text)
+    if keep_newlines:
+        return _NEWLINES.sub("\n", text).strip()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def html_to_text(value: str, *, keep_newlines: bool = False) -> str:
+    """Convert an HTML fragment (or plain text with entities) to plain text.
+
+    Entities are decoded (also double-escaped ones such as ``&amp;amp;``), tags, scripts and
+    styles dropped, block elements become line breaks, whitespace is collapsed.
+    """
+    if not value:
+        return ""
+    if "<" in value or "&" in value:
+        parser = _Extractor()
+        try:
+            parser.feed(value)
+            parser.close()
+            value = "".join(parser.parts)
+        except (AssertionError, ValueError):  # pathological markup: fall back to a regex strip
+            value = html.unescape(re.sub(r"<[^>]*>", " ", value))
+        # feeds often escape twice ("&amp;amp;"); one more pass is safe on plain text
+        if "&" in value and re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]{2,8});", value, re.I):
+            value = html.unescape(value)
+    return collapse_whitespace(value, keep_newlines=keep_newlines)
+
+
+def normalize_for_matching(text: str) -> str:
+    """Typographic quotes to ASCII, Unicode spaces to plain spaces: what the matcher sees."""
+    return collapse_whitespace(text.translate(_TYPOGRAPHIC))
