@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
-    BaseModel,
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -388,16 +388,26 @@ class BotConfig(_Model):
         seen: set[str] = set()
         for i, n in enumerate(names):
             if n.lower() in seen:
-                raise _PathError(("watchlists", i, "name"), f"duplicate watchlist name {n!r}; names must be unique")
+                raise _PathError(
+                    ("watchlists", i, "name"), f"duplicate watchlist name {n!r}; names must be unique"
+                )
             seen.add(n.lower())
         by_name = {w.name for w in self.watchlists}
         for i, s in enumerate(self.subscriptions):
             if s.watchlist not in by_name:
                 hint = difflib.get_close_matches(s.watchlist, list(by_name), n=1)
-                fix = f"did you mean {hint[0]!r}?" if hint else (
-                    f"known watchlists: {', '.join(sorted(by_name))}" if by_name else "no watchlists are defined"
+                fix = (
+                    f"did you mean {hint[0]!r}?"
+                    if hint
+                    else (
+                        f"known watchlists: {', '.join(sorted(by_name))}"
+                        if by_name
+                        else "no watchlists are defined"
+                    )
                 )
-                raise _PathError(("subscriptions", i, "watchlist"), f"unknown watchlist {s.watchlist!r}; {fix}")
+                raise _PathError(
+                    ("subscriptions", i, "watchlist"), f"unknown watchlist {s.watchlist!r}; {fix}"
+                )
         pairs: set[tuple[str, str]] = set()
         for i, s in enumerate(self.subscriptions):
             pair = (s.watchlist, str(s.channel_ref))
@@ -574,14 +584,16 @@ def _describe(err: Mapping[str, Any], path: tuple[str | int, ...]) -> str:
         hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         if hint:
             return f"unknown key {key!r}; did you mean {hint[0]!r}?"
-        return f"unknown key {key!r}; allowed here: {', '.join(allowed)}" if allowed else f"unknown key {key!r}"
+        return (
+            f"unknown key {key!r}; allowed here: {', '.join(allowed)}" if allowed else f"unknown key {key!r}"
+        )
     if kind == "missing":
         return "required key is missing"
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
     value = err.get("input")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    if kind.endswith(("_type", "_parsing")):
         return f"{msg} (got {value!r})"
     return msg
 
@@ -610,7 +622,9 @@ def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys (timezone:, feeds:, watchlists: ...)")
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys (timezone:, feeds:, watchlists: ...)"
+        )
     lines = _line_index(text)
     try:
         return BotConfig.model_validate(raw)

@@ -33,4 +33,6 @@ def register(app: typer.Typer) -> None:
         """Validate the config and print a summary."""
         env, cfg = load(config)
         typer.echo(f"config: {env.config_path} OK")
-        typer.echo(f"feeds: {len(cfg.feeds)}, watchlists: {len(cfg.watchlists)}, subscriptions: {len(cfg.subscriptions)}")
+        typer.echo(
+            f"feeds: {len(cfg.feeds)}, watchlists: {len(cfg.watchlists)}, subscriptions: {len(cfg.subscriptions)}"
+        )

@@ -1,0 +1,159 @@
+"""Engines, URLs and migrations: the only place that knows which database is behind the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.domain.errors import StoreError
+from bot.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_ADVISORY_LOCK = 0x6D6B7462  # "mktb": serialises migrations across processes on PostgreSQL
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, fit for logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL.
+
+    SQLite files get their directory created, WAL mode, a busy timeout and foreign keys.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"MARKETBOT_DATABASE_URL {url!r} is not a database URL; use e.g. "
+            "sqlite+aiosqlite:///data/marketbot.db or postgresql+asyncpg://user:pass@host/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite" and parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"database {redact(url)}: only SQLite (sqlite+aiosqlite://) and PostgreSQL "
+            "(postgresql+asyncpg://) are supported"
+        )
+    kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if not database or database == ":memory:":
+            # one shared connection, or every connection would see its own empty database
+            kwargs["poolclass"] = sa.pool.StaticPool
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"timeout": 10})
+    try:
+        engine = create_async_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise StoreError(
+            f"database {redact(url)}: driver not installed ({exc}); pip install 'marketbot[postgres]'"
+        ) from None
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _alembic_config(connection: Connection) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade_sync(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+    command.upgrade(_alembic_config(connection), "head")
+
+
+def _current_sync(connection: Connection) -> tuple[str | None, str]:
+    ctx = MigrationContext.configure(connection)
+    head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    return ctx.get_current_revision(), head or ""
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_sync)
+    except (OSError, OperationalError, DBAPIError) as exc:
+        raise StoreError(_unreachable(engine, exc)) from None
+
+
+async def current_revision(engine: AsyncEngine) -> tuple[str | None, str]:
+    """(revision the database is at, newest revision the code knows)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current_sync)
+
+
+def _unreachable(engine: AsyncEngine, exc: BaseException) -> str:
+    reason = (
+        str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if str(exc).strip()
+        else type(exc).__name__
+    )
+    url = engine.url.render_as_string(hide_password=True)
+    return (
+        f"cannot use the database {url}: {reason}. Check MARKETBOT_DATABASE_URL, that the server is "
+        "running and reachable, and the credentials."
+    )
+
+
+@asynccontextmanager
+async def open_store(url: str, *, migrate: bool = True) -> AsyncIterator[SqlStore]:
+    """Connect, apply migrations, yield a SqlStore; the engine is disposed on exit."""
+    engine = create_engine(url)
+    try:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+            raise StoreError(_unreachable(engine, exc)) from None
+        if migrate:
+            await upgrade(engine)
+        else:
+            current, head = await current_revision(engine)
+            if current != head:
+                raise StoreError(
+                    f"the database is at migration {current or 'none'} but this version needs {head}; "
+                    "run `marketbot db upgrade`"
+                )
+        yield SqlStore(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,318 @@
+"""Feeds, items and stories: polling state, dedup that survives restarts, story clusters."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.domain.models import NewsItem, Story, StorySource
+from bot.ports import FeedSpec, FeedState, IngestBatch
+from bot.store import schema as t
+from bot.store.base import StoreBase
+
+_CHUNK = 500
+
+
+def _sha(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def item_key(item: NewsItem) -> str:
+    """Identity of an item within its feed (its guid, link or title hash, as normalised)."""
+    return _sha(item.feed_id, item.id)
+
+
+def content_key(item: NewsItem) -> str:
+    """Identity of an item's content: canonical link plus normalised title.
+
+    Two entries with the same link and title are the same item even when the feed
+    rewrote its GUID or its ``updated`` time.
+    """
+    title = " ".join(item.title.lower().split())
+    return _sha(item.canonical_url or item.link, title)
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(
+        spec=FeedSpec(
+            id=row.id,
+            name=row.name,
+            url=row.url,
+            origin=row.origin,
+            interval=row.interval,
+            enabled=row.enabled,
+            backfill=row.backfill,
+            trusted=row.trusted,
+        ),
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_status=row.last_status,
+        last_polled_at=row.last_polled_at,
+        last_success_at=row.last_success_at,
+        first_success_at=row.first_success_at,
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures,
+        disabled_reason=row.disabled_reason,
+        next_poll_at=row.next_poll_at,
+        items_seen=row.items_seen,
+    )
+
+
+class NewsStore(StoreBase):
+    """The feed and news half of ``bot.ports.Store``."""
+
+    # ------------------------------------------------------------ feeds
+
+    async def sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
+        """Make the stored feed list match the configured one, keeping each feed's state.
+
+        Feeds no longer configured are deactivated (not deleted: their history stays).
+        A feed whose URL changed is a new feed; re-enabling in config clears a disabled reason
+        only when the config changes ``enabled`` from false to true.
+        """
+        origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo"}
+        async with self.engine.begin() as conn:
+            existing = {r.id: r for r in (await conn.execute(sa.select(t.feeds))).all()}
+            for spec in feeds:
+                values = {
+                    "name": spec.name,
+                    "url": spec.url,
+                    "origin": spec.origin,
+                    "interval": int(spec.interval),
+                    "enabled": spec.enabled,
+                    "backfill": spec.backfill,
+                    "trusted": spec.trusted,
+                    "active": True,
+                }
+                old = existing.get(spec.id)
+                if old is None:
+                    await conn.execute(sa.insert(t.feeds).values(id=spec.id, **values))
+                else:
+                    await conn.execute(sa.update(t.feeds).where(t.feeds.c.id == spec.id).values(**values))
+            wanted = {f.id for f in feeds}
+            stale = [
+                fid for fid, r in existing.items() if fid not in wanted and r.origin in origins and r.active
+            ]
+            for chunk in _chunks(stale):
+                await conn.execute(sa.update(t.feeds).where(t.feeds.c.id.in_(chunk)).values(active=False))
+
+    async def list_feeds(self) -> list[FeedState]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.feeds).where(t.feeds.c.active).order_by(t.feeds.c.origin, t.feeds.c.name)
+                )
+            ).all()
+        return [_feed_state(r) for r in rows]
+
+    async def get_feed(self, feed_id: str) -> FeedState | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.feeds).where(t.feeds.c.id == feed_id))).first()
+        return _feed_state(row) if row else None
+
+    async def save_feed_state(self, state: FeedState) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.feeds)
+                .where(t.feeds.c.id == state.id)
+                .values(
+                    etag=state.etag,
+                    last_modified=state.last_modified,
+                    last_status=state.last_status,
+                    last_polled_at=state.last_polled_at,
+                    last_success_at=state.last_success_at,
+                    first_success_at=state.first_success_at,
+                    last_error=state.last_error,
+                    consecutive_failures=state.consecutive_failures,
+                    disabled_reason=state.disabled_reason,
+                    next_poll_at=state.next_poll_at,
+                    items_seen=state.items_seen,
+                )
+            )
+
+    # ------------------------------------------------------------ items and stories
+
+    async def unseen_items(self, items: Sequence[NewsItem]) -> list[NewsItem]:
+        """The items never stored before, by feed identity or by link + title; batch-deduplicated."""
+        if not items:
+            return []
+        keys = [item_key(i) for i in items]
+        contents = [content_key(i) for i in items]
+        seen_keys: set[str] = set()
+        seen_contents: set[str] = set()
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(keys))):
+                rows = await conn.execute(sa.select(t.items.c.key).where(t.items.c.key.in_(chunk)))
+                seen_keys.update(r[0] for r in rows)
+            for chunk in _chunks(list(dict.fromkeys(contents))):
+                rows = await conn.execute(
+                    sa.select(t.items.c.content_key).where(t.items.c.content_key.in_(chunk))
+                )
+                seen_contents.update(r[0] for r in rows)
+        out = []
+        for item, k, c in zip(items, keys, contents, strict=True):
+            if k in seen_keys or c in seen_contents:
+                continue
+            seen_keys.add(k)
+            seen_contents.add(c)
+            out.append(item)
+        return out
+
+    async def save_ingest(self, batch: IngestBatch) -> None:
+        """Store new stories, items (with their story) and extra sources in one transaction."""
+        async with self.engine.begin() as conn:
+            if batch.new_stories:
+                await conn.execute(
+                    self.insert_ignore(t.stories, ["id"]),
+                    [
+                        {
+                            "id": s.id,
+                            "title": s.title,
+                            "link": s.link,
+                            "canonical_url": s.canonical_url,
+                            "summary": s.summary,
+                            "source": s.source,
+                            "published_at": s.published_at,
+                            "first_seen_at": s.first_seen_at,
+                            "tickers": list(s.tickers),
+                        }
+                        for s in batch.new_stories
+                    ],
+                )
+                tickers = [
+                    {"story_id": s.id, "symbol": sym, "published_at": s.published_at}
+                    for s in batch.new_stories
+                    for sym in dict.fromkeys(s.tickers)
+                ]
+                if tickers:
+                    await conn.execute(self.insert_ignore(t.story_tickers, ["story_id", "symbol"]), tickers)
+                first_sources = [
+                    {"story_id": s.id, "source": src.source, "link": src.link, "seen_at": src.seen_at}
+                    for s in batch.new_stories
+                    for src in (s.sources or (StorySource(s.source, s.link, s.first_seen_at),))
+                ]
+                await conn.execute(self.insert_ignore(t.story_sources, ["story_id", "source"]), first_sources)
+            if batch.items:
+                await conn.execute(
+                    self.insert_ignore(t.items, ["key"]),
+                    [
+                        {
+                            "key": item_key(item),
+                            "feed_id": item.feed_id,
+                            "item_id": item.id,
+                            "guid": item.guid,
+                            "link": item.link,
+                            "canonical_url": item.canonical_url,
+                            "title": item.title,
+                            "content_key": content_key(item),
+                            "story_id": story_id,
+                            "published_at": item.published_at,
+                            "fetched_at": item.fetched_at,
+                        }
+                        for item, story_id in batch.items
+                    ],
+                )
+            if batch.new_sources:
+                await conn.execute(
+                    self.insert_ignore(t.story_sources, ["story_id", "source"]),
+                    [
+                        {"story_id": sid, "source": src.source, "link": src.link, "seen_at": src.seen_at}
+                        for sid, src in batch.new_sources
+                    ],
+                )
+
+    async def set_story_tickers(self, story_id: str, tickers: Sequence[str]) -> None:
+        """Record the tickers detected in a story (for /news and briefings)."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(sa.select(t.stories.c.published_at).where(t.stories.c.id == story_id))
+            ).first()
+            if row is None:
+                return
+            await conn.execute(
+                sa.update(t.stories).where(t.stories.c.id == story_id).values(tickers=list(tickers))
+            )
+            await conn.execute(sa.delete(t.story_tickers).where(t.story_tickers.c.story_id == story_id))
+            if tickers:
+                await conn.execute(
+                    sa.insert(t.story_tickers),
+                    [
+                        {"story_id": story_id, "symbol": s, "published_at": row.published_at}
+                        for s in dict.fromkeys(tickers)
+                    ],
+                )
+
+    async def _load_stories(self, conn: Any, rows: Sequence[Any]) -> list[Story]:
+        ids = [r.id for r in rows]
+        sources: dict[str, list[StorySource]] = {}
+        for chunk in _chunks(ids):
+            q = (
+                sa.select(t.story_sources)
+                .where(t.story_sources.c.story_id.in_(chunk))
+                .order_by(t.story_sources.c.seen_at, t.story_sources.c.source)
+            )
+            for s in (await conn.execute(q)).all():
+                sources.setdefault(s.story_id, []).append(StorySource(s.source, s.link, s.seen_at))
+
+        def ordered(r: Any) -> tuple[StorySource, ...]:
+            # the story's own source first, then the others as they were seen
+            found = sources.get(r.id, [])
+            return tuple(sorted(found, key=lambda s: (s.source != r.source, s.seen_at)))
+
+        return [
+            Story(
+                id=r.id,
+                title=r.title,
+                link=r.link,
+                canonical_url=r.canonical_url,
+                summary=r.summary,
+                source=r.source,
+                published_at=r.published_at,
+                first_seen_at=r.first_seen_at,
+                tickers=tuple(r.tickers or ()),
+                sources=ordered(r),
+            )
+            for r in rows
+        ]
+
+    async def recent_stories(self, since: datetime) -> list[Story]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.stories)
+                    .where(t.stories.c.first_seen_at >= since)
+                    .order_by(t.stories.c.first_seen_at)
+                )
+            ).all()
+            return await self._load_stories(conn, rows)
+
+    async def get_story(self, story_id: str) -> Story | None:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.stories).where(t.stories.c.id == story_id))).all()
+            found = await self._load_stories(conn, rows)
+        return found[0] if found else None
+
+    async def stories(
+        self, *, since: datetime | None = None, ticker: str | None = None, limit: int = 50
+    ) -> list[Story]:
+        """Newest first (by published time), optionally only those mentioning ``ticker``."""
+        q = sa.select(t.stories)
+        if ticker:
+            q = q.join(t.story_tickers, t.story_tickers.c.story_id == t.stories.c.id).where(
+                t.story_tickers.c.symbol == ticker.upper()
+            )
+        if since is not None:
+            q = q.where(t.stories.c.published_at >= since)
+        q = q.order_by(t.stories.c.published_at.desc(), t.stories.c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+            return await self._load_stories(conn, rows)

@@ -1,0 +1,270 @@
+"""The outbox: alerts waiting for their channel, claimed atomically, sent once, in order.
+
+Ordering: a channel's alerts go out in the order they were queued. ``claim_due`` only hands
+out the oldest unsent alert of each channel, so a channel whose head alert waits for a retry
+holds its later alerts back instead of letting them overtake it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.domain.codec import alert_from_dict, alert_to_dict
+from bot.domain.models import ChannelRef, MessageRef
+from bot.ports import ChannelStats, OutboxEntry, OutboxStatus
+from bot.store import schema as t
+from bot.store.base import StoreBase
+
+_UNSENT = ("pending", "claimed")
+
+
+def _entry(row: Any) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id,
+        key=row.key,
+        alert=alert_from_dict(row.payload),
+        subscription_id=row.subscription_id,
+        due_at=row.due_at,
+        status=row.status,
+        attempts=row.attempts,
+        first_attempt_at=row.first_attempt_at,
+        claimed_until=row.claimed_until,
+        claimed_by=row.claimed_by,
+        last_error=row.last_error,
+        message_id=row.message_id,
+        thread_id=row.thread_id,
+        sent_at=row.sent_at,
+        created_at=row.created_at,
+    )
+
+
+class OutboxStore(StoreBase):
+    """Outbox and markers half of ``bot.ports.Store``."""
+
+    async def enqueue(self, entries: Sequence[OutboxEntry]) -> int:
+        """Queue alerts; an entry whose key was ever queued is ignored. Returns how many were new."""
+        if not entries:
+            return 0
+        inserted = 0
+        stmt = self.insert_ignore(t.outbox, ["key"])
+        async with self.engine.begin() as conn:
+            for e in entries:
+                result = await conn.execute(
+                    stmt.values(
+                        key=e.key,
+                        subscription_id=e.subscription_id,
+                        channel=str(e.alert.channel),
+                        kind=e.alert.kind,
+                        story_id=e.alert.story_id,
+                        payload=alert_to_dict(e.alert),
+                        status=e.status,
+                        due_at=e.due_at,
+                        created_at=e.created_at or e.due_at,
+                    )
+                )
+                inserted += result.rowcount or 0
+        return inserted
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta, worker: str
+    ) -> list[OutboxEntry]:
+        """Atomically claim up to ``limit`` due alerts, at most one per channel (its oldest unsent).
+
+        Claims whose lease expired (a worker died between claim and send) are due again.
+        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several processes claim concurrently.
+        """
+        o = t.outbox.alias("o")
+        p = t.outbox.alias("p")
+        due = sa.or_(
+            sa.and_(o.c.status == "pending", o.c.due_at <= now),
+            sa.and_(o.c.status == "claimed", o.c.claimed_until < now),
+        )
+        earlier_unsent = (
+            sa.select(sa.literal(1))
+            .where(p.c.channel == o.c.channel, p.c.id < o.c.id, p.c.status.in_(_UNSENT))
+            .exists()
+        )
+        pick = sa.select(o.c.id).where(due, ~earlier_unsent).order_by(o.c.due_at, o.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            sa.update(t.outbox)
+            .where(t.outbox.c.id.in_(pick.scalar_subquery()))
+            .values(
+                status="claimed",
+                claimed_until=now + lease,
+                claimed_by=worker,
+                attempts=t.outbox.c.attempts + 1,
+                first_attempt_at=sa.func.coalesce(t.outbox.c.first_attempt_at, now),
+            )
+            .returning(*t.outbox.c)
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return sorted((_entry(r) for r in rows), key=lambda e: (e.due_at, e.id or 0))
+
+    async def mark_sent(self, entry_id: int, *, ref: MessageRef, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.update(t.outbox)
+                    .where(t.outbox.c.id == entry_id)
+                    .values(
+                        status="sent",
+                        message_id=ref.id,
+                        thread_id=ref.thread_id,
+                        sent_at=now,
+                        claimed_until=None,
+                        last_error=None,
+                    )
+                    .returning(t.outbox.c.subscription_id)
+                )
+            ).first()
+            if row is not None and row.subscription_id is not None:
+                await conn.execute(
+                    sa.update(t.subscriptions)
+                    .where(t.subscriptions.c.id == row.subscription_id)
+                    .values(last_delivery_at=now)
+                )
+
+    async def mark_retry(self, entry_id: int, *, due_at: datetime, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id == entry_id)
+                .values(
+                    status="pending",
+                    due_at=due_at,
+                    last_error=error[:2000],
+                    claimed_until=None,
+                    claimed_by=None,
+                )
+            )
+
+    async def mark_failed(self, entry_id: int, *, error: str, status: OutboxStatus = "failed") -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id == entry_id)
+                .values(status=status, last_error=error[:2000], claimed_until=None)
+            )
+
+    async def release_held(self, subscription_id: int, *, now: datetime) -> list[OutboxEntry]:
+        """Take a subscription's held alerts (oldest first), marking them folded into a digest."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.update(t.outbox)
+                    .where(t.outbox.c.subscription_id == subscription_id, t.outbox.c.status == "held")
+                    .values(status="folded", sent_at=now)
+                    .returning(*t.outbox.c)
+                )
+            ).all()
+        return sorted((_entry(r) for r in rows), key=lambda e: e.id or 0)
+
+    async def held_entries(self, subscription_id: int | None = None) -> list[OutboxEntry]:
+        """Alerts held (quiet hours, mutes, hourly caps), oldest first, without taking them."""
+        q = sa.select(t.outbox).where(t.outbox.c.status == "held").order_by(t.outbox.c.id)
+        if subscription_id is not None:
+            q = q.where(t.outbox.c.subscription_id == subscription_id)
+        async with self.engine.connect() as conn:
+            return [_entry(r) for r in (await conn.execute(q)).all()]
+
+    async def sent_message(self, *, story_id: str, subscription_id: int) -> MessageRef | None:
+        """The message a story's alert became in a subscription's channel, if it was sent."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.outbox.c.payload, t.outbox.c.message_id, t.outbox.c.thread_id)
+                    .where(
+                        t.outbox.c.story_id == story_id,
+                        t.outbox.c.subscription_id == subscription_id,
+                        t.outbox.c.kind == "story",
+                        t.outbox.c.status == "sent",
+                    )
+                    .order_by(t.outbox.c.id)
+                    .limit(1)
+                )
+            ).first()
+        if row is None or row.message_id is None:
+            return None
+        ch = row.payload["channel"]
+        return MessageRef(
+            ChannelRef(ch["platform"], ch["channel"], ch.get("workspace")), row.message_id, row.thread_id
+        )
+
+    async def count_sent_since(self, subscription_id: int, since: datetime) -> int:
+        """How many alerts a subscription got since ``since`` (for ``max_per_hour``)."""
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(t.outbox)
+                        .where(
+                            t.outbox.c.subscription_id == subscription_id,
+                            t.outbox.c.created_at >= since,
+                            t.outbox.c.status.in_(("pending", "claimed", "sent")),
+                        )
+                    )
+                ).scalar_one()
+            )
+
+    async def channel_stats(self) -> dict[int, ChannelStats]:
+        """Queued / held / failed counts and last delivery per subscription."""
+        counts: dict[int, dict[str, int]] = {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(t.outbox.c.subscription_id, t.outbox.c.status, sa.func.count())
+                .where(
+                    t.outbox.c.subscription_id.is_not(None),
+                    t.outbox.c.status.in_(("pending", "claimed", "held", "failed")),
+                )
+                .group_by(t.outbox.c.subscription_id, t.outbox.c.status)
+            )
+            for sid, status, n in rows:
+                counts.setdefault(sid, {})[status] = n
+            subs = (
+                await conn.execute(sa.select(t.subscriptions.c.id, t.subscriptions.c.last_delivery_at))
+            ).all()
+        out = {}
+        for sid, last in subs:
+            c = counts.get(sid, {})
+            out[sid] = ChannelStats(
+                subscription_id=sid,
+                queued=c.get("pending", 0) + c.get("claimed", 0),
+                held=c.get("held", 0),
+                failed=c.get("failed", 0),
+                last_delivery_at=last,
+            )
+        return out
+
+    async def purge_outbox(self, *, before: datetime) -> int:
+        """Delete sent, folded and dropped rows older than ``before`` (keys of older ones may recur)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(t.outbox).where(
+                    t.outbox.c.status.in_(("sent", "folded", "dropped")), t.outbox.c.created_at < before
+                )
+            )
+        return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------ markers
+
+    async def add_marker(self, key: str, *, now: datetime) -> bool:
+        """Record that something happened; True only for the first caller (atomic)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                self.insert_ignore(t.markers, ["key"]).values(key=key, created_at=now)
+            )
+        return bool(result.rowcount)
+
+    async def has_marker(self, key: str) -> bool:
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(sa.select(t.markers.c.key).where(t.markers.c.key == key))
+            ).first() is not None

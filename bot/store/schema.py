@@ -1,0 +1,197 @@
+"""Tables (SQLAlchemy Core). The migration in ``migrations/versions`` must create exactly these;
+``tests/contract/test_store_migrations.py`` checks that no drift creeps in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always returned tz-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# ---------------------------------------------------------------- news (ingestion)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False, server_default="config"),
+    sa.Column("interval", sa.Integer, nullable=False, server_default="120"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("backfill", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("trusted", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("last_status", sa.Text),
+    sa.Column("last_polled_at", UTCDateTime),
+    sa.Column("last_success_at", UTCDateTime),
+    sa.Column("first_success_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("next_poll_at", UTCDateTime),
+    sa.Column("items_seen", sa.Integer, nullable=False, server_default="0"),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # sha256(feed_id, item id)
+    sa.Column("feed_id", sa.String(64), nullable=False),
+    sa.Column("item_id", sa.Text, nullable=False),
+    sa.Column("guid", sa.Text),
+    sa.Column("link", sa.Text, nullable=False, server_default=""),
+    sa.Column("canonical_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("content_key", sa.String(64), nullable=False),  # sha256(canonical url, normalised title)
+    sa.Column("story_id", sa.String(64), nullable=False),
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+    sa.Index(None, "content_key"),
+    sa.Index(None, "story_id"),
+)
+
+stories = sa.Table(
+    "stories",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("link", sa.Text, nullable=False, server_default=""),
+    sa.Column("canonical_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("summary", sa.Text, nullable=False, server_default=""),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("tickers", sa.JSON, nullable=False),
+    sa.Index(None, "first_seen_at"),
+    sa.Index(None, "published_at"),
+    sa.Index(None, "canonical_url"),
+)
+
+story_tickers = sa.Table(
+    "story_tickers",
+    metadata,
+    sa.Column("story_id", sa.String(64), primary_key=True),
+    sa.Column("symbol", sa.String(16), primary_key=True),
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.Index(None, "symbol", "published_at"),
+)
+
+story_sources = sa.Table(
+    "story_sources",
+    metadata,
+    sa.Column("story_id", sa.String(64), primary_key=True),
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("link", sa.Text, nullable=False, server_default=""),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
+
+# ---------------------------------------------------------------- watchlists and subscriptions
+
+watchlists = sa.Table(
+    "watchlists",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("name_key", sa.String(32), nullable=False),  # lower-cased: names are case-insensitive
+    sa.Column("tickers", sa.JSON, nullable=False),
+    sa.Column("keywords", sa.JSON, nullable=False),
+    sa.Column("exclude", sa.JSON, nullable=False),
+    sa.Column("match", sa.String(8), nullable=False, server_default="any"),
+    sa.Column("query", sa.Text),
+    sa.Column("created_by", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("scope", "name_key"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(128), nullable=False),
+    sa.Column("watchlist", sa.String(32), nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("workspace", sa.String(64)),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False, server_default="chat"),
+    sa.Column("state", sa.String(8), nullable=False, server_default="active"),
+    sa.Column("broken_reason", sa.Text),
+    sa.Column("created_by", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_delivery_at", UTCDateTime),
+    sa.UniqueConstraint("platform", "channel", "scope", "watchlist"),
+)
+
+# ---------------------------------------------------------------- delivery
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("subscription_id", sa.Integer),
+    sa.Column("channel", sa.String(96), nullable=False),  # "platform:channel", the ordering domain
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("story_id", sa.String(64)),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_attempt_at", UTCDateTime),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.String(64)),
+    sa.Column("thread_id", sa.String(64)),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "status", "due_at"),
+    sa.Index(None, "channel", "status", "id"),
+    sa.Index(None, "story_id", "subscription_id"),
+)
+
+markers = sa.Table(
+    "markers",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,11 @@
+"""SqlStore: ``bot.ports.Store`` on SQLAlchemy, the same code on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from bot.store.news import NewsStore
+from bot.store.outbox import OutboxStore
+from bot.store.subscriptions import SubscriptionStore
+
+
+class SqlStore(NewsStore, SubscriptionStore, OutboxStore):
+    """Every store operation; construct through ``bot.store.open_store``."""
