@@ -1,0 +1,87 @@
+"""The watchlist catalog: config watchlists plus chat-created ones, compiled into one matcher.
+
+Delivery matches stories through ``catalog.matcher``; commands edit stored watchlists and call
+``reload()`` so that edits take effect at the next poll without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+from bot.domain.models import Watchlist
+from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
+from bot.ports import Store
+
+log = logging.getLogger(__name__)
+
+
+class Catalog:
+    """Every watchlist the bot knows and the matcher compiled from them."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        config_watchlists: Sequence[Watchlist],
+        directory: SymbolDirectory,
+        aliases: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self._store = store
+        self._config = tuple(config_watchlists)
+        self.directory = directory
+        self.aliases: Mapping[str, Sequence[str]] = dict(aliases or {})
+        self._stored: tuple[Watchlist, ...] = ()
+        self._matcher: Matcher | None = None
+        self._lock = asyncio.Lock()
+        self.version = 0
+
+    @property
+    def matcher(self) -> Matcher:
+        """The compiled matcher (``reload()`` must have run once)."""
+        if self._matcher is None:
+            raise RuntimeError("Catalog.reload() has not run yet")
+        return self._matcher
+
+    async def reload(self) -> None:
+        """Re-read stored watchlists and recompile the matcher (atomic swap)."""
+        async with self._lock:
+            stored = tuple(await self._store.list_watchlists())
+            started = time.perf_counter()
+            watchlists = [*self._config, *stored]
+            matcher = await asyncio.to_thread(compile_matcher, watchlists, self.directory, self.aliases)
+            self._stored, self._matcher = stored, matcher
+            self.version += 1
+            log.info(
+                "watchlists compiled: %d from config, %d from chat in %.0f ms",
+                len(self._config),
+                len(stored),
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def all(self) -> list[Watchlist]:
+        """Config watchlists first, then every chat watchlist."""
+        return [*self._config, *self._stored]
+
+    def config_watchlists(self) -> list[Watchlist]:
+        return list(self._config)
+
+    def visible(self, scope: str) -> list[Watchlist]:
+        """What a workspace or guild sees: the config's watchlists and its own."""
+        return [*self._config, *(w for w in self._stored if w.scope == scope)]
+
+    def find(self, scope: str, name: str) -> Watchlist | None:
+        """A watchlist by case-insensitive name: the config's first, then the workspace's own."""
+        key = name.lower()
+        for w in self.visible(scope):
+            if w.name.lower() == key:
+                return w
+        return None
+
+    def get(self, scope: str, name: str) -> Watchlist | None:
+        """The watchlist with exactly this scope and (case-insensitive) name."""
+        key = name.lower()
+        source = self._config if scope == "config" else self._stored
+        return next((w for w in source if w.scope == scope and w.name.lower() == key), None)

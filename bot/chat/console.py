@@ -1,0 +1,214 @@
+"""The console as a chat platform: alerts printed to the terminal, or one JSON object per line.
+
+Human output uses rich (colours on a TTY only); feed text is printed as plain ``Text`` so it
+can never inject rich markup or terminal escapes. Logs go to stderr, alerts to stdout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from rich.console import Console
+from rich.text import Text
+
+from bot.domain.codec import dt_out
+from bot.domain.format import format_pct, quote_text, session_label, strip_control, ticker_line_text
+from bot.domain.models import Alert, ChannelRef, MessageRef, Reply
+from bot.domain.timeutil import format_age
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """The documented ``--json`` shape of a delivered alert (price fields null when unavailable)."""
+    return {
+        "channel": str(alert.channel),
+        "watchlist": alert.watchlist,
+        "title": alert.title,
+        "link": alert.link,
+        "source": alert.source,
+        "published": dt_out(alert.published_at),
+        "summary": alert.summary,
+        "terms": list(alert.terms),
+        "tickers": [
+            {
+                "symbol": t.symbol,
+                "price": t.quote.price if t.quote else None,
+                "change_pct": round(t.quote.change_pct, 4)
+                if t.quote and t.quote.change_pct is not None
+                else None,
+                "session": session_label(t.quote.session) or None if t.quote else None,
+            }
+            for t in alert.tickers
+        ],
+        "kind": alert.kind,
+    }
+
+
+class ConsoleChat:
+    """A ChatAdapter that prints. ``json_mode`` prints one JSON object per alert on stdout."""
+
+    platform = "console"
+    channel_rate = (1000, 1.0)
+
+    def __init__(
+        self, *, json_mode: bool = False, stream: IO[str] | None = None, color: bool | None = None
+    ) -> None:
+        self.json_mode = json_mode
+        self._stream = stream or sys.stdout
+        self._console = Console(
+            file=self._stream,
+            force_terminal=color,
+            no_color=color is False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        self._ids = itertools.count(1)
+
+    async def send(
+        self, message: Alert | Reply, *, target: ChannelRef, thread: MessageRef | None = None
+    ) -> MessageRef:
+        ref = MessageRef(target, str(next(self._ids)), thread.id if thread else None)
+        if self.json_mode:
+            if isinstance(message, Alert):
+                self._stream.write(json.dumps(alert_json(message), ensure_ascii=False) + "\n")
+            else:
+                self._stream.write(json.dumps(_reply_json(message), ensure_ascii=False) + "\n")
+            self._stream.flush()
+        else:
+            self._console.print(self._render(message, ref=ref, thread=thread))
+        return ref
+
+    async def edit(self, ref: MessageRef, message: Alert | Reply) -> None:
+        if self.json_mode:
+            payload = alert_json(message) if isinstance(message, Alert) else _reply_json(message)
+            payload["edit_of"] = ref.id
+            self._stream.write(json.dumps(payload, ensure_ascii=False) + "\n")
+            self._stream.flush()
+            return
+        self._console.print(self._render(message, ref=ref, thread=None, edited=True))
+
+    async def aclose(self) -> None:
+        self._stream.flush()
+
+    # ------------------------------------------------------------ rendering
+
+    def _render(
+        self, message: Alert | Reply, *, ref: MessageRef, thread: MessageRef | None, edited: bool = False
+    ) -> Text:
+        if isinstance(message, Reply):
+            return _render_reply(message)
+        return _render_alert(message, ref=ref, thread=thread, edited=edited)
+
+
+def _clean(text: str) -> str:
+    return strip_control(text).strip()
+
+
+def _render_alert(a: Alert, *, ref: MessageRef, thread: MessageRef | None, edited: bool) -> Text:
+    out = Text()
+    head = {"story": "ALERT", "followup": "ALSO", "digest": "DIGEST", "briefing": "BRIEFING", "move": "MOVE"}[
+        a.kind
+    ]
+    out.append(f"[{head}] ", style="bold reverse" if a.kind in ("story", "move") else "bold")
+    out.append(f"{a.watchlist} → {a.channel}", style="dim")
+    if thread:
+        out.append(f"  (reply to #{thread.id})", style="dim")
+    if edited:
+        out.append(f"  (updated #{ref.id})", style="dim")
+    if a.late:
+        out.append("  (late)", style="yellow")
+    out.append("\n")
+    if a.title:
+        out.append(_clean(a.title), style="bold")
+        out.append("\n")
+    if a.link:
+        out.append(_clean(a.link), style="underline blue")
+        out.append("\n")
+    meta = [
+        m
+        for m in (_clean(a.source), format_age(a.published_at, datetime.now(UTC)) if a.published_at else "")
+        if m
+    ]
+    if meta:
+        out.append(" · ".join(meta), style="dim")
+        out.append("\n")
+    if a.summary:
+        out.append(_clean(a.summary))
+        out.append("\n")
+    for t in a.tickers:
+        pct = t.quote.change_pct if t.quote else None
+        style = "green" if pct and pct > 0 else "red" if pct and pct < 0 else ""
+        out.append("  " + ticker_line_text(t), style=style)
+        out.append("\n")
+    for e in a.entries:
+        out.append("  • " + _clean(e.title))
+        if e.source:
+            out.append(f" ({_clean(e.source)})", style="dim")
+        if e.link:
+            out.append(f" {_clean(e.link)}", style="blue")
+        out.append("\n")
+    if a.note:
+        out.append(_clean(a.note), style="italic")
+        out.append("\n")
+    if a.terms:
+        out.append("matched: " + ", ".join(_clean(t) for t in a.terms), style="dim")
+        out.append("\n")
+    return out
+
+
+def _render_reply(r: Reply) -> Text:
+    out = Text()
+    if r.title:
+        out.append(_clean(r.title), style="bold red" if r.error else "bold")
+        out.append("\n")
+    if r.text:
+        out.append(_clean(r.text))
+        out.append("\n")
+    for q in r.quotes:
+        pct = q.change_pct
+        out.append(
+            "  " + quote_text(q, with_arrow=True),
+            style="green" if pct and pct > 0 else "red" if pct and pct < 0 else "",
+        )
+        out.append("\n")
+    for f in r.fields:
+        out.append(f"  {_clean(f.label)}: ", style="bold")
+        out.append(_clean(f.value))
+        out.append("\n")
+    for item in r.items:
+        out.append("  • " + _clean(item.text))
+        if item.link:
+            out.append(f" {_clean(item.link)}", style="blue")
+        if item.detail:
+            out.append(f"\n    {_clean(item.detail)}", style="dim")
+        out.append("\n")
+    for att in r.attachments:
+        out.append(f"  [attachment {att.filename}, {len(att.data)} bytes]", style="dim")
+        out.append("\n")
+    return out
+
+
+def _reply_json(r: Reply) -> dict[str, Any]:
+    return {
+        "reply": True,
+        "title": r.title,
+        "text": r.text,
+        "private": r.private,
+        "error": r.error,
+        "items": [{"text": i.text, "link": i.link, "detail": i.detail} for i in r.items],
+        "fields": [{"label": f.label, "value": f.value} for f in r.fields],
+        "quotes": [
+            {
+                "symbol": q.symbol,
+                "price": q.price,
+                "change_pct": q.change_pct,
+                "session": session_label(q.session) or None,
+                "change": format_pct(q.change_pct) if q.change_pct is not None else None,
+            }
+            for q in r.quotes
+        ],
+        "attachments": [{"filename": a.filename, "bytes": len(a.data)} for a in r.attachments],
+    }
