@@ -454,6 +454,8 @@ class Env:
     discord_guild_ids: tuple[int, ...]
     log_format: Literal["text", "json"]
     log_level: str
+    web_host: str | None = None
+    web_port: int | None = None
 
     @property
     def platforms(self) -> list[str]:
@@ -492,7 +494,14 @@ def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = 
     fmt = merged.get("MARKETBOT_LOG_FORMAT", "text").strip().lower() or "text"
     if fmt not in ("text", "json"):
         raise ConfigError(f"environment: MARKETBOT_LOG_FORMAT={fmt!r}; use text or json")
+    web_port = merged.get("MARKETBOT_WEB_PORT", "").strip()
+    if web_port and not (web_port.isdigit() and int(web_port) <= 65535):
+        raise ConfigError(
+            f"environment: MARKETBOT_WEB_PORT={web_port!r}; use a port number such as 8080 (0: any free port)"
+        )
     return Env(
+        web_host=merged.get("MARKETBOT_WEB_HOST") or None,
+        web_port=int(web_port) if web_port else None,
         config_path=Path(merged.get("MARKETBOT_CONFIG") or DEFAULT_CONFIG),
         database_url=merged.get("MARKETBOT_DATABASE_URL") or DEFAULT_DATABASE_URL,
         slack_bot_token=_secret(merged, "SLACK_BOT_TOKEN"),

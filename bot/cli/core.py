@@ -1,19 +1,96 @@
-"""Core commands: run, check, db upgrade, --version."""
+"""Core commands: run, check, db upgrade, health, --version."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.error
+import urllib.request
 from typing import Annotated
 
 import typer
 
 import bot
-from bot.cli.common import ConfigOption, load
+from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
+from bot.config import BotConfig, Env
+from bot.domain.errors import BotError, StoreError
 
 
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"marketbot {bot.__version__}")
         raise typer.Exit()
+
+
+def summary(env: Env, cfg: BotConfig) -> list[str]:
+    """What ``marketbot check`` prints about a valid configuration."""
+    from bot.app import config_warnings, feed_specs
+
+    specs = feed_specs(cfg)
+    lines = [f"config: {env.config_path} is valid", f"timezone: {cfg.timezone}"]
+    by_origin: dict[str, int] = {}
+    for s in specs:
+        by_origin[s.origin] = by_origin.get(s.origin, 0) + 1
+    lines.append(
+        f"feeds: {len(cfg.feeds)} configured"
+        + (f", {by_origin.get('ticker', 0)} per-ticker" if cfg.ticker_feeds else "")
+        + (", Yahoo ticker news on" if cfg.yahoo_news.enabled else "")
+    )
+    for f in cfg.feeds:
+        state = "" if f.enabled else " (disabled)"
+        lines.append(f"  - {f.name}: {f.url} every {int(f.interval)} s{state}")
+    lines.append(f"watchlists: {len(cfg.watchlists)}")
+    for w in cfg.watchlists:
+        if w.query:
+            lines.append(f"  - {w.name}: query {w.query}")
+        else:
+            parts = []
+            if w.tickers:
+                parts.append("tickers " + ", ".join(w.tickers))
+            if w.keywords:
+                parts.append("keywords " + ", ".join(repr(k) if " " in k else k for k in w.keywords))
+            if w.exclude:
+                parts.append("exclude " + ", ".join(w.exclude))
+            lines.append(f"  - {w.name}: {'; '.join(parts)} (match {w.match or 'any'})")
+    lines.append(f"subscriptions: {len(cfg.subscriptions)}")
+    for s in cfg.subscriptions:
+        opts = []
+        if s.quiet_hours:
+            opts.append(f"quiet {s.quiet_hours}")
+        if s.max_per_hour:
+            opts.append(f"max {s.max_per_hour}/h")
+        if s.min_move_pct:
+            opts.append(f"min move {s.min_move_pct}%")
+        if s.sessions:
+            opts.append("sessions " + ", ".join(x.value for x in s.sessions))
+        if s.briefing != "none":
+            opts.append(f"briefing {s.briefing}")
+        lines.append(f"  - {s.watchlist} → {s.channel}" + (f" ({', '.join(opts)})" if opts else ""))
+    chat = []
+    if env.slack_bot_token:
+        mode = (
+            "Socket Mode"
+            if env.slack_app_token
+            else ("HTTP mode" if env.slack_signing_secret else "send-only")
+        )
+        chat.append(f"Slack ({mode})")
+    if env.discord_bot_token:
+        chat.append(
+            "Discord"
+            + (f" (commands synced to {len(env.discord_guild_ids)} guilds)" if env.discord_guild_ids else "")
+        )
+    lines.append(
+        "chat: " + (", ".join(chat) if chat else "console only (no SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN set)")
+    )
+    platforms = {s.channel_ref.platform for s in cfg.subscriptions}
+    for platform, token in (("slack", env.slack_bot_token), ("discord", env.discord_bot_token)):
+        if platform in platforms and not token:
+            lines.append(
+                f"warning: subscriptions to {platform} channels are configured but {platform.upper()}_BOT_TOKEN "
+                "is not set; their alerts wait in the outbox"
+            )
+    lines.extend(f"warning: {w}" for w in config_warnings(cfg))
+    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -29,10 +106,85 @@ def register(app: typer.Typer) -> None:
         """Market-news alerts for Slack and Discord."""
 
     @app.command()
-    def check(config: ConfigOption = None) -> None:
-        """Validate the config and print a summary."""
+    def run(
+        config: ConfigOption = None,
+        json_output: Annotated[
+            bool, typer.Option("--json", help="Console alerts as one JSON object per line on stdout.")
+        ] = False,
+    ) -> None:
+        """Run the bot until Ctrl-C: poll feeds, match, alert, answer commands."""
+        from bot.app import run_bot
+
         env, cfg = load(config)
-        typer.echo(f"config: {env.config_path} OK")
-        typer.echo(
-            f"feeds: {len(cfg.feeds)}, watchlists: {len(cfg.watchlists)}, subscriptions: {len(cfg.subscriptions)}"
-        )
+        try:
+            asyncio.run(run_bot(env, cfg, console_json=json_output))
+        except KeyboardInterrupt:
+            pass
+        except StoreError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except BotError as exc:
+            fail(str(exc), EXIT_FAILURE)
+
+    @app.command()
+    def check(config: ConfigOption = None) -> None:
+        """Validate the config and the database URL, and print a summary. Writes nothing."""
+        from bot.store.db import probe
+
+        env, cfg = load(config)
+        try:
+            db = asyncio.run(probe(env.database_url))
+        except StoreError as exc:
+            fail(str(exc), EXIT_USAGE)
+        for line in summary(env, cfg):
+            typer.echo(line)
+        typer.echo(f"database: {db}")
+
+    db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+
+    @db_app.command("upgrade")
+    def db_upgrade(config: ConfigOption = None) -> None:
+        """Apply database migrations (also done automatically at start-up)."""
+        from bot.store.db import current_revision, create_engine, redact, upgrade
+
+        env, _cfg = load(config)
+
+        async def go() -> tuple[str | None, str]:
+            engine = create_engine(env.database_url)
+            try:
+                before, _ = await current_revision(engine)
+                await upgrade(engine)
+                after, _ = await current_revision(engine)
+                return before, after or ""
+            finally:
+                await engine.dispose()
+
+        try:
+            before, after = asyncio.run(go())
+        except StoreError as exc:
+            fail(str(exc), EXIT_USAGE)
+        url = redact(env.database_url)
+        if before == after:
+            typer.echo(f"{url}: already at {after}")
+        else:
+            typer.echo(f"{url}: upgraded {before or 'empty'} → {after}")
+
+    @app.command()
+    def health(
+        url: Annotated[str, typer.Option(help="Health endpoint of a running bot.")] = "",
+        config: ConfigOption = None,
+    ) -> None:
+        """Ask a running bot for its health (exit 0 when healthy); used by the Docker HEALTHCHECK."""
+        if not url:
+            env, cfg = load(config)
+            host = env.web_host or cfg.web.host
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            url = f"http://{host}:{env.web_port or cfg.web.port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=4) as resp:  # noqa: S310 - our own endpoint
+                body = json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            fail(f"{url}: unhealthy ({exc.code}): {exc.read()[:500].decode('utf-8', 'replace')}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            fail(f"{url}: no answer ({exc}); is `marketbot run` running with the web server enabled?")
+        typer.echo(json.dumps(body))

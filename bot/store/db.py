@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -133,6 +134,40 @@ def _unreachable(engine: AsyncEngine, exc: BaseException) -> str:
         f"cannot use the database {url}: {reason}. Check MARKETBOT_DATABASE_URL, that the server is "
         "running and reachable, and the credentials."
     )
+
+
+async def probe(url: str) -> str:
+    """Check a database URL without writing anything; a one-line status, or StoreError.
+
+    A SQLite file that does not exist yet is fine (it will be created); its directory must be
+    creatable. A server database must answer.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"MARKETBOT_DATABASE_URL {url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            return "SQLite in memory (nothing is kept across restarts)"
+        path = Path(database).expanduser()
+        if not path.exists():
+            parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+            if parent is None or not os.access(parent, os.W_OK):
+                raise StoreError(f"database {path}: cannot create it, {parent} is not writable")
+            return f"SQLite {path} (will be created)"
+        url = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"}).render_as_string(
+            hide_password=False
+        )
+    engine = create_engine(url)
+    try:
+        current, head = await current_revision(engine)
+    except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+        raise StoreError(_unreachable(engine, exc)) from None
+    finally:
+        await engine.dispose()
+    state = "up to date" if current == head else f"at migration {current or 'none'}, will upgrade to {head}"
+    return f"{redact(url).split('?')[0].replace('file:', '')} ({state})"
 
 
 @asynccontextmanager
