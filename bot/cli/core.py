@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def db_upgrade(config: ConfigOption = None) -> None:
         """Apply database migrations (also done automatically at start-up)."""
-        from bot.store.db import current_revision, create_engine, redact, upgrade
+        from bot.store.db import create_engine, current_revision, redact, upgrade
 
         env, _cfg = load(config)
 
@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
             host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             url = f"http://{host}:{env.web_port or cfg.web.port}/healthz"
         try:
-            with urllib.request.urlopen(url, timeout=4) as resp:  # noqa: S310 - our own endpoint
+            with urllib.request.urlopen(url, timeout=4) as resp:
                 body = json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             fail(f"{url}: unhealthy ({exc.code}): {exc.read()[:500].decode('utf-8', 'replace')}")
