@@ -38,6 +38,8 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
+from bot.domain.rules import SymbolDirectory, canonical_symbol, parse_query, parse_term
+from bot.domain.rules.query import TermKind
 from bot.domain.timeutil import as_utc, parse_duration
 
 DEFAULT_CONFIG = Path("config/bot.yaml")
@@ -104,13 +106,26 @@ def _term(value: str) -> str:
     return value
 
 
+def _rule_term(value: str) -> str:
+    """A keyword or exclude term the rule engine accepts (word, phrase, word*, =word, $SYM)."""
+    try:
+        parse_term(value)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 class WatchlistConfig(_Model):
     """A watchlist: tickers and keywords, or one boolean query."""
 
     name: str
     tickers: list[Annotated[str, BeforeValidator(_symbol)]] = Field(default_factory=list)
-    keywords: list[Annotated[str, AfterValidator(_term)]] = Field(default_factory=list)
-    exclude: list[Annotated[str, AfterValidator(_term)]] = Field(default_factory=list)
+    keywords: list[Annotated[str, AfterValidator(_term), AfterValidator(_rule_term)]] = Field(
+        default_factory=list
+    )
+    exclude: list[Annotated[str, AfterValidator(_term), AfterValidator(_rule_term)]] = Field(
+        default_factory=list
+    )
     match: Literal["any", "all"] | None = None
     query: str | None = None
 
@@ -120,6 +135,27 @@ class WatchlistConfig(_Model):
         if not WATCHLIST_NAME.match(v):
             raise ValueError("use 1-32 letters, digits, '-' or '_' (e.g. cloud-china)")
         return v
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str | None) -> str | None:
+        if v is not None and v.strip():
+            try:
+                parse_query(v)
+            except ValidationError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _match_all(self) -> WatchlistConfig:
+        if self.query is None and self.match == "all" and (self.tickers or self.keywords):
+            missing = "keywords" if not self.keywords else ("tickers" if not self.tickers else "")
+            if missing:
+                raise ValueError(
+                    f"match: all means a ticker AND a keyword, but there are no {missing}; "
+                    f"add {missing} or use match: any"
+                )
+        return self
 
     @model_validator(mode="after")
     def _shape(self) -> WatchlistConfig:
@@ -427,6 +463,41 @@ class BotConfig(_Model):
 
     def domain_watchlists(self) -> list[Watchlist]:
         return [w.to_domain() for w in self.watchlists]
+
+
+def watchlist_warnings(config: BotConfig, directory: SymbolDirectory) -> list[str]:
+    """Warnings about a valid config: tickers the symbol directory does not know.
+
+    They are accepted (small caps, new listings) and matched by cashtag, exchange-qualified
+    and bare forms; the warning names the nearest known symbols in case of a typo.
+    Call it with ``bot.market.symbols.load_directory(config.aliases)``.
+    """
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for i, w in enumerate(config.watchlists):
+        found = [(f"watchlists[{i}].tickers[{j}]", canonical_symbol(t)) for j, t in enumerate(w.tickers)]
+        terms = [(f"watchlists[{i}].keywords[{j}]", k) for j, k in enumerate(w.keywords)]
+        terms += [(f"watchlists[{i}].exclude[{j}]", k) for j, k in enumerate(w.exclude)]
+        for path, text in terms:
+            term = parse_term(text)
+            if term.kind is TermKind.TICKER:
+                found.append((path, term.symbol))
+        if w.query:
+            for term in parse_query(w.query).terms:
+                if term.kind is TermKind.TICKER:
+                    found.append((f"watchlists[{i}].query", term.symbol))
+        for path, symbol in found:
+            if symbol in directory or (path, symbol) in seen:
+                continue
+            seen.add((path, symbol))
+            near = directory.suggest(symbol)
+            hint = f"did you mean {', '.join(near)}? " if near else ""
+            out.append(
+                f"{path}: {symbol} is not in the symbol directory; {hint}it is still matched as "
+                f"${symbol}, exchange-qualified (NYSE: {symbol}) and bare {symbol}; add it to "
+                "aliases: with the company's name to match the name too"
+            )
+    return out
 
 
 class _PathError(ValueError):

@@ -1,9 +1,148 @@
-"""CLI commands for the rules area (registered by ``bot.cli``)."""
+"""``marketbot match`` and ``marketbot explain``: test watchlists before subscribing a channel.
+
+``match`` reads stories as JSON lines (``{"id", "title", "summary", "link", "published"}``;
+the summary may be HTML) and writes one JSON line per story with every ticker it mentions
+and the watchlists it matches. A malformed line is reported on stderr with its line number
+and skipped; the others are still matched, and the exit status is then 1.
+
+``explain WATCHLIST TEXT`` says why a text does or does not match (exit status 0: it
+matches, 1: it does not, 2: bad config or unknown watchlist, like grep).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import IO, Annotated, Any
+
 import typer
+
+from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
+from bot.config import BotConfig
+from bot.domain.errors import ValidationError
+from bot.domain.rules import Matcher, compile_matcher
+from bot.market.symbols import config_warnings, load_directory
+
+
+def build_matcher(cfg: BotConfig) -> Matcher:
+    """The matcher for the config's watchlists, with its symbol directory and aliases."""
+    directory = load_directory(cfg.aliases)
+    return compile_matcher(cfg.domain_watchlists(), directory, cfg.aliases)
+
+
+def _warn(cfg: BotConfig) -> None:
+    for warning in config_warnings(cfg):
+        typer.echo(f"marketbot: warning: {warning}", err=True)
+
+
+def story_line(matcher: Matcher, story: dict[str, Any]) -> dict[str, Any]:
+    """The output object for one input story."""
+    result = matcher.match(story["title"], story.get("summary") or "")
+    return {
+        "id": story.get("id"),
+        "tickers": list(result.tickers),
+        "watchlists": [
+            {"name": m.watchlist, "tickers": list(m.tickers), "terms": list(m.terms)} for m in result.matches
+        ],
+    }
+
+
+def _parse_line(line: str) -> dict[str, Any]:
+    try:
+        story = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(story, dict):
+        raise ValueError('expected a JSON object such as {"id": "1", "title": "...", "summary": "..."}')
+    title = story.get("title")
+    if not isinstance(title, str):
+        raise ValueError('"title" is missing or not a string')
+    summary = story.get("summary")
+    if summary is not None and not isinstance(summary, str):
+        raise ValueError('"summary" must be a string')
+    ident = story.get("id")
+    if ident is not None and (isinstance(ident, bool) or not isinstance(ident, str | int)):
+        raise ValueError('"id" must be a string or a number')
+    return story
+
+
+def run_match(matcher: Matcher, source: IO[str], out: IO[str], *, flush: bool = False) -> int:
+    """Match every line of ``source``; return the number of malformed lines."""
+    bad = 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            story = _parse_line(line)
+        except ValueError as exc:
+            bad += 1
+            typer.echo(f"marketbot: error: line {number}: {exc}; skipped", err=True)
+            continue
+        out.write(json.dumps(story_line(matcher, story), ensure_ascii=False) + "\n")
+        if flush:
+            out.flush()
+    return bad
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's subcommands to the main app."""
+    """Add ``match`` and ``explain``."""
+
+    @app.command("match")
+    def match_cmd(
+        config: ConfigOption = None,
+        input_path: Annotated[
+            str | None,
+            typer.Option(
+                "--input",
+                "-i",
+                help="Stories as JSON lines ({id, title, summary, link, published}); '-' or omitted: stdin.",
+                show_default=False,
+            ),
+        ] = None,
+    ) -> None:
+        """Match stories against the config's watchlists: one JSON line out per story in."""
+        _env, cfg = load(config)
+        _warn(cfg)
+        matcher = build_matcher(cfg)
+        if input_path in (None, "-"):
+            bad = run_match(matcher, sys.stdin, sys.stdout, flush=True)
+        else:
+            path = Path(input_path)
+            try:
+                with path.open(encoding="utf-8") as source:
+                    bad = run_match(matcher, source, sys.stdout)
+            except FileNotFoundError:
+                fail(f"{path}: no such file; pass a JSON-lines file or '-' for stdin", EXIT_USAGE)
+            except (OSError, UnicodeDecodeError) as exc:
+                fail(f"{path}: cannot read: {exc}", EXIT_USAGE)
+        if bad:
+            fail(f"{bad} malformed line{'s' if bad != 1 else ''} skipped", EXIT_FAILURE)
+
+    @app.command("explain")
+    def explain_cmd(
+        watchlist: Annotated[str, typer.Argument(help="Watchlist name from the config.")],
+        text: Annotated[
+            str,
+            typer.Argument(help="A headline; after a blank line or newline, the summary. '-' reads stdin."),
+        ],
+        config: ConfigOption = None,
+        summary: Annotated[
+            str, typer.Option("--summary", "-s", help="The story summary (may be HTML).")
+        ] = "",
+    ) -> None:
+        """Show why a text does or does not match a watchlist (exit 0: match, 1: no match)."""
+        _env, cfg = load(config)
+        _warn(cfg)
+        matcher = build_matcher(cfg)
+        if text == "-":
+            text = sys.stdin.read()
+        title, _, rest = text.strip().partition("\n")
+        body = "\n".join(x for x in (rest.strip(), summary) if x)
+        try:
+            explanation = matcher.explain(watchlist, "config", title, body)
+        except ValidationError as exc:
+            fail(str(exc), EXIT_USAGE)
+        typer.echo(str(explanation))
+        if not explanation.matched:
+            raise typer.Exit(EXIT_FAILURE)

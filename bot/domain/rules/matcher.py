@@ -1,0 +1,807 @@
+"""One compiled matcher for every watchlist: a story is read once, whatever the number of rules.
+
+Compilation puts every keyword, phrase, prefix and company name of every watchlist into a
+single Aho-Corasick automaton (pyahocorasick: a C extension implementing the algorithm, not
+an SDK, so the domain stays pure). A story becomes two token streams, stems separated by
+spaces and lower-case words separated by ``\\x01``, and one automaton pass finds every term
+present. Tickers come from cashtags, exchange-qualified symbols, bare upper-case symbols and
+company names. Watchlists are then found through posting sets (term -> watchlists) combined
+with C-level set operations, so the cost per story follows the terms it contains, not the
+number of watchlists. Match objects are built only when someone asks for them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Final, Literal
+
+import ahocorasick
+
+from bot.domain.errors import ValidationError
+from bot.domain.models import Match, Story, TermHit, Watchlist
+from bot.domain.rules.lexicon import BARE_SYMBOL_STOPLIST, EXCHANGES, _wordlist
+from bot.domain.rules.query import (
+    And,
+    Node,
+    Not,
+    Or,
+    Query,
+    Term,
+    TermKind,
+    TermNode,
+    canonical_symbol,
+    iter_terms,
+    parse_query,
+    parse_term,
+    render,
+    shown,
+)
+from bot.domain.rules.symbols import SymbolDirectory, name_key
+from bot.domain.rules.tokens import _STEMS, clean_text, word_tokens
+
+TITLE: Final = 1
+SUMMARY: Final = 2
+_WHERE: Final[dict[int, Literal["title", "summary"]]] = {TITLE: "title", SUMMARY: "summary"}
+
+_CASHTAG: Final = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2}){0,2})(?![\w$])")
+_CASHTAG_STOP: Final = _wordlist("US USD CAD AUD NZD HKD SGD EUR GBP CHF JPY CNY MXN BRL")
+_EXCHANGE_NAMES: Final = sorted(EXCHANGES, key=len, reverse=True)
+_EXCHANGE: Final = re.compile(
+    r"(?<![\w])(?i:("
+    + "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in _EXCHANGE_NAMES)
+    + r"))\s*:\s*\$?([A-Z0-9]{1,6}(?:[.\-][A-Z0-9]{1,3})?)(?![\w])"
+)
+_EXCHANGE_SUFFIX: Final = {re.sub(r"\s+", " ", n).upper(): s for n, s in EXCHANGES.items()}
+_BARE: Final = re.compile(r"(?<![\w$&.\-])([A-Z][A-Z0-9]{1,5}(?:[.\-/][A-Z]{1,2})?)(?![\w&])")
+_CAPS_MIN_WORDS: Final = 4
+_CAPS_SHARE: Final = 0.6
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class TickerMention:
+    """How a story mentions a ticker: ``form`` is cashtag, exchange, symbol or name."""
+
+    symbol: str
+    form: Literal["cashtag", "exchange", "symbol", "name"]
+    text: str
+    where: Literal["title", "summary"]
+
+
+class MatchResult:
+    """Tickers detected in a story and the watchlists it matches.
+
+    ``tickers`` is every ticker the story mentions (sorted), not only watched ones.
+    ``matches`` is built on first access, so callers that only need ``watchlists`` (or
+    nothing) do not pay for explanations.
+    """
+
+    __slots__ = ("_hits", "_matched", "_matcher", "_matches", "story_id", "tickers")
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        tickers: tuple[str, ...],
+        matched: Sequence[int],
+        hits: dict[int, int],
+        story_id: str = "",
+    ) -> None:
+        self._matcher = matcher
+        self.tickers = tickers
+        self._matched = matched
+        self._hits = hits
+        self.story_id = story_id
+        self._matches: tuple[Match, ...] | None = None
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        if self._matches is None:
+            self._matches = tuple(
+                self._matcher._build_match(i, self._hits, self.story_id) for i in sorted(self._matched)
+            )
+        return self._matches
+
+    @property
+    def watchlists(self) -> tuple[tuple[str, str], ...]:
+        """``(scope, name)`` of each matching watchlist, in compile order."""
+        wls = self._matcher._compiled
+        return tuple((wls[i].watchlist.scope, wls[i].watchlist.name) for i in sorted(self._matched))
+
+    def __len__(self) -> int:
+        return len(self._matched)
+
+    def __bool__(self) -> bool:
+        return bool(self._matched)
+
+    def __repr__(self) -> str:
+        names = ", ".join(n for _, n in self.watchlists)
+        return f"MatchResult(tickers={self.tickers!r}, watchlists=[{names}])"
+
+
+@dataclass(frozen=True, slots=True)
+class TermReport:
+    """One term of a watchlist and whether (and where, as what text) the story contains it."""
+
+    term: str
+    role: Literal["ticker", "keyword", "exclude", "query"]
+    found: bool
+    where: tuple[Literal["title", "summary"], ...] = ()
+    seen: tuple[str, ...] = ()
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a text does or does not match one watchlist, in words a user can act on."""
+
+    watchlist: str
+    scope: str
+    matched: bool
+    rule: str
+    reason: str
+    terms: tuple[TermReport, ...]
+    tickers: tuple[TickerMention, ...]
+    match: Match | None = None
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        out = [f"{self.watchlist}: {'MATCH' if self.matched else 'no match'} - {self.reason}"]
+        out.append(f"  rule: {self.rule}")
+        for t in self.terms:
+            label = "NOT term" if t.negated else ("term" if t.role == "query" else t.role)
+            if t.found:
+                seen = ", ".join(f'"{s}"' for s in t.seen)
+                out.append(
+                    f"  {label} {t.term}: found in {' and '.join(t.where)}" + (f" as {seen}" if seen else "")
+                )
+            else:
+                out.append(f"  {label} {t.term}: not found")
+        by_symbol: dict[str, list[str]] = {}
+        for m in self.tickers:
+            shown = f'"{m.text}"'
+            if shown not in by_symbol.setdefault(m.symbol, []):
+                by_symbol[m.symbol].append(shown)
+        listed = "; ".join(f"{sym} as {', '.join(forms)}" for sym, forms in sorted(by_symbol.items()))
+        out.append("  tickers in the text: " + (listed or "none"))
+        return tuple(out)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+# ---------------------------------------------------------------- compiled pieces
+
+
+@dataclass(frozen=True, slots=True)
+class _NameRef:
+    company: int
+    words: int
+    length: int  # of the automaton pattern
+    upper: bool  # an all-capitals name (IBM, BASF) must appear in capitals
+    pattern: re.Pattern[str] | None  # for names with punctuation that matters (AT&T)
+    name: str
+
+
+@dataclass(slots=True)
+class _Compiled:
+    index: int
+    watchlist: Watchlist
+    mode: Literal["any", "all", "query"]
+    tickers: tuple[int, ...] = ()
+    keywords: tuple[int, ...] = ()
+    exclude: tuple[int, ...] = ()
+    query: Query | None = None
+    program: object = None  # nested tuples over term ids, see _program
+    query_terms: tuple[tuple[int, bool], ...] = ()
+
+
+@dataclass(slots=True)
+class _Postings:
+    any: dict[int, set[int]] = field(default_factory=dict)
+    all_tickers: dict[int, set[int]] = field(default_factory=dict)
+    all_keywords: dict[int, set[int]] = field(default_factory=dict)
+    exclude: dict[int, set[int]] = field(default_factory=dict)
+    query: dict[int, set[int]] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=200_000)
+def _term(text: str) -> Term:
+    return parse_term(text)
+
+
+@lru_cache(maxsize=20_000)
+def _query(text: str) -> Query:
+    return parse_query(text)
+
+
+@lru_cache(maxsize=200_000)
+def _ticker_term(symbol: str) -> Term:
+    sym = canonical_symbol(symbol)
+    return Term(text=sym, kind=TermKind.TICKER, symbol=sym)
+
+
+def validate_watchlist(watchlist: Watchlist) -> None:
+    """Raise ValidationError (saying what to fix) if a watchlist cannot be compiled."""
+    _check(watchlist)
+
+
+def _check(w: Watchlist) -> tuple[tuple[Term, ...], tuple[Term, ...], tuple[Term, ...], Query | None]:
+    if w.query is not None:
+        if w.tickers or w.keywords:
+            raise ValidationError(
+                f"watchlist {w.name!r}: 'query' replaces tickers and keywords; put everything in the query"
+            )
+        q = _query(w.query)
+        excl = tuple(_term(x) for x in w.exclude)
+        return (), (), excl, q
+    tickers = tuple(_ticker_term(t) for t in w.tickers)
+    keywords = tuple(_term(k) for k in w.keywords)
+    excl = tuple(_term(x) for x in w.exclude)
+    if not tickers and not keywords:
+        raise ValidationError(f"watchlist {w.name!r} has no tickers, keywords or query")
+    if w.match == "all" and not (tickers and keywords):
+        raise ValidationError(
+            f"watchlist {w.name!r}: match: all needs at least one ticker and one keyword "
+            "(a ticker AND a keyword); use match: any otherwise"
+        )
+    return tickers, keywords, excl, None
+
+
+def _keyword_pattern(term: Term) -> str:
+    if term.kind in (TermKind.WORD, TermKind.PHRASE):
+        return " " + " ".join(_STEMS[w] for w in term.words) + " "
+    if term.kind is TermKind.EXACT:
+        return "\x01" + "\x01".join(term.words) + "\x01"
+    if term.kind is TermKind.PREFIX:
+        return "\x01" + term.words[0]
+    raise ValueError(term.kind)  # pragma: no cover - tickers have no pattern
+
+
+# ---------------------------------------------------------------- the matcher
+
+
+class Matcher:
+    """Every watchlist compiled together. Build with ``compile_matcher``; immutable."""
+
+    def __init__(
+        self,
+        watchlists: Sequence[Watchlist],
+        directory: SymbolDirectory,
+        aliases: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.directory = _with_aliases(directory, _freeze(aliases or {}))
+        self._terms: list[Term] = []
+        self._term_ids: dict[Term, int] = {}
+        self._company_of_term: dict[int, int] = {}
+        self._terms_of_company: dict[int, list[int]] = {}
+        self._compiled: list[_Compiled] = []
+        self._by_name: dict[tuple[str, str], int] = {}
+        self.problems: tuple[str, ...] = ()
+        # companies: the directory's plus one per unknown symbol used by a watchlist
+        self._company_symbol: list[str] = [c.symbol for c in self.directory.companies]
+        self._symbol_company: dict[str, int] = {}
+        for i, c in enumerate(self.directory.companies):
+            for s in c.symbols:
+                self._symbol_company.setdefault(s, i)
+        self._compile(watchlists)
+
+    # -- compilation
+
+    def _company_for(self, symbol: str) -> int:
+        idx = self._symbol_company.get(symbol)
+        if idx is None:
+            idx = len(self._company_symbol)
+            self._company_symbol.append(symbol)
+            self._symbol_company[symbol] = idx
+        return idx
+
+    def _tid(self, term: Term) -> int:
+        tid = self._term_ids.get(term)
+        if tid is None:
+            tid = len(self._terms)
+            self._terms.append(term)
+            self._term_ids[term] = tid
+            if term.kind is TermKind.TICKER:
+                company = self._company_for(term.symbol)
+                self._company_of_term[tid] = company
+                self._terms_of_company.setdefault(company, []).append(tid)
+        return tid
+
+    def _program(self, node: Node) -> object:
+        if isinstance(node, TermNode):
+            return self._tid(node.term)
+        if isinstance(node, And):
+            return ("and", tuple(self._program(p) for p in node.parts))
+        if isinstance(node, Or):
+            return ("or", tuple(self._program(p) for p in node.parts))
+        assert isinstance(node, Not)
+        return ("not", self._program(node.part))
+
+    def _compile(self, watchlists: Sequence[Watchlist]) -> None:
+        post = _Postings()
+        problems: list[str] = []
+        for w in watchlists:
+            try:
+                tickers, keywords, excl, query = _check(w)
+            except ValidationError as exc:
+                problems.append(f"{w.scope}/{w.name}: {exc}")
+                continue
+            key = (w.scope, w.name)
+            if key in self._by_name:
+                problems.append(f"{w.scope}/{w.name}: defined twice; the first definition is used")
+                continue
+            i = len(self._compiled)
+            self._by_name[key] = i
+            c = _Compiled(index=i, watchlist=w, mode="query" if query else w.match)
+            c.tickers = tuple(dict.fromkeys(self._tid(t) for t in tickers))
+            c.keywords = tuple(dict.fromkeys(self._tid(t) for t in keywords))
+            c.exclude = tuple(dict.fromkeys(self._tid(t) for t in excl))
+            if query is not None:
+                c.query = query
+                c.program = self._program(query.root)
+                c.query_terms = tuple(dict.fromkeys((self._tid(t), neg) for t, neg in iter_terms(query.root)))
+                for tid, _neg in c.query_terms:
+                    post.query.setdefault(tid, set()).add(i)
+            elif c.mode == "any":
+                for tid in c.tickers + c.keywords:
+                    post.any.setdefault(tid, set()).add(i)
+            else:
+                for tid in c.tickers:
+                    post.all_tickers.setdefault(tid, set()).add(i)
+                for tid in c.keywords:
+                    post.all_keywords.setdefault(tid, set()).add(i)
+            for tid in c.exclude:
+                post.exclude.setdefault(tid, set()).add(i)
+            self._compiled.append(c)
+        self.problems = tuple(problems)
+        self._any = _frozen(post.any)
+        self._all_t = _frozen(post.all_tickers)
+        self._all_k = _frozen(post.all_keywords)
+        self._excl = _frozen(post.exclude)
+        self._q = _frozen(post.query)
+        self._build_automaton()
+        stop = BARE_SYMBOL_STOPLIST
+        self._bare_ok = frozenset(s for s in self._symbol_company if len(s) >= 2 and s not in stop)
+
+    def _build_automaton(self) -> None:
+        payload: dict[str, tuple[list[int], list[int]]] = {}
+        for tid, term in enumerate(self._terms):
+            if term.kind is TermKind.TICKER:
+                continue
+            payload.setdefault(_keyword_pattern(term), ([], []))[0].append(tid)
+        self._names: list[_NameRef] = []
+        for ci, company in enumerate(self.directory.companies):
+            for name in company.match_names:
+                key = name_key(name)
+                if not key:
+                    continue
+                letters = re.sub(r"[^A-Za-z]", "", name)
+                upper = len(letters) >= 2 and letters.isupper()
+                special = re.sub(r"[\w\s\-.,']", "", clean_text(name))
+                pattern = None
+                if special:  # "AT&T" must not match "at T-Mobile"
+                    pieces = re.findall(r"[^\W_]+|[^\w\s]", clean_text(name))
+                    body = r"\s*".join(re.escape(p) for p in pieces)
+                    pattern = re.compile(r"(?<!\w)" + body + r"(?!\w)", re.I)
+                nid = len(self._names)
+                text = "\x01" + "\x01".join(key) + "\x01"
+                self._names.append(_NameRef(ci, len(key), len(text), upper, pattern, name))
+                payload.setdefault(text, ([], []))[1].append(nid)
+        automaton = ahocorasick.Automaton()
+        for key_text, (tids, nids) in payload.items():
+            automaton.add_word(key_text, (tuple(tids), tuple(nids)))
+        self._automaton: ahocorasick.Automaton | None = None
+        if payload:
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    # -- matching
+
+    @property
+    def watchlists(self) -> tuple[Watchlist, ...]:
+        return tuple(c.watchlist for c in self._compiled)
+
+    def match(self, title: str, summary: str = "") -> MatchResult:
+        """Tickers in the story and the watchlists it matches (title and summary may be HTML)."""
+        hits, tickers, _ = self._scan(title, summary, detail=False)
+        return MatchResult(self, tickers, self._decide(hits), hits)
+
+    def match_story(self, story: Story) -> MatchResult:
+        """Like ``match`` for a Story; its Matches carry the story id."""
+        hits, tickers, _ = self._scan(story.title, story.summary, detail=False)
+        return MatchResult(self, tickers, self._decide(hits), hits, story_id=story.id)
+
+    def tickers(self, title: str, summary: str = "") -> tuple[str, ...]:
+        """Every ticker a story mentions, sorted."""
+        return self._scan(title, summary, detail=False)[1]
+
+    def mentions(self, title: str, summary: str = "") -> tuple[TickerMention, ...]:
+        """How each ticker is mentioned (for explanations)."""
+        _, _, detail = self._scan(title, summary, detail=True)
+        assert detail is not None
+        return detail.mentions
+
+    def _decide(self, hits: dict[int, int]) -> list[int]:
+        if not hits:
+            return []
+        any_p, all_t, all_k, excl, qp = self._any, self._all_t, self._all_k, self._excl, self._q
+        matched: set[int] = set()
+        matched.update(*[any_p[t] for t in hits if t in any_p])
+        if all_t:
+            ts = [all_t[t] for t in hits if t in all_t]
+            if ts:
+                ks = [all_k[t] for t in hits if t in all_k]
+                if ks:
+                    matched |= set().union(*ts) & set().union(*ks)
+        if qp:
+            cands: set[int] = set()
+            cands.update(*[qp[t] for t in hits if t in qp])
+            compiled = self._compiled
+            for i in cands:
+                if _run(compiled[i].program, hits):
+                    matched.add(i)
+        if excl and matched:
+            vetoes = [excl[t] for t in hits if t in excl]
+            if vetoes:
+                matched.difference_update(*vetoes)
+        return list(matched)
+
+    def _scan(
+        self, title: str, summary: str, *, detail: bool
+    ) -> tuple[dict[int, int], tuple[str, ...], _Detail | None]:
+        title = clean_text(title, html=True)
+        summary = clean_text(summary, html=True)
+        tt = word_tokens(title)
+        st = word_tokens(summary)
+        low_t = "\x01".join(tt).lower()
+        low_s = "\x01".join(st).lower()
+        stems = _STEMS.__getitem__
+        stem_t = " ".join(map(stems, low_t.split("\x01"))) if tt else ""
+        stem_s = " ".join(map(stems, low_s.split("\x01"))) if st else ""
+        stem_title_end = 1 + len(stem_t)
+        stream = f" {stem_t} \x02 {stem_s} \x03\x01{low_t}\x01\x02\x01{low_s}\x01"
+        lower_start = stem_title_end + len(stem_s) + 5
+        lower_title_end = lower_start + 1 + len(low_t)
+        summary_start = lower_title_end + 2
+
+        hits: dict[int, int] = {}
+        companies: dict[int, int] = {}  # company -> where mask, by name
+        info = _Detail() if detail else None
+        if self._automaton is not None:
+            names = self._names
+            for end, (tids, nids) in self._automaton.iter(stream):
+                if end < lower_start:
+                    where = TITLE if end <= stem_title_end else SUMMARY
+                else:
+                    where = TITLE if end <= lower_title_end else SUMMARY
+                for tid in tids:
+                    hits[tid] = hits.get(tid, 0) | where
+                    if info is not None:
+                        info.spans.setdefault(tid, []).append((where, end, end < lower_start))
+                if nids:
+                    toks = tt if where == TITLE else st
+                    base = lower_start if where == TITLE else summary_start
+                    for nid in nids:
+                        ref = names[nid]
+                        idx = stream.count("\x01", base, end - ref.length + 1)
+                        if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
+                            companies[ref.company] = companies.get(ref.company, 0) | where
+                            if info is not None:
+                                info.mentions_list.append(
+                                    TickerMention(
+                                        self._company_symbol[ref.company],
+                                        "name",
+                                        " ".join(toks[idx : idx + ref.words]),
+                                        _WHERE[where],
+                                    )
+                                )
+        direct: dict[str, int] = {}
+        self._symbols_in(title, tt, TITLE, direct, info)
+        if summary:
+            self._symbols_in(summary, st, SUMMARY, direct, info)
+        symbol_company = self._symbol_company
+        reported: set[str] = set(direct)
+        direct_companies: set[int] = set()
+        for sym, where in direct.items():
+            ci = symbol_company.get(sym)
+            if ci is not None:
+                direct_companies.add(ci)
+                companies[ci] = companies.get(ci, 0) | where
+        for ci in companies:
+            if ci not in direct_companies:
+                reported.add(self._company_symbol[ci])
+        terms_of = self._terms_of_company
+        for ci, where in companies.items():
+            for tid in terms_of.get(ci, ()):
+                hits[tid] = hits.get(tid, 0) | where
+        if info is not None:
+            info.companies = companies
+        return hits, tuple(sorted(reported)), info
+
+    @staticmethod
+    def _name_ok(ref: _NameRef, toks: list[str], idx: int, text: str) -> bool:
+        if idx >= len(toks):
+            return False
+        first = toks[idx]
+        if first[:1].islower():
+            return False
+        if ref.upper and not all(t.isupper() or t.isdigit() for t in toks[idx : idx + ref.words]):
+            return False
+        return not (ref.pattern is not None and ref.pattern.search(text) is None)
+
+    def _symbols_in(
+        self, text: str, toks: list[str], where: int, out: dict[str, int], info: _Detail | None
+    ) -> None:
+        if "$" in text:
+            for m in _CASHTAG.finditer(text):
+                raw = m.group(1).upper()
+                if raw in _CASHTAG_STOP:
+                    continue
+                try:
+                    sym = canonical_symbol(raw)
+                except ValidationError:
+                    continue
+                out[sym] = out.get(sym, 0) | where
+                if info is not None:
+                    info.mentions_list.append(TickerMention(sym, "cashtag", m.group(0), _WHERE[where]))
+        if ":" in text:
+            for m in _EXCHANGE.finditer(text):
+                suffix = _EXCHANGE_SUFFIX.get(re.sub(r"\s+", " ", m.group(1)).upper(), "")
+                try:
+                    sym = canonical_symbol(m.group(2))
+                except ValidationError:
+                    continue
+                if suffix and "." not in sym:
+                    sym = f"{sym}{suffix}"
+                out[sym] = out.get(sym, 0) | where
+                if info is not None:
+                    info.mentions_list.append(TickerMention(sym, "exchange", m.group(0), _WHERE[where]))
+        if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
+            return  # an all-capitals headline: every word would look like a symbol
+        bare_ok = self._bare_ok
+        for m in _BARE.finditer(text):
+            raw = m.group(1)
+            sym = raw if raw in bare_ok else raw.replace("/", "-").replace(".", "-")
+            if sym in bare_ok:
+                out[sym] = out.get(sym, 0) | where
+                if info is not None:
+                    info.mentions_list.append(TickerMention(sym, "symbol", raw, _WHERE[where]))
+
+    # -- explanations
+
+    def _build_match(self, i: int, hits: dict[int, int], story_id: str) -> Match:
+        c = self._compiled[i]
+        terms = self._terms
+        if c.mode == "query":
+            found = [tid for tid, neg in c.query_terms if not neg and tid in hits]
+            tickers = tuple(terms[t].symbol for t in found if terms[t].kind is TermKind.TICKER)
+            words = tuple(terms[t].text for t in found if terms[t].kind is not TermKind.TICKER)
+        else:
+            found = [t for t in c.tickers + c.keywords if t in hits]
+            tickers = tuple(terms[t].symbol for t in c.tickers if t in hits)
+            words = tuple(terms[t].text for t in c.keywords if t in hits)
+        out_hits: list[TermHit] = []
+        for t in found:
+            mask = hits[t]
+            shown = terms[t].symbol if terms[t].kind is TermKind.TICKER else terms[t].text
+            if mask & TITLE:
+                out_hits.append(TermHit(shown, "title"))
+            if mask & SUMMARY:
+                out_hits.append(TermHit(shown, "summary"))
+        return Match(
+            story_id=story_id,
+            watchlist=c.watchlist.name,
+            scope=c.watchlist.scope,
+            tickers=tuple(dict.fromkeys(tickers)),
+            terms=tuple(dict.fromkeys(words)),
+            hits=tuple(out_hits),
+        )
+
+    def explain(
+        self, watchlist_name: str, scope: str = "config", title: str = "", summary: str = ""
+    ) -> Explanation:
+        """Why ``title``/``summary`` does or does not match a watchlist; raises ValidationError
+        naming the known watchlists when there is no such watchlist."""
+        i = self._by_name.get((scope, watchlist_name))
+        if i is None:
+            known = sorted(n for s, n in self._by_name if s == scope)
+            hint = f"known watchlists: {', '.join(known)}" if known else "no watchlists are defined"
+            raise ValidationError(f"unknown watchlist {watchlist_name!r}; {hint}")
+        c = self._compiled[i]
+        hits, _tickers, info = self._scan(title, summary, detail=True)
+        assert info is not None
+        matched = i in self._decide(hits)
+        stream_title = clean_text(title, html=True)
+        stream_summary = clean_text(summary, html=True)
+        reports: list[TermReport] = []
+
+        def report(
+            tid: int, role: Literal["ticker", "keyword", "exclude", "query"], neg: bool = False
+        ) -> None:
+            term = self._terms[tid]
+            mask = hits.get(tid, 0)
+            where = tuple(_WHERE[b] for b in (TITLE, SUMMARY) if mask & b)
+            seen: list[str] = []
+            if term.kind is TermKind.TICKER:
+                ci = self._company_of_term[tid]
+                for m in info.mentions:
+                    same = self._symbol_company.get(m.symbol) == ci or m.symbol == term.symbol
+                    if same and m.text not in seen:
+                        seen.append(m.text)
+            else:
+                for w, end, in_stems in info.spans.get(tid, []):
+                    text = _span_text(term, stream_title if w == TITLE else stream_summary, end, in_stems)
+                    if text and text not in seen:
+                        seen.append(text)
+            label = f"${term.symbol}" if term.kind is TermKind.TICKER else shown(term)
+            reports.append(TermReport(label, role, bool(mask), where, tuple(seen[:3]), neg))
+
+        if c.mode == "query":
+            assert c.query is not None
+            for tid, neg in c.query_terms:
+                report(tid, "query", neg)
+            rule = f"query {render(c.query.root)}"
+        else:
+            for tid in c.tickers:
+                report(tid, "ticker")
+            for tid in c.keywords:
+                report(tid, "keyword")
+            joiner = "OR" if c.mode == "any" else "AND"
+            parts = []
+            if c.tickers:
+                parts.append("a ticker (" + ", ".join(self._terms[t].symbol for t in c.tickers) + ")")
+            if c.keywords:
+                parts.append("a keyword (" + ", ".join(shown(self._terms[t]) for t in c.keywords) + ")")
+            rule = f"match: {c.mode} - " + f" {joiner} ".join(parts)
+        for tid in c.exclude:
+            report(tid, "exclude")
+        if c.exclude:
+            rule += "; excluded by " + ", ".join(shown(self._terms[t]) for t in c.exclude)
+        reason = self._reason(c, hits, matched)
+        match = self._build_match(i, hits, "") if matched else None
+        return Explanation(
+            watchlist=c.watchlist.name,
+            scope=c.watchlist.scope,
+            matched=matched,
+            rule=rule,
+            reason=reason,
+            terms=tuple(reports),
+            tickers=info.mentions,
+            match=match,
+        )
+
+    def _reason(self, c: _Compiled, hits: dict[int, int], matched: bool) -> str:
+        vetoes = [self._terms[t].text for t in c.exclude if t in hits]
+        if c.mode == "query":
+            assert c.query is not None
+            ok = _run(c.program, hits)
+            if ok and vetoes:
+                return f"the query holds, but exclude term {', '.join(vetoes)} vetoes it"
+            if ok:
+                return "the query holds"
+            missing = [self._terms[t].text for t, neg in c.query_terms if not neg and t not in hits]
+            present_neg = [self._terms[t].text for t, neg in c.query_terms if neg and t in hits]
+            bits = []
+            if missing:
+                bits.append("not found: " + ", ".join(missing))
+            if present_neg:
+                bits.append("found NOT term " + ", ".join(present_neg))
+            return "the query does not hold (" + "; ".join(bits) + ")" if bits else "the query does not hold"
+        t_found = [t for t in c.tickers if t in hits]
+        k_found = [t for t in c.keywords if t in hits]
+        if matched:
+            what = []
+            if t_found:
+                what.append("ticker " + ", ".join(self._terms[t].symbol for t in t_found))
+            if k_found:
+                what.append("keyword " + ", ".join(self._terms[t].text for t in k_found))
+            return "found " + " and ".join(what)
+        if vetoes and ((c.mode == "any" and (t_found or k_found)) or (t_found and k_found)):
+            return f"exclude term {', '.join(vetoes)} vetoes it"
+        if c.mode == "all":
+            if not t_found and not k_found:
+                return "needs a ticker AND a keyword; found neither"
+            return "needs a ticker AND a keyword; " + (
+                "no ticker found" if not t_found else "no keyword found"
+            )
+        return "none of its tickers or keywords is in the text"
+
+
+@dataclass(slots=True)
+class _Detail:
+    spans: dict[int, list[tuple[int, int, bool]]] = field(default_factory=dict)
+    mentions_list: list[TickerMention] = field(default_factory=list)
+    companies: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def mentions(self) -> tuple[TickerMention, ...]:
+        """Mentions without repeats; of overlapping name forms only the longest is kept."""
+        unique = list(dict.fromkeys(self.mentions_list))
+        names = [m for m in unique if m.form == "name"]
+        return tuple(
+            m
+            for m in unique
+            if m.form != "name"
+            or not any(
+                o is not m and o.symbol == m.symbol and o.where == m.where and o.text.startswith(m.text + " ")
+                for o in names
+            )
+        )
+
+
+def _span_text(term: Term, text: str, end: int, in_stems: bool) -> str:
+    """The words in ``text`` that matched ``term`` (best effort, for explanations)."""
+    del end, in_stems
+    toks = word_tokens(text)
+    low = [t.lower() for t in toks]
+    n = len(term.words)
+    for i in range(len(toks) - n + 1):
+        window = low[i : i + n]
+        if term.kind is TermKind.PREFIX:
+            ok = window[0].startswith(term.words[0])
+        elif term.kind is TermKind.EXACT:
+            ok = tuple(window) == term.words
+        else:
+            ok = [_STEMS[w] for w in window] == [_STEMS[w] for w in term.words]
+        if ok:
+            return " ".join(toks[i : i + n])
+    return ""
+
+
+def _frozen(postings: dict[int, set[int]]) -> dict[int, frozenset[int]]:
+    return {k: frozenset(v) for k, v in postings.items()}
+
+
+def _run(program: object, hits: Mapping[int, int]) -> bool:
+    if isinstance(program, int):
+        return program in hits
+    assert isinstance(program, tuple)
+    op, arg = program
+    if op == "and":
+        return all(_run(p, hits) for p in arg)
+    if op == "or":
+        return any(_run(p, hits) for p in arg)
+    return not _run(arg, hits)
+
+
+def _freeze(aliases: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(sorted((k, (v,) if isinstance(v, str) else tuple(v)) for k, v in aliases.items()))
+
+
+@lru_cache(maxsize=16)
+def _with_aliases(
+    directory: SymbolDirectory, aliases: tuple[tuple[str, tuple[str, ...]], ...]
+) -> SymbolDirectory:
+    return directory.with_aliases(dict(aliases)) if aliases else directory
+
+
+def compile_matcher(
+    watchlists: Sequence[Watchlist],
+    directory: SymbolDirectory,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+) -> Matcher:
+    """Compile every watchlist into one matcher. Invalid watchlists are skipped and listed
+    in ``matcher.problems`` (validate with ``validate_watchlist`` before saving one)."""
+    return Matcher(watchlists, directory, aliases)
+
+
+@lru_cache(maxsize=8)
+def _detector(directory: SymbolDirectory, aliases: tuple[tuple[str, tuple[str, ...]], ...]) -> Matcher:
+    return Matcher((), directory, dict(aliases))
+
+
+def detect_tickers(
+    text: str, directory: SymbolDirectory, aliases: Mapping[str, Sequence[str]] | None = None
+) -> tuple[str, ...]:
+    """Every ticker ``text`` mentions, sorted (cashtags, exchange-qualified, bare, names)."""
+    return _detector(directory, _freeze(aliases or {})).tickers(text)
+
+
+def with_story_id(result: Iterable[Match], story_id: str) -> tuple[Match, ...]:
+    """The same matches with their story id filled in."""
+    return tuple(replace(m, story_id=story_id) for m in result)

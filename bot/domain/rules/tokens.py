@@ -1,0 +1,69 @@
+"""Words as the rule engine sees them: normalised text, word tokens and English stems.
+
+Hyphens, slashes and all punctuation separate words ("export-control" is two words), a
+possessive ``'s`` is dropped ("Nvidia's" is "Nvidia"), other apostrophes join ("don't" is
+"dont"), and stems come from the Snowball English stemmer, so "controls", "recalled" and
+"deliveries" meet "control", "recall" and "delivery". Story text and rule terms go through
+the same functions, which is what makes them comparable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import snowballstemmer
+
+from bot.domain.text import html_to_text, normalize_for_matching
+
+# letters and digits (any script), optionally joined by apostrophes; "_" separates words
+_WORD: Final = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_POSSESSIVE: Final = re.compile(r"(?<=[\w.])'[sS]?(?![^\W_])")
+_STEM_CACHE_LIMIT: Final = 200_000
+
+
+class _StemCache(dict[str, str]):
+    """A bounded memo of ``stemWord`` (the stemmer is pure Python and the hot spot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stemmer = snowballstemmer.stemmer("english")
+
+    def __missing__(self, word: str) -> str:
+        stem: str = self._stemmer.stemWord(word)
+        if len(self) < _STEM_CACHE_LIMIT:
+            self[word] = stem
+        return stem
+
+
+_STEMS: Final = _StemCache()
+
+
+def clean_text(text: str, *, html: bool = False) -> str:
+    """What the matcher reads: HTML and entities decoded, quotes and spaces made plain."""
+    if html:
+        text = html_to_text(text)
+    return normalize_for_matching(text)
+
+
+def word_tokens(text: str) -> list[str]:
+    """Words of ``text`` in their original case, possessives dropped, apostrophes joined."""
+    if "'" not in text:
+        return _WORD.findall(text)
+    text = _POSSESSIVE.sub("", text)
+    return [w.replace("'", "") if "'" in w else w for w in _WORD.findall(text)]
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of ``text`` (for keywords and exact forms)."""
+    return word_tokens(text.lower())
+
+
+def stem(word: str) -> str:
+    """The English stem of a lower-case word ("deliveries" -> "deliveri")."""
+    return _STEMS[word]
+
+
+def stems(lower_words: list[str]) -> list[str]:
+    """Stems of lower-case words, memoised."""
+    return list(map(_STEMS.__getitem__, lower_words))
