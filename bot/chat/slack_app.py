@@ -1,0 +1,789 @@
+"""Slack as a chat platform: Block Kit alerts, the /quote /news /watch commands, Socket Mode or HTTP.
+
+``SlackAdapter`` implements ``bot.ports.ChatAdapter`` with slack_sdk's ``AsyncWebClient`` (pointed
+at ``SLACK_API_URL`` when set, e.g. GovSlack) and binds a ``bot.ports.CommandHandler`` to the slash
+commands with slack_bolt's ``AsyncApp``. With an app-level token it connects over Socket Mode
+(the websocket URL comes from ``apps.connections.open`` on the same API base); otherwise it
+serves ``POST /slack/events`` (see ``web_routes``) and bolt checks ``SLACK_SIGNING_SECRET``.
+
+Retries: the Web API client has no retry handlers at all, so a 429 or a 5xx surfaces at once as
+a retryable ``DeliveryError`` (with Retry-After) and the delivery outbox alone decides when to
+try again; slack_sdk never retries behind its back, so nothing is sent twice or waits twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
+from bot.config import BotConfig, Env
+from bot.domain.errors import BotError, ConfigError, DeliveryError
+from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, MessageRef, Reply
+from bot.domain.timeutil import SystemClock
+from bot.ports import Clock, CommandHandler, CommandName
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+COMMANDS: tuple[CommandName, ...] = ("quote", "news", "watch")
+
+# Errors after which retrying the same call cannot help; the subscription is marked broken.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "team_access_not_granted",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_non_threadable_channel",
+        "ekm_access_denied",
+        "org_login_required",
+        "access_denied",
+        "team_not_found",
+        "user_not_found",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+    }
+)
+# Slack refused the message itself (not the channel): resend it as plain text once.
+MESSAGE_REFUSED = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_attachments", "too_many_attachments"}
+)
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _hint(code: str, method: str, channel: str | None, needed: str | None) -> str:
+    where = f"Slack channel {channel}" if channel else "Slack"
+    hints = {
+        "channel_not_found": f"{where} was not found: the id is wrong, the channel was deleted, or it is "
+        "private and the bot is not a member (invite it with /invite @marketbot)",
+        "not_in_channel": f"the bot is not a member of {where}: invite it with /invite @marketbot in that channel",
+        "is_archived": f"{where} is archived: unarchive it, or unsubscribe it from its watchlists",
+        "invalid_auth": "Slack rejected SLACK_BOT_TOKEN (invalid_auth): copy the Bot User OAuth Token "
+        "(xoxb-…) from your app's OAuth & Permissions page",
+        "not_authed": "no Slack token was sent: set SLACK_BOT_TOKEN",
+        "account_inactive": "the Slack bot user is deactivated (the app was removed): reinstall the app and "
+        "update SLACK_BOT_TOKEN",
+        "token_revoked": "the Slack bot token was revoked (the app was uninstalled?): reinstall the app and "
+        "update SLACK_BOT_TOKEN",
+        "token_expired": "the Slack bot token expired (token rotation is on): turn rotation off or reinstall",
+        "missing_scope": f"the Slack app lacks the scope {needed or '?'} for {method}: add it (see "
+        "config/slack-app-manifest.yaml) and reinstall the app",
+        "ratelimited": f"Slack rate-limited {method}",
+    }
+    return hints.get(
+        code, f"Slack refused {method}" + (f" for channel {channel}" if channel else "") + f": {code}"
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def delivery_error(exc: BaseException, *, method: str, channel: str | None = None) -> DeliveryError:
+    """Map a slack_sdk / aiohttp failure to a DeliveryError that says whether retrying can help."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, SlackApiError):
+        resp = exc.response
+        status = int(getattr(resp, "status_code", 0) or 0)
+        data = resp.data if isinstance(getattr(resp, "data", None), dict) else {}
+        code = str(data.get("error") or (f"http_{status}" if status else "unknown_error"))
+        if status == 429 or code in ("ratelimited", "rate_limited"):
+            after = _retry_after(getattr(resp, "headers", None))
+            wait = f"; retry after {after:g} s" if after is not None else ""
+            return DeliveryError(
+                f"Slack rate-limited {method}{wait}", retryable=True, retry_after=after, code="ratelimited"
+            )
+        if status >= 500:
+            return DeliveryError(
+                f"Slack answered HTTP {status} to {method}; will retry",
+                retryable=True,
+                retry_after=_retry_after(getattr(resp, "headers", None)),
+                code=code,
+            )
+        needed = data.get("needed")
+        message = _hint(code, method, channel, str(needed) if needed else None)
+        return DeliveryError(
+            message, retryable=code not in PERMANENT_ERRORS and code not in MESSAGE_REFUSED, code=code
+        )
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return DeliveryError(
+            f"Slack did not answer {method} in time; will retry", retryable=True, code="timeout"
+        )
+    if isinstance(exc, aiohttp.ClientError | OSError | SlackClientError):
+        return DeliveryError(
+            f"cannot reach Slack for {method}: {exc}; will retry", retryable=True, code="connection_error"
+        )
+    return DeliveryError(f"Slack {method} failed: {exc}", retryable=True, code="unexpected")
+
+
+class _QuietBoltWarnings(logging.Filter):
+    """Drop bolt's notice that SLACK_BOT_TOKEN in the environment is unused (we hand it a client)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return "`token` will be unused" not in msg and "`token` (or SLACK_BOT_TOKEN" not in msg
+
+
+def _unescape_command_text(text: str) -> str:
+    """Slack escapes ``&``, ``<`` and ``>`` in slash-command text; give handlers what the user typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlackIdentity:
+    """Who the bot is in the workspace (from auth.test)."""
+
+    team_id: str | None
+    team: str | None
+    bot_user_id: str | None
+    bot_id: str | None
+    user: str | None
+    url: str | None
+
+
+# ---------------------------------------------------------------- the adapter
+
+
+class SlackAdapter:
+    """Slack ChatAdapter and slash-command front end.
+
+    Use ``async with SlackAdapter(...)`` (or ``start()`` / ``aclose()``); nothing keeps running
+    after ``aclose()``. ``bind_commands`` attaches the shared command handler; until then slash
+    commands answer that the bot is starting.
+    """
+
+    platform = "slack"
+    channel_rate = (1, 1.0)
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        app_token: str | None = None,
+        signing_secret: str | None = None,
+        api_url: str | None = None,
+        commands: CommandHandler | None = None,
+        admins: Collection[str] = (),
+        clock: Clock | None = None,
+        timeout: float = 10.0,
+        ping_interval: float = 10.0,
+        connect_timeout: float = 15.0,
+        command_timeout: float = 120.0,
+        admin_cache_ttl: float = 300.0,
+        shutdown_grace: float = 5.0,
+    ) -> None:
+        if not bot_token:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your Slack app"
+            )
+        if not app_token and not signing_secret:
+            raise ConfigError(
+                "Slack needs SLACK_APP_TOKEN (Socket Mode, no public URL needed) or SLACK_SIGNING_SECRET "
+                "(HTTP mode at /slack/events): set one of them"
+            )
+        api_url = (api_url or DEFAULT_API_URL).strip()
+        if not api_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"SLACK_API_URL={api_url!r} is not an http(s) URL, e.g. https://slack-gov.com/api/"
+            )
+        if not api_url.endswith("/"):
+            api_url += "/"
+        self.mode: Literal["socket", "http"] = "socket" if app_token else "http"
+        self.api_url = api_url
+        self._bot_token = bot_token
+        self._app_token = app_token
+        self._signing_secret = signing_secret or ""
+        self._commands = commands
+        self._admins = frozenset(a.removeprefix("slack:") for a in admins)
+        self._clock: Clock = clock or SystemClock()
+        self._timeout = timeout
+        self._ping_interval = ping_interval
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._admin_ttl = admin_cache_ttl
+        self._grace = shutdown_grace
+        self._admin_cache: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._session: aiohttp.ClientSession | None = None
+        self._client: AsyncWebClient | None = None
+        self._app: AsyncApp | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._identity: SlackIdentity | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._hello = asyncio.Event()
+        self._started = False
+        self._closed = False
+        self.hellos = 0
+        self.disconnects = 0
+
+    # ------------------------------------------------------------ construction from settings
+
+    @classmethod
+    def from_settings(
+        cls,
+        env: Env,
+        config: BotConfig | None = None,
+        *,
+        commands: CommandHandler | None = None,
+        clock: Clock | None = None,
+    ) -> SlackAdapter:
+        """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and config admins."""
+        if env.slack_bot_token is None:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your Slack app"
+            )
+        admins = [a for a in (config.admins if config else []) if a.startswith("slack:")]
+        return cls(
+            bot_token=env.slack_bot_token.get_secret_value(),
+            app_token=env.slack_app_token.get_secret_value() if env.slack_app_token else None,
+            signing_secret=env.slack_signing_secret.get_secret_value() if env.slack_signing_secret else None,
+            api_url=env.slack_api_url,
+            commands=commands,
+            admins=admins,
+            clock=clock,
+        )
+
+    def bind_commands(self, handler: CommandHandler) -> None:
+        """Route /quote, /news and /watch to ``handler`` (may be called before or after start)."""
+        self._commands = handler
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> SlackAdapter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Check the bot token (auth.test), set up bolt, and connect Socket Mode when configured.
+
+        A rejected token raises ConfigError saying what to fix; Slack being unreachable does not
+        stop start-up (alerts wait in the outbox, the socket keeps reconnecting).
+        """
+        if self._started:
+            return
+        self._started = True
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(self._timeout, 5.0))
+        )
+        self._client = AsyncWebClient(
+            token=self._bot_token,
+            base_url=self.api_url,
+            session=self._session,
+            timeout=max(1, int(self._timeout)),
+            retry_handlers=[],
+            logger=log,
+        )
+        try:
+            await self._identify()
+        except BaseException:
+            await self.aclose()
+            raise
+        bolt_log = logging.getLogger("bot.chat.slack.bolt")
+        bolt_log.addFilter(_QuietBoltWarnings())
+        app_client = AsyncWebClient(
+            base_url=self.api_url,
+            session=self._session,
+            timeout=max(1, int(self._timeout)),
+            retry_handlers=[],
+            logger=bolt_log,
+        )
+
+        # bolt passes arguments by parameter name and does not skip ``self`` for authorize: use closures
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self._authorize(enterprise_id, team_id)
+
+        async def on_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+            await self._on_command(ack, body, respond)
+
+        self._app = AsyncApp(
+            name="marketbot",
+            logger=bolt_log,
+            client=app_client,
+            authorize=authorize,
+            signing_secret=self._signing_secret,
+            request_verification_enabled=self.mode == "http",
+            process_before_response=False,
+        )
+        for name in COMMANDS:
+            self._app.command(f"/{name}")(on_command)
+        if self.mode == "socket":
+            try:
+                await self._connect_socket(app_client)
+            except BaseException:
+                await self.aclose()
+                raise
+
+    async def aclose(self) -> None:
+        """Disconnect, let running commands finish briefly, then cancel what is left."""
+        if self._closed:
+            return
+        self._closed = True
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            client = socket.client
+            with contextlib.suppress(Exception):
+                await socket.close_async()  # type: ignore[no-untyped-call]
+            leftovers = [
+                t
+                for t in (client.message_processor, client.current_session_monitor, client.message_receiver)
+                if t is not None
+            ]
+            for t in leftovers:
+                t.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=self._grace)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def identity(self) -> SlackIdentity | None:
+        return self._identity
+
+    @property
+    def connected(self) -> bool:
+        """True in HTTP mode once started; in Socket Mode while a websocket is open."""
+        if self.mode == "http":
+            return self._started and not self._closed
+        socket = self._socket
+        session = socket.client.current_session if socket is not None else None
+        return session is not None and not session.closed and self._hello.is_set()
+
+    def status(self) -> dict[str, Any]:
+        """For health checks: mode, connection state, workspace, reconnect counts."""
+        ident = self._identity
+        return {
+            "platform": "slack",
+            "mode": self.mode,
+            "connected": self.connected,
+            "team_id": ident.team_id if ident else None,
+            "bot_user_id": ident.bot_user_id if ident else None,
+            "connections_opened": self.hellos,
+            "disconnect_requests": self.disconnects,
+        }
+
+    # ------------------------------------------------------------ identity and authorization
+
+    async def _identify(self) -> SlackIdentity | None:
+        client = self._require_client()
+        try:
+            resp = await client.auth_test()
+        except Exception as exc:
+            err = delivery_error(exc, method="auth.test")
+            if err.code in AUTH_ERRORS:
+                raise ConfigError(str(err)) from None
+            log.warning("Slack auth.test failed (%s); continuing, will retry when needed", err)
+            return None
+        self._identity = SlackIdentity(
+            team_id=resp.get("team_id"),
+            team=resp.get("team"),
+            bot_user_id=resp.get("user_id"),
+            bot_id=resp.get("bot_id"),
+            user=resp.get("user"),
+            url=resp.get("url"),
+        )
+        log.info("Slack: connected to workspace %s as @%s", self._identity.team, self._identity.user)
+        return self._identity
+
+    async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        """bolt's authorize hook: our single bot token, without a network call when auth.test ran at start."""
+        ident = self._identity
+        if ident is None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    ident = await self._identify()
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or (ident.team_id if ident else None),
+            team=ident.team if ident else None,
+            url=ident.url if ident else None,
+            bot_user_id=ident.bot_user_id if ident else None,
+            bot_id=ident.bot_id if ident else None,
+            bot_token=self._bot_token,
+        )
+
+    # ------------------------------------------------------------ Socket Mode
+
+    async def _open_socket_url(self, client: AsyncWebClient) -> str:
+        """apps.connections.open on SLACK_API_URL; a rejected app token is a ConfigError."""
+        try:
+            resp = await client.apps_connections_open(app_token=self._app_token or "")
+        except Exception as exc:
+            err = delivery_error(exc, method="apps.connections.open")
+            if err.code in AUTH_ERRORS or err.code == "not_allowed_token_type":
+                raise ConfigError(
+                    f"Slack rejected SLACK_APP_TOKEN ({err.code}): create an app-level token (xapp-…) with the "
+                    "connections:write scope under Basic Information → App-Level Tokens"
+                ) from None
+            raise err from exc
+        return str(resp["url"])
+
+    async def _connect_socket(self, app_client: AsyncWebClient) -> None:
+        assert self._app is not None
+        socket = AsyncSocketModeHandler(
+            self._app,
+            app_token=self._app_token,
+            logger=logging.getLogger("bot.chat.slack.socket"),
+            web_client=app_client,
+            ping_interval=self._ping_interval,
+        )
+        self._socket = socket
+        socket.client.message_listeners.append(self._on_socket_message)
+        try:
+            socket.client.wss_uri = await self._open_socket_url(app_client)
+        except DeliveryError as err:
+            log.warning("Slack Socket Mode: %s; retrying in the background", err)
+        self._spawn(socket.client.connect(), "slack-socket-connect")  # type: ignore[no-untyped-call]
+        self._spawn(self._watchdog(), "slack-socket-watchdog")
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                await self._hello.wait()
+        except TimeoutError:
+            log.warning(
+                "Slack Socket Mode: no hello within %.0f s; still trying in the background",
+                self._connect_timeout,
+            )
+
+    async def _on_socket_message(self, client: Any, message: dict[str, Any], raw: str | None) -> None:
+        kind = message.get("type")
+        if kind == "hello":
+            self.hellos += 1
+            self._hello.set()
+            info = message.get("debug_info") or {}
+            log.info(
+                "Slack Socket Mode connected (host %s, %s open connection(s))",
+                info.get("host", "?"),
+                message.get("num_connections", "?"),
+            )
+        elif kind == "disconnect":
+            self.disconnects += 1
+            log.info("Slack asked to reconnect (reason: %s); reconnecting", message.get("reason", "?"))
+
+    async def _watchdog(self) -> None:
+        """Unstick slack_sdk's connect loop: after a long outage, make it fetch a fresh websocket URL.
+
+        The SDK retries ``connect()`` with the URL it already has; Slack's URLs are single-use and
+        expire, so after a few failed checks we clear it and the next attempt calls
+        apps.connections.open again.
+        """
+        down = 0
+        while not self._closed:
+            await asyncio.sleep(max(self._ping_interval, 0.1))
+            socket = self._socket
+            if socket is None:
+                return
+            try:
+                ok = await socket.client.is_connected()
+            except Exception:
+                ok = False
+            down = 0 if ok else down + 1
+            if down >= 3:
+                socket.client.wss_uri = None
+                down = 0
+
+    # ------------------------------------------------------------ HTTP mode
+
+    def web_routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
+        """``("POST", "/slack/events", handler)`` for ``bot.web.WebServer(routes=...)`` in HTTP mode.
+
+        Empty in Socket Mode, so no unauthenticated endpoint is exposed when it is not needed.
+        """
+        if self.mode != "http":
+            return []
+        return [("POST", "/slack/events", self.handle_http)]
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """One Slack request in HTTP mode: bolt verifies the signature (401 if bad) and dispatches."""
+        if self._app is None or self._closed:
+            return web.Response(status=503, text="marketbot is not running")
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await self._app.async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+    # ------------------------------------------------------------ slash commands
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Acknowledge at once (Slack's 3 s limit), then do the work in a tracked task."""
+        await ack()
+        if self._closed:
+            return
+        self._spawn(self._run_command(dict(body), respond), f"slack-command-{body.get('command', '?')}")
+
+    async def _run_command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+        raw = str(body.get("command", "")).lstrip("/").lower()
+        name: CommandName = next((c for c in COMMANDS if c == raw), "watch")
+        text = _unescape_command_text(str(body.get("text") or ""))
+        channel_id = str(body.get("channel_id") or "")
+        reply = await self._handle(name, text, body)
+        if name == "watch" and not reply.error and text.split()[:1] in (["subscribe"], ["sub"]):
+            reply = await self._membership_note(reply, channel_id)
+        await self._respond(respond, reply, command=name)
+        if reply.attachments and not reply.private:
+            problem = await self._upload(channel_id, reply.attachments, thread_ts=None)
+            if problem:
+                await self._respond(respond, Reply(text=problem, private=True, error=True), command=name)
+
+    async def _handle(self, name: CommandName, text: str, body: dict[str, Any]) -> Reply:
+        handler = self._commands
+        if handler is None:
+            return Reply(
+                text="marketbot is still starting up; try again in a minute.", private=True, error=True
+            )
+        try:
+            ctx = await self._context(body)
+            async with asyncio.timeout(self._command_timeout):
+                return await handler.handle(ctx, name, text)
+        except TimeoutError:
+            log.warning("Slack /%s %r took longer than %.0f s", name, text[:100], self._command_timeout)
+            return Reply(
+                text=f"/{name} took too long to answer; try again in a minute.", private=True, error=True
+            )
+        except BotError as exc:
+            return Reply(text=str(exc), private=True, error=True)
+        except Exception:
+            log.exception("Slack /%s failed", name)
+            return Reply(
+                text=f"Something went wrong running /{name}; the error was logged for the bot's admin.",
+                private=True,
+                error=True,
+            )
+
+    async def _context(self, body: dict[str, Any]) -> CommandContext:
+        user = str(body.get("user_id") or "")
+        team = body.get("team_id") or (self._identity.team_id if self._identity else None)
+        channel = str(body.get("channel_id") or "")
+        is_admin = await self.is_admin(user)
+        return CommandContext(
+            platform="slack",
+            channel=ChannelRef("slack", channel, workspace=team),
+            user=user,
+            workspace=team,
+            user_name=str(body.get("user_name") or ""),
+            is_admin=is_admin,
+            can_manage=is_admin,
+        )
+
+    async def is_admin(self, user: str) -> bool:
+        """A config admin (``slack:U…``) or a workspace admin/owner per users.info (cached briefly)."""
+        if not user:
+            return False
+        if user in self._admins:
+            return True
+        now = time.monotonic()
+        cached = self._admin_cache.get(user)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            resp = await self._require_client().users_info(user=user)
+            info = resp.get("user") or {}
+            admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        except Exception as exc:
+            log.warning(
+                "Slack users.info for %s failed (%s); treating as not an admin",
+                user,
+                delivery_error(exc, method="users.info"),
+            )
+            return False
+        self._admin_cache[user] = (now + self._admin_ttl, admin)
+        self._admin_cache.move_to_end(user)
+        while len(self._admin_cache) > 1000:
+            self._admin_cache.popitem(last=False)
+        return admin
+
+    async def _membership_note(self, reply: Reply, channel_id: str) -> Reply:
+        """After /watch subscribe: warn when the bot cannot post alerts in this channel yet."""
+        if not channel_id or channel_id.startswith("D"):
+            return reply
+        bot = f"@{self._identity.user}" if self._identity and self._identity.user else "@marketbot"
+        try:
+            resp = await self._require_client().conversations_info(channel=channel_id)
+            info = resp.get("channel") or {}
+            if info.get("is_member", True) and not info.get("is_archived"):
+                return reply
+            problem = (
+                "this channel is archived" if info.get("is_archived") else "I am not a member of this channel"
+            )
+        except Exception as exc:
+            err = delivery_error(exc, method="conversations.info", channel=channel_id)
+            if err.code != "channel_not_found":
+                return reply
+            problem = "I cannot see this private channel"
+        note = f"Note: {problem}, so alerts cannot be posted here yet. Invite me with /invite {bot}."
+        return dataclasses.replace(reply, text=f"{reply.text}\n\n{note}" if reply.text else note)
+
+    async def _respond(self, respond: AsyncRespond, reply: Reply, *, command: str) -> None:
+        message = reply_message(reply)
+        response_type = "ephemeral" if reply.private else "in_channel"
+        for attempt in (message, text_only(message)):
+            try:
+                resp = await respond(
+                    text=attempt.text, blocks=list(attempt.blocks) or None, response_type=response_type
+                )
+            except Exception as exc:
+                log.warning("Slack /%s: could not send the response (%s)", command, exc)
+                return
+            if resp.status_code == 200:
+                return
+            log.warning("Slack /%s: response_url answered %s %s", command, resp.status_code, resp.body[:200])
+            if resp.status_code != 400:
+                return
+
+    async def _upload(
+        self, channel: str, attachments: Sequence[Attachment], *, thread_ts: str | None
+    ) -> str | None:
+        """Upload files (charts) to a channel with files_upload_v2; returns a user-facing problem or None."""
+        client = self._require_client()
+        uploads = [
+            {
+                "file": a.data,
+                "filename": a.filename,
+                "title": a.title or a.filename,
+                "alt_txt": a.title or a.filename,
+            }
+            for a in attachments
+        ]
+        try:
+            await client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)
+        except Exception as exc:
+            err = delivery_error(exc, method="files.completeUploadExternal", channel=channel)
+            log.warning("Slack upload to %s failed: %s", channel, err)
+            bot = f"@{self._identity.user}" if self._identity and self._identity.user else "@marketbot"
+            if err.code in ("not_in_channel", "channel_not_found"):
+                return f"I could not post the chart here: invite me with /invite {bot} and try again."
+            return "The chart could not be uploaded; the rest of the answer is above."
+        return None
+
+    # ------------------------------------------------------------ ChatAdapter
+
+    def render(self, message: Alert | Reply) -> SlackMessage:
+        """The Block Kit message for an alert or a reply (what send() posts)."""
+        if isinstance(message, Alert):
+            return alert_message(message, now=self._clock.now())
+        return reply_message(message)
+
+    async def send(
+        self, message: Alert | Reply, *, target: ChannelRef, thread: MessageRef | None = None
+    ) -> MessageRef:
+        """Post to a channel (in a thread when ``thread`` or ``alert.thread_of`` is given)."""
+        client = self._require_client()
+        if target.platform != "slack":
+            raise DeliveryError(f"{target} is not a Slack channel", retryable=False, code="wrong_platform")
+        thread_ts = None
+        if thread is not None:
+            thread_ts = thread.thread_id or thread.id
+        elif isinstance(message, Alert) and message.thread_of:
+            thread_ts = message.thread_of
+        rendered = self.render(message)
+
+        async def post(m: SlackMessage) -> AsyncSlackResponse:
+            return await client.chat_postMessage(
+                channel=target.channel,
+                text=m.text,
+                blocks=list(m.blocks) or None,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+
+        resp = await self._with_fallback("chat.postMessage", target.channel, rendered, post)
+        ts = str(resp["ts"])
+        if isinstance(message, Reply) and message.attachments:
+            problem = await self._upload(target.channel, message.attachments, thread_ts=thread_ts)
+            if problem:
+                log.warning("Slack: attachments of a message to %s not posted: %s", target, problem)
+        return MessageRef(channel=target, id=ts, thread_id=thread_ts)
+
+    async def edit(self, ref: MessageRef, message: Alert | Reply) -> None:
+        """Replace a message's content in place (late prices) with chat.update."""
+        client = self._require_client()
+        rendered = self.render(message)
+
+        async def update(m: SlackMessage) -> AsyncSlackResponse:
+            return await client.chat_update(
+                channel=ref.channel.channel, ts=ref.id, text=m.text, blocks=list(m.blocks)
+            )
+
+        await self._with_fallback("chat.update", ref.channel.channel, rendered, update)
+
+    async def _with_fallback(
+        self,
+        method: str,
+        channel: str,
+        rendered: SlackMessage,
+        call: Callable[[SlackMessage], Awaitable[AsyncSlackResponse]],
+    ) -> AsyncSlackResponse:
+        """Call; if Slack refuses the blocks themselves, send the same content as plain text once."""
+        try:
+            return await call(rendered)
+        except Exception as exc:
+            err = delivery_error(exc, method=method, channel=channel)
+            if err.code not in MESSAGE_REFUSED:
+                raise err from exc
+            log.warning(
+                "Slack refused the blocks of a message to %s (%s); sending it as text", channel, err.code
+            )
+        try:
+            return await call(text_only(rendered))
+        except Exception as exc:
+            raise delivery_error(exc, method=method, channel=channel) from exc
+
+    def _require_client(self) -> AsyncWebClient:
+        if self._client is None or self._closed:
+            raise DeliveryError("the Slack adapter is not running", retryable=True, code="not_started")
+        return self._client
+
+
+__all__ = ["PERMANENT_ERRORS", "SlackAdapter", "SlackIdentity", "delivery_error"]

@@ -1,0 +1,351 @@
+"""Alerts and replies as Slack Block Kit: escaped, linked only to http(s), trimmed to Slack's limits.
+
+Pure functions (no SDK, no I/O) so every limit and every escape is unit-testable. Feed text
+can never produce ``<!channel>``, ``<!here>``, ``<@U…>``, ``<#C…>`` or ``<!subteam^…>``: ``&``,
+``<`` and ``>`` are escaped, bare ``@channel``/``@here``/``@everyone`` get a word joiner, and every
+mrkdwn object is ``verbatim`` so Slack does not auto-parse mentions or channel names.
+Rendering never fails: text that does not fit is trimmed with an ellipsis.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from bot.domain.format import arrow, format_pct, format_price, session_label, strip_control
+from bot.domain.models import Alert, DigestEntry, Quote, Reply, TickerLine
+from bot.domain.timeutil import format_age
+
+# Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks)
+MAX_BLOCKS = 50
+SECTION_TEXT = 3000
+FIELD_TEXT = 2000
+MAX_FIELDS = 10
+HEADER_TEXT = 150
+CONTEXT_ELEMENTS = 10
+MAX_MESSAGE_TEXT = 40_000
+FALLBACK_TEXT = 3000  # the notification text: long enough to read, far below 40,000
+MAX_URL = 3000
+
+ELLIPSIS = "…"
+WORD_JOINER = "\u2060"
+_MASS_MENTION = re.compile(r"(?<![\w@])@(channel|here|everyone|group)\b", re.IGNORECASE)
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%-._~"
+
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """What chat.postMessage / chat.update / response_url get: fallback ``text`` and ``blocks``."""
+
+    text: str
+    blocks: tuple[Block, ...]
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": list(self.blocks)}
+
+
+# ---------------------------------------------------------------- escaping
+
+
+def escape(text: str) -> str:
+    """Escape plain text for mrkdwn: ``&``, ``<``, ``>`` as entities; no mass mentions; no controls."""
+    text = strip_control(text).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MASS_MENTION.sub(lambda m: "@" + WORD_JOINER + m.group(1), text)
+
+
+def plain(text: str, limit: int) -> str:
+    """Text for a ``plain_text`` object (not parsed by Slack): controls dropped, one line, trimmed."""
+    text = " ".join(strip_control(text).split())
+    return clip_plain(text, limit)
+
+
+def clip_plain(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def clip(text: str, limit: int) -> str:
+    """Trim escaped mrkdwn to ``limit`` characters without cutting a ``<link|label>`` or an entity."""
+    if len(text) <= limit:
+        return text
+    head = text[: max(0, limit - 1)]
+    lt = head.rfind("<")
+    if lt != -1 and head.rfind(">") < lt:
+        head = head[:lt]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head.rstrip() + ELLIPSIS
+
+
+def safe_url(url: str) -> str | None:
+    """The URL ready for ``<url|label>``, or None when it is not a plain http(s) link.
+
+    ``|``, ``<``, ``>``, spaces and non-ASCII are percent-encoded so the URL cannot end the link
+    early or smuggle markup; ``&`` becomes ``&amp;`` as Slack requires.
+    """
+    url = strip_control(url).strip()
+    if not url or len(url) > MAX_URL:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    quoted = quote(url, safe=_URL_SAFE)
+    if len(quoted) > MAX_URL:
+        return None
+    return quoted.replace("&", "&amp;")
+
+
+def link(url: str, label: str) -> str:
+    """``<url|label>`` for http(s) URLs; just the escaped label otherwise (``javascript:`` stays text)."""
+    shown = escape(" ".join(label.split()))
+    target = safe_url(url)
+    if target is None:
+        return shown
+    return f"<{target}|{shown}>" if shown else f"<{target}>"
+
+
+# ---------------------------------------------------------------- block builders
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def plain_text(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": False}
+
+
+def header(text: str) -> Block | None:
+    shown = plain(text, HEADER_TEXT)
+    return {"type": "header", "text": plain_text(shown)} if shown else None
+
+
+def section(text: str) -> Block | None:
+    text = clip(text.strip(), SECTION_TEXT)
+    return {"type": "section", "text": mrkdwn(text)} if text else None
+
+
+def context(parts: Iterable[str]) -> Block | None:
+    elements = [mrkdwn(clip(p, SECTION_TEXT)) for p in parts if p.strip()]
+    if not elements:
+        return None
+    if len(elements) > CONTEXT_ELEMENTS:
+        rest = " · ".join(e["text"] for e in elements[CONTEXT_ELEMENTS - 1 :])
+        elements = [*elements[: CONTEXT_ELEMENTS - 1], mrkdwn(clip(rest, SECTION_TEXT))]
+    return {"type": "context", "elements": elements}
+
+
+def field_sections(fields: Sequence[str]) -> list[Block]:
+    """Section blocks of at most 10 fields of at most 2,000 characters each."""
+    out: list[Block] = []
+    cleaned = [clip(f, FIELD_TEXT) for f in fields if f.strip()]
+    for i in range(0, len(cleaned), MAX_FIELDS):
+        out.append({"type": "section", "fields": [mrkdwn(f) for f in cleaned[i : i + MAX_FIELDS]]})
+    return out
+
+
+def text_sections(lines: Sequence[str], *, limit: int = SECTION_TEXT) -> list[Block]:
+    """Pack escaped lines into as few sections as fit Slack's 3,000-character limit."""
+    out: list[Block] = []
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        line = clip(line, limit)
+        extra = len(line) + (1 if chunk else 0)
+        if chunk and size + extra > limit:
+            out.append({"type": "section", "text": mrkdwn("\n".join(chunk))})
+            chunk, size = [], 0
+            extra = len(line)
+        chunk.append(line)
+        size += extra
+    if chunk:
+        out.append({"type": "section", "text": mrkdwn("\n".join(chunk))})
+    return out
+
+
+def fit(blocks: Sequence[Block | None]) -> tuple[Block, ...]:
+    """Drop empty blocks and keep at most 50; a last context line says how much was left out."""
+    real = [b for b in blocks if b is not None]
+    if len(real) <= MAX_BLOCKS:
+        return tuple(real)
+    kept = real[: MAX_BLOCKS - 1]
+    note = context(
+        [f"_{len(real) - len(kept)} more parts not shown (Slack allows {MAX_BLOCKS} per message)_"]
+    )
+    assert note is not None
+    return (*kept, note)
+
+
+def fallback(text: str) -> str:
+    """The top-level ``text`` (notifications, screen readers): escaped mrkdwn, trimmed."""
+    return clip(escape(" ".join(text.split())), FALLBACK_TEXT) or " "
+
+
+# ---------------------------------------------------------------- prices
+
+
+def quote_field(symbol: str, quote: Quote | None, *, name: str | None = None) -> str:
+    """One ticker as a field: ``*AMZN*  $185.20`` over ``▲ +1.26% · pre-market``."""
+    head = f"*{escape(symbol)}*"
+    if name:
+        head += f" {escape(name)}"
+    if quote is None or quote.price is None:
+        return f"{head}\nprice unavailable"
+    head += f"  {escape(format_price(quote.price, quote.currency))}"
+    move: list[str] = []
+    if quote.change_pct is not None:
+        move.append(f"{arrow(quote.change_pct)} {format_pct(quote.change_pct)}")
+    label = session_label(quote.session)
+    if label:
+        move.append(label)
+    return f"{head}\n{' · '.join(move)}" if move else head
+
+
+def ticker_field(line: TickerLine) -> str:
+    return quote_field(line.symbol, line.quote)
+
+
+# ---------------------------------------------------------------- alerts
+
+
+def _age(when: datetime | None, now: datetime) -> str:
+    return format_age(when, now) if when is not None else ""
+
+
+def _entry_line(entry: DigestEntry, now: datetime) -> str:
+    parts = [link(entry.link, entry.title) or escape(entry.link)]
+    meta = [escape(entry.source)] if entry.source else []
+    if entry.published_at is not None:
+        meta.append(format_age(entry.published_at, now))
+    if entry.tickers:
+        meta.append(" ".join(escape(t) for t in entry.tickers))
+    line = "• " + parts[0]
+    if meta:
+        line += " — " + " · ".join(meta)
+    return line
+
+
+def _context_line(alert: Alert, now: datetime) -> str:
+    parts = []
+    if alert.source:
+        parts.append(escape(alert.source))
+    age = _age(alert.published_at, now)
+    if age:
+        parts.append(age)
+    if alert.watchlist:
+        parts.append(f"watchlist *{escape(alert.watchlist)}*")
+    if alert.late:
+        parts.append("_delayed_")
+    return " · ".join(parts)
+
+
+def alert_message(alert: Alert, *, now: datetime) -> SlackMessage:
+    """Render an Alert (story, follow-up, digest, briefing or move) as Block Kit; never raises."""
+    if alert.kind == "followup":
+        return _followup(alert, now)
+    blocks: list[Block | None] = []
+    if alert.kind == "story":
+        title = clip_plain(" ".join(strip_control(alert.title).split()), 500) or "(untitled)"
+        blocks.append(section(f"*{link(alert.link, title)}*"))
+    else:
+        blocks.append(header(alert.title))
+        if alert.link and safe_url(alert.link):
+            blocks.append(section(link(alert.link, "Open the story")))
+    blocks.append(context([_context_line(alert, now)]))
+    if alert.summary:
+        blocks.append(section(escape(alert.summary)))
+    if alert.note:
+        blocks.extend(text_sections(escape(alert.note).split("\n")))
+    blocks.extend(field_sections([ticker_field(t) for t in alert.tickers]))
+    if alert.entries:
+        blocks.extend(text_sections([_entry_line(e, now) for e in alert.entries]))
+    if alert.terms:
+        blocks.append(context(["Matched: " + ", ".join(escape(t) for t in alert.terms)]))
+    return SlackMessage(_alert_fallback(alert), fit(blocks))
+
+
+def _alert_fallback(alert: Alert) -> str:
+    head = alert.title or alert.note or alert.watchlist
+    extra = f" — {alert.source}" if alert.source and alert.kind == "story" else ""
+    if alert.kind in ("digest", "briefing") and alert.entries:
+        extra = f" ({len(alert.entries)} stories)"
+    return fallback(f"{head}{extra}")
+
+
+def _followup(alert: Alert, now: datetime) -> SlackMessage:
+    sources = [link(e.link, e.source or e.title) for e in alert.entries if (e.source or e.title)]
+    if sources:
+        text = "Also reported by " + ", ".join(sources)
+        plain_sources = ", ".join(e.source or e.title for e in alert.entries)
+        notify = f"Also reported by {plain_sources}"
+    else:
+        text = escape(alert.note or alert.title)
+        notify = alert.note or alert.title
+    if alert.note and sources:
+        text += "\n" + escape(alert.note)
+    blocks = [section(text), context([_context_line(alert, now)]) if alert.late else None]
+    return SlackMessage(fallback(notify), fit(blocks))
+
+
+# ---------------------------------------------------------------- replies
+
+
+def _item_line(text: str, url: str, detail: str) -> str:
+    line = "• " + (link(url, text) if url else escape(text))
+    if detail:
+        line += "\n      " + escape(detail).replace("\n", "\n      ")
+    return line
+
+
+def reply_message(reply: Reply) -> SlackMessage:
+    """Render a command Reply (title, text, items, fields, quotes) as Block Kit; never raises."""
+    blocks: list[Block | None] = []
+    title = reply.title
+    if reply.error and title:
+        title = "⚠️ " + title
+    if title:
+        blocks.append(header(title))
+    if reply.text:
+        text = escape(reply.text)
+        if reply.error and not title:
+            text = "⚠️ " + text
+        blocks.extend(text_sections(text.split("\n")))
+    if reply.quotes:
+        blocks.extend(field_sections([quote_field(q.symbol, q, name=q.name) for q in reply.quotes]))
+    if reply.fields:
+        blocks.extend(field_sections([f"*{escape(f.label)}*\n{escape(f.value)}" for f in reply.fields]))
+    if reply.items:
+        blocks.extend(text_sections([_item_line(i.text, i.link, i.detail) for i in reply.items]))
+    if not any(b is not None for b in blocks):
+        blocks.append(section("(nothing to show)"))
+    summary = reply.title or reply.text
+    if not summary and reply.items:
+        summary = reply.items[0].text
+    if not summary and reply.quotes:
+        summary = ", ".join(q.symbol for q in reply.quotes)
+    return SlackMessage(fallback(summary or "marketbot"), fit(blocks))
+
+
+def text_only(message: SlackMessage) -> SlackMessage:
+    """The same content as mrkdwn text without blocks: the last resort when Slack refuses the blocks."""
+    lines: list[str] = []
+    for block in message.blocks:
+        if block.get("type") == "header":
+            lines.append("*" + escape(block["text"]["text"]) + "*")
+        for obj in [block.get("text"), *block.get("fields", ()), *block.get("elements", ())]:
+            if isinstance(obj, dict) and obj.get("type") == "mrkdwn":
+                lines.append(obj["text"])
+    text = clip("\n".join(lines), MAX_MESSAGE_TEXT) or message.text
+    return SlackMessage(text, ())
