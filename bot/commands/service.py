@@ -1,0 +1,219 @@
+"""CommandService: the ``bot.ports.CommandHandler`` that the Slack, Discord and console adapters bind.
+
+``handle`` never raises for anything a user can type: malformed calls and refused changes
+answer a private Reply that says what to fix with a usage example; an unexpected failure is
+logged once here and answers a private apology, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final, Literal
+
+from bot.commands import grammar
+from bot.commands import messages as msg
+from bot.commands.args import normalize
+from bot.commands.grammar import (
+    Command,
+    DeleteCmd,
+    EditCmd,
+    HelpCmd,
+    ListCmd,
+    MuteCmd,
+    NewsCmd,
+    QueryCmd,
+    QuoteCmd,
+    ShowCmd,
+    SubscribeCmd,
+    SubscriptionsCmd,
+    TestCmd,
+    UnmuteCmd,
+    UnsubscribeCmd,
+    UsageError,
+)
+from bot.commands.market import MarketHandlers
+from bot.commands.permissions import PermissionDenied, Permissions
+from bot.commands.watch import WatchHandlers
+from bot.config import BotConfig
+from bot.domain.errors import BotError
+from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
+from bot.domain.rules.symbols import SymbolDirectory
+from bot.ports import ChartSource, Clock, CommandName, QuoteSource, Store
+
+if TYPE_CHECKING:
+    from bot.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT: Final = 4000
+MAX_CHOICES: Final = 25
+
+
+def _usage_kwargs() -> dict[str, int]:
+    return {
+        "max_quote": grammar.MAX_QUOTE_SYMBOLS,
+        "default_news": grammar.DEFAULT_NEWS,
+        "max_news": grammar.MAX_NEWS,
+    }
+
+
+def help_reply(topic: str | None = None) -> Reply:
+    """/watch help, /watch help COMMAND, or the usage of /quote or /news."""
+    if topic in ("quote", "news"):
+        form, what = msg.usage_line(topic, **_usage_kwargs())
+        title = msg.QUOTE_HELP_TITLE if topic == "quote" else msg.NEWS_HELP_TITLE
+        return Reply(title=title, items=(ReplyItem(text=form, detail=what),), private=True)
+    keys = [topic] if topic else list(msg.WATCH_SUBCOMMANDS)
+    items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
+    needs_items = topic in (None, "create", "add", "remove")
+    return Reply(title=msg.HELP_TITLE, text=msg.ITEMS_HELP if needs_items else "", items=items, private=True)
+
+
+def error_reply(
+    message: str, *, usage: str | None = None, command: str = "watch", denied: bool = False
+) -> Reply:
+    """A private error: what went wrong, and the usage line of the command concerned."""
+    fields: tuple[ReplyField, ...] = ()
+    key = usage or (command if command in ("quote", "news") else None)
+    if key is not None:
+        form, what = msg.usage_line(key, **_usage_kwargs())
+        fields = (ReplyField("Usage", f"{form} - {what}"),)
+    elif command == "watch":
+        message = f"{message} See /watch help."
+    return Reply(
+        title=msg.DENIED_TITLE if denied else msg.ERROR_TITLE,
+        text=message,
+        fields=fields,
+        private=True,
+        error=True,
+    )
+
+
+class CommandService:
+    """/quote, /news and /watch for every platform (implements ``bot.ports.CommandHandler``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        quotes: QuoteSource,
+        charts: ChartSource | None,
+        directory: SymbolDirectory,
+        config: BotConfig,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.directory = directory
+        self.config = config
+        self.permissions = Permissions(
+            admins=config.admins, restrict_to_admins=config.commands.restrict_to_admins
+        )
+        quote_timeout = config.market.quote_timeout + 2.0
+        self.market = MarketHandlers(
+            store=store,
+            quotes=quotes,
+            charts=charts,
+            directory=directory,
+            clock=clock,
+            quote_timeout=quote_timeout,
+            chart_timeout=max(8.0, 2 * quote_timeout),
+        )
+        self.watch = WatchHandlers(
+            store=store,
+            catalog=catalog,
+            directory=directory,
+            permissions=self.permissions,
+            limits=config.commands,
+            clock=clock,
+            tz=config.tz,
+        )
+
+    async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
+        """Answer one slash command; never raises for user errors (see the module docstring)."""
+        try:
+            text = normalize(text or "")
+            if len(text) > MAX_TEXT:
+                raise UsageError(msg.TOO_LONG.format(length=len(text), limit=MAX_TEXT))
+            parsed = grammar.parse(command, text)
+            return await self.dispatch(ctx, parsed)
+        except PermissionDenied as exc:
+            return error_reply(str(exc), command=command, denied=True)
+        except UsageError as exc:
+            return error_reply(str(exc), usage=exc.usage, command=command)
+        except BotError as exc:  # CommandError and anything else with a user-facing message
+            return error_reply(str(exc), command="")
+        except Exception:
+            log.exception("/%s %r failed for %s:%s", command, text[:200], ctx.platform, ctx.user)
+            return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
+
+    async def dispatch(self, ctx: CommandContext, cmd: Command) -> Reply:
+        """Run a parsed command (raises CommandError for refusals; ``handle`` turns them into replies)."""
+        w = self.watch
+        match cmd:
+            case QuoteCmd():
+                return await self.market.quote(ctx, cmd)
+            case NewsCmd():
+                return await self.market.news(ctx, cmd)
+            case HelpCmd():
+                return help_reply(cmd.topic)
+            case ListCmd():
+                return await w.list_watchlists(ctx)
+            case ShowCmd():
+                return await w.show(ctx, cmd)
+            case EditCmd():
+                return await w.edit(ctx, cmd)
+            case DeleteCmd():
+                return await w.delete(ctx, cmd)
+            case QueryCmd():
+                return await w.query(ctx, cmd)
+            case SubscribeCmd():
+                return await w.subscribe(ctx, cmd)
+            case UnsubscribeCmd():
+                return await w.unsubscribe(ctx, cmd)
+            case SubscriptionsCmd():
+                return await w.subscriptions(ctx)
+            case MuteCmd():
+                return await w.mute(ctx, cmd)
+            case UnmuteCmd():
+                return await w.unmute(ctx, cmd)
+            case TestCmd():
+                return await w.test(ctx, cmd)
+        raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
+
+    async def complete(
+        self, ctx: CommandContext, kind: Literal["watchlist", "ticker"], prefix: str
+    ) -> list[str]:
+        """Autocomplete: watchlist names visible here, or symbols (by symbol, then company name)."""
+        try:
+            text = normalize(prefix or "").strip().lstrip("$")[:64]
+            if kind == "watchlist":
+                return self._complete_watchlist(ctx, text)
+            return self._complete_ticker(text)
+        except Exception:  # autocomplete must answer something, whatever the input
+            log.exception("autocomplete %s %r failed", kind, prefix[:64] if prefix else "")
+            return []
+
+    def _complete_watchlist(self, ctx: CommandContext, text: str) -> list[str]:
+        key = text.lower()
+        names = [w.name for w in self.catalog.visible(ctx.scope)]
+        starts = [n for n in names if n.lower().startswith(key)]
+        inside = [n for n in names if key in n.lower() and n not in starts]
+        return (sorted(starts, key=str.lower) + sorted(inside, key=str.lower))[:MAX_CHOICES]
+
+    def _complete_ticker(self, text: str) -> list[str]:
+        up = text.upper()
+        symbols = self.directory.symbols
+        if not up:
+            return sorted(symbols, key=lambda s: (len(s), s))[:MAX_CHOICES]
+        out = sorted((s for s in symbols if s.startswith(up)), key=lambda s: (s != up, len(s), s))
+        if len(out) < MAX_CHOICES and len(text) >= 2:
+            low = text.lower()
+            for company in self.directory.companies:
+                if company.symbol in out:
+                    continue
+                if any(n.lower().startswith(low) for n in (*company.match_names, *company.names)):
+                    out.append(company.symbol)
+                    if len(out) >= MAX_CHOICES:
+                        break
+        return out[:MAX_CHOICES]

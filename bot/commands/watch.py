@@ -1,0 +1,506 @@
+"""/watch: watchlists and this channel's subscriptions.
+
+Visibility of replies: listings (list, show, subscriptions, test) and help are private to the
+asker, so a channel is not flooded by someone exploring; changes (create, add, remove, delete,
+query, subscribe, unsubscribe, mute, unmute) are posted to the channel, so everyone there sees
+who changed what its alerts will be. Errors are always private.
+
+Every change to a watchlist is validated by the rule engine before it is saved, and the
+catalog is reloaded afterwards so the next poll uses it without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.commands import messages as msg
+from bot.commands.grammar import (
+    DeleteCmd,
+    EditCmd,
+    MuteCmd,
+    QueryCmd,
+    ShowCmd,
+    SubscribeCmd,
+    TestCmd,
+    UnmuteCmd,
+    UnsubscribeCmd,
+)
+from bot.commands.items import Item, read_items, term_key
+from bot.commands.market import story_detail
+from bot.commands.permissions import Permissions
+from bot.config import CommandsConfig
+from bot.domain.errors import CommandError, ValidationError
+from bot.domain.models import (
+    ChannelRef,
+    CommandContext,
+    Match,
+    Reply,
+    ReplyField,
+    ReplyItem,
+    Story,
+    Subscription,
+    Watchlist,
+)
+from bot.domain.rules import Matcher, compile_matcher, parse_query, validate_watchlist
+from bot.domain.rules.symbols import SymbolDirectory
+from bot.domain.timeutil import format_duration
+from bot.ports import Clock, Store, SubscriptionSpec
+
+if TYPE_CHECKING:
+    from bot.catalog import Catalog
+
+
+def display_term(text: str) -> str:
+    """A stored keyword as a user would type it (phrases in quotes)."""
+    if " " in text.strip() and not text.startswith(("=", '"')):
+        return f'"{text.strip()}"'
+    return text
+
+
+def _join(values: Sequence[str]) -> str:
+    return ", ".join(values) if values else msg.NONE
+
+
+def format_until(until: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """``15:00 EST (in 2h)``, or with the day when it is not today."""
+    local, today = until.astimezone(tz), now.astimezone(tz)
+    clock = f"{local:%H:%M %Z}" if local.date() == today.date() else f"{local:%a %d %b %H:%M %Z}"
+    return f"{clock} (in {format_duration(until - now)})"
+
+
+def _why(match: Match) -> str:
+    """``$NVDA in title; export control in summary``: what made a story match."""
+    where: dict[str, list[str]] = {}
+    for hit in match.hits:
+        where.setdefault(hit.term, [])
+        if hit.where not in where[hit.term]:
+            where[hit.term].append(hit.where)
+    parts = []
+    for sym in match.tickers:
+        places = where.get(sym, [])
+        parts.append(f"${sym}" + (f" in {' and '.join(places)}" if places else ""))
+    for term in match.terms:
+        places = where.get(term, [])
+        parts.append(display_term(term) + (f" in {' and '.join(places)}" if places else ""))
+    return "why: " + "; ".join(parts) if parts else "why: the query holds"
+
+
+class WatchHandlers:
+    """Handlers for every /watch subcommand except help."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        catalog: Catalog,
+        directory: SymbolDirectory,
+        permissions: Permissions,
+        limits: CommandsConfig,
+        clock: Clock,
+        tz: ZoneInfo,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.directory = directory
+        self.permissions = permissions
+        self.limits = limits
+        self.clock = clock
+        self.tz = tz
+        self._edit_lock = asyncio.Lock()  # one watchlist edit at a time: no lost updates
+
+    # ------------------------------------------------------------ shared
+
+    def _find(self, ctx: CommandContext, name: str) -> Watchlist:
+        found = self.catalog.find(ctx.scope, name)
+        if found is None:
+            names = [w.name for w in self.catalog.visible(ctx.scope)]
+            lowered = {n.lower(): n for n in names}
+            near = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+            raise CommandError(msg.no_watchlist(name, [lowered[n] for n in near]))
+        return found
+
+    def _editable(self, ctx: CommandContext, name: str) -> Watchlist:
+        wl = self._find(ctx, name)
+        if wl.read_only:
+            raise CommandError(msg.read_only(wl.name))
+        self.permissions.check(ctx, "edit", wl)
+        return wl
+
+    async def _check_room(self, scope: str) -> None:
+        if len(await self.store.list_watchlists(scope)) >= self.limits.max_watchlists:
+            raise CommandError(msg.too_many_watchlists(self.limits.max_watchlists))
+
+    def _check_size(self, wl: Watchlist) -> None:
+        count = len(wl.tickers) + len(wl.keywords) + len(wl.exclude)
+        if count > self.limits.max_items:
+            raise CommandError(msg.too_many_items(wl.name, count, self.limits.max_items))
+
+    async def _save(self, wl: Watchlist) -> None:
+        """Validate with the rule engine, save, and recompile the catalog."""
+        try:
+            validate_watchlist(wl)
+        except ValidationError as exc:
+            raise CommandError(str(exc)) from None
+        await self.store.save_watchlist(wl)
+        await self.catalog.reload()
+
+    def _channel(self, ctx: CommandContext) -> ChannelRef:
+        return ChannelRef(ctx.channel.platform, ctx.channel.channel, ctx.workspace or ctx.channel.workspace)
+
+    @staticmethod
+    def _echo(items: Sequence[Item], note: dict[int, str] | None = None) -> tuple[ReplyItem, ...]:
+        out = []
+        for i, item in enumerate(items):
+            reading = (note or {}).get(i, item.reading)
+            out.append(ReplyItem(text=f"{item.shown} → {reading}", detail=item.hint))
+        return tuple(out)
+
+    def _problems_reply(self, key: str, problems: Sequence[tuple[str, str]]) -> Reply:
+        form, what = msg.usage_line(key)
+        return Reply(
+            title=msg.item_problems_title(len(problems)),
+            text=msg.ITEMS_HELP,
+            items=tuple(ReplyItem(text=shown, detail=problem) for shown, problem in problems),
+            fields=(ReplyField("Usage", f"{form} - {what}"),),
+            private=True,
+            error=True,
+        )
+
+    # ------------------------------------------------------------ read-only
+
+    async def list_watchlists(self, ctx: CommandContext) -> Reply:
+        watchlists = self.catalog.visible(ctx.scope)
+        if not watchlists:
+            return Reply(title=msg.LIST_TITLE, text=msg.LIST_EMPTY, private=True)
+        here = {
+            (s.scope, s.watchlist.lower()) for s in await self.store.list_subscriptions(channel=ctx.channel)
+        }
+        items = []
+        for wl in watchlists:
+            if wl.query is not None:
+                what = f"query: {wl.query if len(wl.query) <= 80 else wl.query[:77] + '...'}"
+            else:
+                what = msg.summary_counts(len(wl.tickers), len(wl.keywords), len(wl.exclude))
+            origin = msg.FROM_CONFIG if wl.read_only else msg.made_by(wl.created_by or "")
+            parts = [what, origin]
+            if (wl.scope, wl.name.lower()) in here:
+                parts.append(msg.SUBSCRIBED_HERE)
+            items.append(ReplyItem(text=wl.name, detail=" · ".join(parts)))
+        return Reply(title=msg.LIST_TITLE, items=tuple(items), private=True)
+
+    def _subscription_notes(self, sub: Subscription, now: datetime) -> list[str]:
+        notes = []
+        if sub.options.briefing == "premarket":
+            notes.append("pre-market briefing")
+        if sub.options.mute_until is not None and sub.options.mute_until > now:
+            notes.append(msg.muted_until(format_until(sub.options.mute_until, now, self.tz)))
+        if sub.origin == "config":
+            notes.append("from the config file")
+        if sub.state == "broken":
+            notes.append(f"{msg.BROKEN}: {sub.broken_reason}" if sub.broken_reason else msg.BROKEN)
+        return notes
+
+    async def show(self, ctx: CommandContext, cmd: ShowCmd) -> Reply:
+        wl = self._find(ctx, cmd.name)
+        fields: list[ReplyField] = []
+        if wl.query is not None:
+            fields.append(ReplyField("Query", wl.query))
+        else:
+            fields.append(ReplyField("Tickers", _join(wl.tickers)))
+            fields.append(ReplyField("Keywords", _join([display_term(k) for k in wl.keywords])))
+            if wl.tickers and wl.keywords:
+                fields.append(
+                    ReplyField(
+                        "Match", "a ticker AND a keyword" if wl.match == "all" else "a ticker OR a keyword"
+                    )
+                )
+        if wl.exclude:
+            fields.append(ReplyField("Exclude", _join([display_term(x) for x in wl.exclude])))
+        fields.append(
+            ReplyField("Source", msg.FROM_CONFIG if wl.read_only else msg.made_by(wl.created_by or ""))
+        )
+        subs = await self.store.list_subscriptions(watchlist=wl.name, scope=wl.scope)
+        now = self.clock.now()
+        shown, elsewhere = [], 0
+        for sub in subs:
+            ch = sub.channel
+            if ch.platform != ctx.platform or (ch.workspace not in (None, ctx.workspace)):
+                elsewhere += 1
+                continue
+            label = msg.THIS_CHANNEL if ch == ctx.channel else ch.channel
+            notes = self._subscription_notes(sub, now)
+            shown.append(label + (f" ({', '.join(notes)})" if notes else ""))
+        if elsewhere:
+            shown.append(msg.elsewhere(elsewhere))
+        fields.append(ReplyField("Channels", _join(shown)))
+        return Reply(title=msg.show_title(wl.name), fields=tuple(fields), private=True)
+
+    async def subscriptions(self, ctx: CommandContext) -> Reply:
+        subs = await self.store.list_subscriptions(channel=ctx.channel)
+        if not subs:
+            return Reply(title=msg.SUBSCRIPTIONS_TITLE, text=msg.no_subscriptions(), private=True)
+        now = self.clock.now()
+        items = tuple(
+            ReplyItem(text=s.watchlist, detail=" · ".join(self._subscription_notes(s, now))) for s in subs
+        )
+        return Reply(title=msg.SUBSCRIPTIONS_TITLE, items=items, private=True)
+
+    async def _matcher_for(self, wl: Watchlist) -> Matcher:
+        """The catalog's compiled matcher when it holds ``wl``, else one compiled for ``wl`` alone."""
+        if self.catalog.version == 0:
+            await self.catalog.reload()
+        matcher = self.catalog.matcher
+        if any(w.scope == wl.scope and w.name == wl.name for w in matcher.watchlists):
+            return matcher
+        return await asyncio.to_thread(compile_matcher, [wl], self.directory, self.catalog.aliases)
+
+    async def test(self, ctx: CommandContext, cmd: TestCmd) -> Reply:
+        """Which stories of the last 24 hours would have matched, newest first, with why."""
+        wl = self._find(ctx, cmd.name)
+        now = self.clock.now()
+        stories = await self.store.recent_stories(now - msg.TEST_WINDOW)
+        matcher = await self._matcher_for(wl)
+        key = (wl.scope, wl.name)
+
+        def run() -> list[tuple[Story, Match]]:
+            hits = []
+            for story in stories:
+                result = matcher.match_story(story)
+                if key in result.watchlists:
+                    m = next(m for m in result.matches if (m.scope, m.watchlist) == key)
+                    hits.append((story, m))
+            return hits
+
+        hits = await asyncio.to_thread(run)
+        hits.sort(key=lambda h: h[0].published_at, reverse=True)
+        shown = hits[: msg.TEST_SHOWN]
+        items = tuple(
+            ReplyItem(text=s.title, link=s.link, detail=f"{story_detail(s, now)} · {_why(m)}")
+            for s, m in shown
+        )
+        return Reply(
+            title=msg.test_title(wl.name),
+            text=msg.test_summary(len(hits), len(stories), len(shown)),
+            items=items,
+            private=True,
+        )
+
+    # ------------------------------------------------------------ watchlist changes
+
+    async def edit(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
+        async with self._edit_lock:
+            if cmd.action == "create":
+                return await self._create(ctx, cmd)
+            if cmd.action == "add":
+                return await self._add(ctx, cmd)
+            return await self._remove(ctx, cmd)
+
+    async def _create(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
+        self.permissions.check(ctx, "create")
+        existing = self.catalog.find(ctx.scope, cmd.name)
+        if existing is not None:
+            raise CommandError(msg.already_exists(existing.name, existing.read_only))
+        await self._check_room(ctx.scope)
+        items, problems = read_items(cmd.items, self.directory)
+        if problems:
+            return self._problems_reply("create", [(p.shown, p.problem) for p in problems])
+        wl = Watchlist(
+            name=cmd.name,
+            scope=ctx.scope,
+            tickers=tuple(i.value for i in items if i.kind == "ticker"),
+            keywords=tuple(i.value for i in items if i.kind == "keyword"),
+            exclude=tuple(i.value for i in items if i.kind == "exclude"),
+            created_by=ctx.user,
+        )
+        if not wl.tickers and not wl.keywords:
+            raise CommandError(msg.no_items("create"))
+        self._check_size(wl)
+        await self._save(wl)
+        return Reply(
+            title=msg.show_title(wl.name),
+            text=msg.created(wl.name, len(items)),
+            items=self._echo(items),
+        )
+
+    async def _add(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
+        wl = self._editable(ctx, cmd.name)
+        if wl.query is not None:
+            raise CommandError(msg.uses_query(wl.name))
+        items, problems = read_items(cmd.items, self.directory)
+        if problems:
+            return self._problems_reply("add", [(p.shown, p.problem) for p in problems])
+        have = _keys(wl)
+        new = [i for i in items if i.key not in have]
+        notes = {n: msg.already_there(i.reading) for n, i in enumerate(items) if i.key in have}
+        if not new:
+            return Reply(
+                title=msg.show_title(wl.name),
+                text=msg.watchlist_kept(wl.name),
+                items=self._echo(items, notes),
+                private=True,
+            )
+        updated = replace(
+            wl,
+            tickers=wl.tickers + tuple(i.value for i in new if i.kind == "ticker"),
+            keywords=wl.keywords + tuple(i.value for i in new if i.kind == "keyword"),
+            exclude=wl.exclude + tuple(i.value for i in new if i.kind == "exclude"),
+        )
+        self._check_size(updated)
+        await self._save(updated)
+        return Reply(
+            title=msg.show_title(wl.name),
+            text=f"{msg.added(wl.name, len(new))} {msg.edits_apply()}",
+            items=self._echo(items, notes),
+        )
+
+    async def _remove(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
+        wl = self._editable(ctx, cmd.name)
+        if wl.query is not None:
+            raise CommandError(msg.uses_query(wl.name))
+        items, problems = read_items(cmd.items, self.directory, strict=False)
+        if problems:
+            return self._problems_reply("remove", [(p.shown, p.problem) for p in problems])
+        drop = {i.key for i in items}
+        have = _keys(wl)
+        if not drop & set(have):
+            raise CommandError(msg.nothing_removed(wl.name))
+        updated = replace(
+            wl,
+            tickers=tuple(t for t in wl.tickers if ("ticker", t) not in drop),
+            keywords=tuple(k for k in wl.keywords if ("keyword", *term_key(k)) not in drop),
+            exclude=tuple(x for x in wl.exclude if ("exclude", *term_key(x)) not in drop),
+        )
+        if not updated.tickers and not updated.keywords:
+            raise CommandError(msg.emptied(wl.name))
+        notes = {n: msg.not_in_watchlist(wl.name) for n, i in enumerate(items) if i.key not in have}
+        removed = len(items) - len(notes)
+        await self._save(updated)
+        return Reply(
+            title=msg.show_title(wl.name),
+            text=f"{msg.removed(wl.name, removed)} {msg.edits_apply()}",
+            items=self._echo(items, notes),
+        )
+
+    async def delete(self, ctx: CommandContext, cmd: DeleteCmd) -> Reply:
+        async with self._edit_lock:
+            wl = self._editable(ctx, cmd.name)
+            subs = await self.store.list_subscriptions(watchlist=wl.name, scope=wl.scope)
+            await self.store.delete_watchlist(wl.scope, wl.name)
+            await self.catalog.reload()
+        return Reply(title=msg.show_title(wl.name), text=msg.deleted(wl.name, len(subs)))
+
+    async def query(self, ctx: CommandContext, cmd: QueryCmd) -> Reply:
+        try:
+            parsed = parse_query(cmd.query)
+        except ValidationError as exc:
+            raise CommandError(msg.bad_query(str(exc))) from None
+        async with self._edit_lock:
+            existing = self.catalog.find(ctx.scope, cmd.name)
+            if existing is None:
+                self.permissions.check(ctx, "create")
+                await self._check_room(ctx.scope)
+                wl = Watchlist(name=cmd.name, scope=ctx.scope, query=cmd.query, created_by=ctx.user)
+                replaced = 0
+            else:
+                base = self._editable(ctx, cmd.name)
+                replaced = len(base.tickers) + len(base.keywords)
+                wl = replace(base, query=cmd.query, tickers=(), keywords=(), match="any")
+            await self._save(wl)
+        return Reply(
+            title=msg.show_title(wl.name),
+            text=f"{msg.query_set(wl.name, existing is None, replaced)} {msg.edits_apply()}",
+            fields=(ReplyField("Query", cmd.query), ReplyField("Read as", str(parsed))),
+        )
+
+    # ------------------------------------------------------------ subscriptions
+
+    async def _channel_subscription(self, ctx: CommandContext, name: str) -> Subscription | None:
+        key = name.lower()
+        for sub in await self.store.list_subscriptions(channel=ctx.channel):
+            if sub.watchlist.lower() == key and sub.scope in ("config", ctx.scope):
+                return sub
+        return None
+
+    async def subscribe(self, ctx: CommandContext, cmd: SubscribeCmd) -> Reply:
+        wl = self._find(ctx, cmd.name)
+        self.permissions.check(ctx, "subscribe")
+        existing = await self._channel_subscription(ctx, wl.name)
+        if existing is not None:
+            current = existing.options.briefing == "premarket"
+            if cmd.briefing is None or cmd.briefing == current:
+                return Reply(
+                    title=msg.show_title(wl.name), text=msg.already_subscribed(wl.name, current), private=True
+                )
+            if existing.origin == "config":
+                raise CommandError(msg.config_subscription(wl.name))
+            options = replace(existing.options, briefing="premarket" if cmd.briefing else "none")
+            await self.store.update_subscription_options(existing.id, options)
+            return Reply(title=msg.show_title(wl.name), text=msg.briefing_changed(wl.name, cmd.briefing))
+        spec = SubscriptionSpec(
+            watchlist=wl.name,
+            channel=self._channel(ctx),
+            scope=wl.scope,
+        )
+        if cmd.briefing:
+            spec = replace(spec, options=replace(spec.options, briefing="premarket"))
+        await self.store.add_subscription(spec, created_by=ctx.user)
+        return Reply(title=msg.show_title(wl.name), text=msg.subscribed(wl.name, bool(cmd.briefing)))
+
+    async def unsubscribe(self, ctx: CommandContext, cmd: UnsubscribeCmd) -> Reply:
+        sub = await self._channel_subscription(ctx, cmd.name)
+        if sub is None:
+            raise CommandError(msg.not_subscribed(cmd.name))
+        self.permissions.check(ctx, "subscribe")
+        if sub.origin == "config":
+            raise CommandError(msg.config_subscription(sub.watchlist))
+        await self.store.remove_subscription(channel=sub.channel, scope=sub.scope, watchlist=sub.watchlist)
+        return Reply(title=msg.show_title(sub.watchlist), text=msg.unsubscribed(sub.watchlist))
+
+    async def _targets(self, ctx: CommandContext, name: str | None) -> list[Subscription]:
+        if name is not None:
+            sub = await self._channel_subscription(ctx, name)
+            if sub is None:
+                raise CommandError(msg.not_subscribed(name))
+            return [sub]
+        subs = await self.store.list_subscriptions(channel=ctx.channel)
+        if not subs:
+            raise CommandError(msg.no_subscriptions())
+        return subs
+
+    async def mute(self, ctx: CommandContext, cmd: MuteCmd) -> Reply:
+        self.permissions.check(ctx, "subscribe")
+        subs = await self._targets(ctx, cmd.name)
+        now = self.clock.now()
+        until = now + cmd.duration
+        for sub in subs:
+            await self.store.update_subscription_options(sub.id, replace(sub.options, mute_until=until))
+        name = subs[0].watchlist if cmd.name else None
+        return Reply(
+            title=msg.MUTED_TITLE, text=msg.muted(format_until(until, now, self.tz), len(subs), name)
+        )
+
+    async def unmute(self, ctx: CommandContext, cmd: UnmuteCmd) -> Reply:
+        self.permissions.check(ctx, "subscribe")
+        subs = await self._targets(ctx, cmd.name)
+        now = self.clock.now()
+        muted = [s for s in subs if s.options.mute_until is not None and s.options.mute_until > now]
+        if not muted:
+            return Reply(title=msg.UNMUTED_TITLE, text=msg.not_muted(), private=True)
+        for sub in muted:
+            await self.store.update_subscription_options(sub.id, replace(sub.options, mute_until=None))
+        name = muted[0].watchlist if cmd.name else None
+        return Reply(title=msg.UNMUTED_TITLE, text=msg.unmuted(len(muted), name))
+
+
+def _keys(wl: Watchlist) -> list[tuple[str, ...]]:
+    return [
+        *(("ticker", t) for t in wl.tickers),
+        *(("keyword", *term_key(k)) for k in wl.keywords),
+        *(("exclude", *term_key(x)) for x in wl.exclude),
+    ]
