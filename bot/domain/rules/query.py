@@ -96,8 +96,11 @@ def parse_term(text: str, *, column: int | None = None) -> Term:
             raise ValidationError(f"'$'{at} needs a ticker symbol after it, e.g. $NVDA")
         try:
             symbol = canonical_symbol(sym)
-        except ValidationError as exc:
-            raise ValidationError(f"{exc}{f' (at {column})' if column is not None else ''}") from None
+        except ValidationError:
+            raise ValidationError(
+                f"{raw!r}{at} is not a ticker symbol: use $ and 1-6 letters or digits with an optional "
+                "share class or exchange suffix, e.g. $NVDA, $BRK-B, $SHOP.TO"
+            ) from None
         return Term(text=f"${symbol}", kind=TermKind.TICKER, symbol=symbol)
     exact = False
     body = raw
@@ -188,10 +191,18 @@ def iter_terms(node: Node, *, negated: bool = False) -> Iterator[tuple[Term, boo
 
 
 def shown(term: Term) -> str:
-    """A term as a user would write it in a query: phrases in quotes."""
-    if term.kind is TermKind.PHRASE:
-        return f'"{term.text}"'
-    return term.text
+    """A term as a user would write it in a query (quoted when it needs to be): parses back."""
+    text = term.text
+    if term.kind not in (TermKind.WORD, TermKind.PHRASE):
+        return text
+    plain = (
+        not any(c.isspace() or c in '()"' for c in text)
+        and text.upper() not in _OPERATORS
+        and text[:1] not in ("$", "=")
+        and not text.endswith("*")
+    )
+    return text if plain else f'"{text}"'
+
 
 
 def render(node: Node) -> str:
@@ -341,6 +352,8 @@ class _Parser:
             return node
         if tok.kind == "END":
             prev = self.toks[self.pos - 2] if self.pos >= 2 else None
+            if prev is not None and prev.kind == "(":
+                raise ValidationError(f"missing ')' to close the '(' at {prev.column}: put terms inside and close it")
             if prev is not None and prev.kind in _OPERATORS:
                 raise ValidationError(
                     f"{prev.kind} at {prev.column} needs a term after it, e.g. cloud {prev.kind} chips"
