@@ -290,6 +290,7 @@ class MarketConfig(_Model):
     active_cache_ttl: Seconds = Field(default=15, ge=1, le=3600)
     breaker_failures: int = Field(default=5, ge=1, le=100)
     breaker_reset: Seconds = Field(default=60, ge=1, le=3600)
+    chart_theme: Literal["dark", "light"] = "dark"  # charts carry their own background either way
 
 
 class DeliveryConfig(_Model):
@@ -525,6 +526,7 @@ class Env:
     discord_guild_ids: tuple[int, ...]
     log_format: Literal["text", "json"]
     log_level: str
+    yahoo_url: str | None = None  # MARKETBOT_YAHOO_URL: send every Yahoo Finance request here instead
     web_host: str | None = None
     web_port: int | None = None
 
@@ -562,6 +564,12 @@ def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = 
                 "write comma-separated numeric ids, e.g. 112233445566778899,998877665544332211"
             )
         guild_ids.append(int(part))
+    yahoo_url = merged.get("MARKETBOT_YAHOO_URL", "").strip() or None
+    if yahoo_url is not None and not re.match(r"^https?://[^\s/]+", yahoo_url, re.I):
+        raise ConfigError(
+            f"environment: MARKETBOT_YAHOO_URL={yahoo_url!r} is not an http(s) URL; "
+            "write the base URL of a Yahoo-shaped server, e.g. http://127.0.0.1:8765, or unset it"
+        )
     fmt = merged.get("MARKETBOT_LOG_FORMAT", "text").strip().lower() or "text"
     if fmt not in ("text", "json"):
         raise ConfigError(f"environment: MARKETBOT_LOG_FORMAT={fmt!r}; use text or json")
@@ -585,6 +593,7 @@ def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = 
         discord_guild_ids=tuple(guild_ids),
         log_format=fmt,  # type: ignore[arg-type]
         log_level=(merged.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
+        yahoo_url=yahoo_url,
     )
 
 

@@ -130,6 +130,7 @@ class Quote:
     currency: str | None = None
     volume: int | None = None
     name: str | None = None
+    reason: str | None = None  # why ``price`` is None, user-facing ("no such symbol", "timed out")
 
     @property
     def available(self) -> bool:
