@@ -684,14 +684,19 @@ class Matcher:
                 return f"the query holds, but exclude term {', '.join(vetoes)} vetoes it"
             if ok:
                 return "the query holds"
-            missing = [self._terms[t].text for t, neg in c.query_terms if not neg and t not in hits]
-            present_neg = [self._terms[t].text for t, neg in c.query_terms if neg and t in hits]
-            bits = []
+            present_neg = [t for t, neg in c.query_terms if neg and t in hits]
+            if present_neg:
+                without = {t: w for t, w in hits.items() if t not in present_neg}
+                if _run(c.program, without):
+                    return "the query does not hold: it contains NOT term " + ", ".join(
+                        shown(self._terms[t]) for t in present_neg
+                    )
+            missing = [shown(self._terms[t]) for t, neg in c.query_terms if not neg and t not in hits]
+            found = [shown(self._terms[t]) for t, neg in c.query_terms if not neg and t in hits]
+            bits = [f"found {', '.join(found)}" if found else "found none of its terms"]
             if missing:
                 bits.append("not found: " + ", ".join(missing))
-            if present_neg:
-                bits.append("found NOT term " + ", ".join(present_neg))
-            return "the query does not hold (" + "; ".join(bits) + ")" if bits else "the query does not hold"
+            return "the query does not hold (" + "; ".join(bits) + ")"
         t_found = [t for t in c.tickers if t in hits]
         k_found = [t for t in c.keywords if t in hits]
         if matched:

@@ -204,7 +204,6 @@ def shown(term: Term) -> str:
     return text if plain else f'"{text}"'
 
 
-
 def render(node: Node) -> str:
     """A canonical, fully parenthesised rendering (for explanations and tests)."""
     if isinstance(node, TermNode):
@@ -353,7 +352,9 @@ class _Parser:
         if tok.kind == "END":
             prev = self.toks[self.pos - 2] if self.pos >= 2 else None
             if prev is not None and prev.kind == "(":
-                raise ValidationError(f"missing ')' to close the '(' at {prev.column}: put terms inside and close it")
+                raise ValidationError(
+                    f"missing ')' to close the '(' at {prev.column}: put terms inside and close it"
+                )
             if prev is not None and prev.kind in _OPERATORS:
                 raise ValidationError(
                     f"{prev.kind} at {prev.column} needs a term after it, e.g. cloud {prev.kind} chips"

@@ -35,7 +35,9 @@ def test_name_forms_strip_legal_suffixes(name: str, short: str) -> None:
     assert forms[-1] == short
 
 
-@pytest.mark.parametrize(("text", "symbol"), [("brk.b", "BRK-B"), ("$brk/b", "BRK-B"), ("shop.to", "SHOP.TO"), (" nvda ", "NVDA")])
+@pytest.mark.parametrize(
+    ("text", "symbol"), [("brk.b", "BRK-B"), ("$brk/b", "BRK-B"), ("shop.to", "SHOP.TO"), (" nvda ", "NVDA")]
+)
 def test_canonical_symbols(text: str, symbol: str) -> None:
     assert canonical_symbol(text) == symbol
 
@@ -47,7 +49,9 @@ def test_malformed_symbols_are_errors(text: str) -> None:
 
 
 def test_entries_sharing_a_name_are_one_company() -> None:
-    d = SymbolDirectory.build([("GOOGL", ["Alphabet Inc."]), ("GOOG", ["Alphabet Inc."]), ("AAPL", ["Apple Inc."])])
+    d = SymbolDirectory.build(
+        [("GOOGL", ["Alphabet Inc."]), ("GOOG", ["Alphabet Inc."]), ("AAPL", ["Apple Inc."])]
+    )
     alphabet = d.company("GOOG")
     assert alphabet is not None
     assert alphabet.symbol == "GOOGL"
@@ -95,7 +99,20 @@ def test_suggest_names_the_nearest_symbols(directory: SymbolDirectory) -> None:
 
 def test_library_directory_covers_the_indices_it_ships(directory: SymbolDirectory) -> None:
     # S&P 500, Nasdaq-100, Dow, S&P 600, DAX, FTSE 100, Nikkei 225 ...
-    for symbol in ("AAPL", "MSFT", "AMZN", "NVDA", "GOOGL", "GOOG", "BRK-B", "JPM", "KO", "SAP", "ASML", "AIN"):
+    for symbol in (
+        "AAPL",
+        "MSFT",
+        "AMZN",
+        "NVDA",
+        "GOOGL",
+        "GOOG",
+        "BRK-B",
+        "JPM",
+        "KO",
+        "SAP",
+        "ASML",
+        "AIN",
+    ):
         assert symbol in directory, symbol
     assert len(directory) > 1500
     amazon = directory.company("AMZN")

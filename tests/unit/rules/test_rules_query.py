@@ -32,7 +32,9 @@ def test_term_kinds(text: str, kind: TermKind, words: tuple[str, ...], shown: st
     assert (term.kind, term.words, term.text) == (kind, words, shown)
 
 
-@pytest.mark.parametrize(("text", "symbol"), [("$NVDA", "NVDA"), ("$nvda", "NVDA"), ("$BRK.B", "BRK-B"), ("$SHOP.TO", "SHOP.TO")])
+@pytest.mark.parametrize(
+    ("text", "symbol"), [("$NVDA", "NVDA"), ("$nvda", "NVDA"), ("$BRK.B", "BRK-B"), ("$SHOP.TO", "SHOP.TO")]
+)
 def test_ticker_terms(text: str, symbol: str) -> None:
     term = parse_term(text)
     assert term.kind is TermKind.TICKER
@@ -142,7 +144,28 @@ def test_query_terms_listed_once() -> None:
 # ---------------------------------------------------------------- properties
 
 _pieces = st.sampled_from(
-    ["AND", "OR", "NOT", "and", "(", ")", '"', "$", "*", "=", "cloud", "$NVDA", "export-control", " ", "é", "’", "\u00a0", "_", "-", "'"]
+    [
+        "AND",
+        "OR",
+        "NOT",
+        "and",
+        "(",
+        ")",
+        '"',
+        "$",
+        "*",
+        "=",
+        "cloud",
+        "$NVDA",
+        "export-control",
+        " ",
+        "é",
+        "’",
+        "\u00a0",
+        "_",
+        "-",
+        "'",
+    ]
 )
 _query_like = st.lists(_pieces, max_size=40).map(" ".join) | st.lists(_pieces, max_size=40).map("".join)
 

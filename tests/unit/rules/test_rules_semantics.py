@@ -53,7 +53,9 @@ def test_seed_story_cloud_matches_through_cloud_computing_alone(
 def test_explain_seed_story_names_what_matched_and_where(
     make: MatcherFactory, seed_story: tuple[str, str]
 ) -> None:
-    matcher = make(dict(name="cloud-china", tickers=["AMZN", "MSFT", "BABA"], keywords=["export control", "cloud"]))
+    matcher = make(
+        dict(name="cloud-china", tickers=["AMZN", "MSFT", "BABA"], keywords=["export control", "cloud"])
+    )
     text = str(matcher.explain("cloud-china", "config", *seed_story))
     assert text.startswith("cloud-china: MATCH")
     assert 'keyword "export control": found in summary as "export controls"' in text
@@ -320,7 +322,9 @@ def test_one_letter_symbols_only_as_cashtag_or_exchange(make: MatcherFactory, sy
 
 def test_every_detected_ticker_is_reported_not_only_watched_ones(make: MatcherFactory) -> None:
     m = make(dict(name="w", tickers=["AMZN"]))
-    result = m.match("Amazon, Microsoft and Alphabet lead cloud race", "$ORCL lags; Nvidia supplies all three")
+    result = m.match(
+        "Amazon, Microsoft and Alphabet lead cloud race", "$ORCL lags; Nvidia supplies all three"
+    )
     assert result.tickers == ("AMZN", "GOOGL", "MSFT", "NVDA", "ORCL")
     [match] = result.matches
     assert match.tickers == ("AMZN",)
@@ -383,7 +387,9 @@ def test_match_story_fills_the_story_id(make: MatcherFactory) -> None:
     )
     m = make(dict(name="w", keywords=["cloud"]))
     assert m.match_story(story).matches == (
-        Match(story_id="s-1", watchlist="w", scope="config", terms=("cloud",), hits=(TermHit("cloud", "title"),)),
+        Match(
+            story_id="s-1", watchlist="w", scope="config", terms=("cloud",), hits=(TermHit("cloud", "title"),)
+        ),
     )
 
 
