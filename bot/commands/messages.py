@@ -15,10 +15,11 @@ from bot.domain.timeutil import format_duration
 # ---------------------------------------------------------------- usage
 
 ITEMS_HELP: Final = (
-    "Items: NVDA or $NVDA (a ticker), cloud (a word; also matches clouds), "
+    "NVDA or $NVDA (a ticker), cloud (a word; also matches clouds), "
     '"export control" (a phrase), chip* (words starting with chip), =cloud (this exact form), '
     "-podcast (exclude stories with it). $XYZ adds a symbol I do not know yet."
 )
+ITEMS_LINE: Final = f"Items: {ITEMS_HELP}"
 
 # (form, what it does) per subcommand; "quote" and "news" are the other commands
 USAGE: Final[dict[str, tuple[str, str]]] = {
@@ -215,7 +216,7 @@ def too_many_items(name: str, count: int, limit: int) -> str:
 
 def no_items(key: str) -> str:
     form, _ = USAGE[key]
-    return f"{form} needs at least one ticker or keyword. {ITEMS_HELP}"
+    return f"{form} needs at least one ticker or keyword. {ITEMS_LINE}"
 
 
 def uses_query(name: str) -> str:

@@ -66,7 +66,7 @@ def help_reply(topic: str | None = None) -> Reply:
     keys = [topic] if topic else list(msg.WATCH_SUBCOMMANDS)
     items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
     needs_items = topic in (None, "create", "add", "remove")
-    return Reply(title=msg.HELP_TITLE, text=msg.ITEMS_HELP if needs_items else "", items=items, private=True)
+    return Reply(title=msg.HELP_TITLE, text=msg.ITEMS_LINE if needs_items else "", items=items, private=True)
 
 
 def error_reply(

@@ -165,9 +165,8 @@ class WatchHandlers:
         form, what = msg.usage_line(key)
         return Reply(
             title=msg.item_problems_title(len(problems)),
-            text=msg.ITEMS_HELP,
-            items=tuple(ReplyItem(text=shown, detail=problem) for shown, problem in problems),
-            fields=(ReplyField("Usage", f"{form} - {what}"),),
+            text="\n".join(problem for _, problem in problems),
+            fields=(ReplyField("Usage", f"{form} - {what}"), ReplyField("Items", msg.ITEMS_HELP)),
             private=True,
             error=True,
         )

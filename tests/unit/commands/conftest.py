@@ -1,0 +1,279 @@
+"""Fixtures for the command handlers: a real SQL store (SQLite), the real catalog and symbol
+directory, and small QuoteSource/ChartSource implementations that return fixed data.
+
+``FixedQuotes`` and ``FixedCharts`` implement the ports (they are data sources, not mocks of
+our code). ``Chat`` plays a user typing commands in a channel: replies go through the in-memory
+chat adapter, channel-visible ones to the channel, private ones only to the asker.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.catalog import Catalog
+from bot.chat.memory import MemoryChat
+from bot.commands import CommandService
+from bot.config import BotConfig, parse_config
+from bot.domain.errors import QuoteUnavailable, SourceError
+from bot.domain.format import quote_text
+from bot.domain.models import ChannelRef, CommandContext, Quote, Reply, Story, TradingSession
+from bot.domain.rules import SymbolDirectory
+from bot.domain.timeutil import ManualClock
+from bot.market.symbols import load_directory
+from bot.ports import CommandName, IngestBatch
+from bot.store import SqlStore
+
+CONFIG = """
+timezone: America/New_York
+admins: ["slack:UADMIN", "discord:900000000000000001"]
+watchlists:
+  - name: cloud-china
+    tickers: [AMZN, MSFT, BABA]
+    keywords: ["export control", cloud]
+  - name: chips-policy
+    query: '($NVDA OR $AMD) AND ("export control" OR sanction*)'
+commands:
+  max_items: 8
+  max_watchlists: 3
+"""
+
+SLACK_CHANNEL = "C0123ABCD"
+SLACK_TEAM = "T0001"
+DISCORD_CHANNEL = "112233445566778899"
+DISCORD_GUILD = "998877665544332211"
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG (what a chart renderer returns, only smaller)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = zlib.compress(b"\x00\x00\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
+
+
+class FixedQuotes:
+    """A QuoteSource with fixed prices; unknown symbols get no price, as the port says.
+
+    ``down`` makes every call fail the way a dead quote service does (QuoteUnavailable).
+    """
+
+    def __init__(self, prices: dict[str, tuple[float, float]], clock: ManualClock) -> None:
+        self.prices = prices  # symbol -> (price, previous close)
+        self.clock = clock
+        self.down = False
+        self.calls: list[tuple[str, ...]] = []
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        self.calls.append(tuple(symbols))
+        if self.down:
+            raise QuoteUnavailable("quote service circuit open after 5 failures")
+        out = {}
+        for s in symbols:
+            if s in self.prices:
+                price, prev = self.prices[s]
+                out[s] = Quote(
+                    symbol=s,
+                    price=price,
+                    previous_close=prev,
+                    change=price - prev,
+                    change_pct=(price - prev) / prev * 100,
+                    session=TradingSession.PRE,
+                    as_of=self.clock.now(),
+                    currency="USD",
+                )
+            else:
+                out[s] = Quote(s, None, None, None, None, None, None)
+        return out
+
+
+class FixedCharts:
+    """A ChartSource returning a fixed PNG, or failing like a renderer whose data fetch failed."""
+
+    def __init__(self) -> None:
+        self.fail = False
+        self.calls: list[str] = []
+
+    async def chart(self, symbol: str) -> bytes:
+        self.calls.append(symbol)
+        if self.fail:
+            raise SourceError(f"no 1-minute bars for {symbol}", retryable=True)
+        return tiny_png()
+
+
+def rendered(reply: Reply) -> str:
+    """Everything a user reads in a reply, as plain text (what any adapter shows)."""
+    parts = [reply.title, reply.text]
+    parts += [quote_text(q) for q in reply.quotes]
+    parts += [f"{f.label}: {f.value}" for f in reply.fields]
+    for item in reply.items:
+        parts += [item.text, item.link, item.detail]
+    parts += [f"[{a.filename}]" for a in reply.attachments]
+    return "\n".join(p for p in parts if p)
+
+
+@dataclass
+class Chat:
+    """A user at a keyboard: types commands, sees replies; the channel sees the public ones."""
+
+    service: CommandService
+    adapter: MemoryChat
+    ctx: CommandContext
+    private: list[Reply] = field(default_factory=list)
+
+    async def __call__(self, line: str, **ctx_changes: object) -> Reply:
+        command, _, text = line.lstrip("/").partition(" ")
+        assert command in ("quote", "news", "watch")
+        ctx = self.ctx
+        if ctx_changes:
+            from dataclasses import replace
+
+            ctx = replace(ctx, **ctx_changes)  # type: ignore[arg-type]
+        name: CommandName = command  # type: ignore[assignment]
+        reply = await self.service.handle(ctx, name, text)
+        if reply.private:
+            self.private.append(reply)
+        else:
+            await self.adapter.send(reply, target=ctx.channel)
+        return reply
+
+    def channel_sees(self) -> list[Reply]:
+        return [
+            m.message
+            for m in self.adapter.in_channel(self.ctx.channel.channel)
+            if isinstance(m.message, Reply)
+        ]
+
+
+def slack_ctx(
+    user: str = "U1", *, admin: bool = False, channel: str = SLACK_CHANNEL, team: str = SLACK_TEAM
+) -> CommandContext:
+    return CommandContext(
+        platform="slack",
+        channel=ChannelRef("slack", channel, workspace=team),
+        user=user,
+        workspace=team,
+        user_name=user.lower(),
+        is_admin=admin,
+        can_manage=admin,
+    )
+
+
+def discord_ctx(user: str = "700000000000000001", *, manage: bool = False) -> CommandContext:
+    return CommandContext(
+        platform="discord",
+        channel=ChannelRef("discord", DISCORD_CHANNEL, workspace=DISCORD_GUILD),
+        user=user,
+        workspace=DISCORD_GUILD,
+        can_manage=manage,
+    )
+
+
+@pytest.fixture(scope="session")
+def directory() -> SymbolDirectory:
+    return load_directory()
+
+
+@pytest.fixture
+def config() -> BotConfig:
+    return parse_config(CONFIG)
+
+
+@pytest.fixture
+def quotes(clock: ManualClock) -> FixedQuotes:
+    return FixedQuotes(
+        {"AMZN": (181.20, 182.70), "MSFT": (415.00, 410.00), "NVDA": (950.00, 940.00), "BABA": (80.0, 80.0)},
+        clock,
+    )
+
+
+@pytest.fixture
+def charts() -> FixedCharts:
+    return FixedCharts()
+
+
+@pytest.fixture
+async def catalog(sqlite_store: SqlStore, config: BotConfig, directory: SymbolDirectory) -> Catalog:
+    cat = Catalog(
+        store=sqlite_store,
+        config_watchlists=config.domain_watchlists(),
+        directory=directory,
+        aliases=config.aliases,
+    )
+    await cat.reload()
+    return cat
+
+
+@pytest.fixture
+async def service(
+    sqlite_store: SqlStore,
+    catalog: Catalog,
+    quotes: FixedQuotes,
+    charts: FixedCharts,
+    directory: SymbolDirectory,
+    config: BotConfig,
+    clock: ManualClock,
+) -> CommandService:
+    return CommandService(sqlite_store, catalog, quotes, charts, directory, config, clock)
+
+
+@pytest.fixture
+def chat(service: CommandService) -> Chat:
+    return Chat(service, MemoryChat("slack"), slack_ctx())
+
+
+@pytest.fixture
+def discord_chat(service: CommandService) -> Chat:
+    return Chat(service, MemoryChat("discord"), discord_ctx(manage=True))
+
+
+@dataclass
+class Newsroom:
+    """Puts stories in the store the way ingest does (with their detected tickers)."""
+
+    store: SqlStore
+    clock: ManualClock
+    count: int = 0
+
+    async def publish(
+        self,
+        title: str,
+        *,
+        tickers: Sequence[str] = (),
+        summary: str = "",
+        source: str = "Reuters",
+        age: timedelta = timedelta(minutes=12),
+    ) -> Story:
+        self.count += 1
+        when: datetime = self.clock.now() - age
+        story = Story(
+            id=f"s{self.count}",
+            title=title,
+            link=f"https://news.example.com/{self.count}",
+            canonical_url=f"https://news.example.com/{self.count}",
+            summary=summary,
+            source=source,
+            published_at=when,
+            first_seen_at=when,
+            tickers=tuple(tickers),
+        )
+        await self.store.save_ingest(IngestBatch(new_stories=[story]))
+        return story
+
+
+@pytest.fixture
+async def news(sqlite_store: SqlStore, clock: ManualClock) -> AsyncIterator[Newsroom]:
+    yield Newsroom(sqlite_store, clock)
