@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -378,6 +379,7 @@ class SlackAdapter:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        self._client = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -482,6 +484,7 @@ class SlackAdapter:
         )
         self._socket = socket
         socket.client.message_listeners.append(self._on_socket_message)
+        socket.client.on_message_listeners.append(self._on_socket_frame)
         try:
             socket.client.wss_uri = await self._open_socket_url(app_client)
         except DeliveryError as err:
@@ -498,8 +501,7 @@ class SlackAdapter:
             )
 
     async def _on_socket_message(self, client: Any, message: dict[str, Any], raw: str | None) -> None:
-        kind = message.get("type")
-        if kind == "hello":
+        if message.get("type") == "hello":
             self.hellos += 1
             self._hello.set()
             info = message.get("debug_info") or {}
@@ -508,9 +510,18 @@ class SlackAdapter:
                 info.get("host", "?"),
                 message.get("num_connections", "?"),
             )
-        elif kind == "disconnect":
-            self.disconnects += 1
-            log.info("Slack asked to reconnect (reason: %s); reconnecting", message.get("reason", "?"))
+
+    async def _on_socket_frame(self, frame: aiohttp.WSMessage) -> None:
+        """Raw frames: the SDK handles ``disconnect`` itself before message listeners see it."""
+        data = frame.data
+        if isinstance(data, str) and '"disconnect"' in data:
+            try:
+                message = json.loads(data)
+            except ValueError:
+                return
+            if isinstance(message, dict) and message.get("type") == "disconnect":
+                self.disconnects += 1
+                log.info("Slack asked to reconnect (reason: %s); reconnecting", message.get("reason", "?"))
 
     async def _watchdog(self) -> None:
         """Unstick slack_sdk's connect loop: after a long outage, make it fetch a fresh websocket URL.
@@ -565,6 +576,14 @@ class SlackAdapter:
     async def _run_command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
         raw = str(body.get("command", "")).lstrip("/").lower()
         name: CommandName = next((c for c in COMMANDS if c == raw), "watch")
+        try:
+            await self._answer_command(name, body, respond)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Slack /%s: answering failed", name)
+
+    async def _answer_command(self, name: CommandName, body: dict[str, Any], respond: AsyncRespond) -> None:
         text = _unescape_command_text(str(body.get("text") or ""))
         channel_id = str(body.get("channel_id") or "")
         reply = await self._handle(name, text, body)
@@ -781,7 +800,7 @@ class SlackAdapter:
             raise delivery_error(exc, method=method, channel=channel) from exc
 
     def _require_client(self) -> AsyncWebClient:
-        if self._client is None or self._closed:
+        if self._client is None:
             raise DeliveryError("the Slack adapter is not running", retryable=True, code="not_started")
         return self._client
 

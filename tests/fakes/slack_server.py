@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import html
 import itertools
 import json
 import re
@@ -164,6 +163,8 @@ def validate_blocks(blocks: Any, *, pointer: str = "/blocks") -> list[str]:
 
 _SPECIAL = re.compile(r"<([^<>]*)>")
 _BARE_MASS = re.compile(r"(?<![\w@])@(channel|here|everyone)\b")
+_ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
+_ENTITY = re.compile("&amp;|&lt;|&gt;")
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,11 @@ class Rendered:
     links: tuple[tuple[str, str], ...] = ()
 
 
+def _unescape(text: str) -> str:
+    """Slack decodes exactly three entities for display: ``&amp;``, ``&lt;``, ``&gt;`` (one pass)."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
+
+
 def render_mrkdwn(text: str, *, parse_bare_mentions: bool = False) -> Rendered:
     """Render Slack markup: ``<!here>`` pings, ``<@U1>`` mentions, ``<url|label>`` links, entities.
 
@@ -183,33 +189,37 @@ def render_mrkdwn(text: str, *, parse_bare_mentions: bool = False) -> Rendered:
     """
     pings: list[str] = []
     links: list[tuple[str, str]] = []
-
-    def repl(m: re.Match[str]) -> str:
-        inner = m.group(1)
-        target, _, label = inner.partition("|")
+    out: list[str] = []
+    pos = 0
+    for m in _SPECIAL.finditer(text):
+        out.append(_unescape(text[pos : m.start()]))
+        pos = m.end()
+        target, _, label = m.group(1).partition("|")
         if target.startswith("!"):
             name = target[1:]
             if name.startswith("subteam^"):
                 pings.append(f"subteam:{name[8:]}")
-                return "@" + (label or name[8:])
-            if name.startswith("date^"):
-                return label or name
-            pings.append(name)
-            return "@" + name
-        if target.startswith("@"):
+                out.append("@" + _unescape(label or name[8:]))
+            elif name.startswith("date^"):
+                out.append(_unescape(label or name))
+            else:
+                pings.append(name)
+                out.append("@" + name)
+        elif target.startswith("@"):
             pings.append(f"user:{target[1:]}")
-            return "@" + (label or target[1:])
-        if target.startswith("#"):
-            return "#" + (label or target[1:])
-        url = html.unescape(target)
-        shown = html.unescape(label) if label else url
-        links.append((url, shown))
-        return shown
-
-    out = _SPECIAL.sub(repl, text)
+            out.append("@" + _unescape(label or target[1:]))
+        elif target.startswith("#"):
+            out.append("#" + _unescape(label or target[1:]))
+        else:
+            url = _unescape(target)
+            shown = _unescape(label) if label else url
+            links.append((url, shown))
+            out.append(shown)
+    out.append(_unescape(text[pos:]))
+    shown_text = "".join(out)
     if parse_bare_mentions:
-        pings.extend(m.group(1) for m in _BARE_MASS.finditer(html.unescape(out)))
-    return Rendered(html.unescape(out), tuple(pings), tuple(links))
+        pings.extend(m.group(1) for m in _BARE_MASS.finditer(shown_text))
+    return Rendered(shown_text, tuple(pings), tuple(links))
 
 
 def _text_of(obj: Any, *, bare: bool) -> Rendered:
@@ -527,6 +537,7 @@ class FakeSlack:
         self._tickets: dict[str, float] = {}
         self.connections: list[SocketConnection] = []
         self.ws_outage = False
+        self.socket_refusals: list[str] = []
         self._conn_ids = itertools.count(1)
         self._ts_seq = itertools.count(1)
         self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -1115,8 +1126,12 @@ class FakeSlack:
         ticket = request.query.get("ticket", "")
         issued = self._tickets.pop(ticket, None)  # single use
         if self.ws_outage:
+            self.socket_refusals.append("outage")
+            self._touch()
             return web.Response(status=503, text="Service Unavailable")
         if issued is None or time.monotonic() - issued > 30:
+            self.socket_refusals.append("bad_ticket")
+            self._touch()
             return web.Response(status=401, text="invalid or expired ticket")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -1257,7 +1272,8 @@ class FakeSlack:
             "user_id": user,
             "user_name": u.name if u else user.lower(),
             "command": command,
-            "text": text,
+            # Slack escapes &, < and > in what the user typed
+            "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
             "api_app_id": self.app_id,
             "is_enterprise_install": "false",
             "response_url": response_url,
