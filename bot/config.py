@@ -303,6 +303,18 @@ class DeliveryConfig(_Model):
     quote_wait: Seconds = Field(default=4.0, ge=0, le=60)
     stale_after: Seconds = Field(default=12 * 3600, ge=60)
     held: Literal["deliver", "drop-stale"] = "deliver"
+    # dispatcher: sends in flight, claimed alerts waiting for their channel's rate budget,
+    # how often to look for due alerts, one send's deadline, retry backoff (full jitter)
+    concurrency: int = Field(default=32, ge=1, le=1000)
+    max_claimed: int = Field(default=256, ge=1, le=10000)
+    poll_interval: Seconds = Field(default=1.0, gt=0, le=60)
+    send_timeout: Seconds = Field(default=30, gt=0, le=300)
+    retry_base: Seconds = Field(default=2, gt=0, le=600)
+    retry_cap: Seconds = Field(default=900, ge=1, le=24 * 3600)
+    shutdown_grace: Seconds = Field(default=10, ge=0, le=300)
+    # a price that misses quote_wait still edits the alert if it arrives within late_price_wait
+    late_price_wait: Seconds = Field(default=60, ge=0, le=600)
+    digest_max_entries: int = Field(default=20, ge=1, le=50)
 
 
 class BriefingConfig(_Model):

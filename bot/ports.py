@@ -6,7 +6,7 @@ Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
@@ -193,6 +193,15 @@ class ChannelStats:
     last_delivery_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HeldRelease:
+    """What ``Store.fold_held`` did: rows folded, rows dropped as stale, entries queued instead."""
+
+    folded: list[OutboxEntry] = field(default_factory=list)
+    dropped: list[OutboxEntry] = field(default_factory=list)
+    queued: list[OutboxEntry] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class IngestBatch:
     """What a poll wants stored atomically: items with their story, new stories, new sources."""
@@ -256,6 +265,19 @@ class Store(Protocol):
     async def purge_outbox(self, *, before: datetime) -> int: ...
     async def sent_message(self, *, story_id: str, subscription_id: int) -> MessageRef | None: ...
     async def channel_stats(self) -> dict[int, ChannelStats]: ...
+
+    async def fold_held(
+        self,
+        subscription_id: int,
+        *,
+        now: datetime,
+        compose: Callable[[list[OutboxEntry]], Sequence[OutboxEntry]],
+        drop_before: datetime | None = None,
+        drop_reason: str = "dropped",
+    ) -> HeldRelease: ...
+    async def refresh_unsent(self, key: str, alert: Alert) -> OutboxStatus | None: ...
+    async def sent_ref(self, key: str) -> MessageRef | None: ...
+    async def story_deliveries(self, story_id: str) -> list[OutboxEntry]: ...
 
     # markers: "this happened once" (briefing sent, threshold crossed, follow-up throttle)
     async def add_marker(self, key: str, *, now: datetime) -> bool: ...

@@ -7,15 +7,15 @@ holds its later alerts back instead of letting them overtake it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from bot.domain.codec import alert_from_dict, alert_to_dict
-from bot.domain.models import ChannelRef, MessageRef
-from bot.ports import ChannelStats, OutboxEntry, OutboxStatus
+from bot.domain.models import Alert, ChannelRef, MessageRef
+from bot.ports import ChannelStats, HeldRelease, OutboxEntry, OutboxStatus
 from bot.store import schema as t
 from bot.store.base import StoreBase
 
@@ -42,6 +42,20 @@ def _entry(row: Any) -> OutboxEntry:
     )
 
 
+def _row(e: OutboxEntry) -> dict[str, Any]:
+    return {
+        "key": e.key,
+        "subscription_id": e.subscription_id,
+        "channel": str(e.alert.channel),
+        "kind": e.alert.kind,
+        "story_id": e.alert.story_id,
+        "payload": alert_to_dict(e.alert),
+        "status": e.status,
+        "due_at": e.due_at,
+        "created_at": e.created_at or e.due_at,
+    }
+
+
 class OutboxStore(StoreBase):
     """Outbox and markers half of ``bot.ports.Store``."""
 
@@ -53,19 +67,7 @@ class OutboxStore(StoreBase):
         stmt = self.insert_ignore(t.outbox, ["key"])
         async with self.engine.begin() as conn:
             for e in entries:
-                result = await conn.execute(
-                    stmt.values(
-                        key=e.key,
-                        subscription_id=e.subscription_id,
-                        channel=str(e.alert.channel),
-                        kind=e.alert.kind,
-                        story_id=e.alert.story_id,
-                        payload=alert_to_dict(e.alert),
-                        status=e.status,
-                        due_at=e.due_at,
-                        created_at=e.created_at or e.due_at,
-                    )
-                )
+                result = await conn.execute(stmt.values(**_row(e)))
                 inserted += result.rowcount or 0
         return inserted
 
@@ -165,6 +167,101 @@ class OutboxStore(StoreBase):
                 )
             ).all()
         return sorted((_entry(r) for r in rows), key=lambda e: e.id or 0)
+
+    async def fold_held(
+        self,
+        subscription_id: int,
+        *,
+        now: datetime,
+        compose: Callable[[list[OutboxEntry]], Sequence[OutboxEntry]],
+        drop_before: datetime | None = None,
+        drop_reason: str = "dropped",
+    ) -> HeldRelease:
+        """Release a subscription's held alerts and queue what replaces them, in one transaction.
+
+        Held rows created before ``drop_before`` become ``dropped`` (with ``drop_reason``); the
+        rest become ``folded`` and ``compose(folded)`` (oldest first) returns the entries to queue
+        instead (a digest, or a late single alert). Concurrent callers each get disjoint rows, and
+        a crash can never fold alerts without queueing their replacement.
+        """
+        base = (t.outbox.c.subscription_id == subscription_id, t.outbox.c.status == "held")
+        async with self.engine.begin() as conn:
+            dropped: list[OutboxEntry] = []
+            if drop_before is not None:
+                rows = (
+                    await conn.execute(
+                        sa.update(t.outbox)
+                        .where(*base, t.outbox.c.created_at < drop_before)
+                        .values(status="dropped", sent_at=now, last_error=drop_reason[:2000])
+                        .returning(*t.outbox.c)
+                    )
+                ).all()
+                dropped = sorted((_entry(r) for r in rows), key=lambda e: e.id or 0)
+            rows = (
+                await conn.execute(
+                    sa.update(t.outbox)
+                    .where(*base)
+                    .values(status="folded", sent_at=now)
+                    .returning(*t.outbox.c)
+                )
+            ).all()
+            folded = sorted((_entry(r) for r in rows), key=lambda e: e.id or 0)
+            queued: list[OutboxEntry] = []
+            if folded:
+                stmt = self.insert_ignore(t.outbox, ["key"])
+                for e in compose(folded):
+                    result = await conn.execute(stmt.values(**_row(e)))
+                    if result.rowcount:
+                        queued.append(e)
+        return HeldRelease(folded=folded, dropped=dropped, queued=queued)
+
+    async def refresh_unsent(self, key: str, alert: Alert) -> OutboxStatus | None:
+        """Replace the alert of a row not yet handed to a sender (pending or held).
+
+        Returns the row's status (``pending``/``held`` when replaced; ``claimed``/``sent``/...
+        when it was too late), or None when no row has this key.
+        """
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.update(t.outbox)
+                    .where(t.outbox.c.key == key, t.outbox.c.status.in_(("pending", "held")))
+                    .values(payload=alert_to_dict(alert))
+                    .returning(t.outbox.c.status)
+                )
+            ).first()
+            if row is None:
+                row = (await conn.execute(sa.select(t.outbox.c.status).where(t.outbox.c.key == key))).first()
+        return row.status if row is not None else None
+
+    async def sent_ref(self, key: str) -> MessageRef | None:
+        """The message the row with this key became, if it was sent."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.outbox.c.payload, t.outbox.c.message_id, t.outbox.c.thread_id).where(
+                        t.outbox.c.key == key, t.outbox.c.status == "sent"
+                    )
+                )
+            ).first()
+        if row is None or row.message_id is None:
+            return None
+        ch = row.payload["channel"]
+        return MessageRef(
+            ChannelRef(ch["platform"], ch["channel"], ch.get("workspace")), row.message_id, row.thread_id
+        )
+
+    async def story_deliveries(self, story_id: str) -> list[OutboxEntry]:
+        """Every story alert queued for a story (one per subscription), in queue order, any status."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(t.outbox)
+                    .where(t.outbox.c.story_id == story_id, t.outbox.c.kind == "story")
+                    .order_by(t.outbox.c.id)
+                )
+            ).all()
+        return [_entry(r) for r in rows]
 
     async def held_entries(self, subscription_id: int | None = None) -> list[OutboxEntry]:
         """Alerts held (quiet hours, mutes, hourly caps), oldest first, without taking them."""

@@ -1,0 +1,488 @@
+"""From new stories to queued alerts: match, pick subscriptions, apply their options, enqueue.
+
+``AlertPipeline.process(stories)`` is called by ingestion with each poll's new stories.
+For every (story, subscription) it decides once, in this order:
+
+1. the subscription is broken → not queued (logged, counted: it would fail again);
+2. ``sessions`` set and the market is in another session → filtered;
+3. ``min_move_pct`` set and no matched ticker moved that much → filtered (a price that is
+   late is waited for in the background, up to ``delivery.late_price_wait``);
+4. muted (``mute_until``) or in ``quiet_hours`` → queued as ``held`` (one digest later);
+5. ``max_per_hour`` reached → queued as ``held`` (folded into a digest when there is room);
+6. otherwise queued ``pending`` for the dispatcher.
+
+Nothing is dropped silently: filters and holds are logged and counted in ``stats``.
+Quotes are fetched once per batch under ``delivery.quote_wait``; an alert never waits longer
+for a price: it is queued with "price unavailable" and, when the price arrives later, its
+queued payload is updated or, if already sent, an ``edit:`` row edits the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.config import BotConfig
+from bot.delivery.compose import (
+    compose_followup,
+    compose_story,
+    edit_key,
+    in_quiet_hours,
+    largest_move,
+    missing_prices,
+    order_tickers,
+    with_quotes,
+)
+from bot.domain.models import Match, Quote, Story, StorySource, Subscription, TickerLine, TradingSession
+from bot.domain.rules import Matcher
+from bot.ports import Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_FOLLOWUPS = 10_000
+
+
+def _available(q: Quote | None) -> bool:
+    return q is not None and q.available
+
+
+class MatcherSource(Protocol):
+    """Where the compiled matcher comes from (``bot.catalog.Catalog``)."""
+
+    @property
+    def matcher(self) -> Matcher: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    story: Story
+    match: Match
+    sub: Subscription
+    tickers: tuple[TickerLine, ...]
+
+
+class AlertPipeline:
+    """Turns matches into outbox rows, one per (story, subscription), honouring each option."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: MatcherSource,
+        quotes: QuoteSource,
+        calendar: MarketCalendar,
+        config: BotConfig,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._quotes = quotes
+        self._calendar = calendar
+        self._config = config
+        self._cfg = config.delivery
+        self._tz = config.tz
+        self._clock = clock
+        self.stats: Counter[str] = Counter()
+        self._late: set[asyncio.Task[None]] = set()
+        # (story id, subscription id) -> earliest time a throttled follow-up may go
+        self._followups: OrderedDict[tuple[str, int], datetime] = OrderedDict()
+
+    # ------------------------------------------------------------ new stories
+
+    async def process(self, stories: Sequence[Story]) -> int:
+        """Match new stories and queue their alerts; returns how many rows were queued now."""
+        if not stories:
+            return 0
+        now = self._clock.now()
+        matcher = self._catalog.matcher
+        wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
+        subs = await self._subscriptions_by_watchlist()
+        session: TradingSession | None = None
+        session_known = False
+        planned: list[_Planned] = []
+        for story in stories:
+            result = matcher.match(story.title, story.summary)
+            detected = tuple(result.tickers)
+            if detected != tuple(story.tickers):
+                await self._store.set_story_tickers(story.id, detected)
+            for m in result.matches:
+                for sub in subs.get((m.scope, m.watchlist.lower()), ()):
+                    if sub.state == "broken":
+                        self._count("skipped_broken", sub, story, f"subscription broken: {sub.broken_reason}")
+                        continue
+                    if sub.options.sessions:
+                        if not session_known:
+                            session, session_known = self._calendar.session_at(now), True
+                        if session not in sub.options.sessions:
+                            self._count(
+                                "filtered_session",
+                                sub,
+                                story,
+                                f"market is {session.value if session else 'without a session'}, "
+                                f"subscription wants {', '.join(s.value for s in sub.options.sessions)}",
+                            )
+                            continue
+                    tickers = order_tickers(
+                        matched=m.tickers,
+                        watchlist_tickers=wl_tickers.get((m.scope, m.watchlist.lower()), frozenset()),
+                        detected=detected,
+                        limit=self._cfg.max_tickers,
+                    )
+                    planned.append(_Planned(story, replace(m, story_id=story.id), sub, tickers))
+        if not planned:
+            return 0
+        symbols = list(dict.fromkeys(t.symbol for p in planned for t in p.tickers))
+        started = asyncio.get_running_loop().time()
+        quotes, pending_quotes = await self._fetch_quotes(symbols)
+        missing = [s for s in symbols if not _available(quotes.get(s))]
+        late_possible = pending_quotes is not None or (
+            bool(missing) and self._cfg.late_price_wait > self._cfg.quote_wait
+        )
+        entries: list[OutboxEntry] = []
+        deferred: list[_Planned] = []
+        budget: dict[int, int] = {}
+        for p in planned:
+            if p.sub.options.min_move_pct is not None:
+                verdict = self._moved_enough(p, quotes)
+                if verdict is None and late_possible:
+                    deferred.append(p)  # decided when the late price arrives
+                    continue
+                if not verdict:
+                    self._min_move_filtered(p, quotes)
+                    continue
+            entries.append(await self._entry(p, quotes, now, budget))
+        queued = await self._store.enqueue(entries)
+        self.stats["queued"] += queued
+        if queued < len(entries):
+            self.stats["duplicates"] += len(entries) - queued
+        waiting = [e for e in entries if missing_prices(e.alert)]
+        if late_possible and (waiting or deferred):
+            self._spawn(self._late_prices(pending_quotes, missing, waiting, deferred, started))
+        elif pending_quotes is not None:
+            pending_quotes.cancel()
+        return queued
+
+    async def _subscriptions_by_watchlist(self) -> dict[tuple[str, str], list[Subscription]]:
+        out: dict[tuple[str, str], list[Subscription]] = {}
+        for sub in await self._store.list_subscriptions():
+            out.setdefault((sub.scope, sub.watchlist.lower()), []).append(sub)
+        return out
+
+    def _count(self, what: str, sub: Subscription, story: Story, why: str) -> None:
+        self.stats[what] += 1
+        log.info(
+            "not alerting %s for story %s (%s): %s",
+            sub.channel,
+            story.id,
+            sub.watchlist,
+            why,
+            extra={"subscription_id": sub.id, "story_id": story.id, "outcome": what},
+        )
+
+    async def _entry(
+        self, p: _Planned, quotes: Mapping[str, Quote], now: datetime, budget: dict[int, int]
+    ) -> OutboxEntry:
+        alert = compose_story(p.story, p.match, p.sub, tickers=p.tickers, quotes=quotes, now=now)
+        status: OutboxStatus = "pending"
+        hold = self._hold_reason(p.sub, now)
+        if hold is None and p.sub.options.max_per_hour is not None:
+            if p.sub.id not in budget:
+                sent = await self._store.count_sent_since(p.sub.id, now - timedelta(hours=1))
+                budget[p.sub.id] = p.sub.options.max_per_hour - sent
+            if budget[p.sub.id] <= 0:
+                hold = f"over the limit of {p.sub.options.max_per_hour} alerts per hour"
+                self.stats["held_overflow"] += 1
+            else:
+                budget[p.sub.id] -= 1
+        if hold is not None:
+            status = "held"
+            self.stats["held"] += 1
+            log.info(
+                "holding alert for %s (%s), story %s: %s",
+                p.sub.channel,
+                p.sub.watchlist,
+                p.story.id,
+                hold,
+                extra={"subscription_id": p.sub.id, "story_id": p.story.id, "outcome": "held"},
+            )
+        return OutboxEntry(
+            key=alert.key, alert=alert, subscription_id=p.sub.id, due_at=now, status=status, created_at=now
+        )
+
+    def _hold_reason(self, sub: Subscription, now: datetime) -> str | None:
+        opts = sub.options
+        if opts.mute_until is not None and opts.mute_until > now:
+            return f"muted until {opts.mute_until.astimezone(self._tz):%Y-%m-%d %H:%M %Z}"
+        if in_quiet_hours(opts.quiet_hours, now, self._tz):
+            return f"quiet hours {opts.quiet_hours}"
+        return None
+
+    # ------------------------------------------------------------ prices
+
+    async def _fetch_quotes(
+        self, symbols: Sequence[str]
+    ) -> tuple[dict[str, Quote], asyncio.Task[dict[str, Quote]] | None]:
+        """Quotes within ``quote_wait``; past it, the still-running fetch is returned to finish later."""
+        if not symbols:
+            return {}, None
+        task = asyncio.ensure_future(self._quotes.quotes(symbols))
+        done, _ = await asyncio.wait({task}, timeout=self._cfg.quote_wait)
+        if not done:
+            self.stats["quotes_late"] += 1
+            log.info(
+                "quotes for %d symbols missed the %.1fs wait; alerts go without",
+                len(symbols),
+                self._cfg.quote_wait,
+            )
+            return {}, task
+        try:
+            return dict(task.result()), None
+        except Exception as exc:  # a QuoteSource should not raise; never let it stop alerts
+            self.stats["quotes_failed"] += 1
+            log.warning("quotes failed, alerts go without prices: %s", exc)
+            return {}, None
+
+    def _moved_enough(self, p: _Planned, quotes: Mapping[str, Quote]) -> bool | None:
+        threshold = p.sub.options.min_move_pct
+        assert threshold is not None
+        symbols = [t.symbol for t in p.tickers if t.in_watchlist] or list(p.match.tickers)
+        if not symbols:
+            return False
+        move = largest_move(symbols, quotes)
+        if move is None:
+            return None
+        return move >= threshold
+
+    def _min_move_filtered(self, p: _Planned, quotes: Mapping[str, Quote]) -> None:
+        symbols = [t.symbol for t in p.tickers if t.in_watchlist] or list(p.match.tickers)
+        move = largest_move(symbols, quotes)
+        if not symbols:
+            why = f"min_move_pct {p.sub.options.min_move_pct}% but no watchlist ticker in the story"
+        elif move is None:
+            why = f"min_move_pct {p.sub.options.min_move_pct}% but no price for {', '.join(symbols)}"
+        else:
+            why = f"largest move {move:.2f}% is below min_move_pct {p.sub.options.min_move_pct}%"
+        self._count("filtered_min_move", p.sub, p.story, why)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _late_prices(
+        self,
+        pending: asyncio.Task[dict[str, Quote]] | None,
+        missing: list[str],
+        waiting: list[OutboxEntry],
+        deferred: list[_Planned],
+        started: float,
+    ) -> None:
+        """Prices that missed ``quote_wait``: wait for the running fetch, then ask again a few
+        times (the quote source caches late answers) until ``late_price_wait`` has passed; fill
+        them into queued alerts, edit sent ones, and decide the deferred ``min_move_pct`` ones."""
+        loop = asyncio.get_running_loop()
+        deadline = started + self._cfg.late_price_wait
+        quotes: dict[str, Quote] = {}
+        if pending is not None:
+            try:
+                got = await asyncio.wait_for(pending, timeout=max(deadline - loop.time(), 0.0))
+                quotes.update({s: q for s, q in got.items() if _available(q)})
+            except TimeoutError:
+                pass
+            except Exception as exc:
+                log.warning("late quotes failed: %s", exc)
+        still = [s for s in missing if s not in quotes]
+        delay = 2.0
+        while still and loop.time() + delay < deadline:
+            await asyncio.sleep(delay)
+            delay *= 2
+            try:
+                got = await asyncio.wait_for(
+                    self._quotes.quotes(still), timeout=max(deadline - loop.time(), 0.1)
+                )
+            except TimeoutError:
+                break
+            except Exception as exc:
+                log.warning("late quotes failed: %s", exc)
+                continue
+            quotes.update({s: q for s, q in got.items() if _available(q)})
+            still = [s for s in still if s not in quotes]
+        if still:
+            self.stats["prices_never_arrived"] += len(still)
+            log.info(
+                "no price within %.0fs for %s; alerts keep 'price unavailable'",
+                self._cfg.late_price_wait,
+                ", ".join(still),
+            )
+        now = self._clock.now()
+        for entry in waiting:
+            updated = with_quotes(entry.alert, quotes)
+            if updated == entry.alert:
+                continue
+            status = await self._store.refresh_unsent(entry.key, updated)
+            if status in ("claimed", "sent"):
+                # already on its way or delivered: edit the message (after it, in channel order)
+                await self._store.enqueue(
+                    [
+                        OutboxEntry(
+                            key=edit_key(entry.key),
+                            alert=replace(updated, key=edit_key(entry.key), story_id=None),
+                            subscription_id=None,
+                            due_at=now,
+                            created_at=now,
+                        )
+                    ]
+                )
+                self.stats["late_price_edits"] += 1
+            elif status in ("pending", "held"):
+                self.stats["late_price_filled"] += 1
+        entries: list[OutboxEntry] = []
+        budget: dict[int, int] = {}
+        for p in deferred:
+            if self._moved_enough(p, quotes):
+                entries.append(await self._entry(p, quotes, now, budget))
+            else:
+                self._min_move_filtered(p, quotes)
+        if entries:
+            queued = await self._store.enqueue(entries)
+            self.stats["queued"] += queued
+
+    async def settle(self) -> None:
+        """Wait for background late-price work (bounded by ``late_price_wait``); for ``poll --once``."""
+        while self._late:
+            await asyncio.gather(*list(self._late), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel background late-price work (a shutdown loses only price edits, never alerts)."""
+        for task in list(self._late):
+            task.cancel()
+        for task in list(self._late):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------ "also reported by"
+
+    async def process_new_sources(self, pairs: Sequence[tuple[str, StorySource]]) -> int:
+        """Queue "Also reported by …" replies for stories other outlets now carry.
+
+        At most one per ``followup_interval`` per story per channel: a source that arrives
+        inside the window is announced with the next reply (``flush_followups`` sends it when
+        the window ends, if no later source triggers one first).
+        """
+        by_story: dict[str, None] = dict.fromkeys(sid for sid, _ in pairs)
+        if not by_story:
+            return 0
+        subs = {s.id: s for s in await self._store.list_subscriptions()}
+        queued = 0
+        for story_id in by_story:
+            queued += await self._followups_for(story_id, subs)
+        return queued
+
+    async def flush_followups(self) -> int:
+        """Send follow-ups that were throttled and whose window has ended (schedule every minute)."""
+        now = self._clock.now()
+        due = [key for key, at in self._followups.items() if at <= now]
+        if not due:
+            return 0
+        subs = {s.id: s for s in await self._store.list_subscriptions()}
+        queued = 0
+        for story_id, sub_id in due:
+            self._followups.pop((story_id, sub_id), None)
+            queued += await self._followups_for(story_id, subs, only=sub_id)
+        return queued
+
+    async def _followups_for(
+        self, story_id: str, subs: Mapping[int, Subscription], only: int | None = None
+    ) -> int:
+        deliveries = await self._store.story_deliveries(story_id)
+        deliveries = [
+            d
+            for d in deliveries
+            if d.status in ("pending", "claimed", "sent")
+            and d.subscription_id is not None
+            and (only is None or d.subscription_id == only)
+        ]
+        if not deliveries:
+            return 0
+        story = await self._store.get_story(story_id)
+        if story is None:
+            return 0
+        queued = 0
+        for d in deliveries:
+            sub = subs.get(d.subscription_id or 0)
+            if sub is None or sub.state == "broken":
+                continue
+            queued += await self._followup(story, sub, d)
+        return queued
+
+    async def _followup(self, story: Story, sub: Subscription, delivery: OutboxEntry) -> int:
+        now = self._clock.now()
+        announced = {s for s in (await self._announced(story, sub))}
+        fresh = [s for s in story.sources if s.source != story.source and s.source not in announced]
+        if not fresh:
+            return 0
+        interval = self._cfg.followup_interval
+        window = int(now.timestamp() // interval) if interval > 0 else int(now.timestamp())
+        base = f"followup:{story.id}:{sub.channel}"
+        retry_at: datetime | None = None
+        over_cap = sub.options.max_per_hour is not None and (
+            await self._store.count_sent_since(sub.id, now - timedelta(hours=1)) >= sub.options.max_per_hour
+        )
+        if over_cap or self._hold_reason(sub, now) is not None:
+            retry_at = now + timedelta(seconds=60)
+        elif interval > 0 and (
+            await self._store.has_marker(f"{base}:{window - 1}")
+            or not await self._store.add_marker(f"{base}:{window}", now=now)
+        ):
+            # one reply per window and none in the window before: replies are >= interval apart
+            retry_at = datetime.fromtimestamp((window + 1) * interval, tz=now.tzinfo)
+        if retry_at is not None:
+            self._defer_followup(story.id, sub.id, retry_at)
+            self.stats["followups_deferred"] += 1
+            return 0
+        thread_of = delivery.message_id if delivery.status == "sent" else None
+        alert = compose_followup(
+            story,
+            fresh,
+            sub,
+            watchlist=delivery.alert.watchlist,
+            window=window,
+            thread_of=thread_of,
+            now=now,
+        )
+        queued = await self._store.enqueue(
+            [OutboxEntry(key=alert.key, alert=alert, subscription_id=sub.id, due_at=now, created_at=now)]
+        )
+        for s in fresh:
+            await self._store.add_marker(self._announced_key(story.id, sub.id, s.source), now=now)
+        self.stats["followups"] += queued
+        return queued
+
+    async def _announced(self, story: Story, sub: Subscription) -> set[str]:
+        out = set()
+        for s in story.sources:
+            if s.source != story.source and await self._store.has_marker(
+                self._announced_key(story.id, sub.id, s.source)
+            ):
+                out.add(s.source)
+        return out
+
+    @staticmethod
+    def _announced_key(story_id: str, sub_id: int, source: str) -> str:
+        digest = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+        return f"announced:{story_id}:{sub_id}:{digest}"
+
+    def _defer_followup(self, story_id: str, sub_id: int, at: datetime) -> None:
+        key = (story_id, sub_id)
+        current = self._followups.get(key)
+        self._followups[key] = at if current is None else min(current, at)
+        self._followups.move_to_end(key)
+        while len(self._followups) > MAX_PENDING_FOLLOWUPS:
+            dropped, _ = self._followups.popitem(last=False)
+            log.warning("too many throttled follow-ups; not announcing more sources for story %s", dropped[0])

@@ -1,0 +1,200 @@
+"""Shared pieces for delivery tests: a world of real parts wired the way the app wires them.
+
+The store is the real SqlStore, the catalog and matcher are real, the calendar is the real
+exchange calendar, chat goes to ``MemoryChat`` (a real in-memory ChatAdapter). Only time is
+controlled: a ``ManualClock``, and a ``sleep`` for rate-limit waits that advances it.
+The quote source is an in-memory ``QuoteSource`` (the port's test implementation): fixed
+prices, optionally held back behind a gate to play a slow quote service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.catalog import Catalog
+from bot.chat.memory import MemoryChat
+from bot.config import BotConfig, parse_config
+from bot.delivery.digests import HeldReleaser
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.pipeline import AlertPipeline
+from bot.domain.models import ChannelRef, Quote, Story, StorySource, TradingSession
+from bot.domain.timeutil import ManualClock
+from bot.market.sessions import ExchangeCalendar
+from bot.market.symbols import load_directory
+from bot.ports import SubscriptionSpec
+from bot.store import SqlStore
+
+SLACK_A = ChannelRef("slack", "C0AAAAAAAA", "T1")
+SLACK_B = ChannelRef("slack", "C0BBBBBBBB", "T1")
+DISCORD_A = ChannelRef("discord", "112233445566778899", "G1")
+
+BASE_CONFIG = """
+timezone: America/New_York
+watchlists:
+  - name: cloud-china
+    tickers: [AMZN, MSFT, BABA]
+    keywords: ["export control", cloud]
+  - name: chips
+    tickers: [NVDA, AMD]
+    keywords: [semiconductor]
+delivery:
+  quote_wait: 1
+  late_price_wait: 0
+"""
+
+
+def config(extra: str = "") -> BotConfig:
+    """The base config with ``extra`` YAML appended (e.g. a different ``delivery:`` block)."""
+    text = BASE_CONFIG
+    if "delivery:" in extra:
+        text = text.split("delivery:")[0]
+    return parse_config(text + extra)
+
+
+class VirtualSleep:
+    """Rate-limit waits that pass instantly by moving the manual clock (and remember how long)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.total = 0.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.total += seconds
+        self.clock.advance(seconds)
+        await asyncio.sleep(0)
+
+
+class MemoryQuotes:
+    """An in-memory QuoteSource: fixed prices; symbols without one get ``price=None``.
+
+    ``gate`` (when set) holds every call until it is opened: a quote service that is slow.
+    """
+
+    def __init__(self, clock: ManualClock, prices: dict[str, tuple[float, float]] | None = None) -> None:
+        self.clock = clock
+        self.prices = dict(prices or {})
+        self.gate: asyncio.Event | None = None
+        self.calls: list[tuple[str, ...]] = []
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        self.calls.append(tuple(symbols))
+        if self.gate is not None:
+            await self.gate.wait()
+        out = {}
+        for s in symbols:
+            if s in self.prices:
+                price, prev = self.prices[s]
+                out[s] = Quote(
+                    symbol=s,
+                    price=price,
+                    previous_close=prev,
+                    change=round(price - prev, 4),
+                    change_pct=(price - prev) / prev * 100,
+                    session=TradingSession.PRE,
+                    as_of=self.clock.now(),
+                    currency="USD",
+                )
+            else:
+                out[s] = Quote(s, None, None, None, None, None, None, reason="no such symbol")
+        return out
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+def story(
+    title: str,
+    *,
+    at: datetime,
+    summary: str = "",
+    source: str = "Reuters",
+    link: str | None = None,
+    sid: str | None = None,
+) -> Story:
+    n = next(_counter)
+    sid = sid or f"story{n:05d}"
+    link = link if link is not None else f"https://news.example/{sid}"
+    return Story(
+        id=sid,
+        title=title,
+        link=link,
+        canonical_url=link,
+        summary=summary,
+        source=source,
+        published_at=at,
+        first_seen_at=at,
+        sources=(StorySource(source, link, at),),
+    )
+
+
+@dataclass
+class World:
+    """Store, catalog, quotes, calendar, clock, chat, pipeline, dispatcher and releaser."""
+
+    store: SqlStore
+    cfg: BotConfig
+    clock: ManualClock
+    quotes: MemoryQuotes
+    chat: dict[str, MemoryChat]
+    catalog: Catalog
+    pipeline: AlertPipeline
+    dispatcher: Dispatcher
+    releaser: HeldReleaser
+    sleep: VirtualSleep
+    calendar: ExchangeCalendar = field(default_factory=ExchangeCalendar)
+
+    async def subscribe(self, watchlist: str, channel: ChannelRef, **options: object) -> int:
+        from bot.domain.models import SubscriptionOptions
+
+        sub = await self.store.add_subscription(
+            SubscriptionSpec(watchlist, channel, SubscriptionOptions(**options))  # type: ignore[arg-type]
+        )
+        return sub.id
+
+    async def ingest(self, *stories: Story) -> int:
+        """What the poller does with new stories: store them, then hand them to the pipeline."""
+        from bot.ports import IngestBatch
+
+        await self.store.save_ingest(IngestBatch(new_stories=list(stories)))
+        return await self.pipeline.process(stories)
+
+    async def deliver(self) -> int:
+        report = await self.dispatcher.drain()
+        return report.sent + report.edited
+
+
+async def make_world(
+    store: SqlStore,
+    clock: ManualClock,
+    *,
+    cfg: BotConfig | None = None,
+    prices: dict[str, tuple[float, float]] | None = None,
+    rates: dict[str, tuple[int, float]] | None = None,
+    worker: str = "test-worker",
+) -> World:
+    cfg = cfg or config()
+    quotes = MemoryQuotes(clock, prices)
+    rates = rates or {"slack": (1000, 1.0), "discord": (1000, 1.0)}
+    chat = {p: MemoryChat(p, channel_rate=r) for p, r in rates.items()}
+    catalog = Catalog(store=store, config_watchlists=cfg.domain_watchlists(), directory=load_directory())
+    await catalog.reload()
+    calendar = ExchangeCalendar(cfg.market.exchange)
+    sleep = VirtualSleep(clock)
+    import random
+
+    return World(
+        store=store,
+        cfg=cfg,
+        clock=clock,
+        quotes=quotes,
+        chat=chat,
+        catalog=catalog,
+        pipeline=AlertPipeline(store, catalog, quotes, calendar, cfg, clock),
+        dispatcher=Dispatcher(store, chat, cfg, clock, worker, sleep=sleep, rng=random.Random(7)),
+        releaser=HeldReleaser(store, cfg, clock),
+        sleep=sleep,
+        calendar=calendar,
+    )
