@@ -78,8 +78,6 @@ def error_reply(
     if key is not None:
         form, what = msg.usage_line(key, **_usage_kwargs())
         fields = (ReplyField("Usage", f"{form} - {what}"),)
-    elif command == "watch":
-        message = f"{message} See /watch help."
     return Reply(
         title=msg.DENIED_TITLE if denied else msg.ERROR_TITLE,
         text=message,
@@ -138,7 +136,7 @@ class CommandService:
             parsed = grammar.parse(command, text)
             return await self.dispatch(ctx, parsed)
         except PermissionDenied as exc:
-            return error_reply(str(exc), command=command, denied=True)
+            return error_reply(str(exc), command="", denied=True)
         except UsageError as exc:
             return error_reply(str(exc), usage=exc.usage, command=command)
         except BotError as exc:  # CommandError and anything else with a user-facing message
