@@ -727,25 +727,23 @@ class SlackAdapter:
 
     # ------------------------------------------------------------ ChatAdapter
 
-    def render(self, message: Alert | Reply) -> SlackMessage:
+    def render(self, message: Alert | Reply, *, in_thread: bool = False) -> SlackMessage:
         """The Block Kit message for an alert or a reply (what send() posts)."""
         if isinstance(message, Alert):
-            return alert_message(message, now=self._clock.now())
+            return alert_message(message, now=self._clock.now(), in_thread=in_thread)
         return reply_message(message)
 
     async def send(
         self, message: Alert | Reply, *, target: ChannelRef, thread: MessageRef | None = None
     ) -> MessageRef:
-        """Post to a channel (in a thread when ``thread`` or ``alert.thread_of`` is given)."""
+        """Post to a channel, or into ``thread`` (a reply to a reply joins the same thread)."""
         client = self._require_client()
         if target.platform != "slack":
             raise DeliveryError(f"{target} is not a Slack channel", retryable=False, code="wrong_platform")
-        thread_ts = None
-        if thread is not None:
-            thread_ts = thread.thread_id or thread.id
-        elif isinstance(message, Alert) and message.thread_of:
-            thread_ts = message.thread_of
-        rendered = self.render(message)
+        # Only ``thread`` decides: the dispatcher passes None for a follow-up when the subscription
+        # has threads off, even though the alert knows its story's message (``thread_of``).
+        thread_ts = (thread.thread_id or thread.id) if thread is not None else None
+        rendered = self.render(message, in_thread=thread_ts is not None)
 
         async def post(m: SlackMessage) -> AsyncSlackResponse:
             return await client.chat_postMessage(
@@ -768,7 +766,7 @@ class SlackAdapter:
     async def edit(self, ref: MessageRef, message: Alert | Reply) -> None:
         """Replace a message's content in place (late prices) with chat.update."""
         client = self._require_client()
-        rendered = self.render(message)
+        rendered = self.render(message, in_thread=ref.thread_id is not None)
 
         async def update(m: SlackMessage) -> AsyncSlackResponse:
             return await client.chat_update(

@@ -251,10 +251,13 @@ def _context_line(alert: Alert, now: datetime) -> str:
     return " · ".join(parts)
 
 
-def alert_message(alert: Alert, *, now: datetime) -> SlackMessage:
-    """Render an Alert (story, follow-up, digest, briefing or move) as Block Kit; never raises."""
+def alert_message(alert: Alert, *, now: datetime, in_thread: bool = False) -> SlackMessage:
+    """Render an Alert (story, follow-up, digest, briefing or move) as Block Kit; never raises.
+
+    A follow-up posted outside its story's thread (threads off) repeats the headline.
+    """
     if alert.kind == "followup":
-        return _followup(alert, now)
+        return _followup(alert, now, in_thread=in_thread)
     blocks: list[Block | None] = []
     if alert.kind == "story":
         title = clip_plain(" ".join(strip_control(alert.title).split()), 500) or "(untitled)"
@@ -284,18 +287,31 @@ def _alert_fallback(alert: Alert) -> str:
     return fallback(f"{head}{extra}")
 
 
-def _followup(alert: Alert, now: datetime) -> SlackMessage:
-    sources = [link(e.link, e.source or e.title) for e in alert.entries if (e.source or e.title)]
-    if sources:
-        text = "Also reported by " + ", ".join(sources)
-        plain_sources = ", ".join(e.source or e.title for e in alert.entries)
-        notify = f"Also reported by {plain_sources}"
+def _join(names: Sequence[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _followup(alert: Alert, now: datetime, *, in_thread: bool) -> SlackMessage:
+    """ "Also reported by A and B" with each outlet linked; outside a thread, with the headline."""
+    outlets = [e for e in alert.entries if (e.source or e.title)]
+    if outlets:
+        text = "Also reported by " + _join([link(e.link, e.source or e.title) for e in outlets])
+        notify = "Also reported by " + _join([e.source or e.title for e in outlets])
+        if alert.note and not alert.note.startswith("Also reported by"):
+            text += "\n" + escape(alert.note)
     else:
         text = escape(alert.note or alert.title)
         notify = alert.note or alert.title
-    if alert.note and sources:
-        text += "\n" + escape(alert.note)
-    blocks = [section(text), context([_context_line(alert, now)]) if alert.late else None]
+    blocks: list[Block | None] = []
+    if not in_thread and alert.title:
+        title = clip_plain(" ".join(strip_control(alert.title).split()), 500)
+        blocks.append(section(f"*{escape(title)}*"))
+        notify = f"{notify}: {alert.title}"
+    blocks.append(section(text))
+    if alert.late:
+        blocks.append(context([_context_line(alert, now)]))
     return SlackMessage(fallback(notify), fit(blocks))
 
 

@@ -138,17 +138,23 @@ async def test_followups_go_to_the_thread(fake: FakeSlack, slack: SlackAdapter, 
         key="story-1:sub-1:followup",
         kind="followup",
         entries=(DigestEntry("Same", "https://bloomberg.example/x", "Bloomberg"),),
+        note="Also reported by Bloomberg",
+        thread_of=parent.id,
     )
     ref = await slack.send(followup, target=TARGET, thread=parent)
     assert ref.thread_id == parent.id
-    # a reply to a reply stays in the same thread; Alert.thread_of works without a MessageRef
-    again = await slack.send(followup, target=TARGET, thread=ref)
-    by_key = await slack.send(make_alert(clock, kind="followup", thread_of=parent.id), target=TARGET)
-    assert again.thread_id == parent.id and by_key.thread_id == parent.id
+    again = await slack.send(followup, target=TARGET, thread=ref)  # a reply to a reply: same thread
+    assert again.thread_id == parent.id
     replies = fake.thread(ALERTS, parent.id)
-    assert len(replies) == 3
+    assert len(replies) == 2
     assert replies[0].visible == "Also reported by Bloomberg"
     assert replies[0].view().links == (("https://bloomberg.example/x", "Bloomberg"),)
+    # threads off: the dispatcher passes no thread, and the reply stands alone with its headline
+    alone = await slack.send(followup, target=TARGET)
+    assert alone.thread_id is None
+    top = fake.messages(ALERTS)[-1]
+    assert top.thread_ts is None
+    assert top.visible == "*Amazon expands cloud region in Shanghai*\nAlso reported by Bloomberg"
 
 
 async def test_late_prices_edit_the_message(fake: FakeSlack, slack: SlackAdapter, clock: ManualClock) -> None:

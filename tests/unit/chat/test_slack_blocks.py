@@ -141,15 +141,23 @@ def test_followup_lists_outlets_with_links() -> None:
         entries=(
             DigestEntry("Same story", "https://bloomberg.example/a", "Bloomberg"),
             DigestEntry("Same story", "javascript:alert(1)", "<!channel> CNBC"),
+            DigestEntry("Same story", "https://ft.example/b", "FT"),
         ),
+        note="Also reported by Bloomberg, <!channel> CNBC and FT",
     )
-    msg = alert_message(alert, now=NOW)
+    msg = alert_message(alert, now=NOW, in_thread=True)
     view = render_blocks(list(msg.blocks))
-    assert view.text.replace(WORD_JOINER, "") == "Also reported by Bloomberg, <!channel> CNBC"
-    assert view.links == (("https://bloomberg.example/a", "Bloomberg"),)
+    assert view.text.replace(WORD_JOINER, "") == "Also reported by Bloomberg, <!channel> CNBC and FT"
+    assert view.links == (("https://bloomberg.example/a", "Bloomberg"), ("https://ft.example/b", "FT"))
     assert view.pings == ()
     assert render_mrkdwn(msg.text).pings == ()
     assert msg.text.startswith("Also reported by Bloomberg")
+    # outside the thread (threads off) the reply repeats the story's headline
+    alone = render_blocks(list(alert_message(alert, now=NOW).blocks)).text.replace(WORD_JOINER, "")
+    assert (
+        alone
+        == "*Amazon expands cloud region in Shanghai*\nAlso reported by Bloomberg, <!channel> CNBC and FT"
+    )
 
 
 def test_digest_of_many_entries_fits_slack_limits() -> None:
