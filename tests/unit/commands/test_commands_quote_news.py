@@ -250,12 +250,16 @@ async def test_too_long(chat: Chat) -> None:
 class BrokenStore(SqlStore):
     """The real store whose database went away (what a dropped PostgreSQL looks like to us)."""
 
-    async def stories(self, **kwargs: object) -> list[Story]:  # type: ignore[override]
+    async def stories(
+        self, *, since: datetime | None = None, ticker: str | None = None, limit: int = 50
+    ) -> list[Story]:
         raise StoreError(
             "the database is unreachable; check MARKETBOT_DATABASE_URL and that the server is up"
         )
 
-    async def list_subscriptions(self, **kwargs: object) -> list[object]:  # type: ignore[override]
+    async def list_subscriptions(
+        self, *, channel: ChannelRef | None = None, watchlist: str | None = None, scope: str | None = None
+    ) -> list[Subscription]:
         raise RuntimeError("connection reset by peer")
 
 
