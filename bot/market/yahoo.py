@@ -31,6 +31,7 @@ import math
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,9 +130,13 @@ def configure_cache(path: Path | None) -> Path:
         import yfinance as yf
 
         yf.set_tz_cache_location(str(target))
+        # yfinance 1.7 on pandas 3 warns about its own deprecated calls; not actionable for us
+        warnings.filterwarnings("ignore", message=r".*inplace keyword.*", module=r"yfinance(\..*)?$")
         # We want yfinance's errors as exceptions (we report them ourselves) rather than
         # ERROR log lines and empty results; marketbot is the only yfinance user in its process.
         yf.config.debug.hide_exceptions = False
+        # yfinance warns about every cookie/crumb hiccup; the failed quote already says so
+        logging.getLogger("yfinance").setLevel(logging.ERROR)
         _cache_dir = target
         return target
 
@@ -454,8 +459,17 @@ def classify(exc: BaseException, *, what: str, symbol: str | None = None) -> Sou
     if name in ("Timeout", "ReadTimeout", "ConnectTimeout") or "timed out" in text.lower():
         return SourceError(f"Yahoo Finance did not answer the {subject} in time")
     if name in ("DNSError",) or "resolve host" in text.lower():
-        return SourceError(f"cannot resolve Yahoo Finance's host name (offline or DNS blocked): {subject}")
+        return SourceError("cannot resolve Yahoo Finance's host name (offline, or DNS blocks it)")
     if name in ("ConnectionError",) or "connect" in text.lower():
-        return SourceError(f"cannot connect to Yahoo Finance ({subject}): {text.splitlines()[0][:160]}")
-    first = text.splitlines()[0][:160] if text else name
-    return SourceError(f"Yahoo Finance {subject} failed: {name}: {first}")
+        return SourceError(f"cannot connect to Yahoo Finance: {_curl_message(text)}")
+    return SourceError(f"Yahoo Finance {subject} failed: {name}: {_curl_message(text) or name}")
+
+
+def _curl_message(text: str) -> str:
+    """``Failed to perform, curl: (7) Failed to connect ... See https://curl.se/...`` -> the middle."""
+    first = text.splitlines()[0] if text else ""
+    first = first.removeprefix("Failed to perform, ")
+    cut = first.find(" See https://curl.se")
+    if cut != -1:
+        first = first[:cut]
+    return first.strip()[:200]
