@@ -6,7 +6,7 @@ one-line titles, no control characters and only http(s) links (see ``bot.deliver
 Idempotency keys (the outbox sends each key at most once):
 
 * ``story:<story_id>:sub:<subscription_id>`` — the alert for a story in a subscription;
-* ``followup:<story_id>:sub:<subscription_id>:<window>`` — an "also reported by" reply;
+* ``followup:<story_id>:sub:<subscription_id>:<n>`` — the n-th "also reported by" reply (from 0);
 * ``digest:sub:<subscription_id>:<first id>-<last id>`` — held alerts folded into one message;
 * ``late:<key>`` — a single held alert delivered late, as itself;
 * ``edit:<key>`` — a late-price edit of the message sent for ``<key>`` (see the dispatcher).
@@ -40,8 +40,8 @@ def story_key(story_id: str, subscription_id: int) -> str:
     return f"story:{story_id}:sub:{subscription_id}"
 
 
-def followup_key(story_id: str, subscription_id: int, window: int) -> str:
-    return f"followup:{story_id}:sub:{subscription_id}:{window}"
+def followup_key(story_id: str, subscription_id: int, sequence: int) -> str:
+    return f"followup:{story_id}:sub:{subscription_id}:{sequence}"
 
 
 def edit_key(key: str) -> str:
@@ -150,7 +150,7 @@ def compose_followup(
     subscription: Subscription,
     *,
     watchlist: str,
-    window: int,
+    sequence: int,
     thread_of: str | None,
     now: datetime,
 ) -> Alert:
@@ -161,7 +161,7 @@ def compose_followup(
     """
     names = list(dict.fromkeys(one_line(s.source) for s in sources if one_line(s.source)))
     alert = Alert(
-        key=followup_key(story.id, subscription.id, window),
+        key=followup_key(story.id, subscription.id, sequence),
         kind="followup",
         channel=subscription.channel,
         watchlist=watchlist,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Coroutine, Mapping, Sequence
@@ -371,21 +370,25 @@ class AlertPipeline:
     async def process_new_sources(self, pairs: Sequence[tuple[str, StorySource]]) -> int:
         """Queue "Also reported by …" replies for stories other outlets now carry.
 
-        At most one per ``followup_interval`` per story per channel: a source that arrives
-        inside the window is announced with the next reply (``flush_followups`` sends it when
-        the window ends, if no later source triggers one first).
+        At most one reply per ``followup_interval`` per story per channel; sources that arrive
+        inside the interval are announced together by the next reply, which ``flush_followups``
+        queues when the interval is over (if no later source triggers it first).
         """
-        by_story: dict[str, None] = dict.fromkeys(sid for sid, _ in pairs)
-        if not by_story:
+        story_ids = list(dict.fromkeys(sid for sid, _ in pairs))
+        if not story_ids:
             return 0
         subs = {s.id: s for s in await self._store.list_subscriptions()}
         queued = 0
-        for story_id in by_story:
+        for story_id in story_ids:
             queued += await self._followups_for(story_id, subs)
         return queued
 
     async def flush_followups(self) -> int:
-        """Send follow-ups that were throttled and whose window has ended (schedule every minute)."""
+        """Queue follow-ups whose throttle interval has ended (the app schedules this every minute).
+
+        Throttle timers live in memory: after a restart, a source that was waiting is announced
+        with the story's next new source instead.
+        """
         now = self._clock.now()
         due = [key for key, at in self._followups.items() if at <= now]
         if not due:
@@ -400,83 +403,68 @@ class AlertPipeline:
     async def _followups_for(
         self, story_id: str, subs: Mapping[int, Subscription], only: int | None = None
     ) -> int:
-        deliveries = await self._store.story_deliveries(story_id)
-        deliveries = [
+        rows = await self._store.story_deliveries(story_id, kinds=("story", "followup"))
+        alerts = [
             d
-            for d in deliveries
-            if d.status in ("pending", "claimed", "sent")
+            for d in rows
+            if d.alert.kind == "story"
+            and d.status in ("pending", "claimed", "sent")
             and d.subscription_id is not None
             and (only is None or d.subscription_id == only)
         ]
-        if not deliveries:
+        if not alerts:
             return 0
         story = await self._store.get_story(story_id)
         if story is None:
             return 0
+        followups = [d for d in rows if d.alert.kind == "followup"]
         queued = 0
-        for d in deliveries:
+        for d in alerts:
             sub = subs.get(d.subscription_id or 0)
             if sub is None or sub.state == "broken":
                 continue
-            queued += await self._followup(story, sub, d)
+            queued += await self._followup(story, sub, d, followups)
         return queued
 
-    async def _followup(self, story: Story, sub: Subscription, delivery: OutboxEntry) -> int:
+    async def _followup(
+        self, story: Story, sub: Subscription, delivery: OutboxEntry, followups: Sequence[OutboxEntry]
+    ) -> int:
         now = self._clock.now()
-        announced = {s for s in (await self._announced(story, sub))}
+        announced = {e.source for f in followups if f.subscription_id == sub.id for e in f.alert.entries}
         fresh = [s for s in story.sources if s.source != story.source and s.source not in announced]
         if not fresh:
             return 0
-        interval = self._cfg.followup_interval
-        window = int(now.timestamp() // interval) if interval > 0 else int(now.timestamp())
-        base = f"followup:{story.id}:{sub.channel}"
-        retry_at: datetime | None = None
+        in_channel = [f for f in followups if f.alert.channel == sub.channel]
+        last = in_channel[-1] if in_channel else None
+        interval = timedelta(seconds=self._cfg.followup_interval)
+        if last is not None and (last.created_at or last.due_at) + interval > now:
+            self._defer_followup(story.id, sub.id, (last.created_at or last.due_at) + interval)
+            return 0
         over_cap = sub.options.max_per_hour is not None and (
             await self._store.count_sent_since(sub.id, now - timedelta(hours=1)) >= sub.options.max_per_hour
         )
         if over_cap or self._hold_reason(sub, now) is not None:
-            retry_at = now + timedelta(seconds=60)
-        elif interval > 0 and (
-            await self._store.has_marker(f"{base}:{window - 1}")
-            or not await self._store.add_marker(f"{base}:{window}", now=now)
-        ):
-            # one reply per window and none in the window before: replies are >= interval apart
-            retry_at = datetime.fromtimestamp((window + 1) * interval, tz=now.tzinfo)
-        if retry_at is not None:
-            self._defer_followup(story.id, sub.id, retry_at)
-            self.stats["followups_deferred"] += 1
+            self._defer_followup(story.id, sub.id, now + timedelta(seconds=60))
             return 0
-        thread_of = delivery.message_id if delivery.status == "sent" else None
+        # atomic across processes: only one reply may follow the previous one in this channel
+        after = last.id if last is not None else 0
+        if not await self._store.add_marker(f"followup:{story.id}:{sub.channel}:after:{after}", now=now):
+            self._defer_followup(story.id, sub.id, now + interval)
+            return 0
         alert = compose_followup(
             story,
             fresh,
             sub,
             watchlist=delivery.alert.watchlist,
-            window=window,
-            thread_of=thread_of,
+            sequence=len(in_channel),
+            thread_of=delivery.message_id if delivery.status == "sent" else None,
             now=now,
         )
         queued = await self._store.enqueue(
             [OutboxEntry(key=alert.key, alert=alert, subscription_id=sub.id, due_at=now, created_at=now)]
         )
-        for s in fresh:
-            await self._store.add_marker(self._announced_key(story.id, sub.id, s.source), now=now)
         self.stats["followups"] += queued
         return queued
-
-    async def _announced(self, story: Story, sub: Subscription) -> set[str]:
-        out = set()
-        for s in story.sources:
-            if s.source != story.source and await self._store.has_marker(
-                self._announced_key(story.id, sub.id, s.source)
-            ):
-                out.add(s.source)
-        return out
-
-    @staticmethod
-    def _announced_key(story_id: str, sub_id: int, source: str) -> str:
-        digest = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-        return f"announced:{story_id}:{sub_id}:{digest}"
 
     def _defer_followup(self, story_id: str, sub_id: int, at: datetime) -> None:
         key = (story_id, sub_id)

@@ -251,13 +251,15 @@ class OutboxStore(StoreBase):
             ChannelRef(ch["platform"], ch["channel"], ch.get("workspace")), row.message_id, row.thread_id
         )
 
-    async def story_deliveries(self, story_id: str) -> list[OutboxEntry]:
-        """Every story alert queued for a story (one per subscription), in queue order, any status."""
+    async def story_deliveries(
+        self, story_id: str, *, kinds: Sequence[str] = ("story",)
+    ) -> list[OutboxEntry]:
+        """Every alert of these kinds queued for a story (all subscriptions), in queue order, any status."""
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
                     sa.select(t.outbox)
-                    .where(t.outbox.c.story_id == story_id, t.outbox.c.kind == "story")
+                    .where(t.outbox.c.story_id == story_id, t.outbox.c.kind.in_(list(kinds)))
                     .order_by(t.outbox.c.id)
                 )
             ).all()

@@ -11,7 +11,7 @@ from bot.delivery.escape import clean_alert, one_line, safe_link, strip_control,
 from bot.domain.models import Alert, ChannelRef, DigestEntry
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-LINK_BREAKERS = set(" <>|\"`()[]{}\\^\n\t\r")
+LINK_BREAKERS = set(' <>|"`()[]{}\\^\n\t\r')
 
 
 def test_only_http_and_https_links_pass() -> None:
@@ -44,7 +44,7 @@ def test_only_http_and_https_links_pass() -> None:
 
 def test_links_cannot_break_out_of_chat_link_syntax() -> None:
     # Slack renders <url|text>, Markdown [text](url): these characters would end the link early
-    url = safe_link("https://example.com/a b|<!channel>>(x)[y]`z\"q")
+    url = safe_link('https://example.com/a b|<!channel>>(x)[y]`z"q')
     assert url is not None and url.startswith("https://example.com/")
     assert not (set(url) & LINK_BREAKERS)
     assert safe_link("https://example.com/%E2%9C%93?q=1") == "https://example.com/%E2%9C%93?q=1"
@@ -92,7 +92,9 @@ def test_clean_alert_never_lets_a_bad_link_or_control_character_through(
         assert "\n" not in text and "\r" not in text
         assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text)
     assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in a.summary)
-    assert not (set(a.title + a.summary) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\ufeff"))
+    assert not (
+        set(a.title + a.summary) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\ufeff")
+    )
 
 
 @given(st.text(alphabet=st.characters(), min_size=0, max_size=300))
