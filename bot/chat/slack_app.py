@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -322,7 +323,8 @@ class SlackAdapter:
             await self.aclose()
             raise
         bolt_log = logging.getLogger("bot.chat.slack.bolt")
-        bolt_log.addFilter(_QuietBoltWarnings())
+        if not any(isinstance(f, _QuietBoltWarnings) for f in bolt_log.filters):
+            bolt_log.addFilter(_QuietBoltWarnings())
         app_client = AsyncWebClient(
             base_url=self.api_url,
             session=self._session,
@@ -349,6 +351,11 @@ class SlackAdapter:
         )
         for name in COMMANDS:
             self._app.command(f"/{name}")(on_command)
+
+        async def ignore_event() -> None:
+            """The manifest subscribes to no events; acknowledge any that arrive so Slack stops retrying."""
+
+        self._app.event(re.compile(".*"))(ignore_event)
         if self.mode == "socket":
             try:
                 await self._connect_socket(app_client)
@@ -362,6 +369,10 @@ class SlackAdapter:
             return
         self._closed = True
         socket, self._socket = self._socket, None
+        background = [t for t in self._tasks if not t.get_name().startswith("slack-command")]
+        for t in background:
+            t.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if socket is not None:
             client = socket.client
             with contextlib.suppress(Exception):

@@ -407,3 +407,13 @@ def test_settings_choose_the_mode_and_api_base() -> None:
         SlackAdapter.from_settings(load_env({"SLACK_APP_TOKEN": "xapp-1"}, dotenv=None))
     with pytest.raises(ConfigError, match="SLACK_API_URL"):
         SlackAdapter(bot_token="xoxb-1", app_token="xapp-1", api_url="slack-gov.com/api")
+
+
+async def test_a_token_in_the_environment_does_not_make_bolt_complain(
+    fake: FakeSlack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", fake.bot_token)  # as in production, where bolt also looks
+    async with SlackAdapter(bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url):
+        pass
+    assert "token" not in " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert fake.bot_token not in caplog.text and fake.app_token not in caplog.text

@@ -127,8 +127,14 @@ async def test_recovers_after_an_outage_longer_than_a_ticket_lives(
 async def test_envelopes_for_other_types_do_not_break_the_connection(
     fake: FakeSlack, slack: SlackAdapter
 ) -> None:
-    ack = await fake.send_envelope(
-        "events_api", {"type": "event_callback", "event": {"type": "app_home_opened"}}
-    )
-    assert ack.envelope_id
+    event = {
+        "type": "event_callback",
+        "team_id": fake.team_id,
+        "api_app_id": fake.app_id,
+        "event": {"type": "app_home_opened", "user": "U0USER0001", "channel": "D0DM000001", "tab": "home"},
+        "event_id": "Ev0001",
+        "event_time": 1700000000,
+    }
+    ack = await fake.send_envelope("events_api", event)
+    assert ack.acked  # acknowledged, so Slack does not redeliver it
     assert await answered(fake, "still here") == "/quote still here"
