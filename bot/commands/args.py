@@ -102,13 +102,23 @@ def tokenize(text: str) -> list[Token]:
     return list(iter_tokens(text))
 
 
+def _is_apostrophe(text: str, i: int) -> bool:
+    """A single quote between two letters or digits (``Nvidia's``, ``don’t``) is not a quote."""
+    return 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+
+
 def unwrap_quotes(text: str) -> str:
     """Drop one pair of single quotes around the whole of ``text`` (``'<query>'``), if present.
 
-    Double quotes are kept: ``"export control"`` alone is a phrase, not two words.
+    Only when the quote that closes the first one is the last character: in
+    ``'export control' OR 'chips'`` the quotes are two phrases, not a wrapper. Double quotes
+    are kept: ``"export control"`` alone is a phrase, not two words.
     """
     t = text.strip()
-    if len(t) >= 2 and t[0] in SINGLE_QUOTES and t[-1] in SINGLE_QUOTES:
+    if len(t) < 2 or t[0] not in SINGLE_QUOTES:
+        return t
+    close = next((i for i in range(1, len(t)) if t[i] in SINGLE_QUOTES and not _is_apostrophe(t, i)), None)
+    if close == len(t) - 1:
         return t[1:-1].strip()
     return t
 
@@ -116,3 +126,18 @@ def unwrap_quotes(text: str) -> str:
 def plain_quotes(text: str) -> str:
     """Typographic double quotes made plain (``“export control”`` -> ``"export control"``)."""
     return "".join('"' if ch in DOUBLE_QUOTES else ch for ch in text)
+
+
+_SQ: Final = re.escape("".join(sorted(SINGLE_QUOTES)))
+_SINGLE_QUOTED: Final = re.compile(rf"(?<![\w\"])[{_SQ}]([^\"{_SQ}]+?)[{_SQ}](?![\w\"])")
+
+
+def query_text(text: str) -> str:
+    """The query a user typed, in the rule language's quoting.
+
+    Drops a wrapping pair of single quotes (``'<query>'``), makes typographic double quotes
+    plain, and turns single-quoted phrases into double-quoted ones (``'export control'``
+    becomes ``"export control"``); apostrophes inside words are left alone.
+    """
+    t = plain_quotes(unwrap_quotes(text))
+    return _SINGLE_QUOTED.sub(lambda m: f'"{m.group(1)}"', t)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Final, Literal
 
 from bot.commands import messages as msg
-from bot.commands.args import Token, iter_tokens, plain_quotes, unwrap_quotes
+from bot.commands.args import Token, iter_tokens, query_text
 from bot.config import WATCHLIST_NAME
 from bot.domain.errors import CommandError, ValidationError
 from bot.domain.rules.query import canonical_symbol
@@ -271,7 +271,7 @@ def parse_watch(text: str) -> Command:
         if name_tok is None:
             raise UsageError(msg.missing("a watchlist NAME and a query", "query"), "query")
         name = watchlist_name(name_tok)
-        query = plain_quotes(unwrap_quotes(text[name_tok.end :]))
+        query = query_text(text[name_tok.end :])
         if not query:
             raise UsageError(msg.empty_query(), "query")
         return QueryCmd(name, query)

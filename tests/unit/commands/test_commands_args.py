@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import CommandService, UsageError, parse, tokenize
-from bot.commands.args import DOUBLE_QUOTES, QUOTES, SINGLE_QUOTES, normalize, unwrap_quotes
+from bot.commands.args import DOUBLE_QUOTES, QUOTES, SINGLE_QUOTES, normalize, query_text, unwrap_quotes
 from bot.commands.grammar import (
     DEFAULT_NEWS,
     MAX_NEWS,
@@ -76,6 +76,21 @@ def test_unclosed_quote_says_where() -> None:
 
 def test_normalize_drops_invisible_characters() -> None:
     assert normalize("AM\u200bZN\ufeff") == "AMZN"
+
+
+@pytest.mark.parametrize(
+    ("typed", "query"),
+    [
+        ("'$NVDA AND (chips OR sanction*)'", "$NVDA AND (chips OR sanction*)"),
+        ("‘$NVDA AND “export control”’", '$NVDA AND "export control"'),
+        ("'export control' OR 'entity list'", '"export control" OR "entity list"'),
+        ("$NVDA AND Nvidia's", "$NVDA AND Nvidia's"),
+        ("'Nvidia's chips'", "Nvidia's chips"),
+        ("$AMD AND ‘export control’", '$AMD AND "export control"'),
+    ],
+)
+def test_query_quoting(typed: str, query: str) -> None:
+    assert query_text(typed) == query
 
 
 def test_unwrap_quotes_only_unwraps_single_quotes() -> None:
@@ -178,6 +193,11 @@ bare_words = st.text(
 ).filter(lambda w: not w.isspace() and not any(c.isspace() for c in w) and w.lstrip("-=")[:1] not in QUOTES)
 
 any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@given(any_text)
+def test_query_text_never_raises(text: str) -> None:
+    assert isinstance(query_text(text), str)
 
 
 @given(any_text)
