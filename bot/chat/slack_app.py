@@ -377,13 +377,13 @@ class SlackAdapter:
             client = socket.client
             with contextlib.suppress(Exception):
                 await socket.close_async()  # type: ignore[no-untyped-call]
-            leftovers = [
-                t
-                for t in (client.message_processor, client.current_session_monitor, client.message_receiver)
-                if t is not None
+            leftovers: list[asyncio.Future[Any]] = [
+                f
+                for f in (client.message_processor, client.current_session_monitor, client.message_receiver)
+                if f is not None
             ]
-            for t in leftovers:
-                t.cancel()
+            for f in leftovers:
+                f.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=self._grace)
