@@ -428,6 +428,7 @@ class SlashResult:
     http_status: int | None = None
     responses: list[CommandResponse] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _shown: Message | None = field(default=None, repr=False)
 
     @property
     def timed_out(self) -> bool:
@@ -466,7 +467,6 @@ class _ResponseUrl:
     result: SlashResult
     created: float
     uses: int = 0
-    last_ts: str | None = None
 
 
 DEFAULT_BOT_SCOPES = frozenset(
@@ -1382,31 +1382,35 @@ class FakeSlack:
             source=source,
         )
         result.responses.append(resp)
-        if resp.ephemeral:
-            self.ephemerals[(result.channel, result.user)].append(
-                Message(
-                    result.channel,
-                    self._next_ts(),
-                    resp.text,
-                    resp.blocks,
-                    self.bot_user_id,
-                    self.bot_id,
-                    via="response_url",
-                )
-            )
+        where = (
+            self.ephemerals[(result.channel, result.user)]
+            if resp.ephemeral
+            else self._messages[result.channel]
+        )
+        previous = result._shown
+        if (resp.replace_original or resp.delete_original) and previous is not None:
+            # Slack replaces (or deletes) the message this response_url posted last
+            for box in (self.ephemerals[(result.channel, result.user)], self._messages[result.channel]):
+                if previous in box:
+                    if resp.delete_original:
+                        box.remove(previous)
+                        result._shown = None
+                    else:
+                        previous.history.append((previous.text, previous.blocks))
+                        previous.text, previous.blocks = resp.text, resp.blocks
         else:
-            self._messages[result.channel].append(
-                Message(
-                    result.channel,
-                    self._next_ts(),
-                    resp.text,
-                    resp.blocks,
-                    self.bot_user_id,
-                    self.bot_id,
-                    thread_ts=resp.thread_ts,
-                    via="response_url",
-                )
+            msg = Message(
+                result.channel,
+                self._next_ts(),
+                resp.text,
+                resp.blocks,
+                self.bot_user_id,
+                self.bot_id,
+                thread_ts=None if resp.ephemeral else resp.thread_ts,
+                via="response_url",
             )
+            where.append(msg)
+            result._shown = msg
         result._changed.set()
         self._touch()
         return resp
