@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from bot.commands import messages as msg
 from bot.commands.args import Token
@@ -21,6 +21,7 @@ from bot.domain.rules.query import SYMBOL_RE, Term, TermKind, canonical_symbol, 
 from bot.domain.rules.symbols import SymbolDirectory
 
 ItemKind = Literal["ticker", "keyword", "exclude"]
+MAX_TERM: Final = 100  # characters in one keyword or phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,8 @@ def _term_item(
     token: Token, body: str, *, exclude: bool, exact: bool, shown: str, hint: str = ""
 ) -> Item | ItemProblem:
     stored = _stored_term(token, body, exact) if token.quoted else (f"={body}" if exact else body)
+    if len(stored) > MAX_TERM:
+        return ItemProblem(shown, msg.term_too_long(shown, MAX_TERM))
     try:
         term = parse_term(stored)
     except ValidationError as exc:

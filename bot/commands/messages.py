@@ -226,6 +226,14 @@ def uses_query(name: str) -> str:
     )
 
 
+def term_too_long(shown: str, limit: int) -> str:
+    return f"{shown[:30]}... is longer than {limit} characters; a keyword or phrase should be a few words."
+
+
+def more_problems(count: int) -> str:
+    return f"... and {count} more."
+
+
 def item_problems_title(count: int) -> str:
     return (
         "Nothing was changed: one item needs fixing"

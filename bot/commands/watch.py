@@ -55,6 +55,8 @@ from bot.ports import Clock, Store, SubscriptionSpec
 if TYPE_CHECKING:
     from bot.catalog import Catalog
 
+MAX_PROBLEMS_SHOWN = 10
+
 
 def display_term(text: str) -> str:
     """A stored keyword as a user would type it (phrases in quotes)."""
@@ -165,7 +167,14 @@ class WatchHandlers:
         form, what = msg.usage_line(key)
         return Reply(
             title=msg.item_problems_title(len(problems)),
-            text="\n".join(problem for _, problem in problems),
+            text="\n".join(
+                [problem for _, problem in problems[:MAX_PROBLEMS_SHOWN]]
+                + (
+                    [msg.more_problems(len(problems) - MAX_PROBLEMS_SHOWN)]
+                    if len(problems) > MAX_PROBLEMS_SHOWN
+                    else []
+                )
+            ),
             fields=(ReplyField("Usage", f"{form} - {what}"), ReplyField("Items", msg.ITEMS_HELP)),
             private=True,
             error=True,

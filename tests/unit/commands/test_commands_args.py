@@ -24,8 +24,9 @@ from bot.commands.grammar import (
     UnmuteCmd,
 )
 from bot.domain.errors import CommandError
+from bot.domain.models import CommandContext
 
-from .conftest import slack_ctx
+from .conftest import discord_ctx, slack_ctx
 
 
 def texts(line: str) -> list[str]:
@@ -334,13 +335,20 @@ watch_lines = st.one_of(
 )
 
 
+callers = st.sampled_from(
+    [slack_ctx(), slack_ctx("U2", admin=True), discord_ctx(manage=True), discord_ctx(manage=False)]
+)
+
+
 @_settings
-@given(command=st.sampled_from(["quote", "news", "watch"]), text=st.one_of(watch_lines, ten_kb))
-@example(command="watch", text="create x " + "é" * 10_000)
-@example(command="quote", text="A" * 10_240)
-@example(command="watch", text="")
-async def test_handle_always_answers(service: CommandService, command: str, text: str) -> None:
-    reply = await service.handle(slack_ctx(), command, text)  # type: ignore[arg-type]
+@given(command=st.sampled_from(["quote", "news", "watch"]), text=st.one_of(watch_lines, ten_kb), who=callers)
+@example(command="watch", text="create x " + "é" * 10_000, who=slack_ctx())
+@example(command="quote", text="A" * 10_240, who=slack_ctx())
+@example(command="watch", text="", who=discord_ctx())
+async def test_handle_always_answers(
+    service: CommandService, command: str, text: str, who: CommandContext
+) -> None:
+    reply = await service.handle(who, command, text)  # type: ignore[arg-type]
     assume(reply is not None)
     assert reply.title or reply.text
     if reply.error:

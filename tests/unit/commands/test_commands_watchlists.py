@@ -81,6 +81,22 @@ async def test_every_bad_item_is_listed(chat: Chat) -> None:
     assert "'*' may only end a word" in lines[3]
 
 
+async def test_long_lists_of_problems_are_cut_short(chat: Chat) -> None:
+    reply = await chat("/watch create chips " + " ".join(f"ZZ{i}Q" for i in range(25)) + " " + "x" * 101)
+    assert reply.title == "Nothing was changed: 26 items need fixing"
+    lines = reply.text.splitlines()
+    assert len(lines) == 11 and lines[-1] == "... and 16 more."
+
+
+async def test_overlong_keywords_are_refused(chat: Chat) -> None:
+    reply = await chat("/watch create chips NVDA " + "x" * 101)
+    assert reply.error
+    assert (
+        reply.text
+        == "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... is longer than 100 characters; a keyword or phrase should be a few words."
+    )
+
+
 async def test_create_needs_a_ticker_or_keyword(chat: Chat) -> None:
     reply = await chat("/watch create chips -podcast")
     assert reply.error and "needs at least one ticker or keyword" in reply.text
