@@ -31,7 +31,7 @@ from bot.commands.grammar import (
     UnsubscribeCmd,
     UsageError,
 )
-from bot.commands.market import MarketHandlers
+from bot.commands.quote_news import QuoteNewsHandlers
 from bot.commands.permissions import PermissionDenied, Permissions
 from bot.commands.watch import WatchHandlers
 from bot.config import BotConfig
@@ -108,7 +108,7 @@ class CommandService:
             admins=config.admins, restrict_to_admins=config.commands.restrict_to_admins
         )
         quote_timeout = config.market.quote_timeout + 2.0
-        self.market = MarketHandlers(
+        self.market = QuoteNewsHandlers(
             store=store,
             quotes=quotes,
             charts=charts,

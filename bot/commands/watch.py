@@ -32,7 +32,7 @@ from bot.commands.grammar import (
     UnsubscribeCmd,
 )
 from bot.commands.items import Item, read_items, term_key
-from bot.commands.market import story_detail
+from bot.commands.quote_news import story_detail
 from bot.commands.permissions import Permissions
 from bot.config import CommandsConfig
 from bot.domain.errors import CommandError, ValidationError

@@ -35,7 +35,7 @@ def story_detail(story: Story, now: datetime, *prefix: str) -> str:
     return " · ".join(p for p in (*prefix, story.source, format_age(story.published_at, now)) if p)
 
 
-class MarketHandlers:
+class QuoteNewsHandlers:
     """Handlers for /quote and /news."""
 
     def __init__(
