@@ -31,8 +31,8 @@ from bot.commands.grammar import (
     UnsubscribeCmd,
     UsageError,
 )
-from bot.commands.quote_news import QuoteNewsHandlers
 from bot.commands.permissions import PermissionDenied, Permissions
+from bot.commands.quote_news import QuoteNewsHandlers
 from bot.commands.watch import WatchHandlers
 from bot.config import BotConfig
 from bot.domain.errors import BotError

@@ -32,8 +32,8 @@ from bot.commands.grammar import (
     UnsubscribeCmd,
 )
 from bot.commands.items import Item, read_items, term_key
-from bot.commands.quote_news import story_detail
 from bot.commands.permissions import Permissions
+from bot.commands.quote_news import story_detail
 from bot.config import CommandsConfig
 from bot.domain.errors import CommandError, ValidationError
 from bot.domain.models import (
