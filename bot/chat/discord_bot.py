@@ -40,7 +40,15 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.chat.discord_embeds import CONTENT, DiscordMessage, alert_message, plain, render, reply_message
+from bot.chat.discord_embeds import (
+    CONTENT,
+    DiscordMessage,
+    alert_message,
+    escape,
+    plain,
+    render,
+    reply_message,
+)
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
@@ -355,7 +363,8 @@ def text_only(message: DiscordMessage) -> DiscordMessage:
         for f in e.get("fields", []):
             parts.append(f"{f['name']}: {f['value']}")
         if e.get("footer"):
-            parts.append(plain(e["footer"].get("text", ""), 300))
+            # footers are shown verbatim in an embed, but content is markdown: escape it here
+            parts.append(escape(e["footer"].get("text", ""), 300))
     text = "\n".join(p for p in parts if p.strip()) or "—"
     if len(text) > CONTENT:
         text = text[: CONTENT - 1].rstrip("\\") + "…"
@@ -1144,27 +1153,26 @@ class DiscordAdapter:
     async def send(
         self, message: Alert | Reply, *, target: ChannelRef, thread: MessageRef | None = None
     ) -> MessageRef:
-        """Post to a channel; with ``thread`` (or ``alert.thread_of``) as a follow-up to that message.
+        """Post to a channel; with ``thread``, in a thread on that message; with only
+        ``alert.thread_of``, as a reply to that message in the channel.
 
-        Follow-ups go in a public thread on the alert (created on first use; its id is the alert's
-        message id) or, when threads are not allowed there, as a reply to it.
+        The thread is a public thread on the alert (created on first use; its id is the alert's
+        message id); where threads are not allowed (permissions, channel type) it becomes a reply.
         """
         if target.platform != "discord":
             raise DeliveryError(f"{target} is not a Discord channel", retryable=False, code="wrong_platform")
         channel_id = _snowflake(target.channel, "channel id")
         rendered = self.render(message)
-        parent: str | None = None
-        if thread is not None:
-            parent = thread.thread_id or thread.id
-        elif isinstance(message, Alert) and message.thread_of:
-            parent = message.thread_of
         nonce = _nonce(message.key) if isinstance(message, Alert) else None
-        if parent is not None:
-            parent_id = _snowflake(parent, "message id")
-            title = message.title
+        if thread is not None:
+            parent_id = _snowflake(thread.thread_id or thread.id, "message id")
             return await self._send_followup(
-                target, channel_id, parent_id, rendered, nonce=nonce, title=title
+                target, channel_id, parent_id, rendered, nonce=nonce, title=message.title
             )
+        if isinstance(message, Alert) and message.thread_of:
+            # no thread asked for (threads: off): a reply to the alert, in the channel
+            parent_id = _snowflake(message.thread_of, "message id")
+            return await self._reply_to(target, channel_id, parent_id, rendered, nonce=nonce)
         sent = await self._post(channel_id, rendered, nonce=nonce)
         return MessageRef(channel=target, id=str(sent.id))
 
@@ -1189,6 +1197,18 @@ class DiscordAdapter:
                 log.info(
                     "Discord: no thread on %s in %s (%s); replying instead", parent_id, channel_id, err.code
                 )
+        return await self._reply_to(target, channel_id, parent_id, rendered, nonce=nonce)
+
+    async def _reply_to(
+        self,
+        target: ChannelRef,
+        channel_id: int,
+        parent_id: int,
+        rendered: DiscordMessage,
+        *,
+        nonce: str | None,
+    ) -> MessageRef:
+        """A reply (message_reference) to ``parent_id``; a plain message if that one is gone."""
         reference = discord.MessageReference(
             message_id=parent_id, channel_id=channel_id, fail_if_not_exists=False
         )

@@ -47,12 +47,16 @@ ELLIPSIS: Final = "…"
 ZWSP: Final = "\u200b"
 _MIN_DESCRIPTION: Final = 200  # fields are dropped before the description shrinks below this
 
-_URL: Final = re.compile(r"https?://[^\s<>\"'`|\[\]{}\\^]+", re.IGNORECASE)
-_URL_TAIL: Final = ".,;:!?)'\""
+# a bare URL as Discord's client autolinks it (its url rule: https?://[^\s<]+[^<.,:;"')\]\s]);
+# the text rule stops before any "word:", so a URL links even right after a letter
+_URL: Final = re.compile(r"https?://[^\s<]+", re.IGNORECASE)
+_URL_TAIL: Final = "<.,:;\"')]"
 _MASS: Final = re.compile(r"@(everyone|here)", re.IGNORECASE)
 # a line start that Discord would render as a heading, subtext, quote or list item
 _LINE_START: Final = re.compile(r"^(\s*)(#{1,3}\s|-#\s|>|[-*+]\s|\d+[.)]\s)")
-_ALWAYS: Final = frozenset("\\*_~`|[]")
+# "]" needs no escape once every "[" is escaped, and must not get one: after a bare URL the
+# backslash would become part of the link
+_ALWAYS: Final = frozenset("\\*_~`|[")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +93,8 @@ def _escape_text(text: str) -> list[str]:
                 i = mass.end()
                 continue
             if c == "<":
-                nxt = line[i + 1 : i + 2]
-                units.append("\\<" + (ZWSP if nxt and (nxt in "@#:/!&" or nxt.isalpha()) else ""))
+                # no backslash: right after a bare URL it would become part of the link
+                units.append("<" + ZWSP)
             elif c in _ALWAYS or c == ">" or i == guard:
                 units.append("\\" + c)
             else:
@@ -100,18 +104,19 @@ def _escape_text(text: str) -> list[str]:
 
 
 def _units(text: str) -> list[str]:
-    """Escaped units of ``text``; bare http(s) URLs stay whole and unescaped so they still link."""
+    """Escaped units of ``text``; bare http(s) URLs stay whole and unescaped, as Discord shows them.
+
+    Discord autolinks a bare URL and renders no markdown inside it, so a backslash there would
+    show. A URL cannot hold ``<`` or spaces; ``@everyone``/``@here`` inside one still get a
+    zero-width space.
+    """
     out: list[str] = []
     pos = 0
     for m in _URL.finditer(text):
         url = m.group(0).rstrip(_URL_TAIL)
-        end = m.start() + len(url)
-        safe = safe_link(url)
-        if not safe or "@" in url:
-            continue  # escaped as text below
         out += _escape_text(text[pos : m.start()])
-        out.append(url)
-        pos = end
+        out.append(_MASS.sub(lambda x: "@" + ZWSP + x.group(1), url))
+        pos = m.start() + len(url)
     out += _escape_text(text[pos:])
     return out
 
@@ -165,8 +170,9 @@ def masked_link(label: str, url: str | None, limit: int = 512) -> str:
     target = safe_link(url) if url else None
     if not target or not shown:
         return shown
-    # safe_link percent-encodes () [] <> and spaces, so the URL cannot end the link early
-    return f"[{shown}]({target})"
+    # safe_link percent-encodes () [] <> and spaces, so the URL cannot end the link early;
+    # a "]" in the label would end it early
+    return f"[{shown.replace(']', chr(92) + ']')}]({target})"
 
 
 def filename(name: str, index: int = 0) -> str:

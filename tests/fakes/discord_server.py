@@ -151,11 +151,21 @@ def render_markdown(source: str) -> Rendered:
             m = re.match(r"(#{1,3} |-# |> |>>> |[-*] |\d+\. )", source[i:])
             if m:
                 formatted = True
+        if c in "hH":  # the text rule stops before any "word:", so a URL can start anywhere
+            m = re.match(r"https?://[^\s<]+[^<.,:;\"'\]\s]", source[i:], re.IGNORECASE)
+            if m:  # a bare URL is shown as a link to itself; markdown inside it is not parsed
+                out.append(m.group(0).replace("\u200b", ""))
+                i += m.end()
+                line_start = False
+                continue
         if c == "[":
-            m = re.match(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", source[i:])
+            m = re.match(r"\[((?:\\.|[^\]\\\n])+)\]\((https?://[^)\s]+)\)", source[i:])
             if m:
-                links.append((m.group(1), m.group(2)))
-                out.append(m.group(1))
+                label = render_markdown(m.group(1))
+                links.append((label.text, m.group(2)))
+                mentions += label.mentions
+                formatted = formatted or label.formatted
+                out.append(label.text)
                 i += m.end()
                 line_start = False
                 continue
@@ -2142,6 +2152,23 @@ def _validate_allowed_mentions(allowed: Any) -> None:
             "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
             'parse:["roles"] and roles: [ids...] are mutually exclusive.',
         )
+
+
+def validate_message(body: dict[str, Any]) -> None:
+    """Discord's checks on a message body (content, embeds, allowed_mentions); raises ApiError (400)."""
+    content = body.get("content") or ""
+    if len(content) > 2000:
+        raise _invalid(["content"], "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.")
+    _validate_embeds(body.get("embeds") or [])
+    _validate_allowed_mentions(body.get("allowed_mentions"))
+    if not content and not body.get("embeds") and not body.get("attachments"):
+        raise ApiError(400, 50006, "Cannot send an empty message")
+
+
+def pings(content: str, allowed_mentions: dict[str, Any] | None = None) -> list[str]:
+    """Who Discord would notify for ``content`` in a server where the bot may mention everyone."""
+    fake = DiscordFake.__new__(DiscordFake)
+    return DiscordFake._pings(fake, None, content, allowed_mentions)[0]
 
 
 async def _main() -> None:  # pragma: no cover - manual use
