@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from rapidfuzz import fuzz, process
@@ -231,7 +232,7 @@ class ClusterHit:
 @dataclass(slots=True)
 class _Entry:
     story_id: str
-    title: str
+    sorted_title: str  # normalised words in sorted order: ratio() on these is token_sort_ratio
     tokens: frozenset[str]
     url: str
     at: datetime
@@ -240,9 +241,10 @@ class _Entry:
 class ClusterIndex:
     """Recent stories, indexed by URL and by title token, for near-duplicate lookup.
 
-    ``find`` compares a title only with stories that share one of its rarest tokens
-    (at most ``max_candidates`` of them), which keeps a lookup roughly constant-time
-    however many stories the window holds.
+    ``find`` compares a title only with stories that share one of its rarest tokens (a
+    prefix filter: near-identical titles share most of their words, so they share one of
+    the few rarest), newest first and at most ``max_candidates`` of them. A lookup is
+    therefore bounded however many stories the window holds.
     """
 
     def __init__(
@@ -251,19 +253,18 @@ class ClusterIndex:
         threshold: float = 90.0,
         window: timedelta = timedelta(hours=48),
         min_words: int = 5,
-        probe_tokens: int = 3,
-        max_candidates: int = 300,
+        max_candidates: int = 200,
     ) -> None:
         self.threshold = threshold
         self.window = window
         self.min_words = min_words
-        self.probe_tokens = probe_tokens
         self.max_candidates = max_candidates
         self._entries: dict[int, _Entry] = {}
         self._by_url: dict[str, int] = {}
-        self._by_token: dict[str, set[int]] = {}
+        self._by_token: dict[str, dict[int, None]] = {}  # insertion-ordered: newest last
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
+        self._newest = datetime.min.replace(tzinfo=UTC)
         self._next = 0
 
     def __len__(self) -> int:
@@ -272,20 +273,26 @@ class ClusterIndex:
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._by_story
 
+    def _title_key(self, title: str) -> tuple[str, frozenset[str]]:
+        words = normalize_title(title).split()
+        if len(words) < self.min_words:
+            return "", frozenset()
+        return " ".join(sorted(words)), title_tokens(" ".join(words))
+
     def add(self, story_id: str, *, title: str, canonical_url: str, at: datetime) -> None:
         """Index a story under its URL and title (call again for each extra copy's URL)."""
-        norm = normalize_title(title)
-        tokens = title_tokens(norm) if len(norm.split()) >= self.min_words else frozenset()
+        sorted_title, tokens = self._title_key(title)
         key = url_key(canonical_url) if canonical_url else ""
         n = self._next
         self._next += 1
-        self._entries[n] = _Entry(story_id, norm, tokens, key, at)
+        self._entries[n] = _Entry(story_id, sorted_title, tokens, key, at)
         self._by_story.setdefault(story_id, []).append(n)
         if key:
             self._by_url[key] = n
         for tok in tokens:
-            self._by_token.setdefault(tok, set()).add(n)
+            self._by_token.setdefault(tok, {})[n] = None
         heapq.heappush(self._expiry, (at, n))
+        self._newest = max(self._newest, at)
 
     def find(self, *, title: str, canonical_url: str, at: datetime) -> ClusterHit | None:
         """The story this item belongs to, if any: same URL, else a near-identical title in the window."""
@@ -293,51 +300,74 @@ class ClusterIndex:
             n = self._by_url.get(url_key(canonical_url))
             if n is not None and self._live(n, at):
                 return ClusterHit(self._entries[n].story_id, "url")
-        norm = normalize_title(title)
-        if len(norm.split()) < self.min_words:
+        sorted_title, tokens = self._title_key(title)
+        if not tokens:
             return None
-        tokens = title_tokens(norm)
         buckets = sorted((self._by_token[t] for t in tokens if t in self._by_token), key=len)
-        candidates: dict[int, str] = {}
-        for bucket in buckets[: self.probe_tokens]:
-            for n in bucket:
-                if len(candidates) >= self.max_candidates:
-                    break
-                entry = self._entries[n]
-                if n not in candidates and self._live(n, at) and entry.tokens:
-                    candidates[n] = entry.title
-        if not candidates:
+        # prefix filter: a title sharing >= 75% of the words shares one of the rarest few
+        probe = max(1, len(tokens) - math.ceil(0.75 * len(tokens)) + 1)
+        ids: list[int] = []
+        seen: set[int] = set()
+        for bucket in buckets[:probe]:
+            for n in reversed(bucket):
+                if n not in seen:
+                    seen.add(n)
+                    ids.append(n)
+                    if len(ids) >= self.max_candidates:
+                        break
+            if len(ids) >= self.max_candidates:
+                break
+        entries = self._entries
+        if self._expiry and (self._expiry[0][0] < at - self.window or at < self._newest - self.window):
+            ids = [n for n in ids if self._live(n, at)]  # not pruned to this time: check each
+        if not ids:
             return None
-        best = process.extractOne(norm, candidates, scorer=fuzz.token_sort_ratio, score_cutoff=self.threshold)
+        best = process.extractOne(
+            sorted_title,
+            [entries[n].sorted_title for n in ids],
+            scorer=fuzz.ratio,
+            processor=None,
+            score_cutoff=self.threshold,
+        )
         if best is None:
             return None
-        _, score, n = best
-        return ClusterHit(self._entries[n].story_id, "title", float(score))
+        _, score, pos = best
+        return ClusterHit(entries[ids[pos]].story_id, "title", float(score))
 
-    def prune(self, now: datetime) -> int:
-        """Forget entries older than the window; returns how many stories left the index."""
+    def prune(self, now: datetime) -> set[str]:
+        """Forget entries older than the window; returns the ids of stories that left the index."""
         cutoff = now - self.window
         gone: set[str] = set()
         while self._expiry and self._expiry[0][0] < cutoff:
             _, n = heapq.heappop(self._expiry)
-            entry = self._entries.pop(n, None)
-            if entry is None:
-                continue
-            if entry.url and self._by_url.get(entry.url) == n:
-                del self._by_url[entry.url]
-            for tok in entry.tokens:
-                bucket = self._by_token.get(tok)
-                if bucket is not None:
-                    bucket.discard(n)
-                    if not bucket:
-                        del self._by_token[tok]
-            ids = self._by_story.get(entry.story_id)
-            if ids is not None:
-                ids.remove(n)
-                if not ids:
-                    del self._by_story[entry.story_id]
-                    gone.add(entry.story_id)
-        return len(gone)
+            story_id = self._drop(n)
+            if story_id is not None and story_id not in self._by_story:
+                gone.add(story_id)
+        return gone
+
+    def discard(self, story_id: str) -> None:
+        """Forget a story entirely (it was not stored after all)."""
+        for n in list(self._by_story.get(story_id, ())):
+            self._drop(n)
+
+    def _drop(self, n: int) -> str | None:
+        entry = self._entries.pop(n, None)
+        if entry is None:
+            return None
+        if entry.url and self._by_url.get(entry.url) == n:
+            del self._by_url[entry.url]
+        for tok in entry.tokens:
+            bucket = self._by_token.get(tok)
+            if bucket is not None:
+                bucket.pop(n, None)
+                if not bucket:
+                    del self._by_token[tok]
+        ids = self._by_story.get(entry.story_id)
+        if ids is not None:
+            ids.remove(n)
+            if not ids:
+                del self._by_story[entry.story_id]
+        return entry.story_id
 
     def _live(self, n: int, at: datetime) -> bool:
         return abs(at - self._entries[n].at) <= self.window

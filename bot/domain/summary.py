@@ -16,27 +16,53 @@ from bot.domain.text import collapse_whitespace
 
 ELLIPSIS = "…"
 
-_BOILERPLATE = [
+# (cheap lower-case triggers, pattern): a pattern runs only when one of its triggers occurs
+_BOILERPLATE: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     # WordPress: "The post <title> appeared first on <site>."
-    re.compile(r"\s*The post\s.{1,400}?\sappeared first on\s[^\n]{1,200}?\s*$", re.I | re.S),
-    re.compile(r"\s*The post\s.{1,400}?\sappeared first on\s.{1,200}?(?:\.\s|$)", re.I | re.S),
-    re.compile(
-        r"\s*This (?:article|story|post) (?:was )?(?:originally )?(?:appeared|published) (?:first )?on\s.{1,200}?(?:\.|$)",
-        re.I | re.S,
+    (
+        ("appeared first on",),
+        re.compile(r"\s*The post\s.{1,400}?\sappeared first on\s[^\n]{1,200}?\s*$", re.I | re.S),
     ),
-    re.compile(
-        r"\s*(?:Continue|Keep) reading(?:\s*(?:\.{3}|…|»|→|>>|the (?:full )?(?:story|article)(?: at [^.]{1,80})?))?\s*[.»→]*",
-        re.I,
+    (
+        ("appeared first on",),
+        re.compile(r"\s*The post\s.{1,400}?\sappeared first on\s.{1,200}?(?:\.\s|$)", re.I | re.S),
     ),
-    re.compile(
-        r"\s*Read (?:more|the (?:full|rest of the) (?:story|article|post))(?:\s+(?:at|on)\s[^.]{1,80})?\s*(?:\.{3}|…|»|→|>>)?\s*\.?",
-        re.I,
+    (
+        ("this article", "this story", "this post"),
+        re.compile(
+            r"\s*This (?:article|story|post) (?:was )?(?:originally )?(?:appeared|published) (?:first )?on"
+            r"\s.{1,200}?(?:\.|$)",
+            re.I | re.S,
+        ),
     ),
-    re.compile(r"\s*(?:Click|Tap) here to (?:read|continue|view)[^.]{0,80}\.?", re.I),
-    re.compile(r"\s*\[(?:…|\.\.\.|&hellip;)\]", re.I),
-    re.compile(r"\s*(?:View|Read) (?:the )?(?:full )?(?:article|story) (?:here|online)\.?", re.I),
-    re.compile(
-        r"\s*(?:Subscribe|Sign up) (?:now )?(?:to|for) (?:our|the) [^.]{0,60}newsletter[^.]{0,80}\.?", re.I
+    (
+        ("reading",),
+        re.compile(
+            r"\s*(?:Continue|Keep) reading(?:\s*(?:\.{3}|…|»|→|>>|the (?:full )?(?:story|article)"
+            r"(?: at [^.]{1,80})?))?\s*[.»→]*",
+            re.I,
+        ),
+    ),
+    (
+        ("read more", "read the"),
+        re.compile(
+            r"\s*Read (?:more|the (?:full|rest of the) (?:story|article|post))(?:\s+(?:at|on)\s[^.]{1,80})?"
+            r"\s*(?:\.{3}|…|»|→|>>)?\s*\.?",
+            re.I,
+        ),
+    ),
+    (("here to",), re.compile(r"\s*(?:Click|Tap) here to (?:read|continue|view)[^.]{0,80}\.?", re.I)),
+    (("[",), re.compile(r"\s*\[(?:…|\.\.\.|&hellip;)\]", re.I)),
+    (
+        (" here", " online"),
+        re.compile(r"\s*(?:View|Read) (?:the )?(?:full )?(?:article|story) (?:here|online)\.?", re.I),
+    ),
+    (
+        ("newsletter",),
+        re.compile(
+            r"\s*(?:Subscribe|Sign up) (?:now )?(?:to|for) (?:our|the) [^.]{0,60}newsletter[^.]{0,80}\.?",
+            re.I,
+        ),
     ),
 ]
 
@@ -53,8 +79,10 @@ def strip_boilerplate(text: str) -> str:
     """Remove feed boilerplate ("The post … appeared first on …", "Continue reading", "Read more")."""
     if not text:
         return ""
-    for pattern in _BOILERPLATE:
-        text = pattern.sub("", text)
+    low = text.lower()
+    for triggers, pattern in _BOILERPLATE:
+        if any(t in low for t in triggers):
+            text = pattern.sub("", text)
     return collapse_whitespace(text).rstrip(" -–—|:")
 
 
@@ -69,17 +97,14 @@ def _sentence_ends(text: str) -> list[int]:
     return ends
 
 
-def _drop_title(text: str, title: str) -> str:
+def _drop_title(text: str, title: str, norm_title: str) -> str:
     """Remove a leading repeat of the title from the summary."""
-    if not title:
-        return text
-    norm_title = normalize_title(title)
     if not norm_title:
         return text
     if text.lower().startswith(title.lower()):
         return text[len(title) :].lstrip(" .:-–—|")
     # A first sentence that is the title in other punctuation
-    ends = _sentence_ends(text + " X")
+    ends = _sentence_ends(text[: 2 * len(title) + 40] + " X")
     first = text[: ends[0]].strip() if ends else text
     if first and normalize_title(first) == norm_title:
         return text[len(first) :].strip()
@@ -93,16 +118,21 @@ def summarize(text: str, *, title: str = "", limit: int = 280) -> str:
     leading repeat of the title go; whole sentences are kept while they fit, else the text is
     cut at a word with "…". Returns "" when nothing but the title would remain.
     """
-    text = strip_boilerplate(collapse_whitespace(text))
-    text = _drop_title(text, title)
+    text = strip_boilerplate(text)
+    norm_title = normalize_title(title) if title else ""
+    text = _drop_title(text, title, norm_title)
     if not text:
         return ""
-    if title and fuzz.ratio(normalize_title(text), normalize_title(title)) >= 90:
+    if (
+        norm_title
+        and len(text) <= 2 * len(title) + 10
+        and fuzz.ratio(normalize_title(text), norm_title) >= 90
+    ):
         return ""
     if len(text) <= limit:
         return text
     best = 0
-    for end in _sentence_ends(text):
+    for end in _sentence_ends(text[: limit + 2]):
         candidate = text[:end].rstrip()
         if len(candidate) > limit:
             break

@@ -36,9 +36,12 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset(
     {"script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title"}
 )
-_WS = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
-_NEWLINES = re.compile(r"\s*\n\s*")
+# zero-width characters and soft hyphens vanish; \r, \f and \v are plain spaces
+_INVISIBLE = {c: None for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD)} | {
+    0x0D: 0x20,
+    0x0C: 0x20,
+    0x0B: 0x20,
+}
 _TYPOGRAPHIC = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"'}
 )
@@ -76,12 +79,17 @@ class _Extractor(HTMLParser):
 
 
 def collapse_whitespace(text: str, *, keep_newlines: bool = False) -> str:
-    """Collapse runs of spaces (including non-breaking and other Unicode spaces)."""
-    text = _ZERO_WIDTH.sub("", text)
-    text = _WS.sub(" ", text)
+    """Collapse runs of spaces (including non-breaking and other Unicode spaces).
+
+    Zero-width characters and soft hyphens are removed. With ``keep_newlines`` line breaks
+    survive (one per run of blank lines); otherwise every run of whitespace is one space.
+    ``str.split()`` splits on exactly the characters ``\\s`` matches, and is much faster.
+    """
+    text = text.translate(_INVISIBLE)
     if keep_newlines:
-        return _NEWLINES.sub("\n", text).strip()
-    return re.sub(r"\s+", " ", text).strip()
+        lines = (" ".join(line.split()) for line in text.split("\n"))
+        return "\n".join(line for line in lines if line)
+    return " ".join(text.split())
 
 
 def html_to_text(value: str, *, keep_newlines: bool = False) -> str:

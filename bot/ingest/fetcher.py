@@ -309,7 +309,7 @@ class Fetcher:
                     url,
                     headers=headers,
                     allow_redirects=True,
-                    max_redirects=self.config.max_redirects,
+                    max_redirects=self.config.max_redirects + 1,  # aiohttp counts the last one as too many
                     ssl=True if trusted else self._guarded_ssl,
                 ) as resp:
                     final_url = str(resp.url)

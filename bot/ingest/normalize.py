@@ -75,12 +75,12 @@ def _entry_time(entry: Mapping[str, Any]) -> datetime | None:
 
 
 def entry_key(entry: Mapping[str, Any], *, link: str, title: str) -> str:
-    """A stable identity within a feed: the guid, else the link, else a hash of title + date."""
+    """A stable identity within a feed: the guid, else the canonical link, else a hash of title + date."""
     guid = _text(entry.get("id")).strip()
     if guid:
         return guid[:_MAX_ID]
     if link:
-        return link[:_MAX_ID]
+        return (canonical_url(link) or link)[:_MAX_ID]
     date = _text(entry.get("published")) or _text(entry.get("updated"))
     digest = hashlib.sha256(f"{title}\x00{date}".encode("utf-8", "surrogatepass")).hexdigest()
     return f"sha256:{digest}"

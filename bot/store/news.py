@@ -15,6 +15,19 @@ from bot.store import schema as t
 from bot.store.base import StoreBase
 
 _CHUNK = 500
+_STATE_COLUMNS = (
+    "etag",
+    "last_modified",
+    "last_status",
+    "last_polled_at",
+    "last_success_at",
+    "first_success_at",
+    "last_error",
+    "consecutive_failures",
+    "disabled_reason",
+    "next_poll_at",
+    "items_seen",
+)
 
 
 def _sha(*parts: str) -> str:
@@ -27,13 +40,14 @@ def item_key(item: NewsItem) -> str:
 
 
 def content_key(item: NewsItem) -> str:
-    """Identity of an item's content: canonical link plus normalised title.
+    """Identity of an item's content within its feed: canonical link plus normalised title.
 
-    Two entries with the same link and title are the same item even when the feed
-    rewrote its GUID or its ``updated`` time.
+    Two entries of one feed with the same link and title are the same item even when the
+    feed rewrote its GUID or its ``updated`` time. The same article in another feed is a new
+    item there: clustering makes it another source of the same story ("also reported by").
     """
     title = " ".join(item.title.lower().split())
-    return _sha(item.canonical_url or item.link, title)
+    return _sha(item.feed_id, item.canonical_url or item.link, title)
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -76,14 +90,16 @@ class NewsStore(StoreBase):
         """Make the stored feed list match the configured one, keeping each feed's state.
 
         Feeds no longer configured are deactivated (not deleted: their history stays).
-        A feed whose URL changed is a new feed; re-enabling in config clears a disabled reason
-        only when the config changes ``enabled`` from false to true.
+        A feed whose URL changed is a new feed. A feed the config turns from ``enabled: false``
+        back to true starts afresh: its disabled reason and failure count are cleared.
+        Only rows that changed are written (the poller syncs every minute).
         """
         origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo"}
         async with self.engine.begin() as conn:
             existing = {r.id: r for r in (await conn.execute(sa.select(t.feeds))).all()}
+            inserts: list[dict[str, Any]] = []
             for spec in feeds:
-                values = {
+                values: dict[str, Any] = {
                     "name": spec.name,
                     "url": spec.url,
                     "origin": spec.origin,
@@ -95,9 +111,15 @@ class NewsStore(StoreBase):
                 }
                 old = existing.get(spec.id)
                 if old is None:
-                    await conn.execute(sa.insert(t.feeds).values(id=spec.id, **values))
-                else:
-                    await conn.execute(sa.update(t.feeds).where(t.feeds.c.id == spec.id).values(**values))
+                    inserts.append({"id": spec.id, **values})
+                    continue
+                if all(getattr(old, k) == v for k, v in values.items()):
+                    continue
+                if spec.enabled and not old.enabled:
+                    values.update(disabled_reason=None, consecutive_failures=0, next_poll_at=None)
+                await conn.execute(sa.update(t.feeds).where(t.feeds.c.id == spec.id).values(**values))
+            if inserts:
+                await conn.execute(sa.insert(t.feeds), inserts)
             wanted = {f.id for f in feeds}
             stale = [
                 fid for fid, r in existing.items() if fid not in wanted and r.origin in origins and r.active
@@ -120,24 +142,20 @@ class NewsStore(StoreBase):
         return _feed_state(row) if row else None
 
     async def save_feed_state(self, state: FeedState) -> None:
+        await self.save_feed_states([state])
+
+    async def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        """Save the polling state of many feeds in one transaction (a poll cycle's worth)."""
+        if not states:
+            return
+        stmt = (
+            sa.update(t.feeds)
+            .where(t.feeds.c.id == sa.bindparam("b_id"))
+            .values({col: sa.bindparam(col) for col in _STATE_COLUMNS})
+        )
+        rows = [{"b_id": s.id, **{col: getattr(s, col) for col in _STATE_COLUMNS}} for s in states]
         async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(t.feeds)
-                .where(t.feeds.c.id == state.id)
-                .values(
-                    etag=state.etag,
-                    last_modified=state.last_modified,
-                    last_status=state.last_status,
-                    last_polled_at=state.last_polled_at,
-                    last_success_at=state.last_success_at,
-                    first_success_at=state.first_success_at,
-                    last_error=state.last_error,
-                    consecutive_failures=state.consecutive_failures,
-                    disabled_reason=state.disabled_reason,
-                    next_poll_at=state.next_poll_at,
-                    items_seen=state.items_seen,
-                )
-            )
+            await conn.execute(stmt, rows)
 
     # ------------------------------------------------------------ items and stories
 

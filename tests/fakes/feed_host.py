@@ -82,8 +82,10 @@ class FeedHost:
         self.requests: list[RecordedRequest] = []
         self.record = record
         self.hits: dict[str, int] = {}
+        self.active: dict[str, int] = {}  # requests in progress per address
+        self.peak: dict[str, int] = {}  # most requests ever in progress at once per address
+        self.peak_total = 0
         self._runner: web.AppRunner | None = None
-        self._endless_tasks: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -99,16 +101,12 @@ class FeedHost:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
-        first = web.TCPSite(self._runner, self.addresses[0], 0, backlog=1024)
-        await first.start()
-        sockets = first._server.sockets if first._server else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
-        for address in self.addresses[1:]:
+        for address in self.addresses:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, self.port))
-            site = web.SockSite(self._runner, sock, backlog=1024)
-            await site.start()
+            sock.bind((address, self.port))  # port 0 the first time, then the same port everywhere
+            self.port = sock.getsockname()[1]
+            await web.SockSite(self._runner, sock, backlog=1024).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -143,6 +141,16 @@ class FeedHost:
     # ------------------------------------------------------------ serving
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        addr = request.transport.get_extra_info("sockname")[0] if request.transport else "?"
+        self.active[addr] = self.active.get(addr, 0) + 1
+        self.peak[addr] = max(self.peak.get(addr, 0), self.active[addr])
+        self.peak_total = max(self.peak_total, sum(self.active.values()))
+        try:
+            return await self._answer(request)
+        finally:
+            self.active[addr] -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.hits[path] = self.hits.get(path, 0) + 1
         if self.record:

@@ -1,0 +1,314 @@
+"""Ingest benchmark: one full poll cycle over 1,000 feeds on loopback, against the naive loop.
+
+1,000 feeds are served by a separate process from many loopback addresses (127.0.x.y), each
+response delayed 100 ms like a real server's. Cycle 1 is the first poll (all 200, stored but
+not alerted); cycle 2 is all 304; cycle 3 has 10% of the feeds changed with 20 new items each
+and 90% answering 304, and runs the whole path: fetch, parse, match (the real rule engine),
+cluster, store (SQLite file) and enqueue alerts in the outbox. The baseline is the naive loop
+most feed bots use: sequential ``feedparser.parse(url)`` without conditional GET, measured on
+a 100-feed subset in the same run and scaled linearly.
+
+    .venv/bin/python bench/bench_ingest.py [--feeds 1000] [--hosts 200] [--delay 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import random
+import resource
+import socket
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = ["market", "stocks", "shares", "rally", "slump", "earnings", "guidance", "outlook", "revenue", "quarter", "investors", "analysts", "bank", "rates", "inflation", "yields", "bonds", "dollar", "oil", "gold", "chips", "cloud", "software", "retail", "consumer", "energy", "merger", "deal", "acquisition", "lawsuit", "regulator", "probe", "tariff", "trade", "export", "policy", "budget", "deficit", "hiring", "layoffs", "factory", "supply", "demand", "forecast", "upgrade", "downgrade", "dividend", "buyback", "record"]
+HOT = [
+    "Amazon expands cloud region amid export control review",
+    "Microsoft cloud growth beats estimates",
+    "Nvidia faces new export control on AI chips",
+    "AMD shares slide on sanctions worry",
+    "Alibaba cloud unit plans spin-off",
+]
+
+
+def feed_body(feed: int, version: int, now: datetime) -> bytes:
+    """An RSS document of 20 items; each version has 20 new items."""
+    from tests.fakes.feed_host import entry, rss
+
+    rng = random.Random(feed * 1000 + version)
+    entries = []
+    for n in range(20):
+        words = " ".join(rng.choice(WORDS) for _ in range(9))
+        title = f"{words.capitalize()} {feed}-{version}-{n}"
+        if n % 7 == 0:
+            title = f"{rng.choice(HOT)} ({feed}-{version}-{n})"
+        description = (
+            f"<p>{title}. " + " ".join(rng.choice(WORDS) for _ in range(45)) + ".</p>"
+            f"<p>The post {title} appeared first on Bench News.</p>"
+        )
+        entries.append(
+            entry(
+                title,
+                f"https://news{feed % 50}.example/{feed}/{version}/{n}?utm_source=rss",
+                guid=f"urn:bench:{feed}:{version}:{n}",
+                published=now - timedelta(minutes=n),
+                description=description,
+            )
+        )
+    return rss(entries, title=f"Bench feed {feed}")
+
+
+# ---------------------------------------------------------------- the feed server (child process)
+
+
+def _serve(n_feeds: int, addresses: list[str], delay: float, conn: Any) -> None:
+    asyncio.run(_serve_async(n_feeds, addresses, delay, conn))
+
+
+async def _serve_async(n_feeds: int, addresses: list[str], delay: float, conn: Any) -> None:
+    from aiohttp import web
+
+    from tests.fakes.feed_host import FeedHost
+
+    now = datetime.now(UTC)
+    versions = [0] * n_feeds
+    host = FeedHost(addresses, record=False)
+    await host.start()
+    for i in range(n_feeds):
+        host.serve(f"/feed/{i}", feed_body(i, 0, now), etag=f'"{i}-0"', delay=delay)
+    stop = asyncio.Event()
+
+    async def advance(request: web.Request) -> web.Response:
+        ids = await request.json()
+        when = datetime.now(UTC)
+        for i in ids:
+            versions[i] += 1
+            host.update(f"/feed/{i}", body=feed_body(i, versions[i], when), etag=f'"{i}-{versions[i]}"')
+        return web.json_response({"advanced": len(ids)})
+
+    async def set_delay(request: web.Request) -> web.Response:
+        value = float(request.query["delay"])
+        for route in host.routes.values():
+            route.delay = value
+        return web.json_response({"delay": value})
+
+    async def halt(request: web.Request) -> web.Response:
+        stop.set()
+        return web.json_response({})
+
+    control = web.Application()
+    control.router.add_post("/advance", advance)
+    control.router.add_post("/delay", set_delay)
+    control.router.add_post("/stop", halt)
+    runner = web.AppRunner(control, access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    ctl_port = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    conn.send((host.port, ctl_port))
+    await stop.wait()
+    await runner.cleanup()
+    await host.stop()
+
+
+# ---------------------------------------------------------------- the measured process
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _control(port: int, path: str, payload: Any = None) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}{path}", json=payload) as r:
+        r.raise_for_status()
+
+
+def _naive(urls: list[str]) -> float:
+    """The naive loop: sequential feedparser.parse(url), no conditional GET."""
+    import feedparser
+
+    started = time.perf_counter()
+    for url in urls:
+        feedparser.parse(url)
+    return time.perf_counter() - started
+
+
+async def _bench(
+    args: argparse.Namespace, feed_port: int, ctl_port: int, addresses: list[str]
+) -> dict[str, Any]:
+    from bot.config import IngestConfig, load_config
+    from bot.domain.models import Alert, ChannelRef, Story
+    from bot.domain.rules import compile_matcher
+    from bot.ingest.poller import Poller
+    from bot.ingest.sources import FeedSource
+    from bot.market.symbols import load_directory
+    from bot.ports import FeedSpec, OutboxEntry, SubscriptionSpec
+    from bot.store import open_store
+
+    cfg = load_config(ROOT / "config" / "bot.yaml")
+    watchlists = cfg.domain_watchlists()
+    matcher = compile_matcher(watchlists, load_directory(cfg.aliases), cfg.aliases)
+    urls = [f"http://{addresses[i % len(addresses)]}:{feed_port}/feed/{i}" for i in range(args.feeds)]
+    sources = [
+        FeedSource(FeedSpec(id=f"bench:{i}", name=f"Bench {i}", url=url, interval=120))
+        for i, url in enumerate(urls)
+    ]
+    enqueued = 0
+    matched = 0
+    tmp = tempfile.TemporaryDirectory()
+    async with open_store(f"sqlite+aiosqlite:///{tmp.name}/bench.db") as store:
+        await store.sync_config_subscriptions(
+            [SubscriptionSpec(w.name, ChannelRef("console", "console")) for w in watchlists]
+        )
+        subs = await store.list_subscriptions()
+
+        async def on_stories(stories: list[Story]) -> None:
+            nonlocal enqueued, matched
+            now = datetime.now(UTC)
+            entries = []
+            for story in stories:
+                result = matcher.match_story(story)
+                for m in result.matches:
+                    matched += 1
+                    for sub in subs:
+                        if sub.watchlist == m.watchlist and sub.scope == m.scope:
+                            alert = Alert(
+                                key=f"story:{story.id}:{sub.id}",
+                                kind="story",
+                                channel=sub.channel,
+                                watchlist=m.watchlist,
+                                title=story.title,
+                                link=story.link,
+                                source=story.source,
+                                published_at=story.published_at,
+                                summary=story.summary,
+                                terms=m.terms,
+                                story_id=story.id,
+                                created_at=now,
+                            )
+                            entries.append(OutboxEntry(alert.key, alert, sub.id, now))
+            if entries:
+                enqueued += await store.enqueue(entries)
+
+        config = IngestConfig(global_limit=args.global_limit, per_host_limit=args.per_host)
+        out: dict[str, Any] = {"feeds": args.feeds, "hosts": len(addresses), "delay_ms": args.delay * 1000}
+        async with Poller(store=store, sources=sources, config=config, on_stories=on_stories) as poller:
+
+            async def cycle(name: str, profile: bool = False) -> Any:
+                profiler = None
+                if profile:
+                    import cProfile
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                report = await poller.run_once()
+                wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                if profiler is not None:
+                    import pstats
+
+                    profiler.disable()
+                    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+                out[name] = {
+                    "wall_s": round(wall, 3),
+                    "cpu_s": round(cpu, 3),
+                    "changed": report.count("200"),
+                    "not_modified": report.count("304"),
+                    "failed": report.failed,
+                    "new_items": report.new_items,
+                    "alertable_stories": len(report.stories),
+                    "rss_mb": round(_rss_mb(), 1),
+                }
+                if report.failed:
+                    errors = {f.error for f in report.feeds if f.error}
+                    out[name]["errors"] = sorted(errors)[:5]
+                return out[name]
+
+            out["rss_mb_before_polling"] = round(_rss_mb(), 1)
+            await cycle("first_cycle_all_200", profile=args.profile == "first")
+            c304 = await cycle("cycle_all_304")
+            changed = random.Random(7).sample(range(args.feeds), args.feeds // 10)
+            await _control(ctl_port, "/advance", changed)
+            before = enqueued
+            mixed = await cycle("cycle_10pct_changed", profile=args.profile == "mixed")
+            out["cycle_10pct_changed"]["enqueued_alerts"] = enqueued - before
+            per_304 = c304["cpu_s"] / max(1, c304["not_modified"])
+            n_changed = max(1, mixed["changed"])
+            per_changed = (mixed["cpu_s"] - per_304 * mixed["not_modified"]) / n_changed
+            out["cpu_ms_per_304_poll"] = round(per_304 * 1000, 3)
+            out["cpu_ms_per_changed_poll"] = round(per_changed * 1000, 2)
+    tmp.cleanup()
+    subset = urls[: args.naive_subset]
+    naive = await asyncio.to_thread(_naive, subset)
+    scaled = naive * args.feeds / len(subset)
+    out["naive_subset_feeds"] = len(subset)
+    out["naive_subset_s"] = round(naive, 3)
+    out["naive_scaled_s"] = round(scaled, 2)
+    out["speedup_vs_naive"] = round(scaled / out["cycle_10pct_changed"]["wall_s"], 1)
+    out["peak_rss_mb"] = round(_rss_mb(), 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=200, help="loopback addresses to spread the feeds over")
+    parser.add_argument("--delay", type=float, default=0.1, help="server response delay in seconds")
+    parser.add_argument("--global-limit", type=int, default=100)
+    parser.add_argument("--per-host", type=int, default=2)
+    parser.add_argument("--naive-subset", type=int, default=100)
+    parser.add_argument(
+        "--profile", choices=["first", "mixed"], help="cProfile the first or the 10%%-changed cycle (stderr)"
+    )
+    args = parser.parse_args()
+    addresses = [f"127.0.{1 + i // 250}.{1 + i % 250}" for i in range(args.hosts)]
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=_serve, args=(args.feeds, addresses, args.delay, child), daemon=True)
+    server.start()
+    feed_port, ctl_port = parent.recv()
+    try:
+        result = asyncio.run(_bench(args, feed_port, ctl_port, addresses))
+    finally:
+        try:
+            asyncio.run(_control(ctl_port, "/stop"))
+        except Exception:
+            pass
+        server.join(timeout=5)
+        if server.is_alive():
+            server.terminate()
+    mixed = result["cycle_10pct_changed"]
+    print(json.dumps(result, indent=2))
+    print(
+        f"\nfull cycle (10% changed): {mixed['wall_s']:.2f} s wall (target ≤ 4 s), "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB (target ≤ 250 MB)"
+    )
+    print(
+        f"naive sequential feedparser.parse(url): {result['naive_scaled_s']:.1f} s for {args.feeds} feeds "
+        f"(measured on {result['naive_subset_feeds']}, scaled)"
+    )
+    print(f"speed-up vs naive: {result['speedup_vs_naive']:.1f}x (target ≥ 30x)")
+    print(
+        f"first cycle (all 200): {result['first_cycle_all_200']['wall_s']:.2f} s; "
+        f"CPU per 304 poll {result['cpu_ms_per_304_poll']:.2f} ms, "
+        f"per changed poll {result['cpu_ms_per_changed_poll']:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Dedup and story clustering: from a feed's NewsItems to stored items, stories and alertable stories.
+
+An item seen once (by feed identity, or by link + title within its feed) is never processed
+again, so it is never alerted twice, across restarts too. New items join a recent story when
+the canonical URL matches or the normalised title is near-identical (``ClusterIndex``), and
+are then recorded as another source of it; otherwise they found a new story. New stories are
+alertable unless they come from a feed's first successful poll (the backfill guard, bar the
+newest ``backfill`` ones) or were published more than ``max_age`` ago.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from bot.config import IngestConfig
+from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.stories import ClusterIndex, canonical_url, story_id_for
+from bot.ports import Clock, FeedSpec, IngestBatch, Store
+
+log = logging.getLogger(__name__)
+
+# Fetches an article's lead paragraph (the optional ``fetch_articles`` extra); "" when none.
+ArticleLead = Callable[[Story], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItems:
+    """One feed's normalised items from one poll, with what the pipeline needs to know about it."""
+
+    spec: FeedSpec
+    items: Sequence[NewsItem]
+    first_poll: bool = False
+    ticker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to one feed's items: how many were new, which stories they made."""
+
+    feed_id: str
+    items: int
+    new_items: int
+    new_stories: tuple[Story, ...] = ()
+    alertable: tuple[Story, ...] = ()
+    joined: int = 0  # new items that joined an existing story
+
+
+@dataclass(slots=True)
+class _Pending:
+    feed: FeedItems
+    new_items: int = 0
+    joined: int = 0
+    stories: list[Story] = field(default_factory=list)
+
+
+class Ingestor:
+    """Serialises dedup, clustering and storage of new items; holds the recent-story index."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: IngestConfig,
+        clock: Clock,
+        article_lead: ArticleLead | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.article_lead = article_lead
+        self.index = ClusterIndex(
+            threshold=config.cluster_threshold, window=timedelta(seconds=config.cluster_window)
+        )
+        self._sources: dict[str, set[str]] = {}  # story id -> outlets already recorded
+        self._lock = asyncio.Lock()
+        self._loaded = False
+
+    async def load(self) -> int:
+        """Fill the index with the stories of the last ``cluster_window`` (after a restart)."""
+        now = self.clock.now()
+        stories = await self.store.recent_stories(now - timedelta(seconds=self.config.cluster_window))
+        async with self._lock:
+            for story in stories:
+                self._index_story(story)
+            self._loaded = True
+        log.info("story index: %d recent stories loaded", len(stories))
+        return len(stories)
+
+    def _index_story(self, story: Story) -> None:
+        self.index.add(story.id, title=story.title, canonical_url=story.canonical_url, at=story.first_seen_at)
+        names = self._sources.setdefault(story.id, {story.source})
+        for src in story.sources:
+            names.add(src.source)
+            url = canonical_url(src.link) if src.link else ""
+            if url and url != story.canonical_url:
+                self.index.add(story.id, title="", canonical_url=url, at=src.seen_at)
+
+    async def ingest(self, feed: FeedItems) -> IngestResult:
+        """Dedup, cluster and store one feed's items."""
+        return (await self.ingest_many([feed]))[0]
+
+    async def ingest_many(self, feeds: Sequence[FeedItems]) -> list[IngestResult]:
+        """Dedup, cluster and store several feeds' items in one store round trip.
+
+        Results come back in the order of ``feeds``. Alertable stories are the new ones that
+        pass the backfill guard and the ``max_age`` cut-off, oldest first.
+        """
+        if not self._loaded:
+            await self.load()
+        now = self.clock.now()
+        batch = IngestBatch()
+        pending = [_Pending(f) for f in feeds]
+        async with self._lock:
+            gone = self.index.prune(now)
+            for sid in gone:
+                self._sources.pop(sid, None)
+            all_items = [i for f in feeds for i in f.items]
+            fresh = await self.store.unseen_items(all_items)
+            fresh_ids = {(i.feed_id, i.id) for i in fresh}
+            for p in pending:
+                new = [i for i in p.feed.items if (i.feed_id, i.id) in fresh_ids]
+                p.new_items = len(new)
+                # oldest first, so that a story is founded by its earliest report
+                for item in sorted(new, key=lambda i: i.published_at):
+                    self._place(item, p, batch, now)
+        alertable_by_feed = [self._alertable(p, now) for p in pending]
+        if self.article_lead is not None and self.config.fetch_articles:
+            await self._add_leads(alertable_by_feed, batch)
+        try:
+            await self.store.save_ingest(batch)
+        except BaseException:
+            async with self._lock:  # forget what was not stored, so the next poll redoes it
+                for story in batch.new_stories:
+                    self.index.discard(story.id)
+                    self._sources.pop(story.id, None)
+            raise
+        by_id = {s.id: s for s in batch.new_stories}
+        return [
+            IngestResult(
+                feed_id=p.feed.spec.id,
+                items=len(p.feed.items),
+                new_items=p.new_items,
+                new_stories=tuple(by_id.get(s.id, s) for s in p.stories),
+                alertable=tuple(by_id.get(s.id, s) for s in alertable),
+                joined=p.joined,
+            )
+            for p, alertable in zip(pending, alertable_by_feed, strict=True)
+        ]
+
+    def _place(self, item: NewsItem, p: _Pending, batch: IngestBatch, now: datetime) -> None:
+        """Join ``item`` to a recent story or found a new one (index and batch updated)."""
+        hit = self.index.find(title=item.title, canonical_url=item.canonical_url, at=now)
+        if hit is not None:
+            batch.items.append((item, hit.story_id))
+            p.joined += 1
+            names = self._sources.setdefault(hit.story_id, set())
+            if item.source not in names:
+                names.add(item.source)
+                batch.new_sources.append((hit.story_id, StorySource(item.source, item.link, now)))
+            self.index.add(hit.story_id, title=item.title, canonical_url=item.canonical_url, at=now)
+            return
+        story = Story(
+            id=story_id_for(item.feed_id, item.id),
+            title=item.title,
+            link=item.link,
+            canonical_url=item.canonical_url,
+            summary=item.summary,
+            source=item.source,
+            published_at=item.published_at,
+            first_seen_at=now,
+            tickers=(p.feed.ticker,) if p.feed.ticker else (),
+            sources=(StorySource(item.source, item.link, now),),
+        )
+        batch.items.append((item, story.id))
+        batch.new_stories.append(story)
+        p.stories.append(story)
+        self._sources[story.id] = {item.source}
+        self.index.add(story.id, title=item.title, canonical_url=item.canonical_url, at=now)
+
+    def _alertable(self, p: _Pending, now: datetime) -> list[Story]:
+        cutoff = now - timedelta(seconds=self.config.max_age)
+        fresh = [s for s in p.stories if s.published_at >= cutoff]
+        if p.feed.first_poll:
+            keep = p.feed.spec.backfill
+            fresh = sorted(fresh, key=lambda s: s.published_at, reverse=True)[:keep] if keep else []
+        return sorted(fresh, key=lambda s: (s.published_at, s.id))
+
+    async def _add_leads(self, alertable_by_feed: list[list[Story]], batch: IngestBatch) -> None:
+        """Give summary-less alertable stories an article lead (bounded in time and concurrency)."""
+        assert self.article_lead is not None
+        lead = self.article_lead
+        wanted = [s for stories in alertable_by_feed for s in stories if not s.summary and s.link]
+        if not wanted:
+            return
+        sem = asyncio.Semaphore(4)
+
+        async def one(story: Story) -> tuple[str, str]:
+            async with sem:
+                try:
+                    return story.id, await lead(story)
+                except Exception as exc:
+                    log.info("no article lead for %s: %s", story.link, exc)
+                    return story.id, ""
+
+        leads = dict(await asyncio.gather(*(one(s) for s in wanted)))
+        leads = {k: v for k, v in leads.items() if v}
+        if not leads:
+            return
+        batch.new_stories[:] = [
+            replace(s, summary=leads[s.id]) if s.id in leads else s for s in batch.new_stories
+        ]
+        for stories in alertable_by_feed:
+            stories[:] = [replace(s, summary=leads[s.id]) if s.id in leads else s for s in stories]

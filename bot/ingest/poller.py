@@ -1,0 +1,565 @@
+"""The poller: every feed on its own schedule, conditional GETs, backoff, and the ingest pipeline.
+
+``run_once()`` polls every (or every due) feed concurrently and returns a ``PollReport``;
+``schedule(scheduler)`` adds one APScheduler job per feed (its interval plus jitter, never
+overlapping itself, coalesced when late). New alertable stories go to ``on_stories``, which
+the app wires to matching and delivery. A failing feed backs off exponentially (with jitter,
+at least as long as its ``Retry-After``) and is disabled after ``max_failures`` consecutive
+failures, with the reason stored for ``marketbot feeds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from bot.config import IngestConfig
+from bot.domain.errors import SourceError
+from bot.domain.models import NewsItem, Story
+from bot.domain.timeutil import SystemClock
+from bot.ingest.articles import ArticleLeads, trafilatura_available
+from bot.ingest.fetcher import Fetcher, FetchResult
+from bot.ingest.normalize import items_from_feed
+from bot.ingest.parser import parse_feed
+from bot.ingest.pipeline import FeedItems, Ingestor, IngestResult
+from bot.ingest.sources import FeedSource
+from bot.ports import Clock, FeedState, Store
+
+log = logging.getLogger(__name__)
+
+OnStories = Callable[[list[Story]], Awaitable[None]]
+SourceProvider = Callable[[], Awaitable[Sequence[FeedSource]] | Sequence[FeedSource]]
+
+MAX_BACKOFF = 6 * 3600.0
+PARSE_IN_THREAD_BYTES = 256 * 1024
+INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this many items are parsed
+REFRESH_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPollResult:
+    """One feed's poll: its HTTP outcome and what the pipeline made of it."""
+
+    feed_id: str
+    name: str
+    url: str
+    status: str  # "200", "304", "error", "skipped"
+    error: str | None = None
+    items: int = 0
+    new_items: int = 0
+    new_stories: int = 0
+    alerted: int = 0
+    joined: int = 0
+    elapsed: float = 0.0
+    disabled_reason: str | None = None
+    next_poll_at: datetime | None = None
+    bozo: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed_id,
+            "name": self.name,
+            "url": self.url,
+            "status": self.status,
+            "error": self.error,
+            "items": self.items,
+            "new_items": self.new_items,
+            "new_stories": self.new_stories,
+            "alerted": self.alerted,
+            "joined": self.joined,
+            "elapsed": round(self.elapsed, 3),
+            "disabled_reason": self.disabled_reason,
+            "next_poll": self.next_poll_at.isoformat() if self.next_poll_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """A poll cycle: each feed's result and the stories handed on for alerting (oldest first)."""
+
+    started_at: datetime
+    elapsed: float
+    feeds: tuple[FeedPollResult, ...] = ()
+    stories: tuple[Story, ...] = ()
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.feeds if f.status == status)
+
+    @property
+    def failed(self) -> int:
+        return self.count("error")
+
+    @property
+    def new_items(self) -> int:
+        return sum(f.new_items for f in self.feeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "elapsed": round(self.elapsed, 3),
+            "polled": len(self.feeds) - self.count("skipped"),
+            "changed": self.count("200"),
+            "not_modified": self.count("304"),
+            "failed": self.failed,
+            "new_items": self.new_items,
+            "stories": len(self.stories),
+            "feeds": [f.to_dict() for f in self.feeds],
+        }
+
+
+@dataclass(slots=True)
+class _Polled:
+    """A feed after fetch + parse, before the pipeline."""
+
+    source: FeedSource
+    state: FeedState
+    started: float
+    fetch: FetchResult | None = None
+    items: list[NewsItem] = field(default_factory=list)
+    n_items: int = 0
+    error: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False
+    bozo: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.fetch is not None and self.fetch.not_modified:
+            return "304"
+        return "200"
+
+
+class Poller:
+    """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
+
+    Use as an async context manager (it opens the fetcher it owns and loads feed states
+    and the recent-story index), then ``run_once()`` or ``schedule(scheduler)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sources: SourceProvider | Sequence[FeedSource],
+        config: IngestConfig | None = None,
+        fetcher: Fetcher | None = None,
+        on_stories: OnStories | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or IngestConfig()
+        self.clock = clock or SystemClock()
+        self._own_fetcher = fetcher is None
+        self.fetcher = fetcher or Fetcher(self.config)
+        self.on_stories = on_stories
+        self._provider = sources
+        self._rng = rng or random.Random()
+        article_lead = None
+        if self.config.fetch_articles:
+            if trafilatura_available():
+                article_lead = ArticleLeads(self.fetcher, summary_chars=self.config.summary_chars)
+            else:
+                log.warning(
+                    "ingest.fetch_articles is on but trafilatura is missing: pip install 'marketbot[articles]'"
+                )
+        self.ingestor = Ingestor(store, config=self.config, clock=self.clock, article_lead=article_lead)
+        self.sources: dict[str, FeedSource] = {}
+        self.states: dict[str, FeedState] = {}
+        self._inflight: set[str] = set()
+        self._parse_slots = asyncio.Semaphore(4)
+        self._scheduler: Any = None
+        self._started = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Open the fetcher, sync the feed list with the store, load states and the story index."""
+        if self._started:
+            return
+        if self._own_fetcher:
+            await self.fetcher.start()
+        await self.refresh()
+        await self.ingestor.load()
+        self._started = True
+
+    async def aclose(self) -> None:
+        """Remove scheduled jobs and close the fetcher (if this poller opened it)."""
+        if self._scheduler is not None:
+            for job_id in [*self.sources, "ingest:refresh"]:
+                self._remove_job(self._job_id(job_id) if job_id != "ingest:refresh" else job_id)
+            self._scheduler = None
+        if self._own_fetcher:
+            await self.fetcher.aclose()
+        self._started = False
+
+    async def refresh(self) -> list[FeedSource]:
+        """Re-read the sources (ticker feeds follow watchlist edits), sync them to the store, reschedule."""
+        provided = self._provider() if callable(self._provider) else self._provider
+        sources = list(await provided if inspect.isawaitable(provided) else provided)
+        await self.store.sync_feeds([s.spec for s in sources])
+        stored = {s.id: s for s in await self.store.list_feeds()}
+        old = set(self.sources)
+        self.sources = {s.id: s for s in sources if s.id in stored}
+        for fid, src in self.sources.items():
+            current = self.states.get(fid)
+            # a poll in flight owns the in-memory state; otherwise the store's copy is authoritative
+            base = current if current is not None and fid in self._inflight else stored[fid]
+            self.states[fid] = replace(base, spec=src.spec)
+        for fid in set(self.states) - set(self.sources):
+            del self.states[fid]
+        if self._scheduler is not None:
+            for fid in old - set(self.sources):
+                self._remove_job(self._job_id(fid))
+            for fid in set(self.sources) - old:
+                self._add_job(self.sources[fid])
+        return list(self.sources.values())
+
+    # ------------------------------------------------------------ scheduling
+
+    def schedule(self, scheduler: Any) -> None:
+        """Add one job per feed to an APScheduler 3 ``AsyncIOScheduler`` (plus a source refresh job)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self._scheduler = scheduler
+        for src in self.sources.values():
+            self._add_job(src)
+        scheduler.add_job(
+            self._refresh_job,
+            IntervalTrigger(seconds=REFRESH_INTERVAL, jitter=5),
+            id="ingest:refresh",
+            name="refresh feed sources",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+
+    @staticmethod
+    def _job_id(feed_id: str) -> str:
+        return f"feed:{feed_id}"
+
+    def _add_job(self, src: FeedSource) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        interval = max(30, int(src.spec.interval))
+        state = self.states.get(src.id)
+        now = self.clock.now()
+        first = now + timedelta(seconds=self._rng.uniform(0, min(interval, 30)))  # spread the start
+        if state is not None and state.next_poll_at is not None and state.next_poll_at > first:
+            first = state.next_poll_at
+        self._scheduler.add_job(
+            self.poll_feed,
+            IntervalTrigger(seconds=interval, jitter=max(1, int(interval * 0.1))),
+            args=[src.id],
+            id=self._job_id(src.id),
+            name=f"poll {src.spec.name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=interval,
+            next_run_time=first,
+            replace_existing=True,
+        )
+
+    def _remove_job(self, job_id: str) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
+        try:
+            self._scheduler.remove_job(job_id)
+        except JobLookupError:
+            pass
+
+    async def _refresh_job(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:
+            log.exception("refreshing feed sources failed")
+
+    async def poll_feed(self, feed_id: str) -> FeedPollResult | None:
+        """The scheduled job: poll one feed if it is due (backoff and Retry-After respected)."""
+        src = self.sources.get(feed_id)
+        state = self.states.get(feed_id)
+        if src is None or state is None:
+            return None
+        now = self.clock.now()
+        slack = timedelta(seconds=src.spec.interval * 0.5)  # jitter must not skip a regular tick
+        if not self._pollable(state) or (state.next_poll_at is not None and now < state.next_poll_at - slack):
+            return None
+        report = await self._cycle([src])
+        return report.feeds[0] if report.feeds else None
+
+    async def run_once(self, *, due_only: bool = False) -> PollReport:
+        """One full cycle: poll every enabled feed (or only the due ones) concurrently.
+
+        Disabled feeds are listed as skipped. Returns the report; alertable stories have been
+        stored and handed to ``on_stories`` by the time it returns.
+        """
+        if not self._started:
+            await self.start()
+        now = self.clock.now()
+        chosen = []
+        skipped = []
+        for fid, src in self.sources.items():
+            state = self.states[fid]
+            due = state.next_poll_at is None or now >= state.next_poll_at
+            if self._pollable(state) and (due or not due_only) and fid not in self._inflight:
+                chosen.append(src)
+            else:
+                skipped.append(
+                    FeedPollResult(
+                        fid,
+                        src.spec.name,
+                        src.spec.url,
+                        "skipped",
+                        disabled_reason=state.disabled_reason,
+                        next_poll_at=state.next_poll_at,
+                    )
+                )
+        report = await self._cycle(chosen)
+        return replace(report, feeds=report.feeds + tuple(skipped))
+
+    @staticmethod
+    def _pollable(state: FeedState) -> bool:
+        return state.spec.enabled and state.disabled_reason is None
+
+    # ------------------------------------------------------------ one cycle
+
+    async def _cycle(self, sources: Sequence[FeedSource]) -> PollReport:
+        """Fetch and parse concurrently; ingest in chunks as results arrive; save states; notify.
+
+        Ingesting while the slower feeds are still fetching keeps the cycle short and its
+        memory bounded: a chunk's items are dropped once stored.
+        """
+        started_at = self.clock.now()
+        t0 = time.monotonic()
+        for src in sources:
+            self._inflight.add(src.id)
+        polled: dict[str, _Polled] = {}
+        ingested: dict[str, IngestResult] = {}
+        stories: list[Story] = []
+        tasks = [asyncio.create_task(self._fetch_and_parse(src)) for src in sources]
+        try:
+            chunk: list[_Polled] = []
+            chunk_items = 0
+            for next_done in asyncio.as_completed(tasks):
+                p = await next_done
+                polled[p.source.id] = p
+                if p.error is None and p.items:
+                    chunk.append(p)
+                    chunk_items += len(p.items)
+                    if chunk_items >= INGEST_CHUNK_ITEMS:
+                        stories += await self._ingest_chunk(chunk, ingested)
+                        chunk, chunk_items = [], 0
+            if chunk:
+                stories += await self._ingest_chunk(chunk, ingested)
+            now = self.clock.now()
+            ordered = [polled[src.id] for src in sources]
+            states = [self._next_state(p, ingested.get(p.source.id), now) for p in ordered]
+            await self._save_states(states)
+            for state in states:
+                self.states[state.id] = state
+        finally:
+            for task in tasks:
+                task.cancel()
+            for src in sources:
+                self._inflight.discard(src.id)
+        results = tuple(
+            self._result(p, ingested.get(p.source.id), s) for p, s in zip(ordered, states, strict=True)
+        )
+        report = PollReport(started_at, time.monotonic() - t0, results, tuple(stories))
+        if sources:
+            log.info(
+                "polled %d feeds in %.2fs: %d changed, %d not modified, %d failed, %d new items, %d new stories",
+                len(sources),
+                report.elapsed,
+                report.count("200"),
+                report.count("304"),
+                report.failed,
+                report.new_items,
+                len(stories),
+            )
+        return report
+
+    async def _ingest_chunk(self, chunk: list[_Polled], ingested: dict[str, IngestResult]) -> list[Story]:
+        """Dedup, cluster and store a chunk of feeds; hand its alertable stories on (oldest first)."""
+        feeds = [
+            FeedItems(
+                spec=p.source.spec,
+                items=p.items,
+                first_poll=p.state.first_success_at is None,
+                ticker=p.source.ticker,
+            )
+            for p in chunk
+        ]
+        for result in await self.ingestor.ingest_many(feeds):
+            ingested[result.feed_id] = result
+        for p in chunk:
+            p.items = []  # stored: let the memory go
+        stories = sorted(
+            (s for p in chunk for s in ingested[p.source.id].alertable), key=lambda s: (s.published_at, s.id)
+        )
+        if stories and self.on_stories is not None:
+            await self.on_stories(stories)
+        return stories
+
+    async def _save_states(self, states: Sequence[FeedState]) -> None:
+        await self.store.save_feed_states(states)
+
+    async def _fetch_and_parse(self, src: FeedSource) -> _Polled:
+        state = self.states[src.id]
+        polled = _Polled(src, state, time.monotonic())
+        fetched_at = self.clock.now()
+        if src.news is not None:
+            try:
+                async with asyncio.timeout(self.config.total_timeout):
+                    polled.items = list(await src.news.fetch())
+                    polled.n_items = len(polled.items)
+            except TimeoutError:
+                polled.error = f"timed out after {self.config.total_timeout:g}s"
+            except SourceError as exc:
+                polled.error, polled.retry_after = str(exc), exc.retry_after
+            except Exception as exc:
+                log.exception("news source %s failed", src.id)
+                polled.error = f"{type(exc).__name__}: {exc}"
+            return polled
+        result = await self.fetcher.fetch(
+            src.spec.url, etag=state.etag, last_modified=state.last_modified, trusted=src.spec.trusted
+        )
+        polled.fetch = result
+        if not result.ok:
+            polled.error, polled.retry_after, polled.permanent = (
+                result.error,
+                result.retry_after,
+                result.permanent,
+            )
+            return polled
+        if result.not_modified:
+            return polled
+        if not result.body.strip():
+            polled.error = "empty body"
+            return polled
+        try:
+            polled.items, polled.bozo = await self._parse(src, result, fetched_at)
+        except ValueError as exc:
+            polled.error = str(exc)
+        polled.n_items = len(polled.items)
+        polled.fetch = replace(result, body=b"")  # parsed: the body is no longer needed
+        return polled
+
+    async def _parse(
+        self, src: FeedSource, result: FetchResult, fetched_at: datetime
+    ) -> tuple[list[NewsItem], str | None]:
+        def work() -> tuple[list[NewsItem], str | None]:
+            parsed = parse_feed(result.body, result.headers, url=result.final_url)
+            if parsed.bozo and not parsed.entries and not parsed.version:
+                ctype = result.headers.get("content-type", "unknown type")
+                raise ValueError(f"not an RSS or Atom feed ({ctype}; {parsed.bozo_reason})")
+            items = items_from_feed(
+                parsed,
+                feed_id=src.id,
+                source=src.spec.name,
+                base_url=result.final_url,
+                fetched_at=fetched_at,
+                summary_chars=self.config.summary_chars,
+            )
+            return items, parsed.bozo_reason
+
+        if len(result.body) < PARSE_IN_THREAD_BYTES:
+            return work()
+        async with self._parse_slots:  # feedparser is CPU-bound: big bodies go to a worker thread
+            return await asyncio.to_thread(work)
+
+    # ------------------------------------------------------------ state transitions
+
+    def _next_state(self, p: _Polled, ingested: IngestResult | None, now: datetime) -> FeedState:
+        state = p.state
+        interval = float(state.spec.interval)
+        if p.error is None:
+            etag = state.etag
+            modified = state.last_modified
+            if p.fetch is not None:
+                etag, modified = p.fetch.etag, p.fetch.last_modified
+            return replace(
+                state,
+                etag=etag,
+                last_modified=modified,
+                last_status=p.status,
+                last_polled_at=now,
+                last_success_at=now,
+                first_success_at=state.first_success_at or now,
+                last_error=None,
+                consecutive_failures=0,
+                next_poll_at=now + timedelta(seconds=interval * self._rng.uniform(0.9, 1.1)),
+                items_seen=state.items_seen + (ingested.new_items if ingested else 0),
+            )
+        failures = state.consecutive_failures + 1
+        error = p.error
+        backoff = min(interval * 2 ** (failures - 1), MAX_BACKOFF) * self._rng.uniform(0.8, 1.2)
+        delay = max(backoff, p.retry_after or 0.0)
+        disabled = None
+        if p.permanent:
+            disabled = f"{error} (fix the URL, then re-enable with `marketbot feeds --enable {state.id}`)"
+        elif failures >= self.config.max_failures:
+            disabled = f"{failures} consecutive failures, last: {error}"
+        if disabled:
+            log.warning("feed %s (%s) disabled: %s", state.spec.name, state.spec.url, disabled)
+        else:
+            log.info(
+                "feed %s (%s) failed (%d in a row): %s", state.spec.name, state.spec.url, failures, error
+            )
+        status = f"HTTP {p.fetch.status}" if p.fetch is not None and p.fetch.status >= 400 else "error"
+        return replace(
+            state,
+            last_status=status,
+            last_polled_at=now,
+            last_error=error,
+            consecutive_failures=failures,
+            disabled_reason=disabled,
+            next_poll_at=now + timedelta(seconds=delay),
+        )
+
+    def _result(self, p: _Polled, ingested: IngestResult | None, state: FeedState) -> FeedPollResult:
+        return FeedPollResult(
+            feed_id=p.source.id,
+            name=p.source.spec.name,
+            url=p.source.spec.url,
+            status=p.status,
+            error=p.error,
+            items=p.n_items,
+            new_items=ingested.new_items if ingested else 0,
+            new_stories=len(ingested.new_stories) if ingested else 0,
+            alerted=len(ingested.alertable) if ingested else 0,
+            joined=ingested.joined if ingested else 0,
+            elapsed=(p.fetch.elapsed if p.fetch is not None else time.monotonic() - p.started),
+            disabled_reason=state.disabled_reason,
+            next_poll_at=state.next_poll_at,
+            bozo=p.bozo,
+        )
+
+
+async def enable_feed(store: Store, feed_id: str) -> FeedState | None:
+    """Clear a feed's disabled reason and failure count so that it is polled again."""
+    state = await store.get_feed(feed_id)
+    if state is None:
+        return None
+    fresh = replace(state, disabled_reason=None, consecutive_failures=0, last_error=None, next_poll_at=None)
+    await store.save_feed_state(fresh)
+    return fresh
