@@ -399,7 +399,9 @@ class YahooQuoteSource:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 out[sym] = fut.result()
             else:
-                out[sym] = unavailable(sym, f"Yahoo Finance did not answer within {self.timeout:g}s")
+                out[sym] = unavailable(
+                    sym, f"price unavailable: Yahoo Finance did not answer within {self.timeout:g}s"
+                )
         return out
 
     async def _round(self, symbols: list[str], futures: dict[str, asyncio.Future[Quote]]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -129,7 +130,9 @@ def _xcal(code: str) -> Any:
     """An exchange_calendars calendar (building one takes ~0.1 s, so each is built once)."""
     import exchange_calendars as xcals
 
-    return xcals.get_calendar(code)
+    with warnings.catch_warnings():  # exchange_calendars 4.x on pandas 3 warns about its own internals
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return xcals.get_calendar(code)
 
 
 def _utc(ts: Any) -> datetime:

@@ -252,9 +252,17 @@ class YahooTransport:
             return self._tickers.setdefault(symbol, t)
 
     def forget(self, symbol: str) -> None:
-        """Throw away ``symbol``'s Ticker: after a failure a reused one gives misleading errors."""
+        """Throw away ``symbol``'s Ticker: after a failure a reused one gives misleading errors.
+
+        Also empties yfinance's in-memory response memo (``YfData.cache_get``), which would
+        otherwise keep serving a failed time-zone lookup for that symbol forever.
+        """
         with self._lock:
             self._tickers.pop(symbol, None)
+            data = self._data
+        clear = getattr(getattr(type(data), "cache_get", None), "cache_clear", None)
+        if callable(clear):
+            clear()
 
     # ------------------------------------------------------------------ v7 quotes
 
@@ -446,9 +454,16 @@ def classify(exc: BaseException, *, what: str, symbol: str | None = None) -> Sou
     text = str(exc)
     if name == "YFRateLimitError" or "429" in text or "Too Many Requests" in text:
         return SourceError(f"Yahoo Finance is rate-limiting us (HTTP 429) on the {subject}", retry_after=60)
-    if name in ("YFPricesMissingError", "YFTzMissingError", "YFInvalidPeriodError") or "delisted" in text:
-        reason = text.split(": ", 1)[-1] if ": " in text else text
-        return NotFound(f"{symbol or 'symbol'}: no such symbol on Yahoo Finance ({reason.strip()})")
+    if name == "YFPricesMissingError" and getattr(exc, "yahoo_reason", None):
+        # Yahoo itself said so ("No data found, symbol may be delisted"): a definitive answer
+        return NotFound(f"{symbol or 'symbol'}: no such symbol on Yahoo Finance ({exc.yahoo_reason})")  # type: ignore[attr-defined]
+    if name in ("YFPricesMissingError", "YFTzMissingError"):
+        # no explanation from Yahoo: an empty or unreadable answer, worth another try later
+        return SourceError(f"Yahoo Finance sent no usable prices for {symbol or 'the symbol'}")
+    if isinstance(exc, KeyError | IndexError | TypeError | ValueError) and not isinstance(
+        exc, json.JSONDecodeError
+    ):
+        return SourceError(f"Yahoo Finance sent an unexpected {subject} response ({name}: {text[:80]})")
     if isinstance(exc, json.JSONDecodeError) or name in ("JSONDecodeError",):
         return SourceError(f"Yahoo Finance sent an unreadable {subject} response (not JSON)")
     if name == "HTTPError":

@@ -26,7 +26,8 @@ can say "AMZN closed at 182.69 and trades at 181.20 pre-market". Ground truth fo
 ``price_at``, ``close_on``.
 
 Misbehaviour: ``fail(endpoint, mode, times=None)`` with modes ``garbage`` (HTML instead of
-JSON), ``429``, ``500``, ``401``, ``hang`` (never answers until the fake closes), ``empty``;
+JSON), ``429``, ``500``, ``401``, ``hang`` (never answers until the fake closes), ``empty``,
+``slow`` (answers normally after ``slow_seconds``);
 halted (``halted_at``) and delisted (``delisted=True``) instruments.
 
 Run standalone for end-to-end tests: ``python -m tests.fakes.yahoo_server --port 8765``
@@ -45,6 +46,7 @@ import secrets
 import threading
 import time as _time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,7 +57,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 Endpoint = Literal["cookie", "crumb", "quote", "chart", "summary", "news", "all"]
-Mode = Literal["garbage", "429", "500", "401", "hang", "empty"]
+Mode = Literal["garbage", "429", "500", "401", "hang", "empty", "slow"]
 
 NO_TRADES = -1.0  # a Day override meaning "no extended-hours trades in that session"
 
@@ -67,7 +69,9 @@ NO_TRADES = -1.0  # a Day override meaning "no extended-hours trades in that ses
 def _cal(code: str) -> Any:
     import exchange_calendars as xcals
 
-    return xcals.get_calendar(code)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return xcals.get_calendar(code)
 
 
 @dataclass(frozen=True)
@@ -347,6 +351,7 @@ class YahooFake:
             self.add(Instrument(**{k: getattr(inst, k) for k in inst.__dataclass_fields__}))
         self.news: dict[str, list[Article]] = {}
         self.require_crumb = require_crumb
+        self.slow_seconds = 1.0  # how long "slow" waits before answering normally
         self.requests: list[Request] = []
         self._failures: dict[str, list[tuple[Mode, int | None]]] = {}
         self._crumbs: dict[str, str] = {}  # A3 cookie -> crumb
@@ -465,6 +470,9 @@ class YahooFake:
                     plans.pop(0)
                 else:
                     plans[0] = (mode, times - 1)
+            if mode == "slow":
+                await asyncio.sleep(self.slow_seconds)
+                return None
             return await self._failure(mode)
         return None
 
@@ -516,11 +524,13 @@ class YahooFake:
         self._record(request)
         if (bad := await self._misbehave("cookie")) is not None:
             return bad
-        value = "d=AQABBK" + secrets.token_urlsafe(24) + "&S=AQAAA" + secrets.token_urlsafe(12)
-        self._crumbs[value] = ""
         resp = web.Response(
             status=404, content_type="text/html", text="<html><body>fc.yahoo.com</body></html>"
         )
+        if request.cookies.get("A3") in self._crumbs:
+            return resp  # a browser that already has its cookie keeps it (and its crumb)
+        value = "d=AQABBK" + secrets.token_urlsafe(24) + "&S=AQAAA" + secrets.token_urlsafe(12)
+        self._crumbs[value] = ""
         # Yahoo sets Domain=.yahoo.com; Secure - a loopback fake cannot, so host-only, plain http
         resp.set_cookie("A3", value, max_age=31557600, path="/", httponly=True, samesite="None")
         return resp
