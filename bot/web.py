@@ -20,7 +20,7 @@ RouteDef = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]
 
 def render_metrics(values: dict[str, float]) -> str:
     """Prometheus text exposition of gauge/counter values named ``marketbot_*``."""
-    lines = []
+    lines: list[str] = []
     for name, value in sorted(values.items()):
         metric = name if name.startswith("marketbot_") else f"marketbot_{name}"
         base = metric.split("{", 1)[0]

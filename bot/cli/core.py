@@ -29,8 +29,8 @@ def summary(env: Env, cfg: BotConfig) -> list[str]:
     specs = feed_specs(cfg)
     lines = [f"config: {env.config_path} is valid", f"timezone: {cfg.timezone}"]
     by_origin: dict[str, int] = {}
-    for s in specs:
-        by_origin[s.origin] = by_origin.get(s.origin, 0) + 1
+    for spec in specs:
+        by_origin[spec.origin] = by_origin.get(spec.origin, 0) + 1
     lines.append(
         f"feeds: {len(cfg.feeds)} configured"
         + (f", {by_origin.get('ticker', 0)} per-ticker" if cfg.ticker_feeds else "")
@@ -54,7 +54,7 @@ def summary(env: Env, cfg: BotConfig) -> list[str]:
             lines.append(f"  - {w.name}: {'; '.join(parts)} (match {w.match or 'any'})")
     lines.append(f"subscriptions: {len(cfg.subscriptions)}")
     for s in cfg.subscriptions:
-        opts = []
+        opts: list[str] = []
         if s.quiet_hours:
             opts.append(f"quiet {s.quiet_hours}")
         if s.max_per_hour:
@@ -66,7 +66,7 @@ def summary(env: Env, cfg: BotConfig) -> list[str]:
         if s.briefing != "none":
             opts.append(f"briefing {s.briefing}")
         lines.append(f"  - {s.watchlist} → {s.channel}" + (f" ({', '.join(opts)})" if opts else ""))
-    chat = []
+    chat: list[str] = []
     if env.slack_bot_token:
         mode = (
             "Socket Mode"

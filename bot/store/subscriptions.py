@@ -157,7 +157,10 @@ class SubscriptionStore(StoreBase):
                             created_at=now,
                         )
                     )
-                elif row.options != opts:
+                    continue
+                if spec.options.mute_until is None and (row.options or {}).get("mute_until"):
+                    opts["mute_until"] = row.options["mute_until"]  # a mute set from chat survives restarts
+                if row.options != opts:
                     await conn.execute(
                         sa.update(t.subscriptions)
                         .where(t.subscriptions.c.id == row.id)

@@ -1,0 +1,374 @@
+"""Composition root: settings → concrete adapters → one lifecycle on one event loop.
+
+``Runtime`` opens everything in an ``AsyncExitStack`` (store, market data, chat platforms,
+pipeline, dispatcher, poller) and closes it in reverse order. ``run_bot`` adds the scheduler
+and the HTTP server and runs until SIGINT/SIGTERM; ``poll_once`` runs one full cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+import bot
+from bot.catalog import Catalog
+from bot.chat.console import ConsoleChat
+from bot.commands import CommandService
+from bot.config import BotConfig, Env
+from bot.delivery.digests import HeldReleaser
+from bot.delivery.dispatcher import Dispatcher, DrainReport
+from bot.delivery.pipeline import AlertPipeline
+from bot.domain.errors import BotError
+from bot.domain.models import Story, StorySource
+from bot.domain.timeutil import SystemClock
+from bot.ingest.poller import Poller, PollReport
+from bot.ingest.sources import FeedSource, all_feeds, feed_specs, news_source, watched_tickers
+from bot.logs import setup_logging
+from bot.market.charts import ChartRenderer
+from bot.market.news import YahooNewsSource
+from bot.market.quotes import YahooQuoteSource
+from bot.market.sessions import ExchangeCalendar
+from bot.market.symbols import config_warnings, load_directory
+from bot.ports import ChatAdapter, Clock, SubscriptionSpec
+from bot.store import SqlStore, open_store
+from bot.web import WebServer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Runtime", "config_warnings", "feed_specs", "poll_once", "run_bot"]
+
+OUTBOX_RETENTION = timedelta(days=30)
+
+
+def subscription_specs(cfg: BotConfig) -> list[SubscriptionSpec]:
+    """The config's subscriptions as store specs (scope "config": they name config watchlists)."""
+    return [
+        SubscriptionSpec(s.watchlist, s.channel_ref, s.options(), scope="config") for s in cfg.subscriptions
+    ]
+
+
+def secrets_of(env: Env) -> list[str]:
+    """Every secret value, for log redaction."""
+    values = [env.slack_bot_token, env.slack_app_token, env.slack_signing_secret, env.discord_bot_token]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+@dataclass
+class Runtime:
+    """Everything a running bot is made of; open with ``async with Runtime.open(...)``."""
+
+    env: Env
+    config: BotConfig
+    clock: Clock
+    store: SqlStore
+    catalog: Catalog
+    calendar: ExchangeCalendar
+    quotes: YahooQuoteSource
+    charts: ChartRenderer
+    adapters: dict[str, ChatAdapter]
+    commands: CommandService
+    pipeline: AlertPipeline
+    dispatcher: Dispatcher
+    releaser: HeldReleaser
+    poller: Poller
+    stack: AsyncExitStack
+    started_at: float = field(default_factory=time.monotonic)
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        env: Env,
+        cfg: BotConfig,
+        *,
+        clock: Clock | None = None,
+        console_json: bool = False,
+        console_stream: IO[str] | None = None,
+        connect_chat: bool = True,
+    ) -> Any:
+        """Build and open every component; ``connect_chat`` False skips Slack/Discord connections."""
+        clock = clock or SystemClock()
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(open_store(env.database_url))
+            await store.sync_config_subscriptions(subscription_specs(cfg))
+            directory = await asyncio.to_thread(load_directory, cfg.aliases)
+            for warning in config_warnings(cfg):
+                log.warning("%s: %s", env.config_path, warning)
+            catalog = Catalog(
+                store=store,
+                config_watchlists=cfg.domain_watchlists(),
+                directory=directory,
+                aliases=cfg.aliases,
+            )
+            await catalog.reload()
+            calendar = ExchangeCalendar(cfg.market.exchange)
+            cache_dir = data_dir(env) / "cache"
+            quotes = await stack.enter_async_context(
+                YahooQuoteSource(
+                    cfg.market, calendar, yahoo_url=env.yahoo_url, clock=clock, cache_dir=cache_dir
+                )
+            )
+            charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
+            stack.push_async_callback(charts.aclose)
+
+            adapters: dict[str, ChatAdapter] = {}
+            console = ConsoleChat(json_mode=console_json, stream=console_stream)
+            adapters["console"] = console
+            commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock)
+            if connect_chat:
+                for platform, adapter in await _chat_adapters(env, cfg, commands, clock, stack):
+                    adapters[platform] = adapter
+
+            pipeline = AlertPipeline(store, catalog, quotes, calendar, cfg, clock)
+            stack.push_async_callback(pipeline.aclose)
+            dispatcher = Dispatcher(
+                store, adapters, cfg, clock, worker_id=f"{socket.gethostname()}:{os.getpid()}"
+            )
+            stack.push_async_callback(dispatcher.aclose)
+            releaser = HeldReleaser(store, cfg, clock)
+
+            async def on_stories(stories: list[Story]) -> None:
+                if await pipeline.process(stories):
+                    dispatcher.wake()
+
+            async def on_sources(pairs: list[tuple[str, StorySource]]) -> None:
+                if await pipeline.process_new_sources(pairs):
+                    dispatcher.wake()
+
+            yahoo = _yahoo_news(env, cfg, catalog, clock, cache_dir)
+
+            def sources() -> Sequence[FeedSource]:
+                return all_feeds(cfg, catalog.all(), extra=yahoo)
+
+            poller = Poller(
+                store=store, sources=sources, config=cfg.ingest, on_stories=on_stories, clock=clock
+            )
+            if hasattr(poller, "on_sources"):
+                poller.on_sources = on_sources
+            await stack.enter_async_context(poller)
+            yield cls(
+                env=env,
+                config=cfg,
+                clock=clock,
+                store=store,
+                catalog=catalog,
+                calendar=calendar,
+                quotes=quotes,
+                charts=charts,
+                adapters=adapters,
+                commands=commands,
+                pipeline=pipeline,
+                dispatcher=dispatcher,
+                releaser=releaser,
+                poller=poller,
+                stack=stack,
+            )
+
+    # ------------------------------------------------------------ health and metrics
+
+    async def health(self) -> dict[str, Any]:
+        """Liveness and readiness: the store answers; chat platforms' connection state."""
+        checks: dict[str, Any] = {}
+        status = "ok"
+        try:
+            await asyncio.wait_for(self.store.has_marker("health"), timeout=3)
+            checks["database"] = "ok"
+        except (TimeoutError, OSError, BotError, Exception) as exc:
+            checks["database"] = f"error: {exc}"
+            status = "error"
+        for name, adapter in self.adapters.items():
+            describe = getattr(adapter, "status", None)
+            checks[name] = describe() if callable(describe) else "ok"
+        checks["quotes"] = str(self.quotes.status())
+        return {
+            "status": status,
+            "version": bot.__version__,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "checks": checks,
+        }
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {"uptime_seconds": time.monotonic() - self.started_at}
+        for prefix, counter in (
+            ("pipeline", self.pipeline.stats),
+            ("dispatcher", self.dispatcher.stats),
+            ("releaser", self.releaser.stats),
+        ):
+            for key, value in counter.items():
+                out[f"{prefix}_{key}_total"] = float(value)
+        out["feeds"] = float(len(self.poller.sources))
+        return out
+
+
+def data_dir(env: Env) -> Path:
+    """Where local state lives: the SQLite file's directory, else ./data."""
+    url = env.database_url
+    if url.startswith("sqlite") and ":///" in url:
+        path = Path(url.split(":///", 1)[1].split("?", 1)[0])
+        if str(path) not in ("", ":memory:"):
+            return path.expanduser().parent
+    return Path("data")
+
+
+def _yahoo_news(
+    env: Env, cfg: BotConfig, catalog: Catalog, clock: Clock, cache_dir: Path
+) -> list[FeedSource]:
+    if not cfg.yahoo_news.enabled:
+        return []
+    source = YahooNewsSource(
+        lambda: watched_tickers(catalog.all()),
+        yahoo_url=env.yahoo_url,
+        clock=clock,
+        cache_dir=cache_dir,
+        summary_chars=cfg.ingest.summary_chars,
+    )
+    return [news_source(source, name="Yahoo Finance ticker news", interval=cfg.yahoo_news.interval)]
+
+
+async def _chat_adapters(
+    env: Env, cfg: BotConfig, commands: CommandService, clock: Clock, stack: AsyncExitStack
+) -> list[tuple[str, ChatAdapter]]:
+    """Slack and Discord adapters for the tokens that are set, started and bound to the commands."""
+    out: list[tuple[str, ChatAdapter]] = []
+    if env.slack_bot_token:
+        from bot.chat.slack_app import SlackAdapter
+
+        slack = SlackAdapter.from_settings(env, cfg, commands=commands, clock=clock)
+        await slack.start()
+        stack.push_async_callback(slack.aclose)
+        out.append(("slack", slack))
+    if env.discord_bot_token:
+        from bot.chat.discord_bot import DiscordAdapter
+
+        discord = DiscordAdapter.from_settings(env, cfg, commands=commands)
+        await discord.start()
+        stack.push_async_callback(discord.aclose)
+        out.append(("discord", discord))
+    return out
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def _every(scheduler: AsyncIOScheduler, name: str, seconds: float, func: Callable[[], Any]) -> None:
+    async def job() -> None:
+        try:
+            await func()
+        except Exception:
+            log.exception("%s failed; it runs again in %.0f s", name, seconds)
+
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=seconds,
+        id=name,
+        name=name,
+        max_instances=1,
+        coalesce=True,
+        jitter=min(5, seconds / 10),
+    )
+
+
+async def run_bot(
+    env: Env, cfg: BotConfig, *, console_json: bool = False, clock: Clock | None = None
+) -> None:
+    """``marketbot run``: everything, until SIGINT or SIGTERM; then a clean shutdown."""
+    setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Runtime.open(env, cfg, clock=clock, console_json=console_json) as rt:
+        scheduler = AsyncIOScheduler(timezone=cfg.tz)
+        rt.poller.schedule(scheduler)
+        _every(scheduler, "delivery:held", 60, rt.releaser.run_once)
+        _every(scheduler, "delivery:followups", 60, rt.pipeline.flush_followups)
+        _every(scheduler, "catalog:reload", 300, rt.catalog.reload)
+        _every(
+            scheduler,
+            "outbox:purge",
+            6 * 3600,
+            lambda: rt.store.purge_outbox(before=rt.clock.now() - OUTBOX_RETENTION),
+        )
+        web = None
+        if cfg.web.enabled:
+            routes: list[Any] = []
+            slack = rt.adapters.get("slack")
+            if slack is not None and getattr(slack, "mode", "") == "http":
+                routes = slack.web_routes()
+            web = WebServer(
+                host=env.web_host or cfg.web.host,
+                port=cfg.web.port if env.web_port is None else env.web_port,
+                health=rt.health,
+                metrics=rt.metrics,
+                routes=routes,
+            )
+            try:
+                await web.start()
+            except OSError as exc:
+                raise BotError(
+                    f"cannot listen on {web.host}:{web.port} ({exc.strerror or exc}); set MARKETBOT_WEB_PORT "
+                    "to a free port, or web.enabled: false in the config"
+                ) from None
+            rt.stack.push_async_callback(web.aclose)
+        scheduler.start()
+        rt.stack.callback(scheduler.shutdown, wait=False)
+        dispatch = asyncio.create_task(rt.dispatcher.run(), name="dispatcher")
+        platforms = ", ".join(rt.adapters)
+        log.info(
+            "marketbot %s running: %d feeds, %d watchlists, chat: %s. Ctrl-C stops.",
+            bot.__version__,
+            len(rt.poller.sources),
+            len(rt.catalog.all()),
+            platforms,
+        )
+        first_poll = asyncio.create_task(rt.poller.run_once(due_only=True), name="first-poll")
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({dispatch, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if dispatch in done:
+            error = dispatch.exception()
+            if error is not None:
+                raise error
+        log.info("stopping…")
+        stopper.cancel()
+        first_poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await first_poll
+        await rt.dispatcher.aclose()
+        dispatch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatch
+    log.info("stopped cleanly")
+
+
+@dataclass(frozen=True)
+class PollOnceResult:
+    poll: PollReport
+    drain: DrainReport
+
+
+async def poll_once(
+    env: Env, cfg: BotConfig, *, console_json: bool = False, stream: IO[str] | None = None
+) -> PollOnceResult:
+    """One full cycle: fetch every feed, parse, match, store, enqueue, deliver what is due; then exit."""
+    async with Runtime.open(env, cfg, console_json=console_json, console_stream=stream) as rt:
+        report = await rt.poller.run_once()
+        await rt.pipeline.settle()
+        await rt.releaser.run_once()
+        drained = await rt.dispatcher.drain()
+        return PollOnceResult(report, drained)
