@@ -352,10 +352,21 @@ class AlertPipeline:
             queued = await self._store.enqueue(entries)
             self.stats["queued"] += queued
 
-    async def settle(self) -> None:
-        """Wait for background late-price work (bounded by ``late_price_wait``); for ``poll --once``."""
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for background late-price work (each bounded by ``late_price_wait``).
+
+        With ``timeout``, work still running after that many seconds is cancelled (alerts keep
+        "price unavailable"); ``poll --once`` passes a few seconds so a dead quote service
+        cannot hold the run for the whole ``late_price_wait``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._late:
-            await asyncio.gather(*list(self._late), return_exceptions=True)
+            remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+            _, pending = await asyncio.wait(list(self._late), timeout=remaining)
+            if pending and deadline is not None and loop.time() >= deadline:
+                await self.aclose()
+                return
 
     async def aclose(self) -> None:
         """Cancel background late-price work (a shutdown loses only price edits, never alerts)."""

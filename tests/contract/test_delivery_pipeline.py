@@ -339,3 +339,14 @@ def _hm(a: str, b: str) -> tuple[object, object]:
     h1, m1 = a.split(":")
     h2, m2 = b.split(":")
     return time(int(h1), int(m1)), time(int(h2), int(m2))
+
+
+async def test_a_dead_quote_service_cannot_hold_a_one_shot_run(sqlite_store: SqlStore, clock: ManualClock) -> None:
+    cfg = config("delivery:\n  quote_wait: 0.05\n  late_price_wait: 600\n")
+    w = await make_world(sqlite_store, clock, cfg=cfg, prices=PRICES)
+    await w.subscribe("cloud-china", SLACK_A)
+    w.quotes.gate = asyncio.Event()  # never answers
+    await w.ingest(story("Amazon cloud while Yahoo is down", at=clock.now()))
+    await w.pipeline.settle(timeout=0.1)  # what `poll --once` does: gives up on late prices
+    assert await w.deliver() == 1
+    assert tickers(w.chat["slack"].alerts()[0]) == [("AMZN", True, None)]
