@@ -676,6 +676,12 @@ class DiscordAdapter:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.close()
+            # discord.py's close() leaves the task that waits for GUILD_CREATEs after READY running
+            # for up to guild_ready_timeout; nothing may outlive aclose()
+            ready = getattr(self._client._connection, "_ready_task", None)
+            if isinstance(ready, asyncio.Task) and not ready.done():
+                ready.cancel()
+                await asyncio.gather(ready, return_exceptions=True)
         if self._runner is not None:
             try:
                 async with asyncio.timeout(10.0):

@@ -76,6 +76,8 @@ INTENT_GUILDS = 1 << 0
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 
+_BODY: web.RequestKey[Any] = web.RequestKey("discord_body", object)
+_FILES: web.RequestKey[list[RecordedFile]] = web.RequestKey("discord_files", list)
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 _MENTION_RE = re.compile(r"<@!?(\d+)>|<@&(\d+)>|@(everyone|here)")
 
@@ -612,6 +614,14 @@ class GatewayConnection:
     received: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class World:
+    guild: Guild
+    channel: Channel
+    moderator: Member
+    member: Member
+
+
 # ---------------------------------------------------------------- the server
 
 
@@ -732,6 +742,16 @@ class DiscordFake:
         g = Guild(id=guild_id or self.ids.next(), name=name, fake=self, commands_scope=commands_scope)
         self.guilds[g.id] = g
         return g
+
+    def world(self) -> World:
+        """A server with an #alerts channel, a moderator (Manage Channels) and a plain member."""
+        guild = self.add_guild("Trading Desk")
+        return World(
+            guild=guild,
+            channel=guild.add_channel("alerts"),
+            moderator=guild.add_member("mod", manage_channels=True),
+            member=guild.add_member("reader"),
+        )
 
     def channel(self, channel_id: int) -> Channel:
         return self._channels[channel_id]
@@ -1103,8 +1123,8 @@ class DiscordFake:
             at=time.monotonic(),
         )
         self.requests.append(rec)
-        request["body"] = body
-        request["files"] = files
+        request[_BODY] = body
+        request[_FILES] = files
         key = f"{request.method} {route}"
         now = time.monotonic()
         bucket_hash, bucket = self._bucket_for(key, request)
@@ -1252,7 +1272,7 @@ class DiscordFake:
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         guild = self._guild_for_commands(request)
-        body = request["body"]
+        body = request[_BODY]
         if not isinstance(body, list):
             raise _invalid([], "LIST_TYPE_CONVERT", "Must be an array.")
         if len(body) > 110:
@@ -1332,10 +1352,10 @@ class DiscordFake:
         target = self._channels.get(int(cid)) if cid.isdigit() else None
         send = SEND_MESSAGES_IN_THREADS if target is not None and target.type == 11 else SEND_MESSAGES
         ch = self._channel_for_bot(request, send)
-        body = request["body"] or {}
+        body = request[_BODY] or {}
         if not isinstance(body, dict):
             raise _invalid([], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
-        files = request["files"]
+        files = request[_FILES]
         if files and not ch.bot_permissions & ATTACH_FILES:
             raise ApiError(403, 50013, "Missing Permissions")
         nonce = body.get("nonce")
@@ -1517,8 +1537,8 @@ class DiscordFake:
         msg = self._message_in(ch, request.match_info["message_id"])
         if msg.payload["author"]["id"] != str(self.bot.id):
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        body = request["body"] or {}
-        self._apply_edit(msg, ch, body, request["files"])
+        body = request[_BODY] or {}
+        self._apply_edit(msg, ch, body, request[_FILES])
         return self._json(200, msg.payload)
 
     def _apply_edit(
@@ -1577,7 +1597,7 @@ class DiscordFake:
         if ch.type == 11:
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
         msg = self._message_in(ch, request.match_info["message_id"])
-        body = request["body"] or {}
+        body = request[_BODY] or {}
         name = body.get("name")
         if not isinstance(name, str) or not 1 <= len(name) <= 100:
             raise _invalid(["name"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
@@ -1649,7 +1669,7 @@ class DiscordFake:
             raise ApiError(404, 10062, "Unknown interaction")
         if ix.acknowledged:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
-        body = request["body"] or {}
+        body = request[_BODY] or {}
         cb_type = body.get("type")
         data = body.get("data") or {}
         if ix.type == 4:
@@ -1663,7 +1683,7 @@ class DiscordFake:
             ix.choices = list(choices or [])
             return self._callback_result(request, ix, 8, None)
         if cb_type == 4:
-            msg = self._interaction_message(ix, data, request["files"])
+            msg = self._interaction_message(ix, data, request[_FILES])
             ix.callbacks.append(body)
             ix.original = msg
             return self._callback_result(request, ix, 4, msg)
@@ -1725,8 +1745,8 @@ class DiscordFake:
 
     async def _followup(self, request: web.Request) -> web.Response:
         ix = self._interaction_by_token(request)
-        body = request["body"] or {}
-        files = request["files"]
+        body = request[_BODY] or {}
+        files = request[_FILES]
         original = ix.original
         if ix.deferred and original is not None and original.loading and not original.deleted:
             # Discord: the first follow-up after a deferred response edits the loading message,
@@ -1752,7 +1772,7 @@ class DiscordFake:
         if request.method == "DELETE":
             msg.deleted = True
             return self._json(204, None)
-        self._apply_edit(msg, msg.channel, request["body"] or {}, request["files"])
+        self._apply_edit(msg, msg.channel, request[_BODY] or {}, request[_FILES])
         return self._json(200, msg.payload)
 
     # ------------------------------------------------------------ gateway
