@@ -33,7 +33,7 @@ from bot.delivery.dispatcher import Dispatcher, DrainReport
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.errors import BotError
 from bot.domain.models import Story, StorySource
-from bot.domain.timeutil import SystemClock
+from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.poller import Poller, PollReport
 from bot.ingest.sources import FeedSource, all_feeds, feed_specs, news_source, watched_tickers
 from bot.logs import setup_logging
@@ -101,7 +101,11 @@ class Runtime:
         connect_chat: bool = True,
     ) -> Any:
         """Build and open every component; ``connect_chat`` False skips Slack/Discord connections."""
-        clock = clock or SystemClock()
+        clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
+        if env.now:
+            log.warning(
+                "MARKETBOT_NOW is set: the bot's clock reads %s", clock.now().isoformat(timespec="seconds")
+            )
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_store(env.database_url))
             await store.sync_config_subscriptions(subscription_specs(cfg))

@@ -541,6 +541,7 @@ class Env:
     yahoo_url: str | None = None  # MARKETBOT_YAHOO_URL: send every Yahoo Finance request here instead
     web_host: str | None = None
     web_port: int | None = None
+    now: datetime | None = None  # MARKETBOT_NOW: pretend it is this time (demos, reproducing, tests)
 
     @property
     def platforms(self) -> list[str]:
@@ -590,7 +591,17 @@ def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = 
         raise ConfigError(
             f"environment: MARKETBOT_WEB_PORT={web_port!r}; use a port number such as 8080 (0: any free port)"
         )
+    now = None
+    now_text = merged.get("MARKETBOT_NOW", "").strip()
+    if now_text:
+        try:
+            now = as_utc(datetime.fromisoformat(now_text.replace("Z", "+00:00")))
+        except ValueError:
+            raise ConfigError(
+                f"environment: MARKETBOT_NOW={now_text!r} is not an ISO time; write e.g. 2026-11-25T08:10:00-05:00"
+            ) from None
     return Env(
+        now=now,
         web_host=merged.get("MARKETBOT_WEB_HOST") or None,
         web_port=int(web_port) if web_port else None,
         config_path=Path(merged.get("MARKETBOT_CONFIG") or DEFAULT_CONFIG),

@@ -126,6 +126,50 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), EXIT_FAILURE)
 
     @app.command()
+    def poll(
+        once: Annotated[bool, typer.Option("--once", help="Run one full cycle and exit.")] = False,
+        json_output: Annotated[
+            bool, typer.Option("--json", help="Console deliveries as one JSON object per line on stdout.")
+        ] = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Fetch every feed, match, store, queue and deliver (``--once``: one cycle, then exit).
+
+        Without ``--once`` it keeps polling like ``marketbot run``.
+        """
+        from bot.app import poll_once, run_bot, secrets_of
+        from bot.logs import setup_logging
+
+        env, cfg = load(config)
+        if not once:
+            try:
+                asyncio.run(run_bot(env, cfg, console_json=json_output))
+            except KeyboardInterrupt:
+                pass
+            except StoreError as exc:
+                fail(str(exc), EXIT_USAGE)
+            except BotError as exc:
+                fail(str(exc), EXIT_FAILURE)
+            return
+        setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env))
+        try:
+            result = asyncio.run(poll_once(env, cfg, console_json=json_output))
+        except StoreError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except BotError as exc:
+            fail(str(exc), EXIT_FAILURE)
+        report, drained = result.poll, result.drain
+        polled = len(report.feeds) - report.count("skipped")
+        typer.echo(
+            f"polled {polled} feeds: {report.count('200')} changed, {report.count('304')} not modified, "
+            f"{report.failed} failed; {report.new_items} new items, {len(report.stories)} new stories; "
+            f"{drained.sent} alerts sent, {drained.retried} to retry, {drained.failed} failed",
+            err=True,
+        )
+        if polled and report.failed == polled:
+            fail(f"every feed failed ({report.failed}); see `marketbot feeds` for the reasons")
+
+    @app.command()
     def check(config: ConfigOption = None) -> None:
         """Validate the config and the database URL, and print a summary. Writes nothing."""
         from bot.store.db import probe

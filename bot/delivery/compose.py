@@ -128,7 +128,7 @@ def compose_story(
         channel=subscription.channel,
         watchlist=match.watchlist,
         title=story.title,
-        link=story.link or story.canonical_url,
+        link=story.canonical_url or story.link,
         source=story.source,
         published_at=story.published_at,
         summary=story.summary,
@@ -139,8 +139,8 @@ def compose_story(
         created_at=now,
     )
     alert = clean_alert(with_quotes(alert, quotes))
-    if not alert.link and story.canonical_url and story.canonical_url != story.link:
-        alert = clean_alert(dataclasses.replace(alert, link=story.canonical_url))
+    if not alert.link and story.link and story.link != story.canonical_url:
+        alert = clean_alert(dataclasses.replace(alert, link=story.link))  # canonical one was not http(s)
     return alert
 
 

@@ -90,3 +90,13 @@ class ManualClock:
     def advance(self, delta: timedelta | float) -> datetime:
         self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
         return self._now
+
+
+class OffsetClock:
+    """The real clock shifted so that it reads ``start`` now, then runs on (``MARKETBOT_NOW``)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = as_utc(start) - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset

@@ -1,0 +1,99 @@
+"""The story marketbot was conceived around, end to end through the real command.
+
+Amazon and Microsoft fall pre-market on a report that the US will restrict cloud services
+for Chinese AI developers. A channel watching AMZN, MSFT, "export control" and "cloud" gets
+that story within one poll, with both tickers' pre-market moves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Bot
+from tests.fakes.feed_host import FeedHost, entry, rss
+from tests.fakes.yahoo_server import YahooFake
+
+pytestmark = pytest.mark.e2e
+
+# Wednesday 2026-11-25, 08:10 in New York: pre-market
+NOW = datetime(2026, 11, 25, 13, 10, tzinfo=UTC)
+TITLE = "Amazon.com (AMZN) and Microsoft Corporation (MSFT) Shares Fall as US Plans to Restrict Cloud Services for Chinese Firms"
+BODY = (Path(__file__).parents[1] / "data" / "seed_story_body.txt").read_text(encoding="utf-8")
+
+
+class Frozen:
+    def now(self) -> datetime:
+        return NOW
+
+
+def config(feed_url: str) -> dict[str, object]:
+    return {
+        "timezone": "America/New_York",
+        "feeds": [{"name": "Market News Wire", "url": feed_url, "interval": 60}],
+        "watchlists": [
+            {"name": "cloud-china", "tickers": ["AMZN", "MSFT"], "keywords": ["export control", "cloud"]},
+            {"name": "autos", "tickers": ["TSLA"], "keywords": ["recall"]},
+        ],
+        "subscriptions": [{"watchlist": "cloud-china", "channel": "console"}],
+        "web": {"enabled": False},
+    }
+
+
+async def test_seed_story_arrives_within_one_poll_with_premarket_moves(bot_env: Bot) -> None:
+    async with FeedHost() as host, YahooFake(clock=Frozen()) as yahoo:
+        prev = yahoo.close_on("AMZN", date(2026, 11, 24))
+        yahoo.set_day("AMZN", date(2026, 11, 25), pre=round(prev * 0.9918, 2))
+        prev_msft = yahoo.close_on("MSFT", date(2026, 11, 24))
+        yahoo.set_day("MSFT", date(2026, 11, 25), pre=round(prev_msft * 0.9875, 2))
+        older = entry(
+            "Fed minutes show officials split on December cut",
+            "https://news.example/fed-minutes",
+            published=datetime(2026, 11, 24, 19, 0, tzinfo=UTC),
+        )
+        url = host.serve("/markets.xml", rss([older]), etag='"v1"')
+        bot_env.write_config(config(url))
+        bot_env.env["MARKETBOT_YAHOO_URL"] = yahoo.url
+        bot_env.env["MARKETBOT_NOW"] = NOW.isoformat()
+
+        first = await bot_env.run("poll", "--once", "--json")
+        assert first.code == 0, first.stderr
+        assert first.json_lines() == []  # what a feed holds on its first poll is stored, not alerted
+
+        seed = entry(
+            TITLE,
+            "https://news.example/markets/amazon-microsoft-cloud-china?utm_source=rss&utm_medium=feed",
+            published=datetime(2026, 11, 25, 13, 2, tzinfo=UTC),
+            description=f"<p>{BODY}</p>",
+        )
+        host.update("/markets.xml", body=rss([seed, older]), etag='"v2"')
+        second = await bot_env.run("poll", "--once", "--json")
+        assert second.code == 0, second.stderr
+        alerts = second.json_lines()
+        assert len(alerts) == 1, second.stdout
+        (alert,) = alerts
+        assert alert["channel"] == "console"
+        assert alert["watchlist"] == "cloud-china"
+        assert alert["title"] == TITLE
+        assert alert["link"] == "https://news.example/markets/amazon-microsoft-cloud-china"
+        assert alert["source"] == "Market News Wire"
+        assert "cloud" in alert["terms"]
+        assert alert["summary"] and len(str(alert["summary"])) <= 280
+        tickers = {t["symbol"]: t for t in alert["tickers"]}  # type: ignore[union-attr,index]
+        assert list(tickers)[:2] == ["AMZN", "MSFT"]
+        for symbol, pct in (("AMZN", -0.82), ("MSFT", -1.25)):
+            line = tickers[symbol]
+            assert line["session"] == "pre-market"
+            assert line["price"] is not None
+            assert line["change_pct"] == pytest.approx(pct, abs=0.02)
+
+        # the same story again in the next poll (timestamps rewritten) is not alerted twice
+        rewritten = entry(
+            TITLE, seed.link, published=datetime(2026, 11, 25, 13, 5, tzinfo=UTC), description=BODY
+        )
+        host.update("/markets.xml", body=rss([rewritten, older]), etag='"v3"')
+        third = await bot_env.run("poll", "--once", "--json")
+        assert third.code == 0, third.stderr
+        assert third.json_lines() == []
