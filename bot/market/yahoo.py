@@ -464,6 +464,8 @@ def classify(exc: BaseException, *, what: str, symbol: str | None = None) -> Sou
         exc, json.JSONDecodeError
     ):
         return SourceError(f"Yahoo Finance sent an unexpected {subject} response ({name}: {text[:80]})")
+    if "CURRENTLY DOWN" in text:  # yfinance's reading of Yahoo's "Will be right back" page
+        return SourceError(f'Yahoo Finance says it is down ("Will be right back") on the {subject}')
     if isinstance(exc, json.JSONDecodeError) or name in ("JSONDecodeError",):
         return SourceError(f"Yahoo Finance sent an unreadable {subject} response (not JSON)")
     if name == "HTTPError":

@@ -1,0 +1,183 @@
+"""Contract suites for the market ports: QuoteSource, MarketCalendar, ChartSource, NewsSource.
+
+Each suite states what any implementation must do (as ``bot/ports.py`` promises) and runs
+against every implementation we ship, driven through the real yfinance against the Yahoo fake.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="marketbot-mpl-"))
+
+from bot.config import MarketConfig
+from bot.domain.models import NewsItem, Quote, TradingSession
+from bot.domain.timeutil import ManualClock
+from bot.market.charts import ChartRenderer
+from bot.market.news import YahooNewsSource
+from bot.market.quotes import YahooQuoteSource
+from bot.market.sessions import ExchangeCalendar
+from bot.market.yahoo import configure_cache
+from bot.ports import ChartSource, MarketCalendar, NewsSource, QuoteSource
+from tests.fakes.yahoo_server import YahooFake
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:.*inplace keyword:DeprecationWarning")
+
+START = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # 08:30 New York, pre-market after Thanksgiving
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return configure_cache(tmp_path_factory.mktemp("yfinance"))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def fake(clock: ManualClock) -> AsyncIterator[YahooFake]:
+    async with YahooFake(clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+async def yahoo_quotes(
+    fake: YahooFake, clock: ManualClock, cache_dir: Path
+) -> AsyncIterator[YahooQuoteSource]:
+    src = YahooQuoteSource(
+        MarketConfig(quote_timeout=2.0),
+        ExchangeCalendar(),
+        yahoo_url=fake.url,
+        clock=clock,
+        cache_dir=cache_dir,
+    )
+    yield src
+    await src.aclose()
+
+
+# ---------------------------------------------------------------- QuoteSource
+
+
+@pytest.fixture(params=["yahoo"])
+def quote_source(request: pytest.FixtureRequest, yahoo_quotes: YahooQuoteSource) -> QuoteSource:
+    return {"yahoo": yahoo_quotes}[request.param]
+
+
+def _check_quote(q: Quote) -> None:
+    if q.price is None:
+        assert q.change is None and q.change_pct is None and q.as_of is None
+        assert q.reason, "a quote without a price says why"
+        return
+    assert q.price > 0 and math.isfinite(q.price)
+    assert q.as_of is not None and q.as_of.tzinfo is not None and q.as_of.utcoffset() == timedelta(0)
+    assert q.session is None or isinstance(q.session, TradingSession)
+    if q.previous_close is not None:
+        assert q.change is not None and q.change_pct is not None
+        assert math.isclose(q.change, q.price - q.previous_close, abs_tol=1e-9)
+        assert math.isclose(q.change_pct, q.change / q.previous_close * 100, rel_tol=1e-9)
+
+
+async def test_quotes_keyed_by_normalised_symbol_in_order(quote_source: QuoteSource) -> None:
+    got = await quote_source.quotes(["msft", "$aapl", "SHOP.TO", "msft"])
+    assert list(got) == ["MSFT", "AAPL", "SHOP.TO"]
+    for q in got.values():
+        _check_quote(q)
+        assert q.available
+
+
+async def test_quotes_never_raise(quote_source: QuoteSource) -> None:
+    got = await quote_source.quotes(["NOSUCHCO", "", "   ", "bad symbol!", "AAPL"])
+    assert set(got) == {"NOSUCHCO", "BAD SYMBOL!", "AAPL"}
+    assert got["NOSUCHCO"].price is None and got["BAD SYMBOL!"].price is None
+    for q in got.values():
+        _check_quote(q)
+    assert await quote_source.quotes([]) == {}
+
+
+async def test_quotes_never_raise_when_yahoo_is_down(quote_source: QuoteSource, fake: YahooFake) -> None:
+    fake.fail("all", "500")
+    got = await quote_source.quotes(["AAPL", "MSFT"])
+    assert all(q.price is None and q.reason for q in got.values())
+
+
+# ---------------------------------------------------------------- MarketCalendar
+
+
+@pytest.fixture(params=["xnys"])
+def market_calendar(request: pytest.FixtureRequest) -> MarketCalendar:
+    return {"xnys": ExchangeCalendar("XNYS")}[request.param]
+
+
+@pytest.mark.parametrize("hours", range(0, 24 * 9, 5))
+def test_calendar_contract(market_calendar: MarketCalendar, hours: int) -> None:
+    when = datetime(2026, 11, 21, tzinfo=UTC) + timedelta(hours=hours, minutes=17)
+    session = market_calendar.session_at(when)
+    assert session is None or isinstance(session, TradingSession)
+    day = when.astimezone(ExchangeCalendar("XNYS").tz).date()
+    if not market_calendar.is_trading_day(day):
+        assert session in (TradingSession.CLOSED, None)
+    close = market_calendar.previous_close(when)
+    assert close.tzinfo is not None and close < when
+    assert market_calendar.session_at(close) != TradingSession.REGULAR  # a close ends the regular session
+    assert market_calendar.previous_close(close) < close
+
+
+def test_calendar_knows_the_holiday(market_calendar: MarketCalendar) -> None:
+    assert not market_calendar.is_trading_day(date(2026, 11, 26))
+    assert market_calendar.is_trading_day(date(2026, 11, 27))
+
+
+# ---------------------------------------------------------------- ChartSource
+
+
+@pytest.fixture(params=["matplotlib"])
+async def chart_source(
+    request: pytest.FixtureRequest, yahoo_quotes: YahooQuoteSource, clock: ManualClock
+) -> AsyncIterator[ChartSource]:
+    renderer = ChartRenderer(yahoo_quotes, ExchangeCalendar(), clock=clock)
+    yield {"matplotlib": renderer}[request.param]
+    await renderer.aclose()
+
+
+async def test_chart_is_png(chart_source: ChartSource) -> None:
+    png = await chart_source.chart("AAPL")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+
+# ---------------------------------------------------------------- NewsSource
+
+
+@pytest.fixture(params=["yahoo"])
+async def news_source(
+    request: pytest.FixtureRequest, fake: YahooFake, clock: ManualClock, cache_dir: Path
+) -> AsyncIterator[NewsSource]:
+    makers: dict[str, Callable[[], Any]] = {
+        "yahoo": lambda: YahooNewsSource(
+            ["AAPL", "NVDA"], yahoo_url=fake.url, clock=clock, cache_dir=cache_dir
+        )
+    }
+    src = makers[request.param]()
+    yield src
+    await src.aclose()
+
+
+async def test_news_items_belong_to_the_source(news_source: NewsSource, clock: ManualClock) -> None:
+    assert isinstance(news_source.id, str) and news_source.id
+    items = await news_source.fetch()
+    assert items and all(isinstance(i, NewsItem) for i in items)
+    assert len({i.id for i in items}) == len(items)
+    for item in items:
+        assert item.feed_id == news_source.id
+        assert item.title and item.link.startswith("https://") and item.canonical_url
+        assert item.published_at.tzinfo is not None and item.published_at <= item.fetched_at
+        assert "<" not in item.title and "&amp;" not in item.title
