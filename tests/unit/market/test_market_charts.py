@@ -30,7 +30,7 @@ def pixel(data: bytes, x: int, y: int) -> str:
     from matplotlib import image
 
     img = image.imread(io.BytesIO(data), format="png")
-    r, g, b = (int(round(float(c) * 255)) for c in img[y][x][:3])
+    r, g, b = (round(float(c) * 255) for c in img[y][x][:3])
     return f"#{r:02x}{g:02x}{b:02x}"
 
 

@@ -67,7 +67,7 @@ async def test_one_failing_ticker_does_not_sink_the_rest(fake: YahooFake, news: 
 
 async def test_every_ticker_failing_raises(fake: YahooFake, news: YahooNewsSource) -> None:
     fake.fail("news", "garbage")
-    with pytest.raises(SourceError, match="Yahoo Finance news failed for every ticker .*says it is down"):
+    with pytest.raises(SourceError, match=r"Yahoo Finance news failed for every ticker .*says it is down"):
         await news.fetch()
 
 
