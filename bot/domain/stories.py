@@ -234,6 +234,7 @@ class _Entry:
     story_id: str
     sorted_title: str  # normalised words in sorted order: ratio() on these is token_sort_ratio
     tokens: frozenset[str]
+    numbers: frozenset[str]  # "25", "q3", "2026": titles that differ in a number are different news
     url: str
     at: datetime
 
@@ -244,7 +245,8 @@ class ClusterIndex:
     ``find`` compares a title only with stories that share one of its rarest tokens (a
     prefix filter: near-identical titles share most of their words, so they share one of
     the few rarest), newest first and at most ``max_candidates`` of them. A lookup is
-    therefore bounded however many stories the window holds.
+    therefore bounded however many stories the window holds. Titles whose numbers differ
+    ("cuts rates by 25 bps" and "by 50 bps") are never merged.
     """
 
     def __init__(
@@ -273,19 +275,20 @@ class ClusterIndex:
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._by_story
 
-    def _title_key(self, title: str) -> tuple[str, frozenset[str]]:
+    def _title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str]]:
         words = normalize_title(title).split()
         if len(words) < self.min_words:
-            return "", frozenset()
-        return " ".join(sorted(words)), title_tokens(" ".join(words))
+            return "", frozenset(), frozenset()
+        numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
+        return " ".join(sorted(words)), title_tokens(" ".join(words)), numbers
 
     def add(self, story_id: str, *, title: str, canonical_url: str, at: datetime) -> None:
         """Index a story under its URL and title (call again for each extra copy's URL)."""
-        sorted_title, tokens = self._title_key(title)
+        sorted_title, tokens, numbers = self._title_key(title)
         key = url_key(canonical_url) if canonical_url else ""
         n = self._next
         self._next += 1
-        self._entries[n] = _Entry(story_id, sorted_title, tokens, key, at)
+        self._entries[n] = _Entry(story_id, sorted_title, tokens, numbers, key, at)
         self._by_story.setdefault(story_id, []).append(n)
         if key:
             self._by_url[key] = n
@@ -300,7 +303,7 @@ class ClusterIndex:
             n = self._by_url.get(url_key(canonical_url))
             if n is not None and self._live(n, at):
                 return ClusterHit(self._entries[n].story_id, "url")
-        sorted_title, tokens = self._title_key(title)
+        sorted_title, tokens, numbers = self._title_key(title)
         if not tokens:
             return None
         buckets = sorted((self._by_token[t] for t in tokens if t in self._by_token), key=len)
@@ -320,6 +323,7 @@ class ClusterIndex:
         entries = self._entries
         if self._expiry and (self._expiry[0][0] < at - self.window or at < self._newest - self.window):
             ids = [n for n in ids if self._live(n, at)]  # not pruned to this time: check each
+        ids = [n for n in ids if entries[n].numbers == numbers]
         if not ids:
             return None
         best = process.extractOne(

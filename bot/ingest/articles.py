@@ -44,7 +44,7 @@ def _extract(html: bytes, url: str) -> str:
 class ArticleLeads:
     """Callable that returns an article's lead for a story ("" when it cannot)."""
 
-    def __init__(self, fetcher: Fetcher, *, summary_chars: int = 280, trusted: bool = True) -> None:
+    def __init__(self, fetcher: Fetcher, *, summary_chars: int = 280, trusted: bool = False) -> None:
         self.fetcher = fetcher
         self.summary_chars = summary_chars
         self.trusted = trusted
@@ -58,5 +58,17 @@ class ArticleLeads:
             return ""
         async with asyncio.timeout(_EXTRACT_TIMEOUT):
             text = await asyncio.to_thread(_extract, result.body, result.final_url)
-        first_paragraphs = collapse_whitespace(" ".join(text.split("\n")[:4]))
-        return summarize(first_paragraphs, title=story.title, limit=self.summary_chars)
+        return summarize(lead_paragraphs(text), title=story.title, limit=self.summary_chars)
+
+
+def lead_paragraphs(text: str, count: int = 3) -> str:
+    """The first ``count`` prose paragraphs of extracted article text.
+
+    Leading lines that are not sentences (the headline, a byline, a dateline, a caption
+    without a full stop) are skipped.
+    """
+    lines = [collapse_whitespace(line) for line in text.split("\n")]
+    prose = [line for line in lines if line]
+    while prose and (len(prose[0]) < 40 or not prose[0].rstrip("\"'”’)]").endswith((".", "!", "?", "…"))):
+        prose.pop(0)
+    return " ".join(prose[:count])

@@ -168,7 +168,10 @@ class Poller:
         article_lead = None
         if self.config.fetch_articles:
             if trafilatura_available():
-                article_lead = ArticleLeads(self.fetcher, summary_chars=self.config.summary_chars)
+                # article links come from feed content: they go through the SSRF guard
+                article_lead = ArticleLeads(
+                    self.fetcher, summary_chars=self.config.summary_chars, trusted=False
+                )
             else:
                 log.warning(
                     "ingest.fetch_articles is on but trafilatura is missing: pip install 'marketbot[articles]'"

@@ -206,3 +206,14 @@ def test_summary_is_never_just_the_title() -> None:
 @given(st.text(max_size=2000), st.integers(min_value=80, max_value=600))
 def test_summary_respects_the_limit(text: str, limit: int) -> None:
     assert len(summarize(text, limit=limit)) <= limit
+
+
+def test_titles_that_differ_in_a_number_are_different_stories() -> None:
+    index = ClusterIndex()
+    index.add("s25", title="Fed cuts rates by 25 basis points in surprise move", canonical_url="", at=T0)
+    assert (
+        index.find(title="Fed cuts rates by 50 basis points in surprise move", canonical_url="", at=T0)
+        is None
+    )
+    hit = index.find(title="Fed cuts rates by 25 basis points in a surprise move", canonical_url="", at=T0)
+    assert hit is not None and hit.story_id == "s25"
