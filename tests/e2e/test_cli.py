@@ -1,0 +1,125 @@
+"""The `marketbot` command as users run it: check, db upgrade, --version, run and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import urllib.request
+
+import pytest
+
+import bot
+from tests.e2e.conftest import Bot
+
+pytestmark = pytest.mark.e2e
+
+VALID = {
+    "timezone": "America/New_York",
+    "feeds": [{"name": "Wire", "url": "http://127.0.0.1:9/feed.xml", "interval": 60}],
+    "watchlists": [
+        {"name": "cloud-china", "tickers": ["AMZN", "MSFT"], "keywords": ["export control", "cloud"]}
+    ],
+    "subscriptions": [{"watchlist": "cloud-china", "channel": "console"}],
+}
+
+BROKEN = {
+    "missing file": (None, "config file not found"),
+    "invalid yaml": ("watchlists: [\n", "invalid YAML"),
+    "unknown key": ("watchlistz: []\n", "did you mean 'watchlists'"),
+    "wrong type": (
+        "feeds:\n  - name: a\n    url: https://a.example/rss\n    interval: often\n",
+        "feeds[0].interval",
+    ),
+    "duplicate watchlist": (
+        "watchlists:\n  - name: a\n    keywords: [x]\n  - name: a\n    keywords: [y]\n",
+        "duplicate watchlist name 'a'",
+    ),
+    "unknown watchlist": (
+        "watchlists:\n  - name: chips\n    keywords: [x]\nsubscriptions:\n  - watchlist: chip\n    channel: console\n",
+        "unknown watchlist 'chip'; did you mean 'chips'?",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+async def test_check_explains_each_broken_config_and_writes_nothing(bot_env: Bot, case: str) -> None:
+    text, expected = BROKEN[case]
+    if text is not None:
+        bot_env.config_path.write_text(text)
+    result = await bot_env.run("check")
+    assert result.code == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (bot_env.workdir / "data").exists()
+
+
+async def test_check_unreachable_database_is_exit_2(bot_env: Bot) -> None:
+    bot_env.write_config(VALID)
+    bot_env.env["MARKETBOT_DATABASE_URL"] = "postgresql+asyncpg://marketbot:s3cret@127.0.0.1:9/marketbot"
+    result = await bot_env.run("check")
+    assert result.code == 2
+    assert "cannot use the database" in result.stderr and "MARKETBOT_DATABASE_URL" in result.stderr
+    assert "s3cret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_check_summarises_a_valid_config_without_writing(bot_env: Bot) -> None:
+    bot_env.write_config(VALID)
+    result = await bot_env.run("check", "--config", str(bot_env.config_path))
+    assert result.code == 0, result.stderr
+    out = result.stdout
+    assert "is valid" in out and "feeds: 1 configured" in out
+    assert "cloud-china: tickers AMZN, MSFT; keywords 'export control', cloud" in out
+    assert "cloud-china → console" in out
+    assert "console only" in out
+    assert "will be created" in out
+    assert not (bot_env.workdir / "data").exists()
+
+
+async def test_version_and_db_upgrade(bot_env: Bot) -> None:
+    version = await bot_env.run("--version")
+    assert version.stdout.strip() == f"marketbot {bot.__version__}"
+    bot_env.write_config(VALID)
+    first = await bot_env.run("db", "upgrade")
+    assert first.code == 0 and "upgraded empty → 0001" in first.stdout, first.stderr
+    again = await bot_env.run("db", "upgrade")
+    assert "already at 0001" in again.stdout
+
+
+async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot) -> None:
+    bot_env.write_config({**VALID, "web": {"host": "127.0.0.1", "port": 0}})
+    bot_env.env["MARKETBOT_LOG_FORMAT"] = "json"
+    proc = await bot_env.start("run")
+    assert proc.stderr is not None
+    port = None
+    lines: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                raw = await proc.stderr.readline()
+                assert raw, "marketbot run exited early"
+                record = json.loads(raw)  # every log line is one JSON object
+                lines.append(record)
+                found = re.search(r"http://127\.0\.0\.1:(\d+)", str(record["message"]))
+                if found:
+                    port = int(found.group(1))
+                if "running" in str(record["message"]):
+                    break
+        assert port is not None
+        body = await asyncio.to_thread(
+            lambda: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
+        )
+        assert body["status"] == "ok" and body["checks"]["database"] == "ok"
+        metrics = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        )
+        assert "marketbot_uptime_seconds" in metrics
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    tail = [json.loads(line)["message"] for line in err.decode().splitlines() if line.strip()]
+    assert tail[-1] == "stopped cleanly"
+    assert (bot_env.workdir / "data" / "marketbot.db").exists()

@@ -1,0 +1,75 @@
+"""The console adapter: readable alerts, the documented JSON shape, no terminal injection."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+from bot.chat.console import ConsoleChat
+from bot.domain.models import Alert, ChannelRef, Quote, Reply, ReplyItem, TickerLine, TradingSession
+
+CONSOLE = ChannelRef("console", "console")
+T = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+
+
+def alert(title: str = "Amazon, Microsoft fall on cloud curbs") -> Alert:
+    return Alert(
+        key="story:1:sub:1",
+        kind="story",
+        channel=CONSOLE,
+        watchlist="cloud-china",
+        title=title,
+        link="https://news.example/a",
+        source="Reuters",
+        published_at=T,
+        summary="The US plans to restrict cloud services for Chinese AI developers.",
+        tickers=(
+            TickerLine("AMZN", Quote("AMZN", 181.2, 182.69, -1.49, -0.8156, TradingSession.PRE, T)),
+            TickerLine("MSFT", None),
+        ),
+        terms=("cloud",),
+    )
+
+
+async def test_json_mode_prints_the_documented_object_per_alert() -> None:
+    out = io.StringIO()
+    chat = ConsoleChat(json_mode=True, stream=out)
+    await chat.send(alert(), target=CONSOLE)
+    (line,) = out.getvalue().splitlines()
+    obj = json.loads(line)
+    assert set(obj) >= {
+        "channel",
+        "watchlist",
+        "title",
+        "link",
+        "source",
+        "published",
+        "summary",
+        "terms",
+        "tickers",
+    }
+    assert obj["published"] == "2026-11-25T13:00:00+00:00"
+    assert obj["tickers"] == [
+        {"symbol": "AMZN", "price": 181.2, "change_pct": -0.8156, "session": "pre-market"},
+        {"symbol": "MSFT", "price": None, "change_pct": None, "session": None},
+    ]
+
+
+async def test_human_mode_is_readable_and_escapes_nothing_into_the_terminal() -> None:
+    out = io.StringIO()
+    chat = ConsoleChat(stream=out, color=False)
+    hostile = "Stocks \x1b[2J\x1b[31mcrash[/] [bold]now[/bold]\u202e"
+    ref = await chat.send(alert(hostile), target=CONSOLE)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "[bold]now[/bold]" in text  # rich markup from a feed is printed, not interpreted
+    assert "AMZN $181.20 ▼ −0.82% pre-market" in text
+    assert "MSFT price unavailable" in text
+    assert "Reuters" in text and "matched: cloud" in text
+    await chat.edit(ref, alert())
+    assert f"(updated #{ref.id})" in out.getvalue()
+    await chat.send(
+        Reply(title="Watchlists", items=(ReplyItem("cloud-china", detail="AMZN, MSFT"),)), target=CONSOLE
+    )
+    assert "• cloud-china" in out.getvalue()

@@ -1,0 +1,127 @@
+"""Configuration: every broken-config case gets an error naming file, line, key path and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config, load_env, parse_config
+from bot.domain.errors import ConfigError
+from bot.domain.models import ChannelRef, TradingSession
+
+GOOD = """
+timezone: America/New_York
+feeds:
+  - name: "Federal Register: BIS rules"
+    url: https://www.federalregister.gov/api/v1/documents.rss
+    interval: 300
+ticker_feeds: ["https://feeds.finance.yahoo.com/rss/2.0/headline?s={ticker}&region=US&lang=en-US"]
+watchlists:
+  - name: cloud-china
+    tickers: [AMZN, MSFT, BABA]
+    keywords: ["export control", cloud]
+aliases: {BABA: [Alibaba]}
+subscriptions:
+  - watchlist: cloud-china
+    channel: console
+  - watchlist: cloud-china
+    channel: slack:C0123ABCD
+    quiet_hours: 22:00-06:00
+    sessions: [pre-market]
+  - watchlist: cloud-china
+    channel: discord:112233445566778899
+    briefing: premarket
+"""
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="bot.yaml")
+    return str(info.value)
+
+
+def test_the_documented_shape_loads() -> None:
+    cfg = parse_config(GOOD)
+    assert cfg.feeds[0].interval == 300
+    assert cfg.watchlists[0].to_domain().tickers == ("AMZN", "MSFT", "BABA")
+    assert cfg.aliases == {"BABA": ["Alibaba"]}
+    slack = cfg.subscriptions[1]
+    assert slack.channel_ref == ChannelRef("slack", "C0123ABCD")
+    assert str(slack.options().quiet_hours) == "22:00-06:00"
+    assert slack.options().sessions == (TradingSession.PRE,)
+    assert cfg.subscriptions[2].options().briefing == "premarket"
+
+
+def test_shipped_config_is_valid() -> None:
+    cfg = load_config(Path(__file__).parents[2] / "config" / "bot.yaml")
+    assert cfg.watchlists and cfg.feeds and cfg.subscriptions
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file not found.*--config PATH.*MARKETBOT_CONFIG"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_points_at_the_line() -> None:
+    msg = error_of("watchlists:\n  - name: a\n    keywords: [x\n")
+    assert msg.startswith("bot.yaml:") and "invalid YAML" in msg
+
+
+def test_unknown_keys_get_a_did_you_mean() -> None:
+    msg = error_of("watchlist:\n  - name: a\n")
+    assert "bot.yaml:1: watchlist: unknown key 'watchlist'; did you mean 'watchlists'?" in msg
+    msg = error_of(GOOD.replace("    interval: 300", "    intervall: 300"))
+    assert "feeds[0].intervall: unknown key 'intervall'; did you mean 'interval'?" in msg
+
+
+def test_wrong_types_name_the_key_path() -> None:
+    msg = error_of(GOOD.replace("    interval: 300", "    interval: soon"))
+    assert "bot.yaml:6: feeds[0].interval:" in msg and "soon" in msg
+    msg = error_of(GOOD.replace('keywords: ["export control", cloud]', 'keywords: ["export control", "!!"]'))
+    assert "watchlists[0].keywords[1]: '!!' is empty or only punctuation" in msg
+
+
+def test_duplicate_watchlists_and_unknown_subscription_targets() -> None:
+    dup = GOOD.replace("aliases:", "  - name: Cloud-China\n    keywords: [x]\naliases:")
+    assert "watchlists[1].name: duplicate watchlist name 'Cloud-China'" in error_of(dup)
+    unknown = GOOD.replace(
+        "  - watchlist: cloud-china\n    channel: console", "  - watchlist: cloud-chna\n    channel: console"
+    )
+    msg = error_of(unknown)
+    assert "subscriptions[0].watchlist: unknown watchlist 'cloud-chna'; did you mean 'cloud-china'?" in msg
+
+
+def test_bad_values_are_explained() -> None:
+    assert "must be an http:// or https:// URL" in error_of(
+        GOOD.replace("https://www.federalregister", "ftp://www.federalregister")
+    )
+    assert "minimum" in error_of(
+        GOOD.replace("interval: 300", "interval: 5")
+    ) or "greater than or equal to 30" in error_of(GOOD.replace("interval: 300", "interval: 5"))
+    assert "Slack channel id" in error_of(GOOD.replace("slack:C0123ABCD", "slack:general"))
+    assert "HH:MM-HH:MM" in error_of(GOOD.replace("22:00-06:00", "late"))
+    assert "unknown time zone" in error_of(GOOD.replace("America/New_York", "Mars/Olympus"))
+    assert "{ticker}" in error_of(GOOD.replace("s={ticker}", "s=AMZN"))
+    assert "'query' replaces tickers" in error_of(
+        GOOD.replace('keywords: ["export control", cloud]', "query: cloud")
+    )
+
+
+def test_env_reads_dotenv_without_overriding_the_environment(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SLACK_BOT_TOKEN=xoxb-from-file\nMARKETBOT_DATABASE_URL=sqlite+aiosqlite:///x.db\n")
+    env = load_env({"MARKETBOT_DATABASE_URL": "postgresql+asyncpg://db/x"}, dotenv=dotenv)
+    assert env.slack_bot_token is not None and env.slack_bot_token.get_secret_value() == "xoxb-from-file"
+    assert env.database_url == "postgresql+asyncpg://db/x"
+    assert "xoxb" not in repr(env)  # secrets never print
+    assert env.platforms == ["slack"]
+    assert load_env({}, dotenv=None).platforms == ["console"]
+
+
+def test_env_errors_say_what_to_write() -> None:
+    with pytest.raises(ConfigError, match="DISCORD_GUILD_IDS"):
+        load_env({"DISCORD_GUILD_IDS": "abc"}, dotenv=None)
+    with pytest.raises(ConfigError, match="MARKETBOT_NOW"):
+        load_env({"MARKETBOT_NOW": "yesterday"}, dotenv=None)
+    assert load_env({"DISCORD_GUILD_IDS": "1, 2"}, dotenv=None).discord_guild_ids == (1, 2)
