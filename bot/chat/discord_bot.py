@@ -743,6 +743,11 @@ class DiscordAdapter:
             waiter.cancel()
 
     @property
+    def gateway_error(self) -> BaseException | None:
+        """Why the gateway gave up for good (a rejected token, a refused intent), if it did."""
+        return self._fatal
+
+    @property
     def connected(self) -> bool:
         client = self._client
         return bool(client is not None and not client.is_closed() and self._connected.is_set())
@@ -759,6 +764,7 @@ class DiscordAdapter:
             "gateway_connects": self.connects,
             "gateway_resumes": self.resumes,
             "gateway_disconnects": self.disconnects,
+            "gateway_error": str(self._fatal) if self._fatal else None,
             "latency_ms": round(client.latency * 1000)
             if client is not None and client.latency != float("inf")
             else None,

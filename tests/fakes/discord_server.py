@@ -1788,6 +1788,12 @@ class DiscordFake:
         else:
             await conn.ws.send_str(text)
 
+    async def _close(self, conn: GatewayConnection, code: int, reason: bytes) -> None:
+        """Close a gateway connection with a Discord close code (recorded for tests)."""
+        conn.close_code = code
+        await conn.ws.close(code=code, message=reason)
+        await self._notify()
+
     async def _send_dispatch(self, session: GatewaySession, event: str, data: dict[str, Any]) -> None:
         session.seq += 1
         payload = {"op": 0, "t": event, "s": session.seq, "d": data}
@@ -1808,13 +1814,13 @@ class DiscordFake:
         await self._notify()
         try:
             if query.get("v") != "10":
-                await ws.close(code=4012, message=b"Invalid API version")
+                await self._close(conn, 4012, b"Invalid API version")
                 return ws
             if query.get("encoding", "json") != "json":
-                await ws.close(code=4002, message=b"Decode error")
+                await self._close(conn, 4002, b"Decode error")
                 return ws
             if compress not in (None, "zlib-stream"):
-                await ws.close(code=4000, message=b"Unsupported compression")
+                await self._close(conn, 4000, b"Unsupported compression")
                 return ws
             await self._send(
                 conn,
@@ -1823,18 +1829,19 @@ class DiscordFake:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     if msg.type == WSMsgType.BINARY:
-                        await ws.close(code=4002, message=b"Decode error")
+                        await self._close(conn, 4002, b"Decode error")
                     break
                 try:
                     frame = json.loads(msg.data)
                 except ValueError:
-                    await ws.close(code=4002, message=b"Decode error")
+                    await self._close(conn, 4002, b"Decode error")
                     break
                 conn.received.append(frame)
                 await self._gateway_op(conn, frame)
                 await self._notify()
         finally:
-            conn.close_code = ws.close_code
+            if conn.close_code is None:
+                conn.close_code = ws.close_code
             await self._notify()
         return ws
 
@@ -1847,14 +1854,14 @@ class DiscordFake:
             return
         if op == 2:
             if conn.identified:
-                await ws.close(code=4005, message=b"Already authenticated")
+                await self._close(conn, 4005, b"Already authenticated")
                 return
             if not isinstance(d, dict) or d.get("token") != self.token:
-                await ws.close(code=4004, message=b"Authentication failed")
+                await self._close(conn, 4004, b"Authentication failed")
                 return
             intents = int(d.get("intents", 0))
             if any(bit & intents and not bit & self.privileged_intents for bit in PRIVILEGED_INTENTS):
-                await ws.close(code=4014, message=b"Disallowed intent(s)")
+                await self._close(conn, 4014, b"Disallowed intent(s)")
                 return
             self.identify_count += 1
             session = GatewaySession(id=secrets.token_hex(16), intents=intents)
@@ -1884,7 +1891,7 @@ class DiscordFake:
             return
         if op == 6:
             if not isinstance(d, dict) or d.get("token") != self.token:
-                await ws.close(code=4004, message=b"Authentication failed")
+                await self._close(conn, 4004, b"Authentication failed")
                 return
             session = self.sessions.get(str(d.get("session_id")))
             if session is None or not session.resumable:
@@ -1900,9 +1907,9 @@ class DiscordFake:
             return
         if op in (3, 4, 8, 31):
             if not conn.identified:
-                await ws.close(code=4003, message=b"Not authenticated")
+                await self._close(conn, 4003, b"Not authenticated")
             return
-        await ws.close(code=4001, message=b"Unknown opcode")
+        await self._close(conn, 4001, b"Unknown opcode")
 
 
 # ---------------------------------------------------------------- validation as Discord does it
