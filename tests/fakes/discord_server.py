@@ -1847,7 +1847,6 @@ class DiscordFake:
 
     async def _gateway_op(self, conn: GatewayConnection, frame: dict[str, Any]) -> None:
         op, d = frame.get("op"), frame.get("d")
-        ws = conn.ws
         if op == 1:
             conn.heartbeats += 1
             await self._send(conn, {"op": 11, "d": None})
