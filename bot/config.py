@@ -542,6 +542,7 @@ class Env:
     web_host: str | None = None
     web_port: int | None = None
     now: datetime | None = None  # MARKETBOT_NOW: pretend it is this time (demos, reproducing, tests)
+    discord_application_id: int | None = None  # DISCORD_APPLICATION_ID: for `marketbot discord invite`
 
     @property
     def platforms(self) -> list[str]:
@@ -577,6 +578,12 @@ def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = 
                 "write comma-separated numeric ids, e.g. 112233445566778899,998877665544332211"
             )
         guild_ids.append(int(part))
+    discord_app = merged.get("DISCORD_APPLICATION_ID", "").strip()
+    if discord_app and not discord_app.isdigit():
+        raise ConfigError(
+            f"environment: DISCORD_APPLICATION_ID={discord_app!r} is not an application id; copy the "
+            "Application ID (a number) from the Developer Portal's General Information page, or unset it"
+        )
     yahoo_url = merged.get("MARKETBOT_YAHOO_URL", "").strip() or None
     if yahoo_url is not None and not re.match(r"^https?://[^\s/]+", yahoo_url, re.I):
         raise ConfigError(
@@ -614,6 +621,7 @@ def load_env(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = 
         discord_api_url=merged.get("DISCORD_API_URL") or None,
         discord_gateway_url=merged.get("DISCORD_GATEWAY_URL") or None,
         discord_guild_ids=tuple(guild_ids),
+        discord_application_id=int(discord_app) if discord_app else None,
         log_format=fmt,  # type: ignore[arg-type]
         log_level=(merged.get("MARKETBOT_LOG_LEVEL") or "INFO").upper(),
         yahoo_url=yahoo_url,
