@@ -1,9 +1,88 @@
-"""CLI commands for the chat area (registered by ``bot.cli``)."""
+"""CLI commands for the chat area (registered by ``bot.cli``): ``marketbot discord invite``."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Annotated
+
 import typer
+
+from bot.cli.common import EXIT_USAGE, fail, handle_errors
+from bot.config import load_env
+from bot.domain.errors import BotError, ConfigError
+
+discord_app = typer.Typer(
+    name="discord",
+    help="Discord set-up: the URL that adds the bot to a server.",
+    no_args_is_help=True,
+)
+
+_PERMISSION_NAMES = {
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+    "create_public_threads": "Create Public Threads",
+    "send_messages_in_threads": "Send Messages in Threads",
+}
+
+
+@discord_app.command("invite")
+def invite(
+    client_id: Annotated[
+        int | None,
+        typer.Option(
+            "--client-id",
+            help="The application (client) id; default: $DISCORD_APPLICATION_ID, else asked of Discord "
+            "with $DISCORD_BOT_TOKEN.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the invite URL: scopes bot + applications.commands and exactly five permissions.
+
+    The URL goes to stdout (so ``$(marketbot discord invite)`` works); what it asks for and why
+    goes to stderr.
+    """
+    from bot.chat.discord_bot import INVITE_PERMISSIONS, INVITE_SCOPES, fetch_application_id, invite_url
+
+    try:
+        env = load_env()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    app_id = client_id or env.discord_application_id
+    if app_id is None:
+        if env.discord_bot_token is None:
+            fail(
+                "no application id: set DISCORD_APPLICATION_ID (Developer Portal → your application → "
+                "General Information → Application ID), or set DISCORD_BOT_TOKEN so it can be looked up, "
+                "or pass --client-id",
+                EXIT_USAGE,
+            )
+        try:
+            app_id = asyncio.run(
+                fetch_application_id(env.discord_bot_token.get_secret_value(), api_url=env.discord_api_url)
+            )
+        except BotError as exc:
+            handle_errors(exc)
+    typer.echo(invite_url(app_id))
+    lines = [
+        f"Scopes: {' + '.join(INVITE_SCOPES)} (the bot user and its slash commands).",
+        f"Permissions {INVITE_PERMISSIONS.value} is the sum of:",
+    ]
+    for name, on in INVITE_PERMISSIONS:
+        if on:
+            bit = getattr(type(INVITE_PERMISSIONS), name).flag
+            lines.append(
+                f"  {_PERMISSION_NAMES.get(name, name):<26} 1 << {bit.bit_length() - 1:<2} = {bit:>13}"
+            )
+    lines += [
+        "Nothing else: no Administrator, no Manage permissions, no privileged gateway intents.",
+        "View Channels and Read Message History come from @everyone in a default server; a private",
+        "channel must let the bot's role in (View Channel) for alerts to be posted there.",
+    ]
+    typer.echo("\n".join(lines), err=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
+    app.add_typer(discord_app, name="discord")
