@@ -47,6 +47,7 @@ class IngestResult:
     new_stories: tuple[Story, ...] = ()
     alertable: tuple[Story, ...] = ()
     joined: int = 0  # new items that joined an existing story
+    new_sources: tuple[tuple[str, StorySource], ...] = ()  # (story id, outlet) "also reported by"
 
 
 @dataclass(slots=True)
@@ -55,6 +56,7 @@ class _Pending:
     new_items: int = 0
     joined: int = 0
     stories: list[Story] = field(default_factory=list)
+    sources: list[tuple[str, StorySource]] = field(default_factory=list)
 
 
 class Ingestor:
@@ -147,6 +149,7 @@ class Ingestor:
                 new_stories=tuple(by_id.get(s.id, s) for s in p.stories),
                 alertable=tuple(by_id.get(s.id, s) for s in alertable),
                 joined=p.joined,
+                new_sources=tuple(p.sources),
             )
             for p, alertable in zip(pending, alertable_by_feed, strict=True)
         ]
@@ -160,7 +163,9 @@ class Ingestor:
             names = self._sources.setdefault(hit.story_id, set())
             if item.source not in names:
                 names.add(item.source)
-                batch.new_sources.append((hit.story_id, StorySource(item.source, item.link, now)))
+                pair = (hit.story_id, StorySource(item.source, item.link, now))
+                batch.new_sources.append(pair)
+                p.sources.append(pair)
             self.index.add(hit.story_id, title=item.title, canonical_url=item.canonical_url, at=now)
             return
         story = Story(

@@ -23,7 +23,7 @@ from typing import Any, Self
 
 from bot.config import IngestConfig
 from bot.domain.errors import SourceError
-from bot.domain.models import NewsItem, Story
+from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.timeutil import SystemClock
 from bot.ingest.articles import ArticleLeads, trafilatura_available
 from bot.ingest.fetcher import Fetcher, FetchResult
@@ -36,6 +36,8 @@ from bot.ports import Clock, FeedState, Store
 log = logging.getLogger(__name__)
 
 OnStories = Callable[[list[Story]], Awaitable[None]]
+# (story id, the outlet that also reported it): delivery edits or threads "also reported by"
+OnSources = Callable[[list[tuple[str, StorySource]]], Awaitable[None]]
 SourceProvider = Callable[[], Awaitable[Sequence[FeedSource]] | Sequence[FeedSource]]
 
 MAX_BACKOFF = 6 * 3600.0
@@ -144,6 +146,8 @@ class Poller:
 
     Use as an async context manager (it opens the fetcher it owns and loads feed states
     and the recent-story index), then ``run_once()`` or ``schedule(scheduler)``.
+    ``on_stories`` receives new alertable stories (oldest first); ``on_sources`` receives
+    ``(story id, StorySource)`` pairs when another outlet reports a story already known.
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class Poller:
         config: IngestConfig | None = None,
         fetcher: Fetcher | None = None,
         on_stories: OnStories | None = None,
+        on_sources: OnSources | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -163,6 +168,7 @@ class Poller:
         self._own_fetcher = fetcher is None
         self.fetcher = fetcher or Fetcher(self.config)
         self.on_stories = on_stories
+        self.on_sources = on_sources
         self._provider = sources
         self._rng = rng or random.Random()
         article_lead = None
@@ -421,6 +427,9 @@ class Poller:
         )
         if stories and self.on_stories is not None:
             await self.on_stories(stories)
+        pairs = [pair for p in chunk for pair in ingested[p.source.id].new_sources]
+        if pairs and self.on_sources is not None:
+            await self.on_sources(pairs)
         return stories
 
     async def _save_states(self, states: Sequence[FeedState]) -> None:

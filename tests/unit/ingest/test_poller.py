@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import IngestConfig
-from bot.domain.models import NewsItem, Story
+from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, enable_feed
@@ -158,9 +158,16 @@ async def test_one_story_from_many_feeds_is_alerted_once_with_every_source(
     c = host.serve("/blog.xml", rss([news(clock, "Seed C", 3)]), etag='"1"')
     sources = [feed("wire", a, name="Reuters"), feed("paper", b, name="CNBC"), feed("blog", c, name="Blog")]
     alerts = Alerts()
+    also: list[tuple[str, str]] = []
+
+    async def on_sources(pairs: list[tuple[str, StorySource]]) -> None:
+        also.extend((sid, src.source) for sid, src in pairs)
+
     async with (
         open_store(db) as store,
-        Poller(store=store, sources=sources, config=CONFIG, on_stories=alerts, clock=clock) as poller,
+        Poller(
+            store=store, sources=sources, config=CONFIG, on_stories=alerts, on_sources=on_sources, clock=clock
+        ) as poller,
     ):
         await poller.run_once()
         title = "US plans to restrict cloud services for Chinese AI developers"
@@ -210,6 +217,7 @@ async def test_one_story_from_many_feeds_is_alerted_once_with_every_source(
         story = await store.get_story(alerts.stories[0].id)
         assert story is not None
         assert sorted(s.source for s in story.sources) == ["Blog", "CNBC", "Reuters"]
+        assert sorted(also) == [(story.id, "Blog"), (story.id, "CNBC")]
         # later copies of the same story in the next cycle are still not alerted again
         host.update(
             "/paper.xml",
