@@ -93,6 +93,7 @@ def status_lines(st: QuoteSourceStatus) -> list[str]:
         f"circuit breaker: {state} ({b.consecutive_failures} failures in a row; opens after {b.threshold})",
         f"requests: {st.batch_requests} batch ({st.batch_failures} failed), "
         f"{st.chart_fallbacks} chart fallbacks ({st.chart_failures} failed), "
+        f"{st.extended_checks} extended-hours checks, "
         f"cache {st.cache_hits} hits / {st.cache_misses} misses",
     ]
     if st.last_round_seconds is not None:

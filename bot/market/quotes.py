@@ -11,7 +11,10 @@ crumb dance fails (consent walls, fc.yahoo.com blocked, "Invalid Crumb"), when t
 response is garbage or rate-limited, or when v7 leaves a symbol out; it is also the only
 way to tell a delisted symbol (404) from a transient gap. Its weak points are why it is
 not primary: ~1000 bars per symbol, one request each, and a previous close that must be
-inferred from chart metadata.
+inferred from chart metadata. The fallback also runs the other way: in pre-market and after
+hours, a v7 row without a price from the current session (Yahoo omits the field until
+something trades, and has dropped such fields before) is checked against the chart for up
+to 8 symbols per fetch; one whose chart has nothing either is not checked again for 5 min.
 
 We never trust Yahoo's ``marketState`` for the label. The price is the latest trade among
 pre / regular / after hours, and the label is computed from our exchange calendar and that
@@ -36,10 +39,11 @@ import contextlib
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from bot.config import MarketConfig
 from bot.domain.errors import QuoteUnavailable, SourceError
@@ -48,7 +52,16 @@ from bot.domain.timeutil import SystemClock
 from bot.market.breaker import BreakerStatus, CircuitBreaker
 from bot.market.pool import DaemonPool
 from bot.market.sessions import ExchangeCalendar
-from bot.market.yahoo import BATCH_SIZE, Bars, NotFound, PricePoint, Snapshot, YahooTransport, classify
+from bot.market.yahoo import (
+    BATCH_SIZE,
+    Bars,
+    NoPrices,
+    NotFound,
+    PricePoint,
+    Snapshot,
+    YahooTransport,
+    classify,
+)
 from bot.ports import Clock, MarketCalendar
 
 log = logging.getLogger(__name__)
@@ -56,6 +69,9 @@ log = logging.getLogger(__name__)
 _SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")
 _ACTIVE = frozenset({TradingSession.PRE, TradingSession.REGULAR, TradingSession.POST})
 _V7_SHARE = 0.6  # of the deadline for the batch request; the rest is left for the chart fallback
+_EXTENDED_CHECKS = 8  # symbols per round whose missing extended-hours price is looked up on the chart
+_EXTENDED_RETRY = timedelta(minutes=5)
+_EXTENDED_FRESH = timedelta(hours=12)
 
 Kind = Literal["pre", "regular", "post"]
 
@@ -172,6 +188,46 @@ def build_quote(snap: Snapshot, *, now: datetime, calendar: MarketCalendar) -> Q
     )
 
 
+def last_day(bars: Bars, calendar: MarketCalendar) -> Bars:
+    """The last trading day of a multi-day 1-minute chart, with that day's reference prices.
+
+    The previous close is the last regular-session bar of the day before (the 5-day chart
+    carries no official close for it); the regular price is Yahoo's own when it is from
+    that day, else the day's last regular bar.
+    """
+    if not bars.closes:
+        return bars
+    sym = bars.symbol
+    zone = calendar.zone(sym) if isinstance(calendar, ExchangeCalendar) else None
+    tz = zone or ZoneInfo(bars.exchange_tz or "UTC")
+    dates = [t.astimezone(tz).date() for t in bars.times]
+    day = dates[-1]
+    keep = [i for i, d in enumerate(dates) if d == day]
+    before = [i for i, d in enumerate(dates) if d < day]
+
+    def regular(indices: list[int]) -> list[int]:
+        return [
+            i for i in indices if _calendar_session(calendar, bars.times[i], sym) == TradingSession.REGULAR
+        ]
+
+    prev = regular(before) or before
+    today = regular(keep)
+    if bars.regular is not None and bars.regular.at.astimezone(tz).date() == day:
+        reg: PricePoint | None = bars.regular
+    else:
+        reg = PricePoint(bars.closes[today[-1]], bars.times[today[-1]]) if today else None
+    return Bars(
+        symbol=sym,
+        times=tuple(bars.times[i] for i in keep),
+        closes=tuple(bars.closes[i] for i in keep),
+        previous_close=bars.closes[prev[-1]] if prev else bars.previous_close,
+        regular=reg,
+        name=bars.name,
+        currency=bars.currency,
+        exchange_tz=bars.exchange_tz,
+    )
+
+
 # ---------------------------------------------------------------------- status
 
 
@@ -190,6 +246,7 @@ class QuoteSourceStatus:
     batch_failures: int
     chart_fallbacks: int
     chart_failures: int
+    extended_checks: int
     cache_hits: int
     cache_misses: int
     late_results: int
@@ -204,6 +261,7 @@ class _Counters:
     batch_failures: int = 0
     chart_fallbacks: int = 0
     chart_failures: int = 0
+    extended_checks: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
     late_results: int = 0
@@ -253,6 +311,7 @@ class YahooQuoteSource:
         )
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Future[Quote]] = {}
+        self._no_extended: dict[str, datetime] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = _Counters()
         self._closed = False
@@ -302,14 +361,30 @@ class YahooQuoteSource:
         return None
 
     async def bars(self, symbol: str) -> Bars:
-        """The latest trading day's 1-minute bars, for charts. Raises QuoteUnavailable."""
+        """The latest trading day's 1-minute bars, for charts. Raises QuoteUnavailable.
+
+        Before anything trades in the morning Yahoo's 1-day chart is empty; then the last
+        day with prices is cut from a 5-day chart.
+        """
         sym = normalize_symbol(symbol)
         if not _SYMBOL.match(sym):
             raise QuoteUnavailable(f"{sym!r} is not a ticker symbol", retryable=False)
         if not self._breaker.allow():
             raise QuoteUnavailable(self._paused_reason())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        bars = await self._bars_call(sym, "1d", self.timeout)
+        if bars is None:
+            week = await self._bars_call(sym, "5d", max(deadline - loop.time(), 0.05))
+            bars = last_day(week, self.calendar) if week is not None else None
+        if bars is None or not bars.closes:
+            raise QuoteUnavailable(f"Yahoo Finance has no recent prices for {sym}")
+        return bars
+
+    async def _bars_call(self, sym: str, period: str, timeout: float) -> Bars | None:
+        """One chart fetch under the deadline and the breaker; None when Yahoo had no prices."""
         try:
-            bars = await self._pool.run(self._transport.bars, sym, timeout=self.timeout)
+            bars = await self._pool.run(self._transport.bars, sym, period, timeout=timeout)
         except TimeoutError:
             self._transport.forget(sym)
             self._failed(f"Yahoo Finance did not answer within {self.timeout:g}s")
@@ -319,14 +394,15 @@ class YahooQuoteSource:
         except NotFound as exc:
             self._breaker.record_success()
             raise QuoteUnavailable(str(exc), retryable=False) from None
+        except NoPrices:
+            self._breaker.record_success()
+            return None
         except Exception as exc:
             err = classify(exc, what="chart", symbol=sym)
             self._failed(str(err))
             raise QuoteUnavailable(f"no chart for {sym}: {err}", retryable=err.retryable) from None
         self._breaker.record_success()
-        if not bars.closes:
-            raise QuoteUnavailable(f"Yahoo Finance has no recent prices for {sym}")
-        return bars
+        return bars if bars.closes else None
 
     def status(self) -> QuoteSourceStatus:
         """A snapshot for status displays (``marketbot quote --status``)."""
@@ -343,6 +419,7 @@ class YahooQuoteSource:
             batch_failures=s.batch_failures,
             chart_fallbacks=s.chart_fallbacks,
             chart_failures=s.chart_failures,
+            extended_checks=s.extended_checks,
             cache_hits=s.cache_hits,
             cache_misses=s.cache_misses,
             late_results=s.late_results,
@@ -435,20 +512,30 @@ class YahooQuoteSource:
                     self._stats.batch_requests += 1
                     snaps.update(batch)
             rest = [s for s in symbols if s not in snaps]
+            checks = self._extended_gaps(snaps, self._clock.now())
             remaining = deadline - loop.time()
-            if rest and remaining > 0.05:
+            if (rest or checks) and remaining > 0.05:
                 self._stats.chart_fallbacks += len(rest)
+                self._stats.extended_checks += len(checks)
+                targets = rest + checks
                 charts = await asyncio.gather(
                     *(
                         self._pool.run(
-                            self._transport.chart_snapshot, s, timeout=remaining, on_late=self._late_snapshot
+                            self._transport.chart_snapshot,
+                            s,
+                            timeout=remaining,
+                            on_late=None if s in snaps else self._late_snapshot,
                         )
-                        for s in rest
+                        for s in targets
                     ),
                     return_exceptions=True,
                 )
-                for sym, result in zip(rest, charts, strict=True):
-                    if isinstance(result, NotFound):
+                for sym, result in zip(targets, charts, strict=True):
+                    if (
+                        sym in snaps
+                    ):  # an extended-hours check: the v7 answer stands unless the chart is newer
+                        self._merge_extended(snaps, sym, result)
+                    elif isinstance(result, NotFound):
                         not_found[sym] = str(result)
                     elif isinstance(result, BaseException):
                         self._stats.chart_failures += 1
@@ -482,6 +569,48 @@ class YahooQuoteSource:
                 if self._inflight.get(sym) is fut:
                     del self._inflight[sym]
             self._stats.last_round_seconds = loop.time() - started
+
+    def _extended_gaps(self, snaps: dict[str, Snapshot], now: datetime) -> list[str]:
+        """Symbols in pre-market / after hours whose v7 row has no price from this session.
+
+        Yahoo leaves the field out until something trades, and has dropped such fields
+        before; the 1-minute chart is asked instead, for a few symbols per round, and a
+        symbol whose chart had nothing either is not asked again for five minutes.
+        """
+        out: list[str] = []
+        for sym, snap in snaps.items():
+            session = _calendar_session(self.calendar, now, sym)
+            if session not in (TradingSession.PRE, TradingSession.POST):
+                continue
+            point = snap.pre if session == TradingSession.PRE else snap.post
+            fresh = (
+                point is not None
+                and now - point.at < _EXTENDED_FRESH
+                and _calendar_session(self.calendar, point.at, sym) == session
+            )
+            if fresh or self._no_extended.get(sym, now) > now:
+                continue
+            out.append(sym)
+            if len(out) >= _EXTENDED_CHECKS:
+                break
+        return out
+
+    def _merge_extended(self, snaps: dict[str, Snapshot], sym: str, result: Snapshot | BaseException) -> None:
+        snap = snaps[sym]
+        now = self._clock.now()
+        latest = max((p.at for p in (snap.regular, snap.pre, snap.post) if p is not None), default=None)
+        if isinstance(result, BaseException):
+            self._transport.forget(sym)
+        elif result.last is not None and (latest is None or result.last.at > latest):
+            session = _calendar_session(self.calendar, result.last.at, sym)
+            if session in (TradingSession.PRE, TradingSession.POST):
+                snaps[sym] = replace(snap, last=result.last)
+                return
+        until = now + _EXTENDED_RETRY
+        if isinstance(self.calendar, ExchangeCalendar):
+            with contextlib.suppress(Exception):
+                until = min(until, self.calendar.next_change(now, sym)[0])
+        self._no_extended[sym] = until
 
     def _describe(self, exc: BaseException, what: str, symbol: str | None = None) -> str:
         if isinstance(exc, TimeoutError):

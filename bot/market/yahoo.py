@@ -188,6 +188,10 @@ class Bars:
     exchange_tz: str | None = None
 
 
+class NoPrices(SourceError):
+    """Yahoo answered but had no prices (e.g. before anything traded today); worth a retry."""
+
+
 class NotFound(SourceError):
     """Yahoo says the symbol does not exist (delisted or mistyped): a definitive answer."""
 
@@ -293,12 +297,12 @@ class YahooTransport:
 
     # ------------------------------------------------------------------ v8 chart
 
-    def bars(self, symbol: str) -> Bars:
-        """The latest trading day's 1-minute bars with pre- and post-market (``prepost=True``)."""
+    def bars(self, symbol: str, period: str = "1d") -> Bars:
+        """1-minute bars with pre- and post-market (``prepost=True``): the latest day, or ``period``."""
         t = self.ticker(symbol)
         try:
             df = t.history(
-                period="1d",
+                period=period,
                 interval="1m",
                 prepost=True,
                 auto_adjust=False,
@@ -459,7 +463,7 @@ def classify(exc: BaseException, *, what: str, symbol: str | None = None) -> Sou
         return NotFound(f"{symbol or 'symbol'}: no such symbol on Yahoo Finance ({exc.yahoo_reason})")  # type: ignore[attr-defined]
     if name in ("YFPricesMissingError", "YFTzMissingError"):
         # no explanation from Yahoo: an empty or unreadable answer, worth another try later
-        return SourceError(f"Yahoo Finance sent no usable prices for {symbol or 'the symbol'}")
+        return NoPrices(f"Yahoo Finance sent no usable prices for {symbol or 'the symbol'}")
     if isinstance(exc, KeyError | IndexError | TypeError | ValueError) and not isinstance(
         exc, json.JSONDecodeError
     ):

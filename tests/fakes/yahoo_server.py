@@ -347,11 +347,14 @@ class YahooFake:
     ) -> None:
         self.clock = clock or _Clock()
         self.instruments: dict[str, Instrument] = {}
-        for inst in instruments:
-            self.add(Instrument(**{k: getattr(inst, k) for k in inst.__dataclass_fields__}))
+        for inst in instruments:  # copies: a test's set_day must not leak into the next fake
+            fields = {k: getattr(inst, k) for k in inst.__dataclass_fields__}
+            fields["days"] = {d: Day(**vars(v)) for d, v in inst.days.items()}
+            self.add(Instrument(**fields))
         self.news: dict[str, list[Article]] = {}
         self.require_crumb = require_crumb
         self.slow_seconds = 1.0  # how long "slow" waits before answering normally
+        self.v7_extended = True  # False: v7 rows leave out preMarket*/postMarket* (as Yahoo has done)
         self.requests: list[Request] = []
         self._failures: dict[str, list[tuple[Mode, int | None]]] = {}
         self._crumbs: dict[str, str] = {}  # A3 cookie -> crumb
@@ -676,7 +679,7 @@ class YahooFake:
         row["regularMarketDayRange"] = f"{row['regularMarketDayLow']} - {row['regularMarketDayHigh']}"
         for kind in ("pre", "post"):
             p = pts[kind]
-            if p is not None:
+            if p is not None and self.v7_extended:
                 row[f"{kind}MarketPrice"] = p[0]
                 row[f"{kind}MarketTime"] = int(p[1].timestamp())
                 row[f"{kind}MarketChange"] = round(p[0] - regular[0], 4)

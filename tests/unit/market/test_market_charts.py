@@ -107,3 +107,19 @@ async def test_no_chart_when_yahoo_hangs(
         await renderer.chart("TSLA")
     fake.clear_failures()
     await renderer.aclose()
+
+
+async def test_before_the_first_trade_the_chart_shows_the_last_day(
+    fake: YahooFake, source: YahooQuoteSource, calendar: ExchangeCalendar, clock: ManualClock
+) -> None:
+    clock.set(et("2026-11-27 04:00:30"))  # pre-market has begun, nothing has traded yet
+    fake.set_day("AMZN", et("2026-11-25 00:00").date(), close=182.69)
+    bars = await source.bars("AMZN")
+    local_days = {t.astimezone(calendar.tz).date() for t in bars.times}
+    assert local_days == {et("2026-11-25 00:00").date()}  # Wednesday; Thursday was Thanksgiving
+    assert bars.regular is not None and bars.regular.price == 182.69
+    assert bars.previous_close is not None
+    assert fake.count("/v8/finance/chart/AMZN") >= 2  # the empty 1-day chart, then the 5-day one
+    renderer = ChartRenderer(source, calendar, clock=clock)
+    assert png_size(await renderer.chart("AMZN")) == (1200, 720)
+    await renderer.aclose()

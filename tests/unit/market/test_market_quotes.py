@@ -310,3 +310,20 @@ async def test_quotes_and_timeouts_keep_working_after_clock_jumps(
     for hours in (0, 3, 6, 12, 24, 48):
         clock.set(et("2026-11-27 08:30") + timedelta(hours=hours))
         assert (await source.quote("SPY")).available
+
+
+async def test_missing_extended_fields_are_checked_on_the_chart(
+    fake: YahooFake, source: YahooQuoteSource, clock: ManualClock
+) -> None:
+    _amzn(fake)
+    fake.set_day("AAPL", FRI, pre=NO_TRADES)
+    fake.v7_extended = False  # Yahoo's quote rows lose preMarketPrice
+    quotes = await source.quotes(["AMZN", "AAPL"])
+    assert quote_text(quotes["AMZN"]) == "AMZN $181.20 \u22120.82% pre-market"  # from the 1-minute bars
+    assert quotes["AAPL"].session == TradingSession.CLOSED  # nothing traded: Wednesday's close
+    assert source.status().extended_checks == 2
+    charts = fake.count("/v8/finance/chart")
+    clock.advance(20)
+    await source.quotes(["AMZN", "AAPL"])
+    assert source.status().extended_checks == 3  # AMZN again; AAPL had nothing, it waits 5 minutes
+    assert fake.count("/v8/finance/chart") == charts + 1
