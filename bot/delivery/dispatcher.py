@@ -3,8 +3,9 @@
 * Claims are atomic (``Store.claim_due``: at most one row per channel, its oldest unsent, so a
   channel's alerts go out in queue order) and leased: if this process dies between claim and
   send, the row is due again when the lease expires and another dispatcher sends it.
-* Each channel has a token bucket sized from its adapter's ``channel_rate`` (Slack 1/s,
-  Discord 5 per 5 s): a burst waits for budget instead of failing. At most
+* Each channel has a rate limiter sized from its adapter's ``channel_rate`` (Slack 1/s,
+  Discord 5 per 5 s; a sliding window, see ``ChannelLimiter``): a burst waits for budget
+  instead of failing. At most
   ``delivery.max_claimed`` rows are held by this process and ``delivery.concurrency`` sends
   are in flight, so a backlog of any size drains with flat memory.
 * A ``DeliveryError`` with ``retryable=True`` (429, 5xx, timeouts) is retried with exponential
@@ -27,7 +28,8 @@ import contextlib
 import functools
 import logging
 import random
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,7 +43,8 @@ from bot.ports import ChatAdapter, Clock, OutboxEntry, Store
 
 log = logging.getLogger(__name__)
 
-MAX_BUCKETS = 10_000
+MAX_LIMITERS = 10_000
+SUBSCRIPTION_TTL = 5.0  # seconds an active subscription's state is trusted without re-reading it
 NO_ADAPTER_RETRY = 300.0
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -63,29 +66,32 @@ class DrainReport:
         return self.sent + self.edited + self.retried + self.failed + self.dropped
 
 
-class TokenBucket:
-    """``capacity`` messages per ``per`` seconds, refilled continuously; starts full."""
+class ChannelLimiter:
+    """At most ``limit`` messages in any ``per`` seconds (a sliding window, so never a burst over).
 
-    __slots__ = ("capacity", "rate", "tokens", "updated")
+    A token bucket refilled continuously would let Discord's "5 per 5 s" send 5 at once and a
+    6th one second later — 6 in 5 s, which the platform answers with a 429. The window keeps
+    the send times of the last ``limit`` messages and is recorded when a send really starts.
+    """
 
-    def __init__(self, capacity: int, per: float, now: float) -> None:
-        self.capacity = float(max(capacity, 1))
-        self.rate = self.capacity / max(per, 1e-9)
-        self.tokens = self.capacity
-        self.updated = now
+    __slots__ = ("limit", "per", "times")
 
-    def take(self, now: float) -> float:
-        """Take a token: 0.0 when one was available, else the seconds until one will be."""
-        if now > self.updated:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+    def __init__(self, limit: int, per: float) -> None:
+        self.limit = max(limit, 1)
+        self.per = max(per, 0.0)
+        self.times: deque[float] = deque(maxlen=self.limit)
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next send may start (0.0: now)."""
+        if len(self.times) < self.limit:
             return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return max(self.times[0] + self.per - now, 0.0)
 
-    def full(self, now: float) -> bool:
-        return self.tokens + max(now - self.updated, 0.0) * self.rate >= self.capacity
+    def record(self, now: float) -> None:
+        self.times.append(now)
+
+    def idle(self, now: float) -> bool:
+        return not self.times or self.times[-1] + self.per <= now
 
 
 class _Drop(Exception):
@@ -123,7 +129,10 @@ class Dispatcher:
         self._lease = timedelta(seconds=self._cfg.lease)
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
-        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._limiters: OrderedDict[str, ChannelLimiter] = OrderedDict()
+        self._subs: dict[int, tuple[float, Subscription]] = {}
+        self._sent: list[tuple[int, MessageRef, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._send_slots: asyncio.Semaphore | None = None
         self._changed: asyncio.Event | None = None
         self._closing = False
@@ -216,6 +225,9 @@ class Dispatcher:
                     "%d sends did not finish within the shutdown grace; they will be retried", len(pending)
                 )
                 await asyncio.wait(pending)
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await self._flusher
 
     # ------------------------------------------------------------ claiming
 
@@ -244,45 +256,49 @@ class Dispatcher:
 
     # ------------------------------------------------------------ sending one row
 
-    def _bucket(self, entry: OutboxEntry, adapter: ChatAdapter | None, now: float) -> TokenBucket:
+    def _limiter(self, entry: OutboxEntry, adapter: ChatAdapter, now: float) -> ChannelLimiter:
         key = str(entry.alert.channel)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            capacity, per = adapter.channel_rate if adapter is not None else (1, 1.0)
-            bucket = TokenBucket(capacity, per, now)
-            self._buckets[key] = bucket
-            if len(self._buckets) > MAX_BUCKETS:
-                for old_key in list(self._buckets)[: len(self._buckets) - MAX_BUCKETS]:
-                    if self._buckets[old_key].full(now):
-                        del self._buckets[old_key]
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limit, per = adapter.channel_rate
+            limiter = self._limiters[key] = ChannelLimiter(limit, per)
+            if len(self._limiters) > MAX_LIMITERS:
+                for old in list(self._limiters)[: len(self._limiters) - MAX_LIMITERS]:
+                    if self._limiters[old].idle(now):
+                        del self._limiters[old]
         else:
-            self._buckets.move_to_end(key)
-        return bucket
+            self._limiters.move_to_end(key)
+        return limiter
 
     async def _deliver(self, entry: OutboxEntry) -> None:
+        """Wait for the channel's budget (without holding a send slot), then attempt the send."""
         assert entry.id is not None and self._send_slots is not None
         started = False
         claimed_at = self._clock.now()
         try:
             adapter = self._adapters.get(entry.alert.channel.platform)
-            if adapter is not None:
-                bucket = self._bucket(entry, adapter, claimed_at.timestamp())
-                while (wait := bucket.take(self._clock.now().timestamp())) > 0:
-                    held_for = (self._clock.now() - claimed_at).total_seconds()
-                    if held_for + wait > self._cfg.lease / 2:
-                        # do not sit on a claim near its lease: give it back, due when budget is
-                        await self._store.mark_retry(
-                            entry.id,
-                            due_at=self._clock.now() + timedelta(seconds=wait),
-                            error="waiting for the channel's rate limit",
-                        )
-                        self.stats["deferred"] += 1
-                        return
-                    await self._sleep(wait)
-            async with self._send_slots:
-                started = True
-                self._sending.add(entry.id)
-                await self._attempt(entry, adapter)
+            limiter = self._limiter(entry, adapter, claimed_at.timestamp()) if adapter else None
+            while True:
+                if limiter is not None:
+                    wait = limiter.delay(self._clock.now().timestamp())
+                    if wait > 0:
+                        held_for = (self._clock.now() - claimed_at).total_seconds()
+                        if held_for + wait > self._cfg.lease / 2:
+                            # never sit on a claim near its lease: give it back, due when budget is
+                            await self._store.mark_retry(
+                                entry.id,
+                                due_at=self._clock.now() + timedelta(seconds=wait),
+                                error="waiting for the channel's rate limit",
+                            )
+                            self.stats["deferred"] += 1
+                            return
+                        await self._sleep(wait)
+                        continue
+                async with self._send_slots:
+                    started = True
+                    self._sending.add(entry.id)
+                    await self._attempt(entry, adapter, limiter)
+                    return
         except asyncio.CancelledError:
             if not started:
                 with contextlib.suppress(Exception):
@@ -297,7 +313,41 @@ class Dispatcher:
             log.exception("dispatcher: unexpected error on outbox row %s (%s)", entry.id, entry.key)
             self.stats["errors"] += 1
 
-    async def _attempt(self, entry: OutboxEntry, adapter: ChatAdapter | None) -> None:
+    async def _budget(self, limiter: ChannelLimiter | None) -> None:
+        """Take the channel's budget right before the platform call (the moment the platform counts)."""
+        if limiter is None:
+            return
+        while (wait := limiter.delay(self._clock.now().timestamp())) > 0:
+            await self._sleep(wait)  # rare and short: the caller already waited for budget
+        limiter.record(self._clock.now().timestamp())
+
+    async def _record_sent(self, entry_id: int, ref: MessageRef) -> None:
+        """``mark_sent``, batched: completions that land together share one transaction."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume)
+        self._sent.append((entry_id, ref, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_sent())
+        await asyncio.shield(fut)
+
+    async def _flush_sent(self) -> None:
+        while self._sent:
+            await asyncio.sleep(0)  # let sends finishing in the same moment join this batch
+            batch, self._sent = self._sent, []
+            try:
+                await self._store.mark_sent_many([(i, ref) for i, ref, _ in batch], now=self._clock.now())
+            except Exception as exc:
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            else:
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+
+    async def _attempt(
+        self, entry: OutboxEntry, adapter: ChatAdapter | None, limiter: ChannelLimiter | None = None
+    ) -> None:
         assert entry.id is not None
         alert = entry.alert
         platform = alert.channel.platform
@@ -321,11 +371,13 @@ class Dispatcher:
                 ref = await self._store.sent_ref(original)
                 if ref is None:
                     raise _Drop("nothing to edit: the original alert was not sent")
+                await self._budget(limiter)
                 await self._call(adapter.edit(ref, alert))
-                await self._store.mark_sent(entry.id, ref=ref, now=self._clock.now())
+                await self._record_sent(entry.id, ref)
                 self.stats["edited"] += 1
                 return
             thread = await self._thread_for(entry, sub)
+            await self._budget(limiter)
             ref = await self._call(adapter.send(alert, target=alert.channel, thread=thread))
         except _Drop as drop:
             await self._store.mark_failed(entry.id, error=str(drop), status=drop.status)  # type: ignore[arg-type]
@@ -335,7 +387,7 @@ class Dispatcher:
         except DeliveryError as exc:
             await self._failed(entry, exc)
             return
-        await self._store.mark_sent(entry.id, ref=ref, now=self._clock.now())
+        await self._record_sent(entry.id, ref)
         self.stats["sent"] += 1
         log.debug("sent %s to %s as %s", entry.key, alert.channel, ref.id)
 
@@ -352,7 +404,15 @@ class Dispatcher:
     async def _subscription(self, entry: OutboxEntry) -> Subscription | None:
         if entry.subscription_id is None:
             return None
+        now = time.monotonic()
+        cached = self._subs.get(entry.subscription_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]  # only active ones are cached: a broken one is always re-read
         sub = await self._store.get_subscription(entry.subscription_id)
+        if sub is not None and sub.state == "active":
+            if len(self._subs) > MAX_LIMITERS:
+                self._subs.clear()
+            self._subs[sub.id] = (now + SUBSCRIPTION_TTL, sub)
         if sub is None:
             raise _Drop("the subscription was removed")
         if sub.state == "broken":
@@ -387,6 +447,7 @@ class Dispatcher:
         self.stats["failed"] += 1
         if edited_key(entry.key) is None and entry.subscription_id is not None:
             await self._store.mark_subscription_broken(entry.subscription_id, reason)
+            self._subs.pop(entry.subscription_id, None)
             self.stats["broken"] += 1
             log.error(
                 "subscription %d (%s → %s) is now broken: %s. Fix the channel or the bot's access, "
@@ -431,6 +492,12 @@ class Dispatcher:
             entry.attempts,
             exc,
         )
+
+
+def _consume(fut: asyncio.Future[None]) -> None:
+    """Mark a batch future's exception as seen (its waiter may have been cancelled at shutdown)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _hours(delta: timedelta) -> str:

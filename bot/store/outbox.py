@@ -133,6 +133,32 @@ class OutboxStore(StoreBase):
                     .values(last_delivery_at=now)
                 )
 
+    async def mark_sent_many(self, sent: Sequence[tuple[int, MessageRef]], *, now: datetime) -> None:
+        """``mark_sent`` for many rows in one transaction (the dispatcher batches completions)."""
+        if not sent:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id == sa.bindparam("row_id"))
+                .values(
+                    status="sent",
+                    message_id=sa.bindparam("mid"),
+                    thread_id=sa.bindparam("tid"),
+                    sent_at=now,
+                    claimed_until=None,
+                    last_error=None,
+                ),
+                [{"row_id": i, "mid": ref.id, "tid": ref.thread_id} for i, ref in sent],
+            )
+            ids = [i for i, _ in sent]
+            subs = sa.select(t.outbox.c.subscription_id).where(
+                t.outbox.c.id.in_(ids), t.outbox.c.subscription_id.is_not(None)
+            )
+            await conn.execute(
+                sa.update(t.subscriptions).where(t.subscriptions.c.id.in_(subs)).values(last_delivery_at=now)
+            )
+
     async def mark_retry(self, entry_id: int, *, due_at: datetime, error: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.chat.memory import MemoryChat
-from bot.delivery.dispatcher import Dispatcher, TokenBucket
+from bot.delivery.dispatcher import ChannelLimiter, Dispatcher
 from bot.domain.errors import DeliveryError
 from bot.domain.models import Alert, ChannelRef
 from bot.domain.timeutil import ManualClock
@@ -154,7 +154,7 @@ async def test_bursts_queue_at_the_platform_rate_instead_of_failing(
     assert titles(w.chat["discord"]) == [f"Nvidia semiconductor burst {i}" for i in range(5)]
 
 
-async def test_discord_bucket_allows_five_then_one_per_second(
+async def test_discord_allows_five_then_waits_for_the_window(
     sqlite_store: SqlStore, clock: ManualClock
 ) -> None:
     w = await make_world(sqlite_store, clock, prices=PRICES, rates={"slack": (1, 1.0), "discord": (5, 5.0)})
@@ -162,16 +162,22 @@ async def test_discord_bucket_allows_five_then_one_per_second(
     for i in range(10):
         await w.ingest(story(f"Nvidia semiconductor discord {i}", at=clock.now()))
     assert (await w.dispatcher.drain()).sent == 10
+    # five at once, then the window: the sixth waits until the first is 5 s old
     assert 5.0 - 1e-6 <= w.sleep.total <= 5.0 + 1e-6
 
 
-def test_token_bucket_refills_continuously() -> None:
-    b = TokenBucket(5, 5.0, now=0.0)
-    assert [b.take(0.0) for _ in range(5)] == [0.0] * 5
-    assert b.take(0.0) == 1.0
-    assert b.take(0.5) == 0.5
-    assert b.take(1.0) == 0.0
-    assert b.take(1.0) > 0.0
+def test_channel_limiter_never_allows_more_than_the_budget_in_any_window() -> None:
+    lim = ChannelLimiter(5, 5.0)
+    for t in (0.0, 0.1, 0.2, 0.3, 0.4):
+        assert lim.delay(t) == 0.0
+        lim.record(t)
+    assert lim.delay(1.0) == 4.0  # a 6th message waits until the first leaves the window
+    assert lim.delay(5.0) == 0.0
+    lim.record(5.0)
+    assert abs(lim.delay(5.0) - 0.1) < 1e-9
+    slack = ChannelLimiter(1, 1.0)
+    slack.record(10.0)
+    assert slack.delay(10.25) == 0.75 and slack.delay(11.0) == 0.0
 
 
 async def test_an_edit_whose_original_was_never_sent_is_dropped(

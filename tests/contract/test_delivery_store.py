@@ -150,3 +150,26 @@ async def test_two_engines_fold_the_same_held_alerts_once(postgres: object) -> N
     folded = [e.key for e in ra.folded + rb.folded]
     assert sorted(folded) == sorted(f"h{i}" for i in range(30))
     assert len(ra.queued) + len(rb.queued) == (1 if ra.folded else 0) + (1 if rb.folded else 0)
+
+
+async def test_mark_sent_many_records_every_row_and_the_last_delivery(store: SqlStore) -> None:
+    s1 = await store.add_subscription(SubscriptionSpec("w", SLACK, scope="slack:T1"))
+    other = ChannelRef("slack", "C0999ZZZZ", "T1")
+    s2 = await store.add_subscription(SubscriptionSpec("w", other, scope="slack:T1"))
+    await store.enqueue(
+        [
+            entry("a", s1.id),
+            entry("b", s2.id, channel=other),
+            entry("c", None, channel=ChannelRef("console", "console")),
+        ]
+    )
+    claimed = await store.claim_due(now=T0, limit=10, lease=LEASE, worker="w")
+    await store.mark_sent_many(
+        [(e.id, MessageRef(e.alert.channel, f"m-{e.key}", "t")) for e in claimed], now=T0
+    )  # type: ignore[misc]
+    assert await store.sent_ref("a") == MessageRef(SLACK, "m-a", "t")
+    assert await store.sent_ref("c") is not None
+    stats = await store.channel_stats()
+    assert (stats[s1.id].last_delivery_at, stats[s2.id].last_delivery_at) == (T0, T0)
+    assert stats[s1.id].queued == stats[s2.id].queued == 0
+    await store.mark_sent_many([], now=T0)
