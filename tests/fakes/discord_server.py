@@ -1710,6 +1710,16 @@ class DiscordFake:
                     "type": 20,
                     "flags": (flags & EPHEMERAL) | LOADING,
                     "components": [],
+                    "webhook_id": str(self.application_id),
+                    "application_id": str(self.application_id),
+                    "interaction_metadata": {
+                        "id": str(ix.id),
+                        "type": 2,
+                        "user": ix.member.user.payload(),
+                        "authorizing_integration_owners": ix.payload.get(
+                            "authorizing_integration_owners", {}
+                        ),
+                    },
                 },
                 request={},
                 files=[],

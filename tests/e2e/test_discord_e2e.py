@@ -1,0 +1,213 @@
+"""End to end: the real ``marketbot run`` process against Discord, a feed host and Yahoo on loopback.
+
+What a Discord user sees: the bot logs in, registers its commands in the server, connects the
+gateway; a moderator runs ``/watch subscribe``; ``/quote AMZN`` shows "thinking…" and then an
+embed with a chart; a hostile headline on the feed arrives as one embed in that channel, pinging
+no one, although Discord rate-limited the first attempt; after Discord asks the bot to reconnect
+it resumes its session and keeps answering; SIGINT stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord_server import EPHEMERAL, DiscordFake, Message, World
+from tests.fakes.feed_host import FeedHost, entry, rss
+from tests.fakes.yahoo_server import YahooFake
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTILE = "@everyone Amazon wins <@123456789012345678> cloud deal **now** <@&456456456456456456> @here"
+POST_MESSAGE = "POST /channels/{channel_id}/messages"
+
+CONFIG = """
+timezone: America/New_York
+feeds:
+  - name: "Wire"
+    url: {feed}
+    interval: 30
+watchlists:
+  - name: cloud-china
+    tickers: [AMZN, MSFT, BABA]
+    keywords: ["export control", cloud]
+web:
+  host: 127.0.0.1
+  port: 0
+"""
+
+
+class BotProcess:
+    """``python -m bot run`` in a subprocess, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.lines: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [asyncio.create_task(self._read(s)) for s in (self.proc.stdout, self.proc.stderr)]
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.lines.append(line.decode("utf-8", "replace").rstrip())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines[-300:])
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is not None:
+            raise AssertionError("marketbot exited early:\n" + self.output)
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                async with asyncio.timeout(30):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        return self.proc.returncode or 0
+
+
+@contextlib.asynccontextmanager
+async def running(env: dict[str, str], cwd: Path) -> AsyncIterator[BotProcess]:
+    bot = BotProcess(env, cwd)
+    await bot.start()
+    try:
+        yield bot
+    except BaseException:
+        print(bot.output)
+        raise
+    finally:
+        code = await bot.stop()
+        assert code == 0, bot.output
+        assert "stopped cleanly" in bot.output
+
+
+def bot_env(tmp_path: Path, discord: DiscordFake, yahoo: YahooFake, world: World) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "MARKETBOT_"))}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "MARKETBOT_CONFIG": str(tmp_path / "bot.yaml"),
+            "MARKETBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'marketbot.db'}",
+            "MARKETBOT_YAHOO_URL": yahoo.url,
+            "MARKETBOT_WEB_PORT": "0",
+            "DISCORD_BOT_TOKEN": discord.token,
+            "DISCORD_API_URL": discord.api_url,
+            "DISCORD_GATEWAY_URL": discord.gateway_url,
+            "DISCORD_GUILD_IDS": str(world.guild.id),
+        }
+    )
+    return env
+
+
+def alerts(discord: DiscordFake, world: World) -> list[Message]:
+    """Messages the bot posted on its own in the channel (not answers to commands)."""
+    return [m for m in discord.messages(world.channel.id) if "interaction_metadata" not in m.payload]
+
+
+async def test_from_subscribe_to_alert_on_discord(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    old = entry(
+        "Quarterly earnings calendar", "https://wire.test/old", guid="old", published=now - timedelta(hours=1)
+    )
+    async with DiscordFake() as discord, FeedHost() as feeds, YahooFake() as yahoo:
+        world = discord.world()
+        feed = feeds.serve("/wire.xml", rss([old]))
+        (tmp_path / "bot.yaml").write_text(CONFIG.format(feed=feed), encoding="utf-8")
+
+        async with running(bot_env(tmp_path, discord, yahoo, world), tmp_path) as bot:
+            # log in, register the commands in the server, connect the gateway
+            conn = await discord.wait_connected(timeout=120)
+            identify = next(f for f in conn.received if f["op"] == 2)
+            assert identify["d"]["intents"] == 1, "Guilds only: no privileged intents"
+            assert {c["name"] for c in discord.commands(world.guild.id)} == {"quote", "news", "watch"}
+            assert discord.global_commands == []
+            await discord.wait_for(
+                lambda: bool(feeds.requests_to("/wire.xml")), timeout=90, what="a first poll"
+            )
+            bot.alive()
+
+            # a moderator subscribes the channel
+            sub = await discord.slash(world.moderator, world.channel, "watch subscribe", name="cloud-china")
+            answer = await sub.reply(timeout=60)
+            assert not answer.ephemeral and "cloud-china" in answer.visible_text()
+
+            # /quote: "thinking…" at once, then the answer with its chart
+            quote = await discord.slash(world.member, world.channel, "quote", tickers="AMZN")
+            ack = await quote.ack(timeout=30)
+            assert ack["type"] == 5 and not int((ack.get("data") or {}).get("flags") or 0) & EPHEMERAL
+            quoted = await quote.reply(timeout=90)
+            assert "AMZN" in quoted.visible_text()
+            (embed,) = quoted.embeds
+            assert quoted.attachments, quoted.visible_text()
+            png = quoted.file(quoted.attachments[0]["filename"])
+            assert png.startswith(b"\x89PNG")
+            assert embed["image"]["url"] == quoted.attachments[0]["url"]
+
+            # Discord rate-limits the first attempt; a hostile headline arrives on the feed
+            discord.fail(POST_MESSAGE, status=429, times=1, retry_after=1.0, channel_id=world.channel.id)
+            new = entry(HOSTILE, "https://wire.test/amzn-cloud", guid="new", published=datetime.now(UTC))
+            feeds.update("/wire.xml", body=rss([new, old]))
+            await discord.wait_for(lambda: bool(alerts(discord, world)), timeout=150, what="the alert")
+            (alert,) = alerts(discord, world)
+
+            posts = [
+                r
+                for r in discord.requests_to(POST_MESSAGE)
+                if r.path.endswith(f"/{world.channel.id}/messages")
+            ]
+            assert [r.status for r in posts] == [429, 200], "retried after Retry-After, sent once"
+            assert posts[1].at - posts[0].at >= 1.0
+            assert posts[1].json["allowed_mentions"]["parse"] == []
+            assert alert.pinged == [] and alert.payload["mention_everyone"] is False
+            assert not alert.content
+            (shown_embed,) = alert.embeds
+            assert shown_embed["url"] == "https://wire.test/amzn-cloud"
+            for part in alert.visible():
+                assert part.mentions == [] and part.links == [] and not part.formatted, part
+            title = alert.visible()[0].text
+            assert "@everyone Amazon wins" in title and "**now**" in title and "@here" in title
+            assert shown_embed["footer"]["text"] == "Wire · cloud-china"
+            assert any(f["name"].endswith("AMZN") for f in shown_embed["fields"])
+
+            # Discord asks the bot to reconnect: it resumes the session and keeps answering
+            await discord.request_reconnect()
+            await discord.wait_for(lambda: discord.resume_count == 1, timeout=60, what="a RESUME")
+            assert discord.identify_count == 1
+            listing = await (
+                await discord.slash(world.moderator, world.channel, "watch subscriptions")
+            ).reply(timeout=60)
+            assert "cloud-china" in listing.visible_text()
+            assert len(alerts(discord, world)) == 1
+            assert re.search(r"Discord: 3 commands registered in guild|commands registered", bot.output)
+        assert discord.connections[-1].ws.closed
