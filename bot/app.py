@@ -28,8 +28,10 @@ from bot.catalog import Catalog
 from bot.chat.console import ConsoleChat
 from bot.commands import CommandService
 from bot.config import BotConfig, Env
+from bot.delivery.briefing import BriefingService
 from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher, DrainReport
+from bot.delivery.moves import MoveMonitor
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.errors import BotError
 from bot.domain.models import Story, StorySource
@@ -84,6 +86,8 @@ class Runtime:
     dispatcher: Dispatcher
     releaser: HeldReleaser
     poller: Poller
+    briefings: BriefingService
+    moves: MoveMonitor
     stack: AsyncExitStack
     started_at: float = field(default_factory=time.monotonic)
     stats: dict[str, float] = field(default_factory=dict)
@@ -144,6 +148,10 @@ class Runtime:
             )
             stack.push_async_callback(dispatcher.aclose)
             releaser = HeldReleaser(store, cfg, clock)
+            briefings = BriefingService(
+                store, catalog, quotes, calendar, cfg, clock, on_queued=dispatcher.wake
+            )
+            moves = MoveMonitor(store, catalog, quotes, calendar, cfg, clock, on_queued=dispatcher.wake)
 
             async def on_stories(stories: list[Story]) -> None:
                 if await pipeline.process(stories):
@@ -178,6 +186,8 @@ class Runtime:
                 pipeline=pipeline,
                 dispatcher=dispatcher,
                 releaser=releaser,
+                briefings=briefings,
+                moves=moves,
                 poller=poller,
                 stack=stack,
             )
@@ -211,6 +221,8 @@ class Runtime:
             ("pipeline", self.pipeline.stats),
             ("dispatcher", self.dispatcher.stats),
             ("releaser", self.releaser.stats),
+            ("briefing", self.briefings.stats),
+            ("moves", self.moves.stats),
         ):
             for key, value in counter.items():
                 out[f"{prefix}_{key}_total"] = float(value)
@@ -303,6 +315,8 @@ async def run_bot(
         _every(scheduler, "delivery:held", 60, rt.releaser.run_once)
         _every(scheduler, "delivery:followups", 60, rt.pipeline.flush_followups)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload)
+        rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
+        rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
         _every(
             scheduler,
             "outbox:purge",

@@ -334,13 +334,19 @@ class BriefingConfig(_Model):
 
 
 class MoveAlertsConfig(_Model):
-    """Price-move alerts for tickers in subscribed watchlists."""
+    """Price-move alerts for tickers in subscribed watchlists.
+
+    ``watchlists`` limits them to the subscriptions of these watchlists (case-insensitive;
+    empty: every subscribed watchlist). A subscription's ``min_move_pct`` also raises the
+    smallest threshold its channel is alerted for, and its ``sessions`` apply too.
+    """
 
     thresholds: list[float] = Field(default_factory=list)
     sessions: list[Annotated[TradingSession, BeforeValidator(_session)]] = Field(
         default_factory=lambda: [TradingSession.PRE]
     )
     interval: Seconds = Field(default=60, ge=15)
+    watchlists: list[str] = Field(default_factory=list)
 
     @field_validator("thresholds")
     @classmethod
@@ -348,6 +354,16 @@ class MoveAlertsConfig(_Model):
         if any(t <= 0 or t > 100 for t in v):
             raise ValueError("thresholds are percentages between 0 and 100, e.g. [3, 5, 10]")
         return sorted(set(v))
+
+    @field_validator("sessions")
+    @classmethod
+    def _trading_sessions(cls, v: list[TradingSession]) -> list[TradingSession]:
+        if TradingSession.CLOSED in v:
+            raise ValueError(
+                "move alerts watch trading sessions: use pre-market, regular and/or after-hours "
+                "(nothing trades while the market is closed)"
+            )
+        return list(dict.fromkeys(v))
 
 
 class CommandsConfig(_Model):

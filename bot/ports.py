@@ -63,6 +63,48 @@ class MarketCalendar(Protocol):
         ...
 
 
+class SessionDay(Protocol):
+    """One trading day's regular session (``bot.market.sessions.SessionTimes`` satisfies it)."""
+
+    @property
+    def day(self) -> date: ...
+    @property
+    def open(self) -> datetime: ...
+    @property
+    def close(self) -> datetime: ...
+    @property
+    def early_close(self) -> bool: ...
+
+
+class TradingCalendar(MarketCalendar, Protocol):
+    """A MarketCalendar that also answers day-level questions (briefings and move alerts need them).
+
+    ``exchange`` is the primary exchange's code (``XNYS``); dates are the exchange's local dates.
+    """
+
+    exchange: str
+
+    def session_times(self, day: date) -> SessionDay | None:
+        """The primary exchange's session on ``day``, or None when it does not trade."""
+        ...
+
+    def holiday_name(self, day: date) -> str | None:
+        """The holiday that closes the exchange on a weekday (``Thanksgiving``), else None."""
+        ...
+
+    def previous_trading_day(self, day: date) -> date: ...
+
+    def next_trading_day(self, day: date) -> date: ...
+
+    def local_day(self, when: datetime) -> date:
+        """The exchange's calendar date at the instant ``when``."""
+        ...
+
+    def trading_day_of(self, when: datetime, symbol: str | None = None) -> date:
+        """The trading day whose prices are current at ``when`` (Saturday -> Friday)."""
+        ...
+
+
 class ChartSource(Protocol):
     """PNG charts of a symbol's last session."""
 
