@@ -325,6 +325,33 @@ async def fetch_application_id(token: str, *, api_url: str | None = None, timeou
     return int(data["id"])
 
 
+async def clear_guild_commands(
+    token: str, guild_ids: Sequence[int], *, api_url: str | None = None, timeout: float = 10.0
+) -> dict[int, str]:
+    """Remove the bot's commands from servers (left behind after going back to global commands).
+
+    Returns what happened per guild id: ``"cleared"`` or the reason it could not be.
+    """
+    base = api_base(api_url)
+    app_id = await fetch_application_id(token, api_url=api_url, timeout=timeout)
+    headers = {"Authorization": f"Bot {token.strip()}", "User-Agent": "marketbot (commands)"}
+    out: dict[int, str] = {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            for gid in guild_ids:
+                url = f"{base}/applications/{app_id}/guilds/{gid}/commands"
+                async with session.put(url, json=[], headers=headers) as resp:
+                    if resp.status == 200:
+                        out[gid] = "cleared"
+                    elif resp.status in (403, 404):
+                        out[gid] = "the bot is not in that server (or lacks applications.commands there)"
+                    else:
+                        out[gid] = f"Discord answered HTTP {resp.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise BotError(f"cannot reach Discord at {base}: {exc or type(exc).__name__}") from None
+    return out
+
+
 def _nonce(key: str, purpose: str = "") -> str:
     """A stable nonce (≤ 25 characters) for an alert's idempotency key: Discord drops repeats."""
     return hashlib.blake2b(f"{key}\x00{purpose}".encode(), digest_size=12).hexdigest()
@@ -568,6 +595,9 @@ class DiscordAdapter:
             return
         self._started = True
         self._install_endpoints()
+        # marketbot never joins voice: skip discord.py's "PyNaCl/davey is not installed" warnings
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # guild and channel cache; not privileged
         self._client = _Client(

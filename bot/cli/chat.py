@@ -83,6 +83,35 @@ def invite(
     typer.echo("\n".join(lines), err=True)
 
 
+@discord_app.command("clear-commands")
+def clear_commands(
+    guild_ids: Annotated[
+        list[int], typer.Argument(help="Server (guild) ids to remove marketbot's commands from.")
+    ],
+) -> None:
+    """Remove the commands registered in servers by DISCORD_GUILD_IDS (after going back to global ones)."""
+    from bot.chat.discord_bot import clear_guild_commands
+
+    try:
+        env = load_env()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if env.discord_bot_token is None:
+        fail("DISCORD_BOT_TOKEN is not set: the bot's token is needed to change its commands", EXIT_USAGE)
+    try:
+        results = asyncio.run(
+            clear_guild_commands(
+                env.discord_bot_token.get_secret_value(), guild_ids, api_url=env.discord_api_url
+            )
+        )
+    except BotError as exc:
+        handle_errors(exc)
+    for gid, outcome in results.items():
+        typer.echo(f"{gid}: {outcome}")
+    if any(outcome != "cleared" for outcome in results.values()):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
     app.add_typer(discord_app, name="discord")

@@ -1,4 +1,4 @@
-"""``marketbot discord invite``: the real CLI process, asking the fake Discord for the application id."""
+"""``marketbot discord invite`` and ``clear-commands``: the real CLI process against the fake Discord."""
 
 from __future__ import annotations
 
@@ -79,3 +79,21 @@ async def test_nothing_to_go_on_is_a_usage_error() -> None:
     code, out, err = await marketbot("discord", "invite")
     assert code == 2 and out == ""
     assert "DISCORD_APPLICATION_ID" in err
+
+
+async def test_clear_commands_removes_the_server_copies(fake: DiscordFake) -> None:
+    here = fake.add_guild("Desk")
+    elsewhere = fake.add_guild("Not ours", commands_scope=False)
+    fake.guild_commands[here.id] = [{"id": "1", "name": "quote", "type": 1}]
+    code, out, err = await marketbot(
+        "discord",
+        "clear-commands",
+        str(here.id),
+        str(elsewhere.id),
+        DISCORD_BOT_TOKEN=fake.token,
+        DISCORD_API_URL=fake.api_url,
+    )
+    assert code == 1, err  # one of the two could not be cleared, and it says why
+    assert f"{here.id}: cleared" in out
+    assert f"{elsewhere.id}: the bot is not in that server" in out
+    assert fake.guild_commands[here.id] == []
