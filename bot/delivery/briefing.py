@@ -225,7 +225,8 @@ def ticker_lines(
     for sym in symbols:
         q = quotes.get(sym)
         if q is None or not q.available:
-            missing[sym] = (q.reason if q is not None else None) or "price unavailable"
+            reason = (q.reason if q is not None else None) or "price unavailable"
+            missing[sym] = reason.removeprefix("price unavailable: ").removeprefix(f"{sym}: ")
             lines.append(TickerLine(sym, None))
             continue
         if q.session is not TradingSession.PRE and _session(calendar, at, sym) is TradingSession.PRE:
@@ -452,9 +453,9 @@ class BriefingService:
         if total == 0:
             out.append(f"No matching stories {window}.")
         elif shown < total:
-            out.append(f"Top {shown} of {total} stories {window}:")
+            out.append(f"Top {shown} of {total} matching stories {window}.")
         else:
-            out.append(f"Stories {window}:")
+            out.append(f"{total} matching {'story' if total == 1 else 'stories'} {window}.")
         return "\n".join(out)
 
     def _closed_days(self, after: date, before: date) -> str:
