@@ -30,8 +30,10 @@ JSON), ``429``, ``500``, ``401``, ``hang`` (never answers until the fake closes)
 ``slow`` (answers normally after ``slow_seconds``);
 halted (``halted_at``) and delisted (``delisted=True``) instruments.
 
-Run standalone for end-to-end tests: ``python -m tests.fakes.yahoo_server --port 8765``
-then ``MARKETBOT_YAHOO_URL=http://127.0.0.1:8765 marketbot quote AAPL``.
+Run standalone for end-to-end tests: ``python -m tests.fakes.yahoo_server --port 8765
+[--scenario pre-market|regular|after-hours|early-close|holiday|weekend|overnight | --at ISO]
+[--fail quote:429]`` then ``MARKETBOT_YAHOO_URL=http://127.0.0.1:8765 marketbot quote AAPL``.
+In-process: ``async with YahooFake(clock=...)``, or ``YahooFakeThread`` for sync code.
 """
 
 from __future__ import annotations
@@ -1019,6 +1021,17 @@ class YahooFake:
         )
 
 
+# Named moments around Thanksgiving 2026 (New York time) for ``--scenario`` and tests.
+SCENARIOS: dict[str, str] = {
+    "pre-market": "2026-11-27T08:30",  # day after Thanksgiving, before the open
+    "regular": "2026-11-25T11:00",
+    "after-hours": "2026-11-25T17:30",
+    "early-close": "2026-11-27T13:30",  # after the 13:00 early close
+    "holiday": "2026-11-26T12:00",  # Thanksgiving
+    "weekend": "2026-11-28T12:00",
+    "overnight": "2026-11-25T23:00",
+}
+
 _INTERVALS = {
     "1m": 60,
     "2m": 120,
@@ -1083,6 +1096,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--at", help="freeze the fake's clock at this ISO time (default: real time)")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="freeze the clock at a named moment")
     parser.add_argument(
         "--fail", action="append", default=[], help="ENDPOINT:MODE, e.g. quote:429 or all:hang"
     )
@@ -1096,6 +1110,8 @@ def main(argv: list[str] | None = None) -> None:
             return self.at
 
     clock = None
+    if args.scenario and not args.at:
+        args.at = SCENARIOS[args.scenario]
     if args.at:
         at = datetime.fromisoformat(args.at)
         clock = Frozen(at if at.tzinfo else at.replace(tzinfo=ZoneInfo("America/New_York")))

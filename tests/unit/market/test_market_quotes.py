@@ -327,3 +327,25 @@ async def test_missing_extended_fields_are_checked_on_the_chart(
     await source.quotes(["AMZN", "AAPL"])
     assert source.status().extended_checks == 3  # AMZN again; AAPL had nothing, it waits 5 minutes
     assert fake.count("/v8/finance/chart") == charts + 1
+
+
+@pytest.mark.parametrize(
+    ("scenario", "label"),
+    [
+        ("pre-market", "pre-market"),
+        ("regular", "regular"),
+        ("after-hours", "after hours"),
+        ("early-close", "after hours"),
+        ("holiday", "after hours"),  # Wednesday's after-hours trade is the latest price
+        ("weekend", "after hours"),
+        ("overnight", "after hours"),
+    ],
+)
+async def test_named_scenarios(
+    source: YahooQuoteSource, clock: ManualClock, scenario: str, label: str
+) -> None:
+    from tests.fakes.yahoo_server import SCENARIOS
+
+    clock.set(et(SCENARIOS[scenario].replace("T", " ")))
+    q = await source.quote("TSLA")
+    assert q.available and str(q.session) == label
