@@ -1,7 +1,7 @@
 """Trading sessions from exchange_calendars: pre-market, regular, after hours, closed.
 
-US listings (the primary exchange, ``XNYS`` by default, which exchange_calendars also uses
-for Nasdaq) have extended hours: pre-market from 04:00 ET to the open, after hours from the
+US listings (``XNYS``, which exchange_calendars also uses for Nasdaq; on Yahoo every symbol
+without an exchange suffix is a US listing) have extended hours: pre-market from 04:00 ET to the open, after hours from the
 close until four hours later - 20:00 ET on a normal day, 17:00 ET after a 13:00 early close
 (the Nasdaq / NYSE Arca rule). Other exchanges get their regular session only (with lunch
 breaks where the exchange has one) and symbols whose exchange we cannot tell get no label
@@ -79,6 +79,8 @@ SUFFIX_EXCHANGES: dict[str, str] = {
 _CRYPTO_QUOTE = frozenset({"USD", "USDT", "USDC", "EUR", "GBP", "JPY", "CAD", "AUD", "BTC", "ETH"})
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]*$")
 
+US = "XNYS"
+NEW_YORK = ZoneInfo("America/New_York")
 PRE_OPEN = time(4, 0)
 POST_HOURS = timedelta(hours=4)  # after hours end 4 h after the close: 20:00, or 17:00 after a 13:00 close
 REGULAR_POST_CLOSE = time(20, 0)
@@ -139,10 +141,10 @@ def _utc(ts: Any) -> datetime:
     return as_utc(ts.to_pydatetime())
 
 
-def exchange_for_symbol(symbol: str, primary: str = "XNYS") -> str | None:
+def exchange_for_symbol(symbol: str) -> str | None:
     """The exchange_calendars code a Yahoo symbol trades on, or None when we cannot tell.
 
-    ``AAPL``, ``BRK-B`` -> the primary (US) exchange; ``SHOP.TO`` -> XTSE; ``7203.T`` -> XTKS;
+    ``AAPL``, ``BRK-B`` -> XNYS (US); ``SHOP.TO`` -> XTSE; ``7203.T`` -> XTKS;
     indices (``^GSPC``), currencies and futures (``EURUSD=X``, ``ES=F``), crypto pairs
     (``BTC-USD``) and unknown suffixes -> None.
     """
@@ -155,14 +157,15 @@ def exchange_for_symbol(symbol: str, primary: str = "XNYS") -> str | None:
         base, _, quote = sym.rpartition("-")
         if quote in _CRYPTO_QUOTE and len(base) >= 2:
             return None
-    return primary
+    return US
 
 
 class ExchangeCalendar:
-    """``MarketCalendar`` for a primary exchange (default NYSE) and the exchanges of non-US symbols.
+    """``MarketCalendar`` for a primary exchange (default NYSE) and the exchanges of all symbols.
 
-    ``tz`` is the zone in which the primary exchange's extended hours (04:00 / 20:00) are
-    defined; it defaults to the exchange's own zone. Pure computation, no network.
+    ``exchange`` is what "the market" means when no symbol is given (``session_at(when)``);
+    symbols always go to their own exchange. ``tz`` is the zone for showing the primary
+    exchange's times; it defaults to that exchange's own zone. Pure computation, no network.
     """
 
     def __init__(self, exchange: str = "XNYS", tz: ZoneInfo | str | None = None) -> None:
@@ -183,11 +186,11 @@ class ExchangeCalendar:
         """The calendar code for ``symbol`` (None symbol: the primary exchange)."""
         if symbol is None:
             return self.exchange
-        return exchange_for_symbol(symbol, self.exchange)
+        return exchange_for_symbol(symbol)
 
     def has_extended_hours(self, symbol: str | None = None) -> bool:
         """Whether ``symbol`` trades pre-market and after hours (US listings only)."""
-        return self.exchange_of(symbol) == self.exchange and self.exchange == "XNYS"
+        return self.exchange_of(symbol) == US
 
     def zone(self, symbol: str | None = None) -> ZoneInfo | None:
         """The exchange's local time zone (None when the exchange is unknown)."""
@@ -235,9 +238,9 @@ class ExchangeCalendar:
                 break_start, break_end = _utc(bs), _utc(be)
         early = bool(close.astimezone(ZoneInfo(str(cal.tz))).time() < _regular_close_time(cal, day))
         pre_open = post_close = None
-        if code == self.exchange and code == "XNYS":
-            pre_open = datetime.combine(day, PRE_OPEN, tzinfo=self.tz).astimezone(UTC)
-            normal_end = datetime.combine(day, REGULAR_POST_CLOSE, tzinfo=self.tz).astimezone(UTC)
+        if code == US:
+            pre_open = datetime.combine(day, PRE_OPEN, tzinfo=NEW_YORK).astimezone(UTC)
+            normal_end = datetime.combine(day, REGULAR_POST_CLOSE, tzinfo=NEW_YORK).astimezone(UTC)
             post_close = min(normal_end, close + POST_HOURS)
         return SessionTimes(
             day=day,

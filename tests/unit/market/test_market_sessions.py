@@ -200,3 +200,12 @@ def test_sessions_agree_with_the_day_they_belong_to(minutes: int) -> None:
     change, nxt = calendar.next_change(when)
     assert change > when and nxt != session
     assert calendar.previous_close(when) < when
+
+
+def test_a_non_us_primary_exchange_keeps_us_symbols_on_us_hours() -> None:
+    toronto = ExchangeCalendar("XTSE")
+    at = et("2026-11-26 08:30")  # US Thanksgiving, Toronto not open yet
+    assert toronto.session_at(at) == CLOSED
+    assert toronto.session_at(et("2026-11-26 10:00")) == REG  # "the market" is Toronto here
+    assert toronto.session_at(et("2026-11-27 08:30"), "AAPL") == PRE  # AAPL is still a US listing
+    assert toronto.exchange_of("AAPL") == "XNYS" and toronto.exchange_of(None) == "XTSE"
