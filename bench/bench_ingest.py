@@ -30,7 +30,57 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = ["market", "stocks", "shares", "rally", "slump", "earnings", "guidance", "outlook", "revenue", "quarter", "investors", "analysts", "bank", "rates", "inflation", "yields", "bonds", "dollar", "oil", "gold", "chips", "cloud", "software", "retail", "consumer", "energy", "merger", "deal", "acquisition", "lawsuit", "regulator", "probe", "tariff", "trade", "export", "policy", "budget", "deficit", "hiring", "layoffs", "factory", "supply", "demand", "forecast", "upgrade", "downgrade", "dividend", "buyback", "record"]
+WORDS = [
+    "market",
+    "stocks",
+    "shares",
+    "rally",
+    "slump",
+    "earnings",
+    "guidance",
+    "outlook",
+    "revenue",
+    "quarter",
+    "investors",
+    "analysts",
+    "bank",
+    "rates",
+    "inflation",
+    "yields",
+    "bonds",
+    "dollar",
+    "oil",
+    "gold",
+    "chips",
+    "cloud",
+    "software",
+    "retail",
+    "consumer",
+    "energy",
+    "merger",
+    "deal",
+    "acquisition",
+    "lawsuit",
+    "regulator",
+    "probe",
+    "tariff",
+    "trade",
+    "export",
+    "policy",
+    "budget",
+    "deficit",
+    "hiring",
+    "layoffs",
+    "factory",
+    "supply",
+    "demand",
+    "forecast",
+    "upgrade",
+    "downgrade",
+    "dividend",
+    "buyback",
+    "record",
+]
 HOT = [
     "Amazon expands cloud region amid export control review",
     "Microsoft cloud growth beats estimates",
@@ -41,7 +91,7 @@ HOT = [
 
 
 def feed_body(feed: int, version: int, now: datetime) -> bytes:
-    """An RSS document of 20 items; each version has 20 new items."""
+    """An RSS document of 20 items; each version has 20 new items, a seventh of them shared by many feeds."""
     from tests.fakes.feed_host import entry, rss
 
     rng = random.Random(feed * 1000 + version)
@@ -49,8 +99,8 @@ def feed_body(feed: int, version: int, now: datetime) -> bytes:
     for n in range(20):
         words = " ".join(rng.choice(WORDS) for _ in range(9))
         title = f"{words.capitalize()} {feed}-{version}-{n}"
-        if n % 7 == 0:
-            title = f"{rng.choice(HOT)} ({feed}-{version}-{n})"
+        if n % 7 == 0:  # the same story in many feeds: clustered into one, "also reported by" the rest
+            title = f"{HOT[(feed + n) % len(HOT)]} (update {version})"
         description = (
             f"<p>{title}. " + " ".join(rng.choice(WORDS) for _ in range(45)) + ".</p>"
             f"<p>The post {title} appeared first on Bench News.</p>"
@@ -229,6 +279,7 @@ async def _bench(
                     "failed": report.failed,
                     "new_items": report.new_items,
                     "alertable_stories": len(report.stories),
+                    "joined_existing_stories": sum(f.joined for f in report.feeds),
                     "rss_mb": round(_rss_mb(), 1),
                 }
                 if report.failed:

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -278,11 +279,13 @@ def parse_feed(body: bytes, headers: Mapping[str, str] | None = None, *, url: st
     """Parse a feed body with feedparser, after neutralising its DTD.
 
     ``headers`` are the HTTP response headers (Content-Type carries the charset);
-    ``url`` is where the body came from, the base for relative links.
+    ``url`` is where the body came from: the feed's own link is resolved against it here,
+    entry links in ``bot.ingest.normalize``.
     """
     data, hdrs = neutralize_dtd(body, headers)
-    if url:
-        hdrs.setdefault("content-location", url)
+    # No Content-Location: feedparser would join it with every element's base (a quarter of
+    # the parse time); relative entry links are resolved against ``url`` in normalisation.
+    hdrs.pop("content-location", None)
     # feedparser prefers the header charset; a wrong one only makes the result bozo.
     # Its HTML sanitiser and relative-URI rewriting inside content are skipped: titles and
     # summaries become plain text (html_to_text drops tags and scripts) and entry links are
@@ -297,7 +300,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str] | None = None, *, url: st
         reason = f"{type(exc).__name__}: {exc}" if exc is not None else "ill-formed feed"
     return ParsedFeed(
         title=str(feed.get("title") or ""),
-        link=str(feed.get("link") or ""),
+        link=urljoin(url, str(feed.get("link") or "")) if url else str(feed.get("link") or ""),
         entries=tuple(result.get("entries") or ()),
         bozo=bool(result.get("bozo")),
         bozo_reason=reason,

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Fetches an article's lead paragraph (the optional ``fetch_articles`` extra); "" when none.
 ArticleLead = Callable[[Story], Awaitable[str]]
+ARTICLE_BUDGET = 10.0  # seconds for all article leads of one ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ class Ingestor:
         now = self.clock.now()
         batch = IngestBatch()
         pending = [_Pending(f) for f in feeds]
+        # One ingest at a time, from dedup to commit: a story is stored before another feed's
+        # copy can join it (and before anyone hears of it).
         async with self._lock:
             gone = self.index.prune(now)
             for sid in gone:
@@ -129,17 +132,17 @@ class Ingestor:
                 # oldest first, so that a story is founded by its earliest report
                 for item in sorted(new, key=lambda i: i.published_at):
                     self._place(item, p, batch, now)
-        alertable_by_feed = [self._alertable(p, now) for p in pending]
-        if self.article_lead is not None and self.config.fetch_articles:
-            await self._add_leads(alertable_by_feed, batch)
-        try:
-            await self.store.save_ingest(batch)
-        except BaseException:
-            async with self._lock:  # forget what was not stored, so the next poll redoes it
+            alertable_by_feed = [self._alertable(p, now) for p in pending]
+            if self.article_lead is not None and self.config.fetch_articles:
+                await self._add_leads(alertable_by_feed, batch)
+            try:
+                await self.store.save_ingest(batch)
+            except BaseException:
+                # forget what was not stored, so that the next poll does it again
                 for story in batch.new_stories:
                     self.index.discard(story.id)
                     self._sources.pop(story.id, None)
-            raise
+                raise
         by_id = {s.id: s for s in batch.new_stories}
         return [
             IngestResult(
@@ -211,8 +214,11 @@ class Ingestor:
                     log.info("no article lead for %s: %s", story.link, exc)
                     return story.id, ""
 
-        leads = dict(await asyncio.gather(*(one(s) for s in wanted)))
-        leads = {k: v for k, v in leads.items() if v}
+        tasks = [asyncio.create_task(one(s)) for s in wanted]
+        done, late = await asyncio.wait(tasks, timeout=ARTICLE_BUDGET)
+        for task in late:  # the alert goes out with the feed's own (empty) summary
+            task.cancel()
+        leads = {sid: lead for sid, lead in (t.result() for t in done) if lead}
         if not leads:
             return
         batch.new_stories[:] = [
