@@ -1,0 +1,61 @@
+"""Store contract for what ingestion adds: bulk feed-state saves, re-enabling from the config,
+and dedup keys scoped to a feed (the same article in another feed is a new item there, which
+clustering then records as another source of the story). Runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.models import NewsItem
+from bot.ports import FeedSpec, IngestBatch
+from bot.store import SqlStore
+
+T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+
+
+def item(feed: str, guid: str, link: str, title: str) -> NewsItem:
+    return NewsItem(
+        id=guid, feed_id=feed, source=feed, title=title, link=link, canonical_url=link,
+        summary="", published_at=T0, fetched_at=T0, guid=guid,
+    )  # fmt: skip
+
+
+async def test_feed_states_are_saved_in_bulk(store: SqlStore) -> None:
+    specs = [FeedSpec(id=f"f{i}", name=f"Feed {i}", url=f"https://x.test/{i}") for i in range(300)]
+    await store.sync_feeds(specs)
+    states = await store.list_feeds()
+    updated = [
+        replace(s, etag=f'"{s.id}"', last_status="304", next_poll_at=T0 + timedelta(minutes=2), items_seen=7)
+        for s in states
+    ]
+    await store.save_feed_states(updated)
+    again = {s.id: s for s in await store.list_feeds()}
+    assert len(again) == 300
+    assert all(s.etag == f'"{s.id}"' and s.items_seen == 7 for s in again.values())
+    assert again["f5"].next_poll_at == T0 + timedelta(minutes=2)
+
+
+async def test_turning_a_feed_back_on_in_the_config_clears_its_automatic_disable(store: SqlStore) -> None:
+    spec = FeedSpec(id="f", name="Feed", url="https://x.test/feed")
+    await store.sync_feeds([spec])
+    state = await store.get_feed("f")
+    assert state is not None
+    await store.save_feed_state(
+        replace(state, consecutive_failures=10, disabled_reason="10 consecutive failures")
+    )
+    await store.sync_feeds([spec])  # unchanged config: still disabled
+    assert (await store.get_feed("f")).disabled_reason == "10 consecutive failures"  # type: ignore[union-attr]
+    await store.sync_feeds([replace(spec, enabled=False)])
+    await store.sync_feeds([spec])
+    fresh = await store.get_feed("f")
+    assert fresh is not None and fresh.disabled_reason is None and fresh.consecutive_failures == 0
+
+
+async def test_dedup_by_link_and_title_is_per_feed(store: SqlStore) -> None:
+    a = item("a", "g1", "https://news.test/1", "Fed holds rates")
+    await store.save_ingest(IngestBatch(items=[(a, "s1")]))
+    same_feed_new_guid = item("a", "g2", "https://news.test/1", "Fed holds rates")
+    other_feed = item("b", "g1", "https://news.test/1", "Fed holds rates")
+    assert await store.unseen_items([same_feed_new_guid, other_feed]) == [other_feed]
