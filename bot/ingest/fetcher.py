@@ -136,13 +136,6 @@ class FetchResult:
     def not_modified(self) -> bool:
         return self.status == 304 and self.error is None
 
-    @property
-    def status_text(self) -> str:
-        """A short label for ``marketbot feeds``: ``200``, ``304``, ``HTTP 503``, ``timeout``..."""
-        if self.error is None:
-            return str(self.status)
-        return self.error if len(self.error) <= 60 else self.error[:59] + "…"
-
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), capped at a day."""
@@ -316,8 +309,11 @@ class Fetcher:
                     status = resp.status
                     redirects = len(resp.history)
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                    new_etag = resp.headers.get("ETag") or etag
-                    new_modified = resp.headers.get("Last-Modified") or last_modified
+                    # a 304 may omit validators (keep ours); a 200 replaces them (or drops them)
+                    new_etag = resp.headers.get("ETag") or (etag if status == 304 else None)
+                    new_modified = resp.headers.get("Last-Modified") or (
+                        last_modified if status == 304 else None
+                    )
                     elapsed = time.monotonic() - started
                     if status == 304:
                         return FetchResult(
@@ -389,11 +385,3 @@ class Fetcher:
             url, final_url, status, error=error, retryable=retryable, permanent=permanent,
             elapsed=time.monotonic() - started, redirects=redirects,
         )  # fmt: skip
-
-
-def host_of(url: str) -> str:
-    """The host part of a URL (lower-cased), or the URL itself when it has none."""
-    try:
-        return (urlsplit(url).hostname or url).lower()
-    except ValueError:
-        return url

@@ -436,8 +436,18 @@ class Poller:
         await self.store.save_feed_states(states)
 
     async def _fetch_and_parse(self, src: FeedSource) -> _Polled:
-        state = self.states[src.id]
-        polled = _Polled(src, state, time.monotonic())
+        """Fetch and parse one feed; whatever goes wrong is this feed's error, never the cycle's."""
+        polled = _Polled(src, self.states[src.id], time.monotonic())
+        try:
+            await self._fetch_and_parse_into(polled)
+        except Exception as exc:
+            log.exception("polling %s (%s) failed unexpectedly", src.spec.name, src.spec.url)
+            polled.items, polled.n_items = [], 0
+            polled.error = f"unexpected {type(exc).__name__}: {exc}"
+        return polled
+
+    async def _fetch_and_parse_into(self, polled: _Polled) -> None:
+        src, state = polled.source, polled.state
         fetched_at = self.clock.now()
         if src.news is not None:
             try:
@@ -451,7 +461,7 @@ class Poller:
             except Exception as exc:
                 log.exception("news source %s failed", src.id)
                 polled.error = f"{type(exc).__name__}: {exc}"
-            return polled
+            return
         result = await self.fetcher.fetch(
             src.spec.url, etag=state.etag, last_modified=state.last_modified, trusted=src.spec.trusted
         )
@@ -462,19 +472,18 @@ class Poller:
                 result.retry_after,
                 result.permanent,
             )
-            return polled
+            return
         if result.not_modified:
-            return polled
+            return
         if not result.body.strip():
             polled.error = "empty body"
-            return polled
+            return
         try:
             polled.items, polled.bozo = await self._parse(src, result, fetched_at)
         except ValueError as exc:
             polled.error = str(exc)
         polled.n_items = len(polled.items)
         polled.fetch = replace(result, body=b"")  # parsed: the body is no longer needed
-        return polled
 
     async def _parse(
         self, src: FeedSource, result: FetchResult, fetched_at: datetime
