@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.ingest.normalize import items_from_feed
 from bot.ingest.parser import BodyTooLarge, decompress, neutralize_dtd, parse_feed
@@ -202,3 +204,34 @@ def test_every_corpus_sample_goes_through_parse_and_normalise() -> None:
             assert not item.link or item.link.startswith(("http://", "https://")), (path, item.link)
         total_items += len(got)
     assert total_items > 400
+
+
+def test_dates_with_offsets_become_utc() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Offset</title><link>https://x.test/1</link>"
+        b"<pubDate>Wed, 25 Nov 2026 08:00:00 -0500</pubDate></item>"
+        b"</channel></rss>"
+    )
+    (item,) = items(body)
+    assert item.published_at == datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_never_raise(body: bytes) -> None:
+    items(body)
+    items(
+        b'<?xml version="1.0"?><!DOCTYPE x ['
+        + body
+        + b"]><rss><channel><item><title>t</title></item></channel></rss>"
+    )
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.text(max_size=300), st.text(max_size=600))
+def test_arbitrary_titles_and_descriptions_normalise(title: str, description: str) -> None:
+    body = rss([entry(title, "https://x.test/1", description=description)])
+    for item in items(body):
+        assert len(item.summary) <= 280
+        assert item.title == item.title.strip()
