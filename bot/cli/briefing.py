@@ -1,9 +1,243 @@
-"""CLI commands for the briefing area (registered by ``bot.cli``)."""
+"""CLI commands for the briefing area: ``marketbot briefing``.
+
+Prints the pre-market briefing that would be sent at a given time, built exactly as the bot
+builds it (``bot.delivery.briefing.BriefingService``): per subscription that asks for one, or
+for ``--watchlist NAME`` whether or not anyone subscribes. On a closed day or after the open it
+prints only the reason and exits 0 - the calendar decides before anything is opened, so that
+needs no database and no network. Nothing is queued or sent.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
+from bot.config import BotConfig, Env
+from bot.domain.errors import BotError, StoreError, ValidationError
+
+if TYPE_CHECKING:
+    from bot.delivery.briefing import BriefingPlan
+    from bot.domain.models import Alert, Subscription
+
+JSON_SHAPE = """\
+{"at": ISO time, "day": "YYYY-MM-DD", "exchange": "XNYS",
+ "reason": null, or why there is no briefing,
+ "briefings": [
+  {"subscription_id": int (null for --watchlist without one),
+   "channel": "slack:C0123ABCD", "watchlist": NAME,
+   "key": "briefing:<day>:<subscription id>",
+   "title": str, "note": str, "stories_since": ISO time,
+   "tickers": [{"symbol", "price", "previous_close", "change_pct",
+                "session", "volume", "currency", "reason"}],
+              (biggest move first; no price last, with its reason)
+   "stories": [{"title", "link", "source", "published", "tickers"}]}]}"""
+
+
+def parse_at(text: str, cfg: BotConfig) -> datetime:
+    """An ISO time; without an offset it is wall-clock time in the config's time zone."""
+    from bot.domain.timeutil import as_utc
+
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        fail(
+            f"--at {text!r} is not an ISO time; write e.g. 2026-11-25T08:30 ({cfg.timezone} time) "
+            "or 2026-11-25T08:30:00-05:00",
+            EXIT_USAGE,
+        )
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=cfg.tz)
+    return as_utc(when)
+
+
+def briefing_json(sub: Subscription, plan: BriefingPlan) -> dict[str, Any]:
+    """One briefing as the documented JSON record."""
+    from bot.domain.codec import dt_out
+
+    alert = plan.alert
+    assert alert is not None
+    tickers = []
+    for t in alert.tickers:
+        q = t.quote
+        tickers.append(
+            {
+                "symbol": t.symbol,
+                "price": q.price if q else None,
+                "previous_close": q.previous_close if q else None,
+                "change_pct": round(q.change_pct, 4) if q and q.change_pct is not None else None,
+                "session": q.session.value if q and q.session else None,
+                "volume": q.volume if q else None,
+                "currency": q.currency if q else None,
+                "reason": None if q else plan.missing.get(t.symbol, "price unavailable"),
+            }
+        )
+    return {
+        "subscription_id": sub.id or None,
+        "channel": str(sub.channel),
+        "watchlist": alert.watchlist,
+        "key": alert.key,
+        "title": alert.title,
+        "note": alert.note,
+        "stories_since": dt_out(plan.since),
+        "tickers": tickers,
+        "stories": [
+            {
+                "title": e.title,
+                "link": e.link,
+                "source": e.source,
+                "published": dt_out(e.published_at),
+                "tickers": list(e.tickers),
+            }
+            for e in alert.entries
+        ],
+    }
+
+
+async def collect(
+    env: Env, cfg: BotConfig, at: datetime, watchlist: str | None
+) -> list[tuple[Subscription, BriefingPlan]]:
+    """Open the store, catalog and quotes (at ``at``) and prepare each briefing; nothing is queued."""
+    from bot.app import data_dir, subscription_specs
+    from bot.catalog import Catalog
+    from bot.delivery.briefing import BriefingService
+    from bot.domain.models import ChannelRef, Subscription, SubscriptionOptions
+    from bot.domain.timeutil import ManualClock
+    from bot.market.quotes import YahooQuoteSource
+    from bot.market.sessions import ExchangeCalendar
+    from bot.market.symbols import load_directory
+    from bot.store import open_store
+
+    clock = ManualClock(at)
+    calendar = ExchangeCalendar(cfg.market.exchange)
+    async with open_store(env.database_url) as store:
+        await store.sync_config_subscriptions(subscription_specs(cfg))
+        directory = await asyncio.to_thread(load_directory, cfg.aliases)
+        catalog = Catalog(
+            store=store, config_watchlists=cfg.domain_watchlists(), directory=directory, aliases=cfg.aliases
+        )
+        await catalog.reload()
+        subs = [s for s in await store.list_subscriptions() if s.options.briefing == "premarket"]
+        if watchlist is not None:
+            found = [w for w in catalog.all() if w.name.lower() == watchlist.lower()]
+            if not found:
+                known = ", ".join(sorted({w.name for w in catalog.all()})) or "none"
+                raise ValidationError(f"no watchlist named {watchlist!r}; known watchlists: {known}")
+            chosen = next((w for w in found if w.scope == "config"), found[0])
+            mine = [s for s in subs if s.scope == chosen.scope and s.watchlist.lower() == chosen.name.lower()]
+            subs = mine[:1] or [
+                Subscription(
+                    id=0,
+                    watchlist=chosen.name,
+                    scope=chosen.scope,
+                    channel=ChannelRef("console", "console"),
+                    options=SubscriptionOptions(briefing="premarket"),
+                )
+            ]
+        async with YahooQuoteSource(
+            cfg.market,
+            calendar,
+            yahoo_url=env.yahoo_url,
+            clock=clock,
+            cache_dir=data_dir(env) / "cache",
+        ) as quotes:
+            service = BriefingService(store, catalog, quotes, calendar, cfg, clock)
+            return [(s, await service.prepare(s, at)) for s in sorted(subs, key=lambda s: s.id)]
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
+
+    @app.command(epilog="JSON shape (--json):\n\n" + JSON_SHAPE)
+    def briefing(
+        watchlist: Annotated[
+            str | None,
+            typer.Option(
+                "--watchlist",
+                "-w",
+                metavar="NAME",
+                help="Only this watchlist, even if nobody subscribes to it.",
+            ),
+        ] = None,
+        at: Annotated[
+            str | None,
+            typer.Option(
+                "--at",
+                metavar="ISO-TIME",
+                help="When (default: now). Without an offset it is the config's time zone, "
+                "e.g. 2026-11-25T08:30 or 2026-11-25T08:30:00-05:00.",
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (shape below).")] = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Print the pre-market briefing that would be sent at a time; on a closed day, the reason.
+
+        One per subscription with `briefing: premarket` (or /watch subscribe NAME
+        briefing): the tickers by the size of their pre-market move, then the top
+        stories since the previous close. Prices are Yahoo Finance's current ones;
+        --at sets the calendar, the session labels and the story window.
+        Nothing is sent.
+        """
+        from bot.delivery.briefing import closed_reason, exchange_name
+        from bot.domain.timeutil import utcnow
+        from bot.market.sessions import ExchangeCalendar
+
+        env, cfg = load(config)
+        when = parse_at(at, cfg) if at else (env.now or utcnow())
+        try:
+            calendar = ExchangeCalendar(cfg.market.exchange)
+            reason = closed_reason(calendar, when, cfg.tz)
+            day = calendar.local_day(when)
+        except BotError as exc:
+            handle_errors(exc)
+        alerts: list[Alert] = []
+        payload: dict[str, Any] = {
+            "at": when.isoformat(),
+            "day": day.isoformat(),
+            "exchange": calendar.exchange,
+            "reason": reason,
+            "briefings": [],
+        }
+        if reason is None:
+            try:
+                plans = asyncio.run(collect(env, cfg, when, watchlist))
+            except StoreError as exc:
+                fail(str(exc), EXIT_USAGE)
+            except ValidationError as exc:
+                fail(str(exc), EXIT_USAGE)
+            except BotError as exc:
+                handle_errors(exc)
+            ready = [(s, p) for s, p in plans if p.alert is not None]
+            if not plans:
+                reason = (
+                    f"no subscription asks for a pre-market briefing: add `briefing: premarket` to one in "
+                    f"the config, use /watch subscribe NAME briefing in a channel, or preview one with "
+                    f"--watchlist NAME ({exchange_name(calendar.exchange)} trades on {day.isoformat()})"
+                )
+            elif not ready:
+                reason = "; ".join(dict.fromkeys(p.reason for _, p in plans))
+            payload["reason"] = reason
+            payload["briefings"] = [briefing_json(s, p) for s, p in ready]
+            alerts = [p.alert for _, p in ready if p.alert is not None]
+        if as_json:
+            typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+            return
+        if not alerts:
+            typer.echo(payload["reason"])
+            return
+        asyncio.run(_print(alerts))
+
+
+async def _print(alerts: list[Alert]) -> None:
+    """Render each briefing as the console adapter shows a delivered one."""
+    from bot.chat.console import ConsoleChat
+
+    console = ConsoleChat(stream=sys.stdout)
+    for alert in alerts:
+        await console.send(alert, target=alert.channel)

@@ -94,6 +94,30 @@ def clock_time(when: datetime, tz: ZoneInfo) -> str:
     return as_utc(when).astimezone(tz).strftime("%H:%M %Z")
 
 
+def closed_reason(calendar: TradingCalendar, at: datetime, tz: ZoneInfo) -> str | None:
+    """Why no pre-market briefing goes out at ``at`` (weekend, holiday, after the open), or None.
+
+    Pure calendar work (no network): ``NYSE is closed on 2026-11-26 (Thanksgiving Day)``.
+    Raises ValidationError for a date outside the exchange calendar's range.
+    """
+    name = exchange_name(calendar.exchange)
+    day = calendar.local_day(at)
+    times = calendar.session_times(day)
+    if times is None:
+        holiday = calendar.holiday_name(day)
+        if holiday:
+            return f"{name} is closed on {day.isoformat()} ({holiday_display(holiday)})"
+        if day.weekday() >= 5:
+            return f"{name} is closed on {day.isoformat()} ({day:%A})"
+        return f"{name} is closed on {day.isoformat()}"
+    if at >= times.open:
+        return (
+            f"{name} opened at {clock_time(times.open, tz)} on {day.isoformat()}: "
+            "the pre-market briefing goes out before the open"
+        )
+    return None
+
+
 class WatchlistCatalog(Protocol):
     """What briefings and move alerts read from ``bot.catalog.Catalog``."""
 
@@ -324,25 +348,8 @@ class BriefingService:
         return slot if slot <= now else self.slot(today - timedelta(days=1))
 
     def closed_reason(self, at: datetime) -> str | None:
-        """Why no pre-market briefing goes out at ``at`` (weekend, holiday, after the open), or None.
-
-        Raises ValidationError for a date outside the exchange calendar's range.
-        """
-        day = self._calendar.local_day(at)
-        times = self._calendar.session_times(day)
-        if times is None:
-            holiday = self._calendar.holiday_name(day)
-            if holiday:
-                return f"{self.exchange} is closed on {day.isoformat()} ({holiday_display(holiday)})"
-            if day.weekday() >= 5:
-                return f"{self.exchange} is closed on {day.isoformat()} ({day:%A})"
-            return f"{self.exchange} is closed on {day.isoformat()}"
-        if at >= times.open:
-            return (
-                f"{self.exchange} opened at {clock_time(times.open, self._tz)} on {day.isoformat()}: "
-                "the pre-market briefing goes out before the open"
-            )
-        return None
+        """Why no pre-market briefing goes out at ``at`` (weekend, holiday, after the open), or None."""
+        return closed_reason(self._calendar, as_utc(at), self._tz)
 
     # ------------------------------------------------------------ building
 
@@ -435,7 +442,7 @@ class BriefingService:
             out.append(f"No pre-market trades yet (unchanged from the close): {', '.join(untraded)}.")
         if missing:
             by_reason: dict[str, list[str]] = {}
-            for sym, why in missing.items():
+            for sym, why in sorted(missing.items()):
                 by_reason.setdefault(why, []).append(sym)
             out.extend(f"No price for {', '.join(syms)}: {why}." for why, syms in by_reason.items())
         volumes = [
