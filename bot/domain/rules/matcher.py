@@ -13,7 +13,7 @@ number of watchlists. Match objects are built only when someone asks for them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Final, Literal
@@ -46,7 +46,8 @@ TITLE: Final = 1
 SUMMARY: Final = 2
 _WHERE: Final[dict[int, Literal["title", "summary"]]] = {TITLE: "title", SUMMARY: "summary"}
 
-_CASHTAG: Final = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2}){0,2})(?![\w$])")
+# starts with a literal "$" so the regex engine can skip ahead; the character before it is checked by hand
+_CASHTAG: Final = re.compile(r"\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2}){0,2})(?![\w$])")
 _CASHTAG_STOP: Final = _wordlist("US USD CAD AUD NZD HKD SGD EUR GBP CHF JPY CNY MXN BRL")
 _EXCHANGE_NAMES: Final = sorted(EXCHANGES, key=len, reverse=True)
 _EXCHANGE: Final = re.compile(
@@ -55,7 +56,6 @@ _EXCHANGE: Final = re.compile(
     + r"))\s*:\s*\$?([A-Z0-9]{1,6}(?:[.\-][A-Z0-9]{1,3})?)(?![\w])"
 )
 _EXCHANGE_SUFFIX: Final = {re.sub(r"\s+", " ", n).upper(): s for n, s in EXCHANGES.items()}
-_BARE: Final = re.compile(r"(?<![\w$&.\-])([A-Z][A-Z0-9]{1,5}(?:[.\-/][A-Z]{1,2})?)(?![\w&])")
 _CAPS_MIN_WORDS: Final = 4
 _CAPS_SHARE: Final = 0.6
 
@@ -77,23 +77,23 @@ class MatchResult:
     """Tickers detected in a story and the watchlists it matches.
 
     ``tickers`` is every ticker the story mentions (sorted), not only watched ones.
-    ``matches`` is built on first access, so callers that only need ``watchlists`` (or
-    nothing) do not pay for explanations.
+    ``matches`` is built on first access, so callers that only need ``watchlists``, the
+    count or nothing do not pay for explanations.
     """
 
-    __slots__ = ("_hits", "_matched", "_matcher", "_matches", "story_id", "tickers")
+    __slots__ = ("_bits", "_hits", "_matcher", "_matches", "story_id", "tickers")
 
     def __init__(
         self,
         matcher: Matcher,
         tickers: tuple[str, ...],
-        matched: Sequence[int],
+        bits: int,
         hits: dict[int, int],
         story_id: str = "",
     ) -> None:
         self._matcher = matcher
         self.tickers = tickers
-        self._matched = matched
+        self._bits = bits  # bit i set: watchlist i matches
         self._hits = hits
         self.story_id = story_id
         self._matches: tuple[Match, ...] | None = None
@@ -101,26 +101,48 @@ class MatchResult:
     @property
     def matches(self) -> tuple[Match, ...]:
         if self._matches is None:
-            self._matches = tuple(
-                self._matcher._build_match(i, self._hits, self.story_id) for i in sorted(self._matched)
-            )
+            build, hits, sid = self._matcher._build_match, self._hits, self.story_id
+            self._matches = tuple([build(i, hits, sid) for i in _bit_indices(self._bits)])
         return self._matches
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
         """``(scope, name)`` of each matching watchlist, in compile order."""
         wls = self._matcher._compiled
-        return tuple((wls[i].watchlist.scope, wls[i].watchlist.name) for i in sorted(self._matched))
+        return tuple((wls[i].watchlist.scope, wls[i].watchlist.name) for i in _bit_indices(self._bits))
 
     def __len__(self) -> int:
-        return len(self._matched)
+        return self._bits.bit_count()
 
     def __bool__(self) -> bool:
-        return bool(self._matched)
+        return bool(self._bits)
 
     def __repr__(self) -> str:
         names = ", ".join(n for _, n in self.watchlists)
         return f"MatchResult(tickers={self.tickers!r}, watchlists=[{names}])"
+
+
+def _bit_indices(bits: int) -> list[int]:
+    """Positions of the set bits, ascending (a C-level scan of the binary string)."""
+    if not bits:
+        return []
+    text = bin(bits)
+    last = len(text) - 1
+    out: list[int] = []
+    pos = text.rfind("1")
+    while pos > 1:
+        out.append(last - pos)
+        pos = text.rfind("1", 0, pos)
+    return out
+
+
+def _bitset(members: Collection[int], size: int) -> int:
+    if not members:
+        return 0
+    buf = bytearray((size + 7) // 8)
+    for i in members:
+        buf[i >> 3] |= 1 << (i & 7)
+    return int.from_bytes(buf, "little")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +220,8 @@ class _Compiled:
     query: Query | None = None
     program: object = None  # nested tuples over term ids, see _program
     query_terms: tuple[tuple[int, bool], ...] = ()
+    shown_tickers: tuple[int, ...] = ()  # terms a Match reports, when present
+    shown_words: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -357,16 +381,43 @@ class Matcher:
                     post.all_keywords.setdefault(tid, set()).add(i)
             for tid in c.exclude:
                 post.exclude.setdefault(tid, set()).add(i)
+            if query is None:
+                c.shown_tickers, c.shown_words = c.tickers, c.keywords
+            else:
+                positive = [t for t, neg in c.query_terms if not neg]
+                c.shown_tickers = tuple(t for t in positive if t in self._company_of_term)
+                c.shown_words = tuple(t for t in positive if t not in self._company_of_term)
             self._compiled.append(c)
         self.problems = tuple(problems)
-        self._any = _frozen(post.any)
-        self._all_t = _frozen(post.all_tickers)
-        self._all_k = _frozen(post.all_keywords)
-        self._excl = _frozen(post.exclude)
-        self._q = _frozen(post.query)
+        # what a Match shows for each term, and its TermHits by where-mask (shared, immutable)
+        self._label = [t.symbol if t.kind is TermKind.TICKER else t.text for t in self._terms]
+        self._termhits = [
+            ((), (TermHit(x, "title"),), (TermHit(x, "summary"),), (TermHit(x, "title"), TermHit(x, "summary")))
+            for x in self._label
+        ]
+        # posting bitsets: term id -> watchlists (bit i = watchlist i), one map per role
+        size = len(self._compiled)
+        roles = (post.any, post.all_tickers, post.all_keywords, post.exclude, post.query)
+        self._post: dict[int, tuple[int, int, int, int, int]] = {}
+        for tid in set().union(*roles):
+            a, t, k, x, q = (_bitset(r.get(tid, ()), size) for r in roles)
+            self._post[tid] = (a, t, k, x, q)
         self._build_automaton()
+        # bare symbols are found among the story's words by set intersection; symbols with a
+        # class or exchange suffix (BRK-B, SHOP.TO) by a pattern tried when their base word occurs
         stop = BARE_SYMBOL_STOPLIST
-        self._bare_ok = frozenset(s for s in self._symbol_company if len(s) >= 2 and s not in stop)
+        bare = [s for s in self._symbol_company if len(s) >= 2 and s not in stop and s[:1].isalpha()]
+        self._bare_ok = frozenset(s for s in bare if s.isalnum())
+        self._compound: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        for sym in bare:
+            if sym.isalnum():
+                continue
+            base, *parts = re.split(r"[.\-]", sym)
+            if len(base) < 2 or base in stop:
+                continue
+            body = re.escape(base) + "".join("[.\\-/]" + re.escape(part) for part in parts)
+            self._compound.setdefault(base, []).append((sym, re.compile(r"(?<![\w$])" + body + r"(?![\w&])")))
+        self._compound_bases = frozenset(self._compound)
 
     def _build_automaton(self) -> None:
         payload: dict[str, tuple[list[int], list[int]]] = {}
@@ -426,30 +477,34 @@ class Matcher:
         assert detail is not None
         return detail.mentions
 
-    def _decide(self, hits: dict[int, int]) -> list[int]:
-        if not hits:
-            return []
-        any_p, all_t, all_k, excl, qp = self._any, self._all_t, self._all_k, self._excl, self._q
-        matched: set[int] = set()
-        matched.update(*[any_p[t] for t in hits if t in any_p])
-        if all_t:
-            ts = [all_t[t] for t in hits if t in all_t]
-            if ts:
-                ks = [all_k[t] for t in hits if t in all_k]
-                if ks:
-                    matched |= set().union(*ts) & set().union(*ks)
-        if qp:
-            cands: set[int] = set()
-            cands.update(*[qp[t] for t in hits if t in qp])
+    def _decide(self, hits: dict[int, int]) -> int:
+        """Bitset of matching watchlists: ORs of posting bitsets, independent of their count."""
+        any_ = tickers = keywords = vetoes = queries = 0
+        get = self._post.get
+        for t in hits:
+            p = get(t)
+            if p is None:
+                continue
+            a, tk, kw, x, q = p
+            if a:
+                any_ |= a
+            if tk:
+                tickers |= tk
+            if kw:
+                keywords |= kw
+            if x:
+                vetoes |= x
+            if q:
+                queries |= q
+        matched = any_ | (tickers & keywords)
+        if queries:
             compiled = self._compiled
-            for i in cands:
+            for i in _bit_indices(queries):
                 if _run(compiled[i].program, hits):
-                    matched.add(i)
-        if excl and matched:
-            vetoes = [excl[t] for t in hits if t in excl]
-            if vetoes:
-                matched.difference_update(*vetoes)
-        return list(matched)
+                    matched |= 1 << i
+        if vetoes and matched:
+            matched &= ~vetoes
+        return matched
 
     def _scan(
         self, title: str, summary: str, *, detail: bool
@@ -539,6 +594,9 @@ class Matcher:
     ) -> None:
         if "$" in text:
             for m in _CASHTAG.finditer(text):
+                start = m.start()
+                if start and (text[start - 1].isalnum() or text[start - 1] in "$_"):
+                    continue
                 raw = m.group(1).upper()
                 if raw in _CASHTAG_STOP:
                     continue
@@ -563,43 +621,37 @@ class Matcher:
                     info.mentions_list.append(TickerMention(sym, "exchange", m.group(0), _WHERE[where]))
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
-        bare_ok = self._bare_ok
-        for m in _BARE.finditer(text):
-            raw = m.group(1)
-            sym = raw if raw in bare_ok else raw.replace("/", "-").replace(".", "-")
-            if sym in bare_ok:
-                out[sym] = out.get(sym, 0) | where
-                if info is not None:
-                    info.mentions_list.append(TickerMention(sym, "symbol", raw, _WHERE[where]))
+        for sym in self._bare_ok.intersection(toks):
+            out[sym] = out.get(sym, 0) | where
+            if info is not None:
+                info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
+        if self._compound_bases:
+            for base in self._compound_bases.intersection(toks):
+                for sym, pattern in self._compound[base]:
+                    for m in pattern.finditer(text):
+                        out[sym] = out.get(sym, 0) | where
+                        if info is not None:
+                            info.mentions_list.append(TickerMention(sym, "symbol", m.group(0), _WHERE[where]))
 
     # -- explanations
 
     def _build_match(self, i: int, hits: dict[int, int], story_id: str) -> Match:
         c = self._compiled[i]
-        terms = self._terms
-        if c.mode == "query":
-            found = [tid for tid, neg in c.query_terms if not neg and tid in hits]
-            tickers = tuple(terms[t].symbol for t in found if terms[t].kind is TermKind.TICKER)
-            words = tuple(terms[t].text for t in found if terms[t].kind is not TermKind.TICKER)
-        else:
-            found = [t for t in c.tickers + c.keywords if t in hits]
-            tickers = tuple(terms[t].symbol for t in c.tickers if t in hits)
-            words = tuple(terms[t].text for t in c.keywords if t in hits)
-        out_hits: list[TermHit] = []
-        for t in found:
-            mask = hits[t]
-            shown = terms[t].symbol if terms[t].kind is TermKind.TICKER else terms[t].text
-            if mask & TITLE:
-                out_hits.append(TermHit(shown, "title"))
-            if mask & SUMMARY:
-                out_hits.append(TermHit(shown, "summary"))
+        label, termhits = self._label, self._termhits
+        found_t = [t for t in c.shown_tickers if t in hits]
+        found_k = [t for t in c.shown_words if t in hits]
+        out: list[TermHit] = []
+        for t in found_t:
+            out += termhits[t][hits[t]]
+        for t in found_k:
+            out += termhits[t][hits[t]]
         return Match(
-            story_id=story_id,
-            watchlist=c.watchlist.name,
-            scope=c.watchlist.scope,
-            tickers=tuple(dict.fromkeys(tickers)),
-            terms=tuple(dict.fromkeys(words)),
-            hits=tuple(out_hits),
+            story_id,
+            c.watchlist.name,
+            c.watchlist.scope,
+            tuple([label[t] for t in found_t]),
+            tuple([label[t] for t in found_k]),
+            tuple(out),
         )
 
     def explain(
@@ -615,7 +667,7 @@ class Matcher:
         c = self._compiled[i]
         hits, _tickers, info = self._scan(title, summary, detail=True)
         assert info is not None
-        matched = i in self._decide(hits)
+        matched = bool(self._decide(hits) >> i & 1)
         stream_title = clean_text(title, html=True)
         stream_summary = clean_text(summary, html=True)
         reports: list[TermReport] = []
@@ -756,10 +808,6 @@ def _span_text(term: Term, text: str, end: int, in_stems: bool) -> str:
         if ok:
             return " ".join(toks[i : i + n])
     return ""
-
-
-def _frozen(postings: dict[int, set[int]]) -> dict[int, frozenset[int]]:
-    return {k: frozenset(v) for k, v in postings.items()}
 
 
 def _run(program: object, hits: Mapping[int, int]) -> bool:

@@ -14,12 +14,25 @@ from typing import Final
 
 import snowballstemmer
 
-from bot.domain.text import html_to_text, normalize_for_matching
+from bot.domain.text import html_to_text
 
 # letters and digits (any script), optionally joined by apostrophes; "_" separates words
 _WORD: Final = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _POSSESSIVE: Final = re.compile(r"(?<=[\w.])'[sS]?(?![^\W_])")
 _STEM_CACHE_LIMIT: Final = 200_000
+# markup or a character reference (html.unescape also knows legacy names without ";")
+_MARKUP: Final = re.compile(r"<[A-Za-z/!?]|&(?:#[0-9xX]|[A-Za-z][A-Za-z0-9]{1,31};?)")
+# characters normalize_for_matching maps: typographic quotes to ASCII, zero-width ones dropped
+_ODD_MAP: Final = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\u00ad", ""),
+}
+_ODD: Final = re.compile("[" + "".join(_ODD_MAP) + "]")
 
 
 class _StemCache(dict[str, str]):
@@ -40,10 +53,22 @@ _STEMS: Final = _StemCache()
 
 
 def clean_text(text: str, *, html: bool = False) -> str:
-    """What the matcher reads: HTML and entities decoded, quotes and spaces made plain."""
-    if html:
+    """What the matcher reads: HTML and entities decoded, typographic quotes made plain.
+
+    Gives the same words as ``normalize_for_matching(html_to_text(text))`` but skips the
+    work plain text does not need (most stories): the HTML parser runs only when there is
+    markup or an entity, and Unicode spaces are left alone because the tokenizer and the
+    ticker patterns already treat them as spaces.
+    """
+    if html and ("<" in text or "&" in text) and _MARKUP.search(text):
         text = html_to_text(text)
-    return normalize_for_matching(text)
+    if not text.isascii() and _ODD.search(text):
+        text = _ODD.sub(_odd, text)
+    return text
+
+
+def _odd(m: re.Match[str]) -> str:
+    return _ODD_MAP[m.group()]
 
 
 def word_tokens(text: str) -> list[str]:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from bot.domain.rules import SymbolDirectory, compile_matcher, parse_term
 from bot.domain.rules.tokens import clean_text, stem, word_tokens, words
+from bot.domain.text import html_to_text, normalize_for_matching
 from tests.unit.rules.conftest import MatcherFactory
 
 
@@ -33,8 +34,23 @@ def test_word_tokens(text: str, tokens: list[str]) -> None:
 
 def test_clean_text_decodes_html_and_normalises_quotes_and_spaces() -> None:
     assert clean_text("Nvidia&rsquo;s&nbsp;<b>chip</b>", html=True) == "Nvidia's chip"
-    assert clean_text("Lowe\u2019s\u00a0raises", html=False) == "Lowe's raises"
+    assert word_tokens(clean_text("Lowe\u2019s\u00a0raises")) == ["Lowe", "raises"]
     assert clean_text("AT&amp;amp;T", html=True) == "AT&T"
+    assert clean_text("AT&T and S&P 500", html=True) == "AT&T and S&P 500"
+    assert word_tokens(clean_text("Nvi\u200bdia")) == ["Nvidia"]
+
+
+_HTMLISH = st.sampled_from(
+    [*"<>&;#x1ab AT’‘“\u00a0\u200b'/p=\"", "&amp;", "&nbsp;", "<p>", "</b>", "&#39;", "&rsquo;", "&amp", "&copy"]
+    + ["AT&T", "S&P", "<script>x</script>", "&#x2019;", "<br/>", "&lt;b&gt;"]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_HTMLISH, max_size=30).map("".join) | st.text(max_size=100))
+def test_clean_text_gives_the_words_of_the_shared_normaliser(text: str) -> None:
+    expected = word_tokens(normalize_for_matching(html_to_text(text)))
+    assert word_tokens(clean_text(text, html=True)) == expected
 
 
 def test_stems_join_inflections() -> None:
