@@ -67,7 +67,7 @@ class NullChat:
     ) -> MessageRef:
         self.sent += 1
         if self.keep_times:
-            self.times[target.channel].append(time.monotonic())
+            self.times[target.channel].append(time.time())  # the dispatcher's clock is wall time
         return MessageRef(target, str(self.sent))
 
     async def edit(self, ref: MessageRef, message: Alert | Reply) -> None:
@@ -212,16 +212,19 @@ async def drain_at_rate(url: str, n: int, chan_count: int) -> dict[str, float]:
         peak = base
         task = asyncio.create_task(d.drain())
         started = time.perf_counter()
+        cpu0 = time.process_time()
         while not task.done():
             await asyncio.sleep(0.25)
             peak = max(peak, rss_mb())
         report = task.result()
         took = time.perf_counter() - started
+        cpu = time.process_time() - cpu0
         await d.aclose()
     sent = sum(a.sent for a in adapters.values())
     assert report.sent == n == sent, (report, sent)
     return {
         "took": took,
+        "cpu_ms": cpu / n * 1000,
         "ideal": ideal,
         "base": base,
         "peak": peak,
@@ -276,7 +279,7 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         print(
             f"  [{label} {count}] drained in {r['took']:.1f} s ({ideal}); rate-limit violations: "
-            f"{r['violations']:.0f}; RSS {r['base']:.0f} MB at start, peak {r['peak']:.0f} MB "
+            f"{r['violations']:.0f}; CPU {r['cpu_ms']:.2f} ms/alert; RSS {r['base']:.0f} MB at start, peak {r['peak']:.0f} MB "
             f"(+{r['peak'] - r['base']:.1f} MB)"
         )
     growth = (full["peak"] - full["base"]) - (baseline["peak"] - baseline["base"])

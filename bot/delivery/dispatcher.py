@@ -44,6 +44,7 @@ from bot.ports import ChatAdapter, Clock, OutboxEntry, Store
 log = logging.getLogger(__name__)
 
 MAX_LIMITERS = 10_000
+CLAIM_DUTY = 4.0  # the next claim starts no sooner than this many times the last claim's duration
 SUBSCRIPTION_TTL = 5.0  # seconds an active subscription's state is trusted without re-reading it
 NO_ADAPTER_RETRY = 300.0
 
@@ -136,6 +137,8 @@ class Dispatcher:
         self._send_slots: asyncio.Semaphore | None = None
         self._changed: asyncio.Event | None = None
         self._closing = False
+        self._woken = False
+        self._next_claim_at = 0.0
         self._running = False
         self._stopped: asyncio.Event | None = None
         self._warned_platforms: set[str] = set()
@@ -145,6 +148,7 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look for due rows now (the pipeline just queued some) instead of at the next poll."""
+        self._woken = True
         if self._changed is not None:
             self._changed.set()
 
@@ -203,6 +207,14 @@ class Dispatcher:
             self._send_slots = asyncio.Semaphore(self._cfg.concurrency)
 
     async def _wait_for_change(self, timeout: float) -> None:
+        """Until a send finishes, ``wake()`` or ``timeout``; then, unless woken, pace the next claim.
+
+        A claim scans the outbox, so its cost grows with the backlog; while alerts trickle out
+        at the platforms' rate limits, claiming after every single completion would spend most
+        of the time claiming one row at a time. The next claim waits until ``CLAIM_DUTY`` times
+        the last claim's duration has passed since it started (so claims use at most about a
+        quarter of the time), which batches the completions of that interval into one claim.
+        """
         assert self._changed is not None
         try:
             async with asyncio.timeout(timeout):
@@ -210,6 +222,11 @@ class Dispatcher:
         except TimeoutError:
             pass
         self._changed.clear()
+        if not self._woken and not self._closing:
+            pause = self._next_claim_at - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(min(pause, timeout))
+        self._woken = False
 
     async def _shutdown(self) -> None:
         waiting = [t for eid, t in self._inflight.items() if eid not in self._sending]
@@ -235,9 +252,11 @@ class Dispatcher:
         free = self._cfg.max_claimed - len(self._inflight)
         if free <= 0 or self._closing:
             return 0
+        began = time.monotonic()
         entries = await self._store.claim_due(
             now=self._clock.now(), limit=free, lease=self._lease, worker=self.worker_id
         )
+        self._next_claim_at = began + (time.monotonic() - began) * CLAIM_DUTY
         started = 0
         for entry in entries:
             if entry.id is None or entry.id in self._inflight:
