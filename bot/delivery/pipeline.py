@@ -37,6 +37,7 @@ from bot.delivery.compose import (
     largest_move,
     missing_prices,
     order_tickers,
+    story_key,
     with_quotes,
 )
 from bot.domain.models import Match, Quote, Story, StorySource, Subscription, TickerLine, TradingSession
@@ -136,6 +137,13 @@ class AlertPipeline:
                     planned.append(_Planned(story, replace(m, story_id=story.id), sub, tickers))
         if not planned:
             return 0
+        # a story seen again (another feed, a restart) is not alerted again: skip it before quotes
+        seen = await self._store.existing_keys([story_key(p.story.id, p.sub.id) for p in planned])
+        if seen:
+            self.stats["duplicates"] += len(seen)
+            planned = [p for p in planned if story_key(p.story.id, p.sub.id) not in seen]
+            if not planned:
+                return 0
         symbols = list(dict.fromkeys(t.symbol for p in planned for t in p.tickers))
         started = asyncio.get_running_loop().time()
         quotes, pending_quotes = await self._fetch_quotes(symbols)

@@ -71,6 +71,17 @@ class OutboxStore(StoreBase):
                 inserted += result.rowcount or 0
         return inserted
 
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these idempotency keys were ever queued (so work for them can be skipped)."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(keys))
+        async with self.engine.connect() as conn:
+            for i in range(0, len(unique), 500):
+                chunk = unique[i : i + 500]
+                rows = await conn.execute(sa.select(t.outbox.c.key).where(t.outbox.c.key.in_(chunk)))
+                found.update(r.key for r in rows)
+        return found
+
     async def claim_due(
         self, *, now: datetime, limit: int, lease: timedelta, worker: str
     ) -> list[OutboxEntry]:

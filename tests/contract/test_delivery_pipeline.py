@@ -94,6 +94,7 @@ async def test_a_story_is_alerted_once_across_feeds_and_restarts(tmp_path: Path,
         w2 = await make_world(store, clock, prices=PRICES)
         assert await w2.pipeline.process([amazon]) == 0
         assert await w2.deliver() == 0
+        assert w2.quotes.calls == []  # nothing is even priced for a story already alerted
     assert len(w.chat["slack"].messages) == 1 and w2.chat["slack"].messages == []
 
 

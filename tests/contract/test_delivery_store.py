@@ -173,3 +173,10 @@ async def test_mark_sent_many_records_every_row_and_the_last_delivery(store: Sql
     assert (stats[s1.id].last_delivery_at, stats[s2.id].last_delivery_at) == (T0, T0)
     assert stats[s1.id].queued == stats[s2.id].queued == 0
     await store.mark_sent_many([], now=T0)
+
+
+async def test_existing_keys(store: SqlStore) -> None:
+    await store.enqueue([entry(f"k{i}", None) for i in range(3)])
+    keys = [f"k{i}" for i in range(1200)]  # more than one chunk of IN (...)
+    assert await store.existing_keys(keys) == {"k0", "k1", "k2"}
+    assert await store.existing_keys([]) == set()
