@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import discord
 import pytest
 
@@ -30,6 +31,7 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
+from bot.ports import ChatAdapter
 from tests.fakes.discord_server import DiscordFake, World, render_markdown
 
 NOW = datetime.now(UTC)
@@ -453,5 +455,20 @@ def test_missing_token_is_a_config_error() -> None:
         DiscordAdapter(token="  ")
 
 
-async def test_discord_py_is_the_real_thing() -> None:
-    assert discord.__version__.startswith("2.")
+async def test_it_is_a_chat_adapter_on_real_discord_py(adapter: DiscordAdapter, fake: DiscordFake) -> None:
+    assert isinstance(adapter, ChatAdapter)
+    assert adapter.platform == "discord" and adapter.channel_rate == (5, 5.0)
+    assert discord.__version__.startswith("2.7")
+    # discord.py parses a body as JSON only when the content type is exactly application/json
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{fake.api_url}/users/@me", headers={"Authorization": f"Bot {fake.token}"}) as resp,
+    ):
+        assert resp.headers["Content-Type"] == "application/json"
+        assert {
+            "X-RateLimit-Bucket",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "X-RateLimit-Reset-After",
+        } <= set(resp.headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -130,6 +131,29 @@ def bot_env(tmp_path: Path, discord: DiscordFake, yahoo: YahooFake, world: World
     return env
 
 
+async def subscriptions_json(cwd: Path, env: dict[str, str]) -> list[dict[str, object]]:
+    """``marketbot subscriptions --json`` next to the running bot, until the state settles."""
+    async with asyncio.timeout(60):
+        while True:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "subscriptions",
+                "--json",
+                env=env,
+                cwd=cwd,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()
+            rows: list[dict[str, object]] = json.loads(out)
+            if any(r["state"] == "broken" for r in rows):
+                return rows
+            await asyncio.sleep(0.5)
+
+
 def alerts(discord: DiscordFake, world: World) -> list[Message]:
     """Messages the bot posted on its own in the channel (not answers to commands)."""
     return [m for m in discord.messages(world.channel.id) if "interaction_metadata" not in m.payload]
@@ -209,5 +233,26 @@ async def test_from_subscribe_to_alert_on_discord(tmp_path: Path) -> None:
             ).reply(timeout=60)
             assert "cloud-china" in listing.visible_text()
             assert len(alerts(discord, world)) == 1
-            assert re.search(r"Discord: 3 commands registered in guild|commands registered", bot.output)
+            assert re.search(r"Discord: 3 commands registered", bot.output)
+
+            # the bot loses access to the channel: the next alert breaks the subscription, once,
+            # with the reason and the fix, instead of retrying for a day
+            world.channel.hide()
+            later = entry(
+                "AWS cloud region opens in Shanghai",
+                "https://wire.test/aws",
+                guid="later",
+                published=datetime.now(UTC),
+            )
+            feeds.update("/wire.xml", body=rss([later, new, old]))
+            await discord.wait_for(
+                lambda: any(r.status == 403 for r in discord.requests_to(POST_MESSAGE)),
+                timeout=150,
+                what="the refused send",
+            )
+            subs = await subscriptions_json(tmp_path, bot.env)
+            (sub,) = [s for s in subs if s["channel"] == f"discord:{world.channel.id}"]
+            assert sub["state"] == "broken"
+            assert "Missing Access" in sub["broken_reason"] and "View Channel" in sub["broken_reason"]
+            assert len([r for r in discord.requests_to(POST_MESSAGE) if r.status == 403]) == 1
         assert discord.connections[-1].ws.closed
