@@ -151,7 +151,7 @@ class YahooNewsSource:
             if isinstance(result, BaseException):
                 self._transport.forget(sym)
                 reason = (
-                    f"no answer within {self.timeout:g}s"
+                    f"Yahoo Finance did not answer within {self.timeout:g}s"
                     if isinstance(result, TimeoutError)
                     else str(classify(result, what="news", symbol=sym))
                 )

@@ -384,7 +384,9 @@ class YahooQuoteSource:
     async def _bars_call(self, sym: str, period: str, timeout: float) -> Bars | None:
         """One chart fetch under the deadline and the breaker; None when Yahoo had no prices."""
         try:
-            bars = await self._pool.run(self._transport.bars, sym, period, timeout=timeout)
+            bars = await self._pool.run(
+                self._transport.bars, sym, period, self._tz_name(sym), timeout=timeout
+            )
         except TimeoutError:
             self._transport.forget(sym)
             self._failed(f"Yahoo Finance did not answer within {self.timeout:g}s")
@@ -523,6 +525,7 @@ class YahooQuoteSource:
                         self._pool.run(
                             self._transport.chart_snapshot,
                             s,
+                            self._tz_name(s),
                             timeout=remaining,
                             on_late=None if s in snaps else self._late_snapshot,
                         )
@@ -569,6 +572,13 @@ class YahooQuoteSource:
                 if self._inflight.get(sym) is fut:
                     del self._inflight[sym]
             self._stats.last_round_seconds = loop.time() - started
+
+    def _tz_name(self, symbol: str) -> str | None:
+        """The symbol's exchange time zone, when our calendar knows the exchange."""
+        if isinstance(self.calendar, ExchangeCalendar):
+            zone = self.calendar.zone(symbol)
+            return str(zone) if zone is not None else None
+        return None
 
     def _extended_gaps(self, snaps: dict[str, Snapshot], now: datetime) -> list[str]:
         """Symbols in pre-market / after hours whose v7 row has no price from this session.

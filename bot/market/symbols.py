@@ -36,6 +36,7 @@ EXTRA_NAMES: Final[dict[str, tuple[str, ...]]] = {
     "KO": ("Coca-Cola",),
     "NFLX": ("Netflix",),
     "AMD": ("Advanced Micro Devices",),
+    "DE": ("Deere & Company", "Deere"),
 }
 
 
@@ -54,8 +55,11 @@ def _listings(stock: Mapping[str, Any]) -> Iterator[str]:
             us.append(yahoo)
         elif exchange in _HOME or exchange == "OTCMKTS":
             other.append(yahoo)
+    # a US listing first: it is what US news cites and what quotes use in US sessions
+    seen.extend(us[:1])
     if isinstance(primary, str) and primary and (primary in us or "." in primary or "-" in primary):
-        seen.append(primary)
+        if primary not in seen:
+            seen.append(primary)
     for sym in us + other:
         if sym not in seen:
             seen.append(sym)

@@ -278,7 +278,7 @@ class YahooTransport:
         try:
             payload = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)
         except Exception as exc:
-            raise classify(exc, what="quote") from exc
+            raise classify(exc, what="quote", timeout=self.timeout) from exc
         results = _dig(payload, "quoteResponse", "result")
         if not isinstance(results, list):
             raise SourceError("Yahoo Finance sent a quote response without results", retryable=True)
@@ -297,9 +297,15 @@ class YahooTransport:
 
     # ------------------------------------------------------------------ v8 chart
 
-    def bars(self, symbol: str, period: str = "1d") -> Bars:
-        """1-minute bars with pre- and post-market (``prepost=True``): the latest day, or ``period``."""
+    def bars(self, symbol: str, period: str = "1d", tz: str | None = None) -> Bars:
+        """1-minute bars with pre- and post-market (``prepost=True``): the latest day, or ``period``.
+
+        ``tz``, the exchange's time zone when we know it, spares yfinance its own look-up (an
+        extra request, and for unknown symbols a quoteSummary call that needs a crumb).
+        """
         t = self.ticker(symbol)
+        if tz and getattr(t, "_tz", "") is None:
+            t._tz = tz
         try:
             df = t.history(
                 period=period,
@@ -312,12 +318,12 @@ class YahooTransport:
             meta = dict(t.history_metadata) if df is not None else {}
         except Exception as exc:
             self.forget(symbol)
-            raise classify(exc, what="chart", symbol=symbol) from exc
+            raise classify(exc, what="chart", symbol=symbol, timeout=self.timeout) from exc
         return parse_history(symbol, df, meta)
 
-    def chart_snapshot(self, symbol: str) -> Snapshot:
+    def chart_snapshot(self, symbol: str, tz: str | None = None) -> Snapshot:
         """A quote from the 1-minute chart: the fallback when the v7 batch has no answer."""
-        bars = self.bars(symbol)
+        bars = self.bars(symbol, "1d", tz)
         if not bars.closes:
             raise SourceError(f"Yahoo Finance has no recent prices for {symbol}", retryable=True)
         last = PricePoint(bars.closes[-1], bars.times[-1])
@@ -340,7 +346,7 @@ class YahooTransport:
             items = t.get_news(count=count, tab="news")
         except Exception as exc:
             self.forget(symbol)
-            raise classify(exc, what="news", symbol=symbol) from exc
+            raise classify(exc, what="news", symbol=symbol, timeout=self.timeout) from exc
         finally:
             # Ticker caches its news list forever; the next poll must ask again
             if hasattr(t, "_news"):
@@ -449,7 +455,9 @@ def parse_history(symbol: str, df: Any, meta: Mapping[str, Any]) -> Bars:
 # ---------------------------------------------------------------------- errors
 
 
-def classify(exc: BaseException, *, what: str, symbol: str | None = None) -> SourceError:
+def classify(
+    exc: BaseException, *, what: str, symbol: str | None = None, timeout: float | None = None
+) -> SourceError:
     """Turn whatever yfinance / curl_cffi raised into a SourceError a user can act on."""
     if isinstance(exc, SourceError):
         return exc
@@ -478,7 +486,8 @@ def classify(exc: BaseException, *, what: str, symbol: str | None = None) -> Sou
             return NotFound(f"{symbol}: no such symbol on Yahoo Finance")
         return SourceError(f"Yahoo Finance answered the {subject} with HTTP {status or '?'}")
     if name in ("Timeout", "ReadTimeout", "ConnectTimeout") or "timed out" in text.lower():
-        return SourceError(f"Yahoo Finance did not answer the {subject} in time")
+        within = f"within {timeout:g}s" if timeout else "in time"
+        return SourceError(f"Yahoo Finance did not answer {within}")
     if name in ("DNSError",) or "resolve host" in text.lower():
         return SourceError("cannot resolve Yahoo Finance's host name (offline, or DNS blocks it)")
     if name in ("ConnectionError",) or "connect" in text.lower():

@@ -74,7 +74,7 @@ async def test_every_ticker_failing_raises(fake: YahooFake, news: YahooNewsSourc
 async def test_hanging_news_times_out(fake: YahooFake, clock: ManualClock, yf_cache: Path) -> None:
     fake.fail("news", "hang")
     src = YahooNewsSource(["AAPL"], yahoo_url=fake.url, clock=clock, cache_dir=yf_cache, timeout=0.5)
-    with pytest.raises(SourceError, match=r"AAPL: no answer within 0.5s"):
+    with pytest.raises(SourceError, match=r"AAPL: Yahoo Finance did not answer within 0\.5s"):
         await src.fetch()
     fake.clear_failures()
     await src.aclose()
