@@ -439,6 +439,17 @@ class BotConfig(_Model):
             return out
         return v
 
+    @field_validator("aliases")
+    @classmethod
+    def _alias_names(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for sym, names in v.items():
+            for name in names:
+                if not re.search(r"[^\W_]", name):
+                    raise ValueError(
+                        f"{sym}: alias {name!r} has no letters or digits; write a company name such as Alibaba"
+                    )
+        return v
+
     @field_validator("admins")
     @classmethod
     def _admins(cls, v: list[str]) -> list[str]:

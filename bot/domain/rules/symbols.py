@@ -22,11 +22,12 @@ from bot.domain.rules.lexicon import AMBIGUOUS_NAMES, _wordlist
 from bot.domain.rules.query import canonical_symbol
 from bot.domain.rules.tokens import clean_text, word_tokens
 
-# legal-form words removed from the end of a name, repeatedly (lower case, dots removed)
+# legal-form words (and a few generic business words: Systems, Technologies, Motor, Platforms)
+# removed from the end of a name, repeatedly (lower case, dots removed)
 _SUFFIXES: Final = _wordlist(
     """inc incorporated corp corporation co company cos companies holding holdings group grp
     plc ltd limited llc lp llp nv sa se ag asa ab oyj spa sas sarl bv kgaa kg gmbh tbk bhd
-    pte pty publ reit trust adr ads"""
+    pte pty publ reit trust adr ads technologies technology motor motors platforms systems"""
 )
 _PAREN: Final = re.compile(r"\s*\([^)]*\)")
 _CLASS: Final = re.compile(r"\s*[-,]?\s*\b(class|series|cl\.?)\s+[a-z]\b.*$", re.I)
@@ -223,6 +224,11 @@ class SymbolDirectory:
         return tuple(out[:n])
 
 
+def _acronym(name: str) -> bool:
+    """A two-letter capitals name (HP, BP): usable, but matched only in capitals."""
+    return len(name) == 2 and name.isalpha() and name.isupper()
+
+
 def _derived(names: Iterable[str]) -> set[str]:
     return {f for n in names for f in name_forms(n)}
 
@@ -239,7 +245,7 @@ def _resolve(groups: list[_Entry]) -> list[Company]:
                 key = name_key(f)
                 if not key or f in forms:
                     continue
-                if len(key) == 1 and (key[0] in AMBIGUOUS_NAMES or len(key[0]) < 3):
+                if len(key) == 1 and (key[0] in AMBIGUOUS_NAMES or (len(key[0]) < 3 and not _acronym(f))):
                     continue
                 forms.append(f)
                 owners.setdefault(key, set()).add(i)

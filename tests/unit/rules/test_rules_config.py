@@ -129,3 +129,9 @@ def test_unknown_but_well_formed_ticker_is_a_warning_naming_the_nearest_symbols(
 def test_a_ticker_with_an_alias_is_known() -> None:
     cfg = parse_config(config("- name: w\n  tickers: [RKLB]\n", "aliases:\n  RKLB: [Rocket Lab]\n"))
     assert config_warnings(cfg) == []
+
+
+def test_alias_without_letters_is_a_config_error() -> None:
+    assert "aliases: BABA: alias '--' has no letters or digits" in error_of(
+        config("- name: w\n  tickers: [BABA]\n", "aliases:\n  BABA: ['--']\n")
+    )

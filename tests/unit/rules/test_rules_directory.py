@@ -27,7 +27,10 @@ from bot.market.symbols import load_directory
         ("Alphabet Inc. (Class A)", "Alphabet"),
         ("Berkshire Hathaway Inc. Class B", "Berkshire Hathaway"),
         ("Fox Corporation", "Fox"),
-        ("Toyota Motor Corp", "Toyota Motor"),
+        ("Toyota Motor Corp", "Toyota"),
+        ("Meta Platforms, Inc.", "Meta"),
+        ("Cisco Systems, Inc.", "Cisco"),
+        ("Dell Technologies Inc.", "Dell"),
     ],
 )
 def test_name_forms_strip_legal_suffixes(name: str, short: str) -> None:

@@ -408,3 +408,23 @@ def test_invalid_watchlists_are_skipped_and_reported(make: MatcherFactory) -> No
     m = make(dict(name="bad", query="cloud AND ("), dict(name="good", keywords=["cloud"]))
     assert matched(m, "Cloud deal") == ["good"]
     assert m.problems == ("config/bad: missing ')' to close the '(' at 11: put terms inside and close it",)
+
+
+@pytest.mark.parametrize(
+    ("headline", "tickers"),
+    [
+        ("Shell and BP report record profits", ("BP", "SHEL")),
+        ("Intel to cut 15% of staff; Dell and HP fall", ("DELL", "HPQ", "INTC")),
+        ("Meta and Cisco rise after the bell", ("CSCO", "META")),
+        ("Caterpillar and Deere slide on China worries", ("CAT", "DE")),
+        ("Walmart, Costco and Kroger lead consumer staples", ("COST", "KR", "WMT")),
+        ("Fed holds rates steady as inflation cools; Powell signals patience", ()),
+        ("Oil jumps after OPEC+ agrees to deeper output cuts", ()),
+        ("Progressive policies in Congress weigh on banks", ()),
+        ("Sources say Orange County home prices rise", ()),
+        ("S&P 500 hits record as Microsoft tops $3 trillion", ("MSFT",)),
+        ("Revenue rose to $3M as R&D and M&A costs fell; PG&E unaffected", ("PCG",)),  # PG&E Corp
+    ],
+)
+def test_realistic_headlines_detect_the_right_tickers(make: MatcherFactory, headline: str, tickers: tuple[str, ...]) -> None:
+    assert make().match(headline).tickers == tickers
