@@ -67,7 +67,8 @@ def test_quote_json_and_unknown_symbol(yahoo: tuple[YahooFake, YahooFakeThread],
     rows = {row["symbol"]: row for row in json.loads(done.stdout)}
     assert rows["AAPL"]["available"] and rows["AAPL"]["currency"] == "USD"
     assert rows["NOSUCHCO"]["price"] is None
-    assert done.stderr.strip() == "marketbot: error: no price for NOSUCHCO: no such symbol on Yahoo Finance"
+    assert done.stderr.startswith("marketbot: error: no price for NOSUCHCO: no such symbol on Yahoo Finance")
+    assert len(done.stderr.splitlines()) == 1
 
 
 def test_quote_chart_and_status(yahoo: tuple[YahooFake, YahooFakeThread], tmp_path: Path) -> None:
