@@ -41,7 +41,8 @@ EXTRA_NAMES: Final[dict[str, tuple[str, ...]]] = {
 
 
 def _listings(stock: Mapping[str, Any]) -> Iterator[str]:
-    primary = stock.get("symbol")
+    raw = stock.get("symbol")
+    primary = raw if isinstance(raw, str) else ""
     seen: list[str] = []
     us: list[str] = []
     other: list[str] = []
@@ -57,13 +58,13 @@ def _listings(stock: Mapping[str, Any]) -> Iterator[str]:
             other.append(yahoo)
     # a US listing first: it is what US news cites and what quotes use in US sessions
     seen.extend(us[:1])
-    if isinstance(primary, str) and primary and (primary in us or "." in primary or "-" in primary):
-        if primary not in seen:
-            seen.append(primary)
+    keep_primary = bool(primary) and (primary in us or "." in primary or "-" in primary)
+    if keep_primary and primary not in seen:
+        seen.append(primary)
     for sym in us + other:
         if sym not in seen:
             seen.append(sym)
-    if not seen and isinstance(primary, str) and primary and not primary[:1].isdigit():
+    if not seen and primary and not primary[:1].isdigit():
         seen.append(primary)
     yield from seen
 

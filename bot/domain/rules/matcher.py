@@ -392,7 +392,12 @@ class Matcher:
         # what a Match shows for each term, and its TermHits by where-mask (shared, immutable)
         self._label = [t.symbol if t.kind is TermKind.TICKER else t.text for t in self._terms]
         self._termhits = [
-            ((), (TermHit(x, "title"),), (TermHit(x, "summary"),), (TermHit(x, "title"), TermHit(x, "summary")))
+            (
+                (),
+                (TermHit(x, "title"),),
+                (TermHit(x, "summary"),),
+                (TermHit(x, "title"), TermHit(x, "summary")),
+            )
             for x in self._label
         ]
         # posting bitsets: term id -> watchlists (bit i = watchlist i), one map per role

@@ -426,5 +426,7 @@ def test_invalid_watchlists_are_skipped_and_reported(make: MatcherFactory) -> No
         ("Revenue rose to $3M as R&D and M&A costs fell; PG&E unaffected", ("PCG",)),  # PG&E Corp
     ],
 )
-def test_realistic_headlines_detect_the_right_tickers(make: MatcherFactory, headline: str, tickers: tuple[str, ...]) -> None:
+def test_realistic_headlines_detect_the_right_tickers(
+    make: MatcherFactory, headline: str, tickers: tuple[str, ...]
+) -> None:
     assert make().match(headline).tickers == tickers
