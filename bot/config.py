@@ -38,8 +38,7 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
-from bot.domain.rules import SymbolDirectory, canonical_symbol, parse_query, parse_term
-from bot.domain.rules.query import TermKind
+from bot.domain.rules import SymbolDirectory, TermKind, canonical_symbol, parse_query, parse_term
 from bot.domain.timeutil import as_utc, parse_duration
 
 DEFAULT_CONFIG = Path("config/bot.yaml")

@@ -4,17 +4,19 @@ Compilation puts every keyword, phrase, prefix and company name of every watchli
 single Aho-Corasick automaton (pyahocorasick: a C extension implementing the algorithm, not
 an SDK, so the domain stays pure). A story becomes two token streams, stems separated by
 spaces and lower-case words separated by ``\\x01``, and one automaton pass finds every term
-present. Tickers come from cashtags, exchange-qualified symbols, bare upper-case symbols and
-company names. Watchlists are then found through posting sets (term -> watchlists) combined
-with C-level set operations, so the cost per story follows the terms it contains, not the
-number of watchlists. Match objects are built only when someone asks for them.
+present. Tickers come from cashtags, exchange-qualified symbols, bare upper-case symbols (a
+set intersection with the story's words) and company names (in the same automaton). Each
+term has posting bitsets (bit i: watchlist i uses it, one bitset per role: any, all-ticker,
+all-keyword, exclude, query), so deciding which watchlists match is a handful of integer ORs
+per term found: the cost per story follows the terms it contains, not the number of
+watchlists. Match objects are built only when someone asks for them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Literal
 
@@ -542,7 +544,7 @@ class Matcher:
                 for tid in tids:
                     hits[tid] = hits.get(tid, 0) | where
                     if info is not None:
-                        info.spans.setdefault(tid, []).append((where, end, end < lower_start))
+                        info.spans.setdefault(tid, set()).add(where)
                 if nids:
                     toks = tt if where == TITLE else st
                     base = lower_start if where == TITLE else summary_start
@@ -691,8 +693,8 @@ class Matcher:
                     if same and m.text not in seen:
                         seen.append(m.text)
             else:
-                for w, end, in_stems in info.spans.get(tid, []):
-                    text = _span_text(term, stream_title if w == TITLE else stream_summary, end, in_stems)
+                for w in sorted(info.spans.get(tid, ())):
+                    text = _span_text(term, stream_title if w == TITLE else stream_summary)
                     if text and text not in seen:
                         seen.append(text)
             label = f"${term.symbol}" if term.kind is TermKind.TICKER else shown(term)
@@ -776,7 +778,7 @@ class Matcher:
 
 @dataclass(slots=True)
 class _Detail:
-    spans: dict[int, list[tuple[int, int, bool]]] = field(default_factory=dict)
+    spans: dict[int, set[int]] = field(default_factory=dict)  # term -> where it was found
     mentions_list: list[TickerMention] = field(default_factory=list)
     companies: dict[int, int] = field(default_factory=dict)
 
@@ -796,9 +798,8 @@ class _Detail:
         )
 
 
-def _span_text(term: Term, text: str, end: int, in_stems: bool) -> str:
-    """The words in ``text`` that matched ``term`` (best effort, for explanations)."""
-    del end, in_stems
+def _span_text(term: Term, text: str) -> str:
+    """The first words in ``text`` that match ``term``, as written (for explanations)."""
     toks = word_tokens(text)
     low = [t.lower() for t in toks]
     n = len(term.words)
@@ -858,8 +859,3 @@ def detect_tickers(
 ) -> tuple[str, ...]:
     """Every ticker ``text`` mentions, sorted (cashtags, exchange-qualified, bare, names)."""
     return _detector(directory, _freeze(aliases or {})).tickers(text)
-
-
-def with_story_id(result: Iterable[Match], story_id: str) -> tuple[Match, ...]:
-    """The same matches with their story id filled in."""
-    return tuple(replace(m, story_id=story_id) for m in result)
