@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MARKETBOT_DATABASE_URL=sqlite+aiosqlite:////data/marketbot.db \
     MARKETBOT_CONFIG=/app/config/bot.yaml \
     MARKETBOT_WEB_HOST=0.0.0.0 \
-    MPLCONFIGDIR=/tmp/matplotlib \
+    MPLCONFIGDIR=/app/.matplotlib \
     XDG_CACHE_HOME=/data/cache
 
 WORKDIR /app
@@ -17,6 +17,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY bot ./bot
 COPY config ./config
 RUN pip install -c constraints.txt ".[all]" \
+    && python -c "from bot.market.charts import warm_up; warm_up()" \
     && groupadd --system --gid 10001 marketbot \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin marketbot \
     && mkdir -p /data \

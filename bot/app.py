@@ -40,6 +40,7 @@ from bot.ingest.poller import Poller, PollReport
 from bot.ingest.sources import FeedSource, all_feeds, feed_specs, news_source, watched_tickers
 from bot.logs import setup_logging
 from bot.market.charts import ChartRenderer
+from bot.market.charts import warm_up as warm_up_charts
 from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
@@ -131,6 +132,8 @@ class Runtime:
                 )
             )
             charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
+            if connect_chat:
+                await asyncio.to_thread(warm_up_charts)
             stack.push_async_callback(charts.aclose)
 
             adapters: dict[str, ChatAdapter] = {}
@@ -207,7 +210,13 @@ class Runtime:
         for name, adapter in self.adapters.items():
             describe = getattr(adapter, "status", None)
             checks[name] = describe() if callable(describe) else "ok"
-        checks["quotes"] = str(self.quotes.status())
+        quotes = self.quotes.status()
+        checks["quotes"] = {
+            "breaker": quotes.breaker.state,
+            "consecutive_failures": quotes.breaker.consecutive_failures,
+            "last_error": quotes.last_error,
+            "cached_symbols": quotes.cached_symbols,
+        }
         return {
             "status": status,
             "version": bot.__version__,
@@ -227,6 +236,11 @@ class Runtime:
             for key, value in counter.items():
                 out[f"{prefix}_{key}_total"] = float(value)
         out["feeds"] = float(len(self.poller.sources))
+        quotes = self.quotes.status()
+        out["quotes_batch_requests_total"] = float(quotes.batch_requests)
+        out["quotes_batch_failures_total"] = float(quotes.batch_failures)
+        out["quotes_cache_hits_total"] = float(quotes.cache_hits)
+        out["quotes_breaker_open"] = float(quotes.breaker.state != "closed")
         return out
 
 

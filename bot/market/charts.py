@@ -68,6 +68,20 @@ _CURRENCY_SIGNS = {
 _render_lock = threading.Lock()  # matplotlib's font and text caches are not thread-safe
 
 
+def warm_up() -> None:
+    """Import matplotlib and load (or build) its font cache.
+
+    Building the cache is CPU-bound Python that holds the GIL for seconds on a fresh machine;
+    the app does it at start-up, before chat connections exist, so the first /quote chart
+    never stalls the event loop (and Discord heartbeats) while users wait.
+    """
+    with _render_lock:
+        from matplotlib import font_manager
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401 - imported for its side effect
+
+        font_manager.fontManager.findfont("DejaVu Sans")
+
+
 def money(value: float, currency: str | None) -> str:
     """``181.2, "USD"`` -> ``$181.20``; pence (GBp) and unknown currencies get a code."""
     if currency == "GBp":
