@@ -341,6 +341,9 @@ class BriefingService:
         """The scheduled instant on a (config time zone) calendar date."""
         return as_utc(datetime.combine(day, self.time, tzinfo=self._tz))
 
+    def _local_date(self, when: datetime) -> date:
+        return as_utc(when).astimezone(self._tz).date()
+
     def last_slot(self, now: datetime) -> datetime:
         """The latest scheduled instant at or before ``now``."""
         today = as_utc(now).astimezone(self._tz).date()
@@ -444,7 +447,9 @@ class BriefingService:
             by_reason: dict[str, list[str]] = {}
             for sym, why in sorted(missing.items()):
                 by_reason.setdefault(why, []).append(sym)
-            out.extend(f"No price for {', '.join(syms)}: {why}." for why, syms in by_reason.items())
+            out.extend(
+                f"No price for {', '.join(syms)}: {why.rstrip('. ')}." for why, syms in by_reason.items()
+            )
         volumes = [
             f"{t.symbol} {_volume(t.quote.volume)}"
             for t in lines[:MAX_TICKER_LINES]
@@ -488,8 +493,8 @@ class BriefingService:
             now = as_utc(now or self._clock.now())
             slot = self.last_slot(now)
             if now - slot > self.grace:
-                if startup:
-                    await self._report_missed(slot, now)
+                if startup and self._local_date(slot) == self._local_date(now):
+                    await self._report_missed(slot, now)  # today's; older ones are not news
                 return 0
             reason = self.closed_reason(now)
             day = self._calendar.local_day(now)

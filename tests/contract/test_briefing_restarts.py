@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import date
 from pathlib import Path
 
@@ -140,6 +141,21 @@ async def test_missed_outside_the_grace_window_is_never_sent_and_says_so(
     assert fake.count("/v7/finance/quote") == 0  # it was not even built
 
 
+async def test_a_start_before_the_briefing_time_reports_nothing_missed(
+    database_url: str,
+    clock: ManualClock,
+    fake: YahooFake,
+    yf_cache: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await subscribe(database_url)
+    clock.set(et("2026-11-25 08:29"))  # yesterday's window is long gone: not news
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.briefing"):
+        queued, sent, stats = await Process(database_url, clock, fake, yf_cache).start()
+    assert (queued, sent, stats.get("missed", 0)) == (0, [], 0)
+    assert "was not sent" not in caplog.text
+
+
 async def test_a_holiday_restart_reports_nothing_missed(
     database_url: str, clock: ManualClock, fake: YahooFake, yf_cache: Path
 ) -> None:
@@ -153,11 +169,17 @@ async def test_two_processes_at_the_same_moment_queue_it_once(
     database_url: str, clock: ManualClock, fake: YahooFake, yf_cache: Path
 ) -> None:
     sub_id = await subscribe(database_url)
-    a = Process(database_url, clock, fake, yf_cache)
-    b = Process(database_url, clock, fake, yf_cache)
-    results = await asyncio.gather(a.start(catch_up=False), b.start(catch_up=False))
-    assert sorted(r[0] for r in results) == [0, 1]
-    assert sum(len(r[1]) for r in results) == 1
+    async with AsyncExitStack() as stack:
+        worlds = []
+        for _ in range(2):  # opened one after the other (migrations), then racing
+            store = await stack.enter_async_context(open_store(database_url))
+            world = await make_world(store, clock, fake, yf_cache)
+            stack.push_async_callback(close_world, world)
+            worlds.append(world)
+        queued = await asyncio.gather(*(w.briefings.run_due() for w in worlds))
+        sent = [a for w in worlds for a in await w.deliver()]
+    assert sorted(queued) == [0, 1]
+    assert [a.kind for a in sent] == ["briefing"]
     assert await outbox_rows(database_url, briefing_key(WED, sub_id)) == 1
 
 
