@@ -177,9 +177,12 @@ class Dispatcher:
         self._init()
         before = Counter(self.stats)
         while True:
+            busy = bool(self._inflight)  # rows in flight hold their channels: a claim may miss those
             claimed = await self._fill()
-            if not claimed and not self._inflight:
-                break
+            if not claimed and not busy and not self._inflight:
+                break  # a claim made with nothing in flight found nothing due: done
+            if not claimed and busy and not self._inflight:
+                continue  # they finished while we were claiming: look again at once
             if not claimed or len(self._inflight) >= self._cfg.max_claimed:
                 await self._wait_for_change(self._cfg.poll_interval)
         diff = self.stats - before
