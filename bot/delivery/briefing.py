@@ -221,6 +221,20 @@ def fold_stories(
     )
 
 
+def _match_all(
+    matcher: Matcher, stories: Sequence[Story], at: datetime
+) -> list[tuple[Story, dict[tuple[str, str], Match]]]:
+    """Each story published by ``at`` that some watchlist matches, with its matches by watchlist."""
+    out: list[tuple[Story, dict[tuple[str, str], Match]]] = []
+    for story in stories:
+        if as_utc(story.published_at) > at:
+            continue
+        result = matcher.match(story.title, story.summary)
+        if result:
+            out.append((story, {_watch_key(m.scope, m.watchlist): m for m in result.matches}))
+    return out
+
+
 # ---------------------------------------------------------------- tickers
 
 
@@ -386,16 +400,13 @@ class BriefingService:
         stories = await self._store.stories(since=since, limit=STORY_SCAN_LIMIT)
         if len(stories) >= STORY_SCAN_LIMIT:
             log.warning(
-                "briefing: more than %d stories since %s; reading the newest", STORY_SCAN_LIMIT, since
+                "briefing: %d stories or more since %s; reading the newest %d",
+                STORY_SCAN_LIMIT,
+                since,
+                STORY_SCAN_LIMIT,
             )
-        matcher = self._catalog.matcher
-        matched: list[tuple[Story, dict[tuple[str, str], Match]]] = []
-        for story in stories:
-            if as_utc(story.published_at) > at:
-                continue
-            result = matcher.match(story.title, story.summary)
-            if result:
-                matched.append((story, {_watch_key(m.scope, m.watchlist): m for m in result.matches}))
+        # a long weekend can hold thousands of stories: match them off the event loop
+        matched = await asyncio.to_thread(_match_all, self._catalog.matcher, stories, at)
         return _Context(at=at, day=day, since=since, quotes=quotes, matched=matched)
 
     def _compose(self, sub: Subscription, watchlist: Watchlist, ctx: _Context) -> BriefingPlan:
