@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -108,10 +110,22 @@ def _current_sync(connection: Connection) -> tuple[str | None, str]:
     return ctx.get_current_revision(), head or ""
 
 
+_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _migration_lock() -> asyncio.Lock:
+    """Alembic's ``context`` is process-global: two upgrades in one process must not interleave."""
+    loop = asyncio.get_running_loop()
+    lock = _migration_locks.get(loop)
+    if lock is None:
+        lock = _migration_locks[loop] = asyncio.Lock()
+    return lock
+
+
 async def upgrade(engine: AsyncEngine) -> None:
     """Apply every pending migration (idempotent; safe with several processes on PostgreSQL)."""
     try:
-        async with engine.begin() as conn:
+        async with _migration_lock(), engine.begin() as conn:
             await conn.run_sync(_upgrade_sync)
     except (OSError, OperationalError, DBAPIError) as exc:
         raise StoreError(_unreachable(engine, exc)) from None

@@ -305,3 +305,13 @@ async def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         async with open_store("nonsense"):
             pass
+
+
+async def test_concurrent_opens_in_one_process_migrate_once(database_url: str) -> None:
+    """Several stores opened at once on one database (a CLI beside the bot, tests) all work."""
+
+    async def open_and_list() -> int:
+        async with open_store(database_url) as s:
+            return len(await s.list_feeds())
+
+    assert await asyncio.gather(*(open_and_list() for _ in range(4))) == [0, 0, 0, 0]
