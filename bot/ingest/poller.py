@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -271,10 +271,11 @@ class Poller:
 
         interval = max(30, int(src.spec.interval))
         state = self.states.get(src.id)
-        now = self.clock.now()
-        first = now + timedelta(seconds=self._rng.uniform(0, min(interval, 30)))  # spread the start
-        if state is not None and state.next_poll_at is not None and state.next_poll_at > first:
-            first = state.next_poll_at
+        # APScheduler runs on the real clock; the bot's clock may be shifted (MARKETBOT_NOW)
+        delay = self._rng.uniform(0, min(interval, 30))  # spread the first polls out
+        if state is not None and state.next_poll_at is not None:
+            delay = max(delay, (state.next_poll_at - self.clock.now()).total_seconds())
+        first = datetime.now(UTC) + timedelta(seconds=delay)
         self._scheduler.add_job(
             self.poll_feed,
             IntervalTrigger(seconds=interval, jitter=max(1, int(interval * 0.1))),

@@ -6,6 +6,8 @@ carry them, across restarts), and what ``marketbot feeds`` would show for each f
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -501,3 +503,43 @@ async def test_schedule_adds_one_non_overlapping_job_per_feed(host: FeedHost, db
         assert await poller.poll_feed("s0") is None  # just polled: next poll is an interval away
         await poller.aclose()
         assert scheduler.get_jobs() == []
+
+
+class _NoJitter(random.Random):
+    """Spreads nothing: the first scheduled poll is due at once (still a real scheduler, real time)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+async def test_the_scheduler_polls_each_feed_on_its_own(host: FeedHost, db: str) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    urls = [
+        host.serve(f"/live{i}.xml", rss([entry(f"Live item {i}", f"https://l.test/{i}")])) for i in range(2)
+    ]
+    scheduler = AsyncIOScheduler()
+    async with (
+        open_store(db) as store,
+        Poller(
+            store=store,
+            sources=[feed(f"l{i}", u) for i, u in enumerate(urls)],
+            config=CONFIG,
+            rng=_NoJitter(),
+        ) as poller,
+    ):
+        poller.schedule(scheduler)
+        scheduler.start()
+        try:
+            for _ in range(200):
+                if all(host.hits.get(f"/live{i}.xml") for i in range(2)):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            scheduler.shutdown(wait=False)
+        assert host.hits["/live0.xml"] == 1 and host.hits["/live1.xml"] == 1
+        for _ in range(100):  # the job saves its state when the poll is done
+            if all(s.last_status == "200" for s in await store.list_feeds()):
+                break
+            await asyncio.sleep(0.05)
+        assert [s.last_status for s in await store.list_feeds()] == ["200", "200"]
