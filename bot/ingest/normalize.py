@@ -74,6 +74,14 @@ def _entry_time(entry: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def _publisher(entry: Mapping[str, Any]) -> str:
+    """The original publisher an aggregator names (RSS ``<source>``), e.g. "Reuters"; else ""."""
+    src = entry.get("source")
+    if isinstance(src, Mapping):
+        return html_to_text(_text(src.get("title")))[:100]
+    return ""
+
+
 def entry_key(entry: Mapping[str, Any], *, link: str, title: str) -> str:
     """A stable identity within a feed: the guid, else the canonical link, else a hash of title + date."""
     guid = _text(entry.get("id")).strip()
@@ -98,6 +106,8 @@ def item_from_entry(
     """One feedparser entry as a NewsItem; None when it has neither a title nor a link.
 
     Titles and summaries become plain text without boilerplate; the summary is chat-sized.
+    ``source`` is the feed's name, unless the entry names its original publisher (aggregators
+    such as Yahoo's or Google's headline feeds do), so that "also reported by" names outlets.
     The published time falls back to ``fetched_at`` (first seen) and is clamped to it when
     it lies in the future.
     """
@@ -118,7 +128,7 @@ def item_from_entry(
     return NewsItem(
         id=entry_key(entry, link=link, title=title),
         feed_id=feed_id,
-        source=source,
+        source=_publisher(entry) or source,
         title=title,
         link=link,
         canonical_url=canonical_url(link) if link else "",

@@ -235,3 +235,14 @@ def test_arbitrary_titles_and_descriptions_normalise(title: str, description: st
     for item in items(body):
         assert len(item.summary) <= 280
         assert item.title == item.title.strip()
+
+
+def test_aggregator_items_name_their_publisher() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Headlines</title>'
+        b"<item><title>Fed holds - Reuters</title><link>https://agg.test/1</link>"
+        b'<source url="https://www.reuters.com">Reuters</source></item>'
+        b"<item><title>Own story</title><link>https://agg.test/2</link></item>"
+        b"</channel></rss>"
+    )
+    assert [i.source for i in items(body)] == ["Reuters", "Test Feed"]
