@@ -170,10 +170,13 @@ class Runtime:
                 return all_feeds(cfg, catalog.all(), extra=yahoo)
 
             poller = Poller(
-                store=store, sources=sources, config=cfg.ingest, on_stories=on_stories, clock=clock
+                store=store,
+                sources=sources,
+                config=cfg.ingest,
+                on_stories=on_stories,
+                on_sources=on_sources,
+                clock=clock,
             )
-            if hasattr(poller, "on_sources"):
-                poller.on_sources = on_sources
             await stack.enter_async_context(poller)
             yield cls(
                 env=env,

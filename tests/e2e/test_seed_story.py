@@ -97,3 +97,40 @@ async def test_seed_story_arrives_within_one_poll_with_premarket_moves(bot_env: 
         third = await bot_env.run("poll", "--once", "--json")
         assert third.code == 0, third.stderr
         assert third.json_lines() == []
+
+
+async def test_the_same_story_from_another_outlet_is_one_alert_and_one_also_reported_by(bot_env: Bot) -> None:
+    async with FeedHost() as host, YahooFake(clock=Frozen()) as yahoo:
+        wire = host.serve("/wire.xml", rss([]), etag='"w1"')
+        daily = host.serve("/daily.xml", rss([]), etag='"d1"')
+        cfg = config(wire)
+        cfg["feeds"] = [
+            {"name": "Market News Wire", "url": wire, "interval": 60},
+            {"name": "Daily Ledger", "url": daily, "interval": 60},
+        ]
+        bot_env.write_config(cfg)
+        bot_env.env["MARKETBOT_YAHOO_URL"] = yahoo.url
+        bot_env.env["MARKETBOT_NOW"] = NOW.isoformat()
+        assert (await bot_env.run("poll", "--once", "--json")).json_lines() == []
+
+        published = datetime(2026, 11, 25, 13, 2, tzinfo=UTC)
+        host.update(
+            "/wire.xml", body=rss([entry(TITLE, "https://wire.example/a", published=published)]), etag='"w2"'
+        )
+        first = await bot_env.run("poll", "--once", "--json")
+        assert [a["kind"] for a in first.json_lines()] == ["story"], first.stderr
+
+        # another outlet, a slightly different headline, ten minutes later: the same event
+        later = datetime(2026, 11, 25, 13, 12, tzinfo=UTC)
+        bot_env.env["MARKETBOT_NOW"] = later.isoformat()
+        retitled = TITLE.replace("Shares Fall", "shares fall")
+        host.update(
+            "/daily.xml",
+            body=rss([entry(retitled, "https://ledger.example/b", published=later)]),
+            etag='"d2"',
+        )
+        second = await bot_env.run("poll", "--once", "--json")
+        alerts = second.json_lines()
+        assert [a["kind"] for a in alerts] == ["followup"], second.stdout + second.stderr
+        assert alerts[0]["watchlist"] == "cloud-china"
+        assert alerts[0]["source"] == "Daily Ledger" and alerts[0]["link"] == "https://ledger.example/b"
