@@ -139,6 +139,7 @@ class Dispatcher:
         self._closing = False
         self._woken = False
         self._next_claim_at = 0.0
+        self._saturated = False
         self._running = False
         self._stopped: asyncio.Event | None = None
         self._warned_platforms: set[str] = set()
@@ -161,9 +162,9 @@ class Dispatcher:
         log.info("dispatcher %s started", self.worker_id)
         try:
             while not self._closing:
-                claimed = await self._fill()
-                if claimed and len(self._inflight) < self._cfg.max_claimed:
-                    await asyncio.sleep(0)
+                await self._fill()
+                if self._saturated and len(self._inflight) < self._cfg.max_claimed:
+                    await asyncio.sleep(0)  # the claim was cut by its limit: more are due now
                     continue
                 await self._wait_for_change(self._cfg.poll_interval)
         finally:
@@ -179,12 +180,13 @@ class Dispatcher:
         while True:
             busy = bool(self._inflight)  # rows in flight hold their channels: a claim may miss those
             claimed = await self._fill()
-            if not claimed and not busy and not self._inflight:
-                break  # a claim made with nothing in flight found nothing due: done
-            if not claimed and busy and not self._inflight:
+            if not claimed and not self._inflight:
+                if not busy:
+                    break  # a claim made with nothing in flight found nothing due: done
                 continue  # they finished while we were claiming: look again at once
-            if not claimed or len(self._inflight) >= self._cfg.max_claimed:
-                await self._wait_for_change(self._cfg.poll_interval)
+            if self._saturated and len(self._inflight) < self._cfg.max_claimed:
+                continue
+            await self._wait_for_change(self._cfg.poll_interval)
         diff = self.stats - before
         return DrainReport(
             sent=diff["sent"],
@@ -253,6 +255,7 @@ class Dispatcher:
 
     async def _fill(self) -> int:
         free = self._cfg.max_claimed - len(self._inflight)
+        self._saturated = False
         if free <= 0 or self._closing:
             return 0
         began = time.monotonic()
@@ -260,6 +263,7 @@ class Dispatcher:
             now=self._clock.now(), limit=free, lease=self._lease, worker=self.worker_id
         )
         self._next_claim_at = began + (time.monotonic() - began) * CLAIM_DUTY
+        self._saturated = len(entries) >= free
         started = 0
         for entry in entries:
             if entry.id is None or entry.id in self._inflight:
