@@ -342,7 +342,9 @@ def _hm(a: str, b: str) -> tuple[object, object]:
     return time(int(h1), int(m1)), time(int(h2), int(m2))
 
 
-async def test_a_dead_quote_service_cannot_hold_a_one_shot_run(sqlite_store: SqlStore, clock: ManualClock) -> None:
+async def test_a_dead_quote_service_cannot_hold_a_one_shot_run(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
     cfg = config("delivery:\n  quote_wait: 0.05\n  late_price_wait: 600\n")
     w = await make_world(sqlite_store, clock, cfg=cfg, prices=PRICES)
     await w.subscribe("cloud-china", SLACK_A)
