@@ -403,7 +403,7 @@ async def poll_once(
     """One full cycle: fetch every feed, parse, match, store, enqueue, deliver what is due; then exit."""
     async with Runtime.open(env, cfg, console_json=console_json, console_stream=stream) as rt:
         report = await rt.poller.run_once()
-        await rt.pipeline.settle()
+        await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
         await rt.releaser.run_once()
         drained = await rt.dispatcher.drain()
         return PollOnceResult(report, drained)
