@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.domain.codec import dt_out
-from bot.domain.format import format_pct, quote_text, session_label, strip_control, ticker_line_text
+from bot.domain.format import format_pct, quote_text, session_label, ticker_line_text
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply
+from bot.domain.text import strip_control
 from bot.domain.timeutil import format_age
 
 

@@ -49,6 +49,7 @@ from bot.chat.discord_embeds import (
     render,
     reply_message,
 )
+from bot.commands.messages import WATCH_SUBCOMMANDS
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
@@ -77,22 +78,6 @@ NO_MENTIONS: Final = discord.AllowedMentions.none()
 # option types, at module level: discord.py resolves annotations in the module's globals
 WatchlistName = app_commands.Range[str, 1, 32]
 
-WATCH_SUBCOMMANDS: Final = (
-    "list",
-    "show",
-    "create",
-    "add",
-    "remove",
-    "delete",
-    "query",
-    "subscribe",
-    "unsubscribe",
-    "subscriptions",
-    "mute",
-    "unmute",
-    "test",
-    "help",
-)
 STATE_CHANGING: Final = frozenset(
     {"create", "add", "remove", "delete", "query", "subscribe", "unsubscribe", "mute", "unmute"}
 )

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from bot.delivery.escape import one_line, safe_link, strip_control
+from bot.delivery.escape import one_line, safe_link
 from bot.domain.format import arrow, format_pct, format_price, session_label
 from bot.domain.models import Alert, Attachment, DigestEntry, Quote, Reply, TickerLine
+from bot.domain.text import strip_control
 
 # Discord's documented limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 TITLE: Final = 256

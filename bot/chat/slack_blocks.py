@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.domain.format import arrow, format_pct, format_price, session_label, strip_control
+from bot.domain.format import arrow, format_pct, format_price, session_label
 from bot.domain.models import Alert, DigestEntry, Quote, Reply, TickerLine
+from bot.domain.text import strip_control
 from bot.domain.timeutil import format_age
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks)

@@ -28,42 +28,15 @@ import re
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot.domain.models import Alert, DigestEntry
+from bot.domain.text import strip_control, strip_invisible
 
 MAX_URL_LENGTH = 2000
 
-# C0 controls except \t and \n, DEL, C1 controls; bidi embeddings/overrides/isolates/marks;
-# zero-width space/non-joiner, word joiner and invisible operators, BOM;
-# lone surrogates (not encodable: JSON encoders and chat APIs reject them).
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200c\u200e\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
-_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
 # Characters kept literally in a URL: RFC 3986 unreserved, reserved and '%', minus the ones that
 # end or break a link in chat syntaxes: space < > | " ` ( ) [ ] { } \ ^ and quotes.
 _URL_SAFE = "-._~:/?#@!$&'*+,;=%"
 _SCHEMES = ("http", "https")
 _HOSTNAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.\-]*[a-z0-9])?\.?")
-
-
-def strip_control(text: str, *, keep_newlines: bool = True) -> str:
-    """Remove invisible and control characters; tabs and odd spaces become one space.
-
-    With ``keep_newlines`` (summaries) newlines stay, at most one blank line in a row;
-    without it (titles, names) every newline becomes a space.
-    """
-    if not text:
-        return ""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
-    text = _CONTROL.sub("", text)
-    if not keep_newlines:
-        text = text.replace("\n", " ")
-    text = _SPACES.sub(" ", text)
-    if keep_newlines:
-        text = "\n".join(line.strip() for line in text.split("\n"))
-        text = _BLANK_LINES.sub("\n\n", text)
-    return text.strip()
 
 
 def one_line(text: str) -> str:
@@ -81,7 +54,7 @@ def safe_link(url: str | None) -> str | None:
     if not url:
         return None
     # as browsers do (WHATWG URL): drop tabs and newlines, trim the ends
-    url = re.sub(r"[\t\n\r\u2028\u2029]", "", _CONTROL.sub("", url)).strip()
+    url = re.sub(r"[\t\n\r\u2028\u2029]", "", strip_invisible(url)).strip()
     if not url or len(url) > MAX_URL_LENGTH:
         return None
     try:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.domain.models import Quote, TickerLine, TradingSession
 
 MINUS = "\u2212"
 UP, DOWN, FLAT = "▲", "▼", "■"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _CURRENCY = {
     "USD": "$",
@@ -22,16 +19,14 @@ _CURRENCY = {
 }
 
 
-def strip_control(text: str) -> str:
-    """Drop control characters and bidi overrides (terminal escapes, spoofed text) from feed text."""
-    return _CONTROL.sub("", text)
-
-
 def format_price(price: float, currency: str | None = "USD") -> str:
-    """``$181.20``; sub-dollar prices keep four decimals; unknown currencies get a suffix."""
-    digits = 4 if abs(price) < 1 else 2
-    amount = f"{price:,.{digits}f}"
-    if currency is None or currency == "USD":
+    """``$181.20``; sub-unit prices keep four decimals, yen and won none; pence (GBp) and
+    currencies without a sign get their code."""
+    if currency == "GBp":
+        return f"{price:,.2f}p"
+    decimals = 0 if currency in ("JPY", "KRW") and abs(price) >= 100 else 2 if abs(price) >= 1 else 4
+    amount = f"{price:,.{decimals}f}"
+    if currency is None:
         return f"${amount}"
     symbol = _CURRENCY.get(currency.upper())
     return f"{symbol}{amount}" if symbol else f"{amount} {currency}"

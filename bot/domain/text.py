@@ -117,3 +117,38 @@ def html_to_text(value: str, *, keep_newlines: bool = False) -> str:
 def normalize_for_matching(text: str) -> str:
     """Typographic quotes to ASCII, Unicode spaces to plain spaces: what the matcher sees."""
     return collapse_whitespace(text.translate(_TYPOGRAPHIC))
+
+
+# C0 controls except \t and \n, DEL, C1 controls; bidi embeddings/overrides/isolates/marks;
+# zero-width space/non-joiner, word joiner and invisible operators, BOM;
+# lone surrogates (not encodable: JSON encoders and chat APIs reject them).
+_CONTROL_CHARS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200c\u200e\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
+_ODD_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def strip_control(text: str, *, keep_newlines: bool = True) -> str:
+    """Remove invisible and control characters; tabs and odd spaces become one space.
+
+    With ``keep_newlines`` (summaries) newlines stay, at most one blank line in a row;
+    without it (titles, names) every newline becomes a space.
+    """
+    if not text:
+        return ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    text = _CONTROL_CHARS.sub("", text)
+    if not keep_newlines:
+        text = text.replace("\n", " ")
+    text = _ODD_SPACES.sub(" ", text)
+    if keep_newlines:
+        text = "\n".join(line.strip() for line in text.split("\n"))
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def strip_invisible(text: str) -> str:
+    """Only remove control, bidi and zero-width characters (no whitespace changes)."""
+    return _CONTROL_CHARS.sub("", text)

@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import QuoteUnavailable
+from bot.domain.format import format_price
 from bot.domain.models import Quote
 from bot.domain.timeutil import SystemClock
 from bot.market.pool import DaemonPool
@@ -55,16 +56,6 @@ PALETTES: dict[str, Palette] = {
     "light": Palette("#ffffff", "#111827", "#4b5563", "#e5e7eb", "#f1f5f9", "#047857", "#b91c1c", "#374151"),
 }
 
-_CURRENCY_SIGNS = {
-    "USD": "$",
-    "CAD": "C$",
-    "EUR": "€",
-    "GBP": "£",
-    "JPY": "¥",
-    "HKD": "HK$",
-    "AUD": "A$",
-    "CHF": "CHF ",
-}
 _render_lock = threading.Lock()  # matplotlib's font and text caches are not thread-safe
 
 
@@ -83,15 +74,8 @@ def warm_up() -> None:
 
 
 def money(value: float, currency: str | None) -> str:
-    """``181.2, "USD"`` -> ``$181.20``; pence (GBp) and unknown currencies get a code."""
-    if currency == "GBp":
-        return f"{value:,.2f}p"
-    decimals = 0 if currency in ("JPY", "KRW") and value >= 100 else 2 if value >= 1 else 4
-    sign = _CURRENCY_SIGNS.get(currency or "")
-    number = f"{value:,.{decimals}f}"
-    if sign:
-        return f"{sign}{number}"
-    return f"{number} {currency}" if currency else number
+    """``181.2, "USD"`` -> ``$181.20``: the same price format as every alert and reply."""
+    return format_price(value, currency)
 
 
 def render_png(

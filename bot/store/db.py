@@ -110,7 +110,9 @@ def _current_sync(connection: Connection) -> tuple[str | None, str]:
     return ctx.get_current_revision(), head or ""
 
 
-_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _migration_lock() -> asyncio.Lock:

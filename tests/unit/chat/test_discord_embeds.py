@@ -33,7 +33,7 @@ from bot.chat.discord_embeds import (
     escape,
     reply_message,
 )
-from bot.delivery.escape import clean_alert, one_line, strip_control
+from bot.delivery.escape import clean_alert, one_line
 from bot.domain.errors import ConfigError
 from bot.domain.models import (
     Alert,
@@ -47,6 +47,7 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
+from bot.domain.text import strip_control
 from tests.fakes.discord_server import pings, render_markdown, validate_message
 
 CHANNEL = ChannelRef("discord", "112233445566778899")

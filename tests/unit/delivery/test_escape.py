@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.delivery.escape import clean_alert, one_line, safe_link, strip_control, truncate
+from bot.delivery.escape import clean_alert, one_line, safe_link, truncate
 from bot.domain.models import Alert, ChannelRef, DigestEntry
+from bot.domain.text import strip_control
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 LINK_BREAKERS = set(' <>|"`()[]{}\\^\n\t\r')
