@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import resource
 import zlib
@@ -18,7 +19,20 @@ from bot.ingest.parser import BodyTooLarge, decompress, neutralize_dtd, parse_fe
 from tests.fakes.feed_host import atom, entity_bomb, entry, rss
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "feedparser-tests"
+
+
+def _find_corpus() -> Path:
+    """MARKETBOT_CORPUS_DIR, else ../shared beside the checkout, else this workplace's /work/shared."""
+    candidates = [
+        os.environ.get("MARKETBOT_CORPUS_DIR", ""),
+        str(Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "feedparser-tests"),
+        "/work/shared/corpus/feedparser-tests",
+    ]
+    found = next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
+    return found or Path(candidates[1])
+
+
+CORPUS = _find_corpus()
 
 
 def items(body: bytes, headers: dict[str, str] | None = None, *, url: str = "https://feeds.test/feed.xml"):
