@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bot.cli.common import EXIT_USAGE, fail, handle_errors
-from bot.config import load_env
+from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
+from bot.config import Env, load_env
 from bot.domain.errors import BotError, ConfigError
 
 discord_app = typer.Typer(
@@ -26,6 +27,16 @@ _PERMISSION_NAMES = {
 }
 
 
+def _env(config: Path | None) -> Env:
+    """The environment; with ``--config`` the config file is validated too (these commands need none)."""
+    if config is not None:
+        return load(config)[0]
+    try:
+        return load_env()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
 @discord_app.command("invite")
 def invite(
     client_id: Annotated[
@@ -37,6 +48,7 @@ def invite(
             show_default=False,
         ),
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print the invite URL: scopes bot + applications.commands and exactly five permissions.
 
@@ -45,10 +57,7 @@ def invite(
     """
     from bot.chat.discord_bot import INVITE_PERMISSIONS, INVITE_SCOPES, fetch_application_id, invite_url
 
-    try:
-        env = load_env()
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+    env = _env(config)
     app_id = client_id or env.discord_application_id
     if app_id is None:
         if env.discord_bot_token is None:
@@ -88,14 +97,12 @@ def clear_commands(
     guild_ids: Annotated[
         list[int], typer.Argument(help="Server (guild) ids to remove marketbot's commands from.")
     ],
+    config: ConfigOption = None,
 ) -> None:
     """Remove the commands registered in servers by DISCORD_GUILD_IDS (after going back to global ones)."""
     from bot.chat.discord_bot import clear_guild_commands
 
-    try:
-        env = load_env()
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+    env = _env(config)
     if env.discord_bot_token is None:
         fail("DISCORD_BOT_TOKEN is not set: the bot's token is needed to change its commands", EXIT_USAGE)
     try:
