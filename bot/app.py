@@ -104,8 +104,13 @@ class Runtime:
         console_json: bool = False,
         console_stream: IO[str] | None = None,
         connect_chat: bool = True,
+        listen: bool = True,
     ) -> Any:
-        """Build and open every component; ``connect_chat`` False skips Slack/Discord connections."""
+        """Build and open every component.
+
+        ``connect_chat`` False leaves Slack and Discord out entirely; ``listen`` False connects
+        them send-only (no slash commands).
+        """
         clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
         if env.now:
             log.warning(
@@ -132,7 +137,7 @@ class Runtime:
                 )
             )
             charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
-            if connect_chat:
+            if connect_chat and listen:
                 await asyncio.to_thread(warm_up_charts)
             stack.push_async_callback(charts.aclose)
 
@@ -141,7 +146,9 @@ class Runtime:
             adapters["console"] = console
             commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock)
             if connect_chat:
-                for platform, adapter in await _chat_adapters(env, cfg, commands, clock, stack):
+                for platform, adapter in await _chat_adapters(
+                    env, cfg, commands, clock, stack, listen=listen
+                ):
                     adapters[platform] = adapter
 
             pipeline = AlertPipeline(store, catalog, quotes, calendar, cfg, clock)
@@ -273,21 +280,25 @@ def _yahoo_news(
 
 
 async def _chat_adapters(
-    env: Env, cfg: BotConfig, commands: CommandService, clock: Clock, stack: AsyncExitStack
+    env: Env, cfg: BotConfig, commands: CommandService, clock: Clock, stack: AsyncExitStack, *, listen: bool
 ) -> list[tuple[str, ChatAdapter]]:
-    """Slack and Discord adapters for the tokens that are set, started and bound to the commands."""
+    """Slack and Discord adapters for the tokens that are set, started and bound to the commands.
+
+    ``listen`` False makes them send-only (no Socket Mode, no gateway, no command sync): a
+    short-lived ``poll --once`` must not take slash commands meant for the running bot.
+    """
     out: list[tuple[str, ChatAdapter]] = []
     if env.slack_bot_token:
         from bot.chat.slack_app import SlackAdapter
 
-        slack = SlackAdapter.from_settings(env, cfg, commands=commands, clock=clock)
+        slack = SlackAdapter.from_settings(env, cfg, commands=commands, clock=clock, listen=listen)
         await slack.start()
         stack.push_async_callback(slack.aclose)
         out.append(("slack", slack))
     if env.discord_bot_token:
         from bot.chat.discord_bot import DiscordAdapter
 
-        discord = DiscordAdapter.from_settings(env, cfg, commands=commands)
+        discord = DiscordAdapter.from_settings(env, cfg, commands=commands, gateway=listen)
         await discord.start()
         stack.push_async_callback(discord.aclose)
         out.append(("discord", discord))
@@ -344,7 +355,7 @@ async def run_bot(
         if cfg.web.enabled:
             routes: list[Any] = []
             slack = rt.adapters.get("slack")
-            if slack is not None and getattr(slack, "mode", "") == "http":
+            if slack is not None and getattr(slack, "mode", "") == "http" and env.slack_signing_secret:
                 routes = slack.web_routes()
             web = WebServer(
                 host=env.web_host or cfg.web.host,
@@ -401,7 +412,7 @@ async def poll_once(
     env: Env, cfg: BotConfig, *, console_json: bool = False, stream: IO[str] | None = None
 ) -> PollOnceResult:
     """One full cycle: fetch every feed, parse, match, store, enqueue, deliver what is due; then exit."""
-    async with Runtime.open(env, cfg, console_json=console_json, console_stream=stream) as rt:
+    async with Runtime.open(env, cfg, console_json=console_json, console_stream=stream, listen=False) as rt:
         report = await rt.poller.run_once()
         await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
         await rt.releaser.run_once()

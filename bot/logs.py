@@ -92,6 +92,7 @@ def setup_logging(*, fmt: str = "text", level: str = "INFO", secrets: Iterable[s
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # chatty libraries: keep their warnings, drop their debug chatter
     for noisy in (
+        "alembic",
         "apscheduler",
         "aiohttp.access",
         "yfinance",

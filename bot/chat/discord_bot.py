@@ -485,6 +485,7 @@ class DiscordAdapter:
         gateway_url: str | None = None,
         admins: Collection[str] = (),
         sync_commands: bool = True,
+        gateway: bool = True,
         followups: Literal["thread", "reply"] = "thread",
         defer_after: float = 1.5,
         command_timeout: float = 600.0,
@@ -506,7 +507,8 @@ class DiscordAdapter:
         self._commands = commands
         self.guild_ids = tuple(guild_ids)
         self._admins = frozenset(a.removeprefix("discord:") for a in admins)
-        self._sync = sync_commands
+        self._sync = sync_commands and gateway
+        self._gateway = gateway
         self._followups = followups
         self._defer_after = defer_after
         self._command_timeout = command_timeout
@@ -539,6 +541,7 @@ class DiscordAdapter:
         config: BotConfig | None = None,
         *,
         commands: CommandHandler | None = None,
+        gateway: bool = True,
     ) -> DiscordAdapter:
         """Build from DISCORD_BOT_TOKEN, DISCORD_GUILD_IDS, DISCORD_API_URL, DISCORD_GATEWAY_URL and config admins."""
         if env.discord_bot_token is None:
@@ -554,6 +557,7 @@ class DiscordAdapter:
             api_url=env.discord_api_url,
             gateway_url=env.discord_gateway_url,
             admins=admins,
+            gateway=gateway,
         )
 
     def bind_commands(self, handler: CommandHandler) -> None:
@@ -603,6 +607,8 @@ class DiscordAdapter:
         except BaseException:
             await self.aclose()
             raise
+        if not self._gateway:
+            return  # send-only (e.g. `poll --once`): REST, no gateway session to steal interactions
         self._runner = asyncio.create_task(self._run(logged_in), name="discord-gateway")
         try:
             await self.wait_connected(timeout=self._connect_timeout)

@@ -213,12 +213,13 @@ class SlackAdapter:
         command_timeout: float = 120.0,
         admin_cache_ttl: float = 300.0,
         shutdown_grace: float = 5.0,
+        listen: bool = True,
     ) -> None:
         if not bot_token:
             raise ConfigError(
                 "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your Slack app"
             )
-        if not app_token and not signing_secret:
+        if listen and not app_token and not signing_secret:
             raise ConfigError(
                 "Slack needs SLACK_APP_TOKEN (Socket Mode, no public URL needed) or SLACK_SIGNING_SECRET "
                 "(HTTP mode at /slack/events): set one of them"
@@ -230,7 +231,10 @@ class SlackAdapter:
             )
         if not api_url.endswith("/"):
             api_url += "/"
-        self.mode: Literal["socket", "http"] = "socket" if app_token else "http"
+        # send-only (listen False): post and edit, but take no slash commands (e.g. `poll --once`)
+        self.mode: Literal["socket", "http", "send"] = (
+            "send" if not listen else "socket" if app_token else "http"
+        )
         self.api_url = api_url
         self._bot_token = bot_token
         self._app_token = app_token
@@ -267,6 +271,7 @@ class SlackAdapter:
         *,
         commands: CommandHandler | None = None,
         clock: Clock | None = None,
+        listen: bool = True,
     ) -> SlackAdapter:
         """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and config admins."""
         if env.slack_bot_token is None:
@@ -282,6 +287,7 @@ class SlackAdapter:
             commands=commands,
             admins=admins,
             clock=clock,
+            listen=listen,
         )
 
     def bind_commands(self, handler: CommandHandler) -> None:
@@ -322,6 +328,8 @@ class SlackAdapter:
         except BaseException:
             await self.aclose()
             raise
+        if self.mode == "send":
+            return
         bolt_log = logging.getLogger("bot.chat.slack.bolt")
         if not any(isinstance(f, _QuietBoltWarnings) for f in bolt_log.filters):
             bolt_log.addFilter(_QuietBoltWarnings())
