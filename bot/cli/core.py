@@ -13,7 +13,7 @@ import typer
 import bot
 from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
 from bot.config import BotConfig, Env
-from bot.domain.errors import BotError, StoreError
+from bot.domain.errors import BotError, ConfigError, StoreError
 
 
 def _version(value: bool) -> None:
@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
             asyncio.run(run_bot(env, cfg, console_json=json_output))
         except KeyboardInterrupt:
             pass
-        except StoreError as exc:
+        except (StoreError, ConfigError) as exc:
             fail(str(exc), EXIT_USAGE)
         except BotError as exc:
             fail(str(exc), EXIT_FAILURE)
@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
                 asyncio.run(run_bot(env, cfg, console_json=json_output))
             except KeyboardInterrupt:
                 pass
-            except StoreError as exc:
+            except (StoreError, ConfigError) as exc:
                 fail(str(exc), EXIT_USAGE)
             except BotError as exc:
                 fail(str(exc), EXIT_FAILURE)
@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
         setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env))
         try:
             result = asyncio.run(poll_once(env, cfg, console_json=json_output))
-        except StoreError as exc:
+        except (StoreError, ConfigError) as exc:
             fail(str(exc), EXIT_USAGE)
         except BotError as exc:
             fail(str(exc), EXIT_FAILURE)

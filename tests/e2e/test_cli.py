@@ -123,3 +123,12 @@ async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot
     tail = [json.loads(line)["message"] for line in err.decode().splitlines() if line.strip()]
     assert tail[-1] == "stopped cleanly"
     assert (bot_env.workdir / "data" / "marketbot.db").exists()
+
+
+async def test_run_with_half_a_slack_setup_says_what_to_set(bot_env: Bot) -> None:
+    bot_env.write_config(VALID)
+    bot_env.env["SLACK_BOT_TOKEN"] = "xoxb-1111-2222-abcdefghijkl"
+    result = await bot_env.run("run")
+    assert result.code == 2
+    assert "SLACK_APP_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
+    assert "xoxb-1111" not in result.stderr and "Traceback" not in result.stderr
