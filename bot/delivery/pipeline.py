@@ -103,6 +103,7 @@ class AlertPipeline:
         matcher = self._catalog.matcher
         wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
         subs = await self._subscriptions_by_watchlist()
+        subscribed = matcher.mask(lambda scope, name: (scope, name.lower()) in subs)
         session: TradingSession | None = None
         session_known = False
         planned: list[_Planned] = []
@@ -111,7 +112,7 @@ class AlertPipeline:
             detected = tuple(result.tickers)
             if detected != tuple(story.tickers):
                 await self._store.set_story_tickers(story.id, detected)
-            for m in result.matches:
+            for m in result.matches_in(subscribed):
                 for sub in subs.get((m.scope, m.watchlist.lower()), ()):
                     if sub.state == "broken":
                         self._count("skipped_broken", sub, story, f"subscription broken: {sub.broken_reason}")

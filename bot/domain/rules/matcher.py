@@ -15,7 +15,7 @@ watchlists. Match objects are built only when someone asks for them.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Literal
@@ -106,6 +106,15 @@ class MatchResult:
             build, hits, sid = self._matcher._build_match, self._hits, self.story_id
             self._matches = tuple([build(i, hits, sid) for i in _bit_indices(self._bits)])
         return self._matches
+
+    def matches_in(self, mask: int) -> tuple[Match, ...]:
+        """The Matches of the watchlists in ``mask`` (from ``Matcher.mask``), built only for those.
+
+        Delivery asks for the subscribed watchlists only: with thousands of watchlists matching
+        a story, building every explanation would cost more than the matching itself.
+        """
+        build = self._matcher._build_match
+        return tuple(build(i, self._hits, self.story_id) for i in _bit_indices(self._bits & mask))
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
@@ -463,6 +472,14 @@ class Matcher:
     @property
     def watchlists(self) -> tuple[Watchlist, ...]:
         return tuple(c.watchlist for c in self._compiled)
+
+    def mask(self, wanted: Callable[[str, str], bool]) -> int:
+        """A bit mask of the watchlists ``wanted(scope, name)`` accepts, for ``MatchResult.matches_in``."""
+        out = 0
+        for i, c in enumerate(self._compiled):
+            if wanted(c.watchlist.scope, c.watchlist.name):
+                out |= 1 << i
+        return out
 
     def match(self, title: str, summary: str = "") -> MatchResult:
         """Tickers in the story and the watchlists it matches (title and summary may be HTML)."""

@@ -430,3 +430,17 @@ def test_realistic_headlines_detect_the_right_tickers(
     make: MatcherFactory, headline: str, tickers: tuple[str, ...]
 ) -> None:
     assert make().match(headline).tickers == tickers
+
+
+def test_matches_in_builds_only_the_wanted_explanations(make: MatcherFactory) -> None:
+    m = make(
+        dict(name="cloud", keywords=["cloud"]),
+        dict(name="amzn", tickers=["AMZN"]),
+        dict(name="chips", keywords=["chips"]),
+    )
+    result = m.match("Amazon (NASDAQ: AMZN) expands cloud business")
+    assert {n for _, n in result.watchlists} == {"cloud", "amzn"}
+    only = result.matches_in(m.mask(lambda scope, name: name in ("amzn", "chips")))
+    assert [x.watchlist for x in only] == ["amzn"] and only[0].tickers == ("AMZN",)
+    assert only == tuple(x for x in result.matches if x.watchlist == "amzn")
+    assert result.matches_in(0) == ()
