@@ -6,7 +6,8 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -14,6 +15,8 @@ import bot
 from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, StoreError
+
+T = TypeVar("T")
 
 
 def _version(value: bool) -> None:
@@ -93,6 +96,21 @@ def summary(env: Env, cfg: BotConfig) -> list[str]:
     return lines
 
 
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the bot's event loop; configuration and database problems exit 2, other BotErrors 1.
+
+    Ctrl-C before the bot installed its own signal handlers exits quietly (status 130).
+    """
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (StoreError, ConfigError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except BotError as exc:
+        fail(str(exc), EXIT_FAILURE)
+
+
 def register(app: typer.Typer) -> None:
     """Add the core subcommands."""
 
@@ -116,14 +134,7 @@ def register(app: typer.Typer) -> None:
         from bot.app import run_bot
 
         env, cfg = load(config)
-        try:
-            asyncio.run(run_bot(env, cfg, console_json=json_output))
-        except KeyboardInterrupt:
-            pass
-        except (StoreError, ConfigError) as exc:
-            fail(str(exc), EXIT_USAGE)
-        except BotError as exc:
-            fail(str(exc), EXIT_FAILURE)
+        _run(lambda: run_bot(env, cfg, console_json=json_output))
 
     @app.command()
     def poll(
@@ -142,22 +153,10 @@ def register(app: typer.Typer) -> None:
 
         env, cfg = load(config)
         if not once:
-            try:
-                asyncio.run(run_bot(env, cfg, console_json=json_output))
-            except KeyboardInterrupt:
-                pass
-            except (StoreError, ConfigError) as exc:
-                fail(str(exc), EXIT_USAGE)
-            except BotError as exc:
-                fail(str(exc), EXIT_FAILURE)
+            _run(lambda: run_bot(env, cfg, console_json=json_output))
             return
         setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env))
-        try:
-            result = asyncio.run(poll_once(env, cfg, console_json=json_output))
-        except (StoreError, ConfigError) as exc:
-            fail(str(exc), EXIT_USAGE)
-        except BotError as exc:
-            fail(str(exc), EXIT_FAILURE)
+        result = _run(lambda: poll_once(env, cfg, console_json=json_output))
         report, drained = result.poll, result.drain
         polled = len(report.feeds) - report.count("skipped")
         typer.echo(
