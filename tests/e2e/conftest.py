@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +95,85 @@ def bot_env(tmp_path: Path) -> Bot:
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
     return Bot(tmp_path, env)
+
+
+class BotProcess:
+    """``python -m bot run`` in a subprocess, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.lines: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [asyncio.create_task(self._read(s)) for s in (self.proc.stdout, self.proc.stderr)]
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.lines.append(line.decode("utf-8", "replace").rstrip())
+            self._changed.set()
+
+    async def wait_log(self, pattern: str, *, timeout: float = 60) -> re.Match[str]:
+        regex = re.compile(pattern)
+        async with asyncio.timeout(timeout):
+            while True:
+                for line in self.lines:
+                    if m := regex.search(line):
+                        return m
+                assert self.proc is not None
+                if self.proc.returncode is not None:
+                    raise AssertionError("marketbot exited early:\n" + self.output)
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await self._changed.wait()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines[-300:])
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is not None:
+            raise AssertionError("marketbot exited early:\n" + self.output)
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                async with asyncio.timeout(30):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        return self.proc.returncode or 0
+
+
+@contextlib.asynccontextmanager
+async def running(env: dict[str, str], cwd: Path) -> AsyncIterator[BotProcess]:
+    bot = BotProcess(env, cwd)
+    await bot.start()
+    try:
+        yield bot
+    except BaseException:
+        print(bot.output)
+        raise
+    finally:
+        code = await bot.stop()
+        assert code == 0, bot.output
+        assert "stopped cleanly" in bot.output

@@ -10,18 +10,16 @@ it resumes its session and keeps answering; SIGINT stops it cleanly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import signal
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import running
 from tests.fakes.discord_server import EPHEMERAL, DiscordFake, Message, World
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.yahoo_server import YahooFake
@@ -46,71 +44,6 @@ web:
   host: 127.0.0.1
   port: 0
 """
-
-
-class BotProcess:
-    """``python -m bot run`` in a subprocess, its output collected line by line."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=self.env,
-            cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [asyncio.create_task(self._read(s)) for s in (self.proc.stdout, self.proc.stderr)]
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode("utf-8", "replace").rstrip())
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines[-300:])
-
-    def alive(self) -> None:
-        assert self.proc is not None
-        if self.proc.returncode is not None:
-            raise AssertionError("marketbot exited early:\n" + self.output)
-
-    async def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                async with asyncio.timeout(30):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        await asyncio.gather(*self._readers, return_exceptions=True)
-        return self.proc.returncode or 0
-
-
-@contextlib.asynccontextmanager
-async def running(env: dict[str, str], cwd: Path) -> AsyncIterator[BotProcess]:
-    bot = BotProcess(env, cwd)
-    await bot.start()
-    try:
-        yield bot
-    except BaseException:
-        print(bot.output)
-        raise
-    finally:
-        code = await bot.stop()
-        assert code == 0, bot.output
-        assert "stopped cleanly" in bot.output
 
 
 def bot_env(tmp_path: Path, discord: DiscordFake, yahoo: YahooFake, world: World) -> dict[str, str]:

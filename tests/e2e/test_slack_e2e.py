@@ -10,17 +10,13 @@ commands are answered, badly signed ones refused.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
-import signal
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import running
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack_server import FakeSlack, Message, validate_blocks
 from tests.fakes.yahoo_server import YahooFake
@@ -48,68 +44,6 @@ web:
 """
 
 
-class BotProcess:
-    """``python -m bot run`` in a subprocess, its output collected line by line."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
-        self._changed = asyncio.Event()
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=self.env,
-            cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [asyncio.create_task(self._read(s)) for s in (self.proc.stdout, self.proc.stderr)]
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode("utf-8", "replace").rstrip())
-            self._changed.set()
-
-    async def wait_log(self, pattern: str, *, timeout: float = 60) -> re.Match[str]:
-        regex = re.compile(pattern)
-        async with asyncio.timeout(timeout):
-            while True:
-                for line in self.lines:
-                    if m := regex.search(line):
-                        return m
-                assert self.proc is not None
-                if self.proc.returncode is not None:
-                    raise AssertionError("marketbot exited early:\n" + self.output)
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.5):
-                        await self._changed.wait()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines[-200:])
-
-    async def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                async with asyncio.timeout(30):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        await asyncio.gather(*self._readers, return_exceptions=True)
-        return self.proc.returncode or 0
-
-
 def bot_env(tmp_path: Path, slack: FakeSlack, yahoo: YahooFake, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "MARKETBOT_"))}
     env.update(
@@ -125,21 +59,6 @@ def bot_env(tmp_path: Path, slack: FakeSlack, yahoo: YahooFake, **extra: str) ->
     )
     env.update(extra)
     return env
-
-
-@contextlib.asynccontextmanager
-async def running(env: dict[str, str], cwd: Path) -> AsyncIterator[BotProcess]:
-    bot = BotProcess(env, cwd)
-    await bot.start()
-    try:
-        yield bot
-    except BaseException:
-        print(bot.output)
-        raise
-    finally:
-        code = await bot.stop()
-        assert code == 0, bot.output
-        assert "stopped cleanly" in bot.output
 
 
 def alerts(slack: FakeSlack) -> list[Message]:
