@@ -171,7 +171,7 @@ class Runtime:
                 if await pipeline.process_new_sources(pairs):
                     dispatcher.wake()
 
-            yahoo = _yahoo_news(env, cfg, catalog, clock, cache_dir)
+            yahoo = _yahoo_news(env, cfg, catalog, clock, cache_dir, stack)
 
             def sources() -> Sequence[FeedSource]:
                 return all_feeds(cfg, catalog.all(), extra=yahoo)
@@ -265,8 +265,9 @@ def data_dir(env: Env) -> Path:
 
 
 def _yahoo_news(
-    env: Env, cfg: BotConfig, catalog: Catalog, clock: Clock, cache_dir: Path
+    env: Env, cfg: BotConfig, catalog: Catalog, clock: Clock, cache_dir: Path, stack: AsyncExitStack
 ) -> list[FeedSource]:
+    """Yahoo Finance ticker news for every watched ticker, as one polled source (when enabled)."""
     if not cfg.yahoo_news.enabled:
         return []
     source = YahooNewsSource(
@@ -276,6 +277,7 @@ def _yahoo_news(
         cache_dir=cache_dir,
         summary_chars=cfg.ingest.summary_chars,
     )
+    stack.push_async_callback(source.aclose)
     return [news_source(source, name="Yahoo Finance ticker news", interval=cfg.yahoo_news.interval)]
 
 

@@ -134,3 +134,36 @@ async def test_the_same_story_from_another_outlet_is_one_alert_and_one_also_repo
         assert [a["kind"] for a in alerts] == ["followup"], second.stdout + second.stderr
         assert alerts[0]["watchlist"] == "cloud-china"
         assert alerts[0]["source"] == "Daily Ledger" and alerts[0]["link"] == "https://ledger.example/b"
+
+
+async def test_yahoo_ticker_news_is_a_source_when_enabled(bot_env: Bot) -> None:
+    from tests.fakes.yahoo_server import Article
+
+    async with FeedHost() as host, YahooFake(clock=Frozen()) as yahoo:
+        cfg = config(host.serve("/empty.xml", rss([])))
+        cfg["yahoo_news"] = {"enabled": True, "interval": 60}
+        bot_env.write_config(cfg)
+        bot_env.env["MARKETBOT_YAHOO_URL"] = yahoo.url
+        bot_env.env["MARKETBOT_NOW"] = NOW.isoformat()
+        first = await bot_env.run("poll", "--once", "--json")
+        assert first.code == 0, first.stderr
+        assert first.json_lines() == []  # the source's first poll is stored, not alerted
+
+        yahoo.news["MSFT"] = [
+            *yahoo.articles_for("MSFT"),
+            Article(
+                title="Microsoft weighs cloud limits for Chinese AI customers",
+                summary="<p>The company is reviewing access to its <b>Azure</b> cloud.</p>",
+                published=datetime(2026, 11, 25, 13, 5, tzinfo=UTC),
+                provider="Reuters",
+                url="https://www.reuters.com/technology/microsoft-cloud-china/?utm_source=yahoo",
+                tickers=("MSFT",),
+            ),
+        ]
+        second = await bot_env.run("poll", "--once", "--json")
+        assert second.code == 0, second.stderr
+        (alert,) = second.json_lines()
+        assert alert["title"] == "Microsoft weighs cloud limits for Chinese AI customers"
+        assert alert["link"] == "https://www.reuters.com/technology/microsoft-cloud-china/"
+        assert alert["summary"] == "The company is reviewing access to its Azure cloud."
+        assert [t["symbol"] for t in alert["tickers"]][:1] == ["MSFT"]  # type: ignore[index]
