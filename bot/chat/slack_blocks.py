@@ -285,6 +285,14 @@ def _alert_fallback(alert: Alert) -> str:
     extra = f" — {alert.source}" if alert.source and alert.kind == "story" else ""
     if alert.kind in ("digest", "briefing") and alert.entries:
         extra = f" ({len(alert.entries)} stories)"
+    # the notification a phone shows: the moves too, e.g. "AMZN −0.82% pre-market"
+    moves = [
+        " ".join(p for p in (t.symbol, format_pct(t.quote.change_pct), session_label(t.quote.session)) if p)
+        for t in alert.tickers[:3]
+        if t.quote is not None and t.quote.change_pct is not None
+    ]
+    if moves and alert.kind in ("story", "move"):
+        extra += " · " + ", ".join(moves)
     return fallback(f"{head}{extra}")
 
 

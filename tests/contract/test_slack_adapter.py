@@ -107,7 +107,10 @@ async def test_alert_arrives_as_valid_block_kit(
     assert "Reuters · 12 min ago · watchlist *cloud-china*" in view.text
     assert "*AMZN*  $185.20\n▲ +1.26% · pre-market" in view.text
     assert "*BABA*\nprice unavailable" in view.text
-    assert msg.notification().text == "Amazon expands cloud region in Shanghai — Reuters"
+    assert (
+        msg.notification().text
+        == "Amazon expands cloud region in Shanghai — Reuters · AMZN +1.26% pre-market"
+    )
     assert msg.pings == ()
     assert msg.unfurl_links is False
     [call] = fake.calls_to("chat.postMessage")

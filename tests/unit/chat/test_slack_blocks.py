@@ -103,7 +103,9 @@ def test_story_alert_reads_like_the_issue_describes() -> None:
     assert "*BABA*\nprice unavailable" in text
     assert "Matched: cloud, export control" in text
     assert view.pings == ()
-    assert msg.text == "Amazon expands cloud region in Shanghai — Reuters"
+    assert msg.text == (
+        "Amazon expands cloud region in Shanghai — Reuters · AMZN +1.26% pre-market, MSFT −0.82% regular"
+    )  # the phone notification carries the moves
     assert all(
         obj.get("verbatim") is True
         for b in msg.blocks
