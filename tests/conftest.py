@@ -144,6 +144,12 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[object]:
         yield s
 
 
+@pytest.fixture(scope="session")
+def yf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory for yfinance's disk caches, never the user's home."""
+    return tmp_path_factory.mktemp("yfinance-cache")
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     """A controlled clock starting at 2026-11-25 13:00 UTC (08:00 New York, pre-market)."""

@@ -40,6 +40,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot.chat.base import ChatPlatform
 from bot.chat.discord_embeds import (
     CONTENT,
     DiscordMessage,
@@ -465,7 +466,7 @@ def _require_manage(interaction: discord.Interaction[Any]) -> bool:
 # ---------------------------------------------------------------- the adapter
 
 
-class DiscordAdapter:
+class DiscordAdapter(ChatPlatform):
     """Discord ChatAdapter and application-command front end.
 
     Use ``async with DiscordAdapter(...)`` (or ``start()`` / ``aclose()``); nothing keeps running
@@ -560,18 +561,7 @@ class DiscordAdapter:
             gateway=gateway,
         )
 
-    def bind_commands(self, handler: CommandHandler) -> None:
-        """Route /quote, /news and /watch to ``handler`` (may be called before or after start)."""
-        self._commands = handler
-
     # ------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> DiscordAdapter:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Log in (checks the token), sync the commands, connect the gateway in a task.

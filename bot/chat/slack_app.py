@@ -34,6 +34,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, DeliveryError
@@ -186,7 +187,7 @@ class SlackIdentity:
 # ---------------------------------------------------------------- the adapter
 
 
-class SlackAdapter:
+class SlackAdapter(ChatPlatform):
     """Slack ChatAdapter and slash-command front end.
 
     Use ``async with SlackAdapter(...)`` (or ``start()`` / ``aclose()``); nothing keeps running
@@ -290,18 +291,7 @@ class SlackAdapter:
             listen=listen,
         )
 
-    def bind_commands(self, handler: CommandHandler) -> None:
-        """Route /quote, /news and /watch to ``handler`` (may be called before or after start)."""
-        self._commands = handler
-
     # ------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> SlackAdapter:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Check the bot token (auth.test), set up bolt, and connect Socket Mode when configured.

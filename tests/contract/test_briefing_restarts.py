@@ -33,11 +33,6 @@ WED = date(2026, 11, 25)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def yf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("yfinance-cache")
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(et("2026-11-25 08:30"))

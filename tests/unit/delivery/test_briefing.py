@@ -38,11 +38,6 @@ WED = date(2026, 11, 25)
 TUE = date(2026, 11, 24)
 
 
-@pytest.fixture(scope="session")
-def yf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("yfinance-cache")
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(et("2026-11-25 08:30"))

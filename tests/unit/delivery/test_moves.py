@@ -44,11 +44,6 @@ FRI = date(2026, 11, 27)
 SLACK_C = ChannelRef("slack", "C0CCCCCCCC", "T1")
 
 
-@pytest.fixture(scope="session")
-def yf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("yfinance-cache")
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(et("2026-11-25 08:00"))
