@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from bot.config import BotConfig, watchlist_warnings
-from bot.domain.rules.symbols import SymbolDirectory
+from bot.domain.rules.symbols import SymbolDirectory, SymbolName
 
 # exchanges whose Yahoo symbol we keep (the google prefix in pytickersymbols' data)
 _US: Final = frozenset({"NYSE", "NASDAQ", "NYSEAMERICAN", "NYSEARCA", "BATS", "AMEX"})
@@ -87,7 +87,8 @@ def _library_entries() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 @lru_cache(maxsize=8)
 def _directory(aliases: tuple[tuple[str, tuple[str, ...]], ...]) -> SymbolDirectory:
-    return SymbolDirectory.build(_library_entries(), dict(aliases))
+    records = [SymbolName(sym, n, "bundled") for sym, names in _library_entries() for n in names]
+    return SymbolDirectory.from_records(records, dict(aliases))
 
 
 def load_directory(aliases: Mapping[str, Sequence[str]] | None = None) -> SymbolDirectory:

@@ -161,6 +161,30 @@ subscriptions = sa.Table(
     sa.UniqueConstraint("platform", "channel", "scope", "watchlist"),
 )
 
+# ---------------------------------------------------------------- symbol directory
+
+symbol_names = sa.Table(
+    "symbol_names",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),  # "sec" (directory file), "quote" (Yahoo)
+    sa.Column("symbol", sa.String(24), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("ident", sa.String(32)),  # the issuer's id at the source (SEC: CIK)
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "symbol"),
+)
+
+symbol_refresh = sa.Table(
+    "symbol_refresh",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # "sec", "quote:NVDA"
+    sa.Column("checked_at", UTCDateTime, nullable=False),  # last attempt
+    sa.Column("succeeded_at", UTCDateTime),  # last attempt that got an answer
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("status", sa.Text, nullable=False, server_default=""),
+)
+
 # ---------------------------------------------------------------- delivery
 
 outbox = sa.Table(

@@ -24,7 +24,17 @@ import ahocorasick
 
 from bot.domain.errors import ValidationError
 from bot.domain.models import Match, Story, TermHit, Watchlist
-from bot.domain.rules.lexicon import BARE_SYMBOL_STOPLIST, EXCHANGES, _wordlist
+from bot.domain.rules.context import FieldView, disqualified, judge_name, judge_symbol
+from bot.domain.rules.lexicon import (
+    BARE_SYMBOL_STOPLIST,
+    EXCHANGES,
+    FUNCTION_WORDS,
+    NON_TICKER_LIST_WORDS,
+    PLACES,
+    TRANSIT_WORDS,
+    _wordlist,
+)
+from bot.domain.rules.names import common_word
 from bot.domain.rules.query import (
     And,
     Node,
@@ -58,6 +68,11 @@ _EXCHANGE: Final = re.compile(
     + r"))\s*:\s*\$?([A-Z0-9]{1,6}(?:[.\-][A-Z0-9]{1,3})?)(?![\w])"
 )
 _EXCHANGE_SUFFIX: Final = {re.sub(r"\s+", " ", n).upper(): s for n, s in EXCHANGES.items()}
+_LIST_SYM: Final = r"\$?[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z]{1,2})?"
+_LIST_BODY: Final = rf"{_LIST_SYM}(?:\s*,\s*{_LIST_SYM})+(?:\s*,?\s+(?:and|&)\s+{_LIST_SYM})?"
+# "(K, ZS, CRWD)" or ": XYZ, QRS" - two or more all-capitals symbols separated by commas
+_TICKER_LIST: Final = re.compile(rf"\(\s*({_LIST_BODY})\s*\)|(?<![\w]):\s*({_LIST_BODY})(?![\w$.\-])")
+_LIST_ITEM: Final = re.compile(_LIST_SYM)
 _CAPS_MIN_WORDS: Final = 4
 _CAPS_SHARE: Final = 0.6
 
@@ -67,12 +82,25 @@ _CAPS_SHARE: Final = 0.6
 
 @dataclass(frozen=True, slots=True)
 class TickerMention:
-    """How a story mentions a ticker: ``form`` is cashtag, exchange, symbol or name."""
+    """How a story mentions a ticker: ``form`` is cashtag, exchange, symbol, list (a ticker
+    list such as "(K, ZS, CRWD)") or name; ``variant`` says which name variant matched
+    ('"Costco" (short form of "COSTCO WHOLESALE CORP /NEW", sec)')."""
 
     symbol: str
-    form: Literal["cashtag", "exchange", "symbol", "name"]
+    form: Literal["cashtag", "exchange", "symbol", "list", "name"]
     text: str
     where: Literal["title", "summary"]
+    variant: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A word that could have named a ticker but was not read as one here, and why."""
+
+    symbol: str
+    text: str
+    where: Literal["title", "summary"]
+    reason: str
 
 
 class MatchResult:
@@ -180,6 +208,7 @@ class Explanation:
     terms: tuple[TermReport, ...]
     tickers: tuple[TickerMention, ...]
     match: Match | None = None
+    rejected: tuple[Rejection, ...] = ()
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -201,6 +230,11 @@ class Explanation:
                 by_symbol[m.symbol].append(shown)
         listed = "; ".join(f"{sym} as {', '.join(forms)}" for sym, forms in sorted(by_symbol.items()))
         out.append("  tickers in the text: " + (listed or "none"))
+        variants = list(dict.fromkeys(f"{m.symbol} by {m.variant}" for m in self.tickers if m.variant))
+        for v in variants:
+            out.append(f"    name variant: {v}")
+        for r in self.rejected:
+            out.append(f'  not read as {r.symbol}: "{r.text}" in {r.where}: {r.reason}')
         return tuple(out)
 
     def __str__(self) -> str:
@@ -215,9 +249,14 @@ class _NameRef:
     company: int
     words: int
     length: int  # of the automaton pattern
-    upper: bool  # an all-capitals name (IBM, BASF) must appear in capitals
+    caps: bool  # a short acronym name (HP, CSX) must appear in capitals
     pattern: re.Pattern[str] | None  # for names with punctuation that matters (AT&T)
     name: str
+    cased: tuple[str, ...]  # the name's words as written ("eBay" may stay lower-case)
+    gate: int  # 0: distinctive; 1: ordinary word or place; 2: person's name (see context.py)
+    variant: str
+    common: bool  # one word that is also an ordinary word or place: "Amazon basin" disqualifies
+    place: bool
 
 
 @dataclass(slots=True)
@@ -423,7 +462,16 @@ class Matcher:
         # class or exchange suffix (BRK-B, SHOP.TO) by a pattern tried when their base word occurs
         stop = BARE_SYMBOL_STOPLIST
         bare = [s for s in self._symbol_company if len(s) >= 2 and s not in stop and s[:1].isalpha()]
-        self._bare_ok = frozenset(s for s in bare if s.isalnum())
+        companies = self.directory.companies
+        minor = {
+            s
+            for s in bare
+            if self._symbol_company[s] < len(companies) and not companies[self._symbol_company[s]].major
+        }
+        watched = {self._terms[t].symbol for t in self._company_of_term}
+        minor -= watched
+        self._bare_ok = frozenset(s for s in bare if s.isalnum() and s not in minor)
+        self._bare_ctx = frozenset(s for s in bare if s.isalnum() and s in minor)
         self._compound: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
         for sym in bare:
             if sym.isalnum():
@@ -443,13 +491,12 @@ class Matcher:
             payload.setdefault(_keyword_pattern(term), ([], []))[0].append(tid)
         self._names: list[_NameRef] = []
         for ci, company in enumerate(self.directory.companies):
-            for name in company.match_names:
+            for form in company.forms:
+                name = form.text
                 key = name_key(name)
                 if not key:
                     continue
-                letters = re.sub(r"[^A-Za-z]", "", name)
-                upper = len(letters) >= 2 and letters.isupper()
-                special = re.sub(r"[\w\s\-.,']", "", clean_text(name))
+                special = re.sub(r"[\w\s\-.,'+]", "", clean_text(name))
                 pattern = None
                 if special:  # "AT&T" must not match "at T-Mobile"
                     pieces = re.findall(r"[^\W_]+|[^\w\s]", clean_text(name))
@@ -457,7 +504,23 @@ class Matcher:
                     pattern = re.compile(r"(?<!\w)" + body + r"(?!\w)", re.I)
                 nid = len(self._names)
                 text = "\x01" + "\x01".join(key) + "\x01"
-                self._names.append(_NameRef(ci, len(key), len(text), upper, pattern, name))
+                cased = tuple(word_tokens(clean_text(name)))
+                common = common_word(name)
+                place = common and key[0] in PLACES
+                ref = _NameRef(
+                    ci,
+                    len(key),
+                    len(text),
+                    form.caps,
+                    pattern,
+                    name,
+                    cased,
+                    form.gate,
+                    form.describe(),
+                    common,
+                    place,
+                )
+                self._names.append(ref)
                 payload.setdefault(text, ([], []))[1].append(nid)
         automaton = ahocorasick.Automaton()
         for key_text, (tids, nids) in payload.items():
@@ -549,8 +612,11 @@ class Matcher:
         summary_start = lower_title_end + 2
 
         hits: dict[int, int] = {}
-        companies: dict[int, int] = {}  # company -> where mask, by name
-        info = _Detail() if detail else None
+        companies: dict[int, int] = {}  # company -> where mask, by name or symbol
+        info = _Detail(texts=(title, summary)) if detail else None
+        views = (FieldView(title, tt), FieldView(summary, st))
+        covered: tuple[set[int], set[int]] = (set(), set())  # token indices of accepted names
+        pending: list[tuple[_NameRef, int, int]] = []
         if self._automaton is not None:
             names = self._names
             for end, (tids, nids) in self._automaton.iter(stream):
@@ -568,21 +634,20 @@ class Matcher:
                     for nid in nids:
                         ref = names[nid]
                         idx = stream.count("\x01", base, end - ref.length + 1)
-                        if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
-                            companies[ref.company] = companies.get(ref.company, 0) | where
-                            if info is not None:
-                                info.mentions_list.append(
-                                    TickerMention(
-                                        self._company_symbol[ref.company],
-                                        "name",
-                                        " ".join(toks[idx : idx + ref.words]),
-                                        _WHERE[where],
-                                    )
-                                )
+                        if not self._name_ok(ref, toks, idx, title if where == TITLE else summary):
+                            continue
+                        if ref.gate or ref.common:
+                            pending.append((ref, where, idx))
+                            continue
+                        companies[ref.company] = companies.get(ref.company, 0) | where
+                        covered[where - 1].update(range(idx, idx + ref.words))
+                        if info is not None:
+                            info.add_name(self._company_symbol[ref.company], ref, toks, idx, where)
         direct: dict[str, int] = {}
-        self._symbols_in(title, tt, TITLE, direct, info)
+        found: tuple[set[str], set[str]] = (set(), set())
+        self._symbols_in(views[0], TITLE, direct, info, found[0])
         if summary:
-            self._symbols_in(summary, st, SUMMARY, direct, info)
+            self._symbols_in(views[1], SUMMARY, direct, info, found[1])
         symbol_company = self._symbol_company
         reported: set[str] = set(direct)
         direct_companies: set[int] = set()
@@ -591,6 +656,8 @@ class Matcher:
             if ci is not None:
                 direct_companies.add(ci)
                 companies[ci] = companies.get(ci, 0) | where
+        if pending:
+            self._judge_pending(pending, companies, views, covered, found, info)
         for ci in companies:
             if ci not in direct_companies:
                 reported.add(self._company_symbol[ci])
@@ -602,20 +669,79 @@ class Matcher:
             info.companies = companies
         return hits, tuple(sorted(reported)), info
 
-    @staticmethod
-    def _name_ok(ref: _NameRef, toks: list[str], idx: int, text: str) -> bool:
-        if idx >= len(toks):
+    def _judge_pending(
+        self,
+        pending: list[tuple[_NameRef, int, int]],
+        companies: dict[int, int],
+        views: tuple[FieldView, FieldView],
+        covered: tuple[set[int], set[int]],
+        found: tuple[set[str], set[str]],
+        info: _Detail | None,
+    ) -> None:
+        """Ordinary-word, place and person names: accepted when the story names the company
+        another way too, or when their context says "a company" (``context.judge_name``)."""
+        left = pending
+        for _ in range(3):  # an accepted name can confirm or neighbour another one
+            rejected: list[tuple[_NameRef, int, int, str]] = []
+            for ref, where, idx in left:
+                view = views[where - 1]
+                reason = disqualified(view, idx, ref.words, place=ref.place) if ref.common else None
+                if reason is not None or not ref.gate:
+                    pass
+                elif ref.company in companies:
+                    reason = None
+                else:
+                    reason = judge_name(
+                        view,
+                        idx,
+                        ref.words,
+                        ref.gate,
+                        company_at=_neighbour(view, covered[where - 1], found[where - 1]),
+                    )
+                if reason is None:
+                    companies[ref.company] = companies.get(ref.company, 0) | where
+                    covered[where - 1].update(range(idx, idx + ref.words))
+                    if info is not None:
+                        info.add_name(self._company_symbol[ref.company], ref, view.toks, idx, where)
+                else:
+                    rejected.append((ref, where, idx, reason))
+            if len(rejected) == len(left):
+                break
+            left = [(r, w, i) for r, w, i, _ in rejected]
+        else:
+            rejected = []
+        if info is not None:
+            for ref, where, idx, reason in rejected:
+                if ref.company in companies:
+                    continue
+                text = " ".join(views[where - 1].toks[idx : idx + ref.words])
+                info.rejected.append(
+                    Rejection(self._company_symbol[ref.company], text, _WHERE[where], reason)
+                )
+
+    def _name_ok(self, ref: _NameRef, toks: list[str], idx: int, text: str) -> bool:
+        if idx + ref.words > len(toks):
             return False
-        first = toks[idx]
-        if first[:1].islower():
-            return False
-        if ref.upper and not all(t.isupper() or t.isdigit() for t in toks[idx : idx + ref.words]):
-            return False
+        window = toks[idx : idx + ref.words]
+        if ref.caps:
+            if not all(t.isupper() or t.isdigit() for t in window):
+                return False
+        else:
+            for i, (t, w) in enumerate(zip(window, ref.cased, strict=False)):
+                first = t[:1]
+                if first.isupper() or first.isdigit():
+                    continue
+                if w[:1].islower() and (t == w or i > 0):
+                    continue  # eBay, iPhone; "Bank of America"
+                if i > 0 and w.lower() in FUNCTION_WORDS:
+                    continue
+                return False
         return not (ref.pattern is not None and ref.pattern.search(text) is None)
 
     def _symbols_in(
-        self, text: str, toks: list[str], where: int, out: dict[str, int], info: _Detail | None
+        self, view: FieldView, where: int, out: dict[str, int], info: _Detail | None, found: set[str]
     ) -> None:
+        text, toks = view.text, view.toks
         if "$" in text:
             for m in _CASHTAG.finditer(text):
                 start = m.start()
@@ -629,6 +755,7 @@ class Matcher:
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
+                found.add(raw)
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "cashtag", m.group(0), _WHERE[where]))
         if ":" in text:
@@ -641,12 +768,32 @@ class Matcher:
                 if suffix and "." not in sym:
                     sym = f"{sym}{suffix}"
                 out[sym] = out.get(sym, 0) | where
+                found.add(m.group(2))
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "exchange", m.group(0), _WHERE[where]))
+        if "," in text and ("(" in text or ":" in text):
+            self._lists_in(text, where, out, info, found)
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
         for sym in self._bare_ok.intersection(toks):
+            if "(" in text or _before_transit(toks, sym):
+                reason = self._judge_bare(view, sym, needs_context=False)
+                if reason is not None:
+                    if info is not None:
+                        info.rejected.append(Rejection(sym, sym, _WHERE[where], reason))
+                    continue
             out[sym] = out.get(sym, 0) | where
+            found.add(sym)
+            if info is not None:
+                info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
+        for sym in self._bare_ctx.intersection(toks):
+            reason = self._judge_bare(view, sym, needs_context=True)
+            if reason is not None:
+                if info is not None:
+                    info.rejected.append(Rejection(sym, sym, _WHERE[where], reason))
+                continue
+            out[sym] = out.get(sym, 0) | where
+            found.add(sym)
             if info is not None:
                 info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
         if self._compound_bases:
@@ -656,6 +803,48 @@ class Matcher:
                         out[sym] = out.get(sym, 0) | where
                         if info is not None:
                             info.mentions_list.append(TickerMention(sym, "symbol", m.group(0), _WHERE[where]))
+
+    def _judge_bare(self, view: FieldView, sym: str, *, needs_context: bool) -> str | None:
+        """None when some occurrence of ``sym`` in the field is a ticker; else the last reason."""
+        ci = self._symbol_company.get(sym)
+        company = (
+            self.directory.companies[ci] if ci is not None and ci < len(self.directory.companies) else None
+        )
+
+        def own_name(text: str) -> bool:
+            key = name_key(text)
+            return company is not None and any(name_key(f.text) == key for f in company.forms)
+
+        reason: str | None = "not found"
+        for i, t in enumerate(view.toks):
+            if t == sym:
+                reason = judge_symbol(view, i, needs_ticker_context=needs_context, names=own_name)
+                if reason is None:
+                    return None
+        return reason
+
+    def _lists_in(
+        self, text: str, where: int, out: dict[str, int], info: _Detail | None, found: set[str]
+    ) -> None:
+        """Ticker lists: "(K, ZS, CRWD)", "Stocks to watch: XYZ, QRS" (every item, even K)."""
+        for m in _TICKER_LIST.finditer(text):
+            items = [x.lstrip("$") for x in _LIST_ITEM.findall(m.group(1) or m.group(2) or "")]
+            if len(items) < 2:
+                continue
+            if sum(x in NON_TICKER_LIST_WORDS for x in items) * 2 >= len(items):
+                continue
+            known = [x for x in items if x in self._symbol_company]
+            if len(known) < min(2, len(items)):
+                continue
+            for raw in known:
+                try:
+                    sym = canonical_symbol(raw)
+                except ValidationError:
+                    continue
+                out[sym] = out.get(sym, 0) | where
+                found.add(raw)
+                if info is not None:
+                    info.mentions_list.append(TickerMention(sym, "list", raw, _WHERE[where]))
 
     # -- explanations
 
@@ -749,6 +938,7 @@ class Matcher:
             terms=tuple(reports),
             tickers=info.mentions,
             match=match,
+            rejected=tuple(dict.fromkeys(info.rejected)),
         )
 
     def _reason(self, c: _Compiled, hits: dict[int, int], matched: bool) -> str:
@@ -793,16 +983,41 @@ class Matcher:
         return "none of its tickers or keywords is in the text"
 
 
+def _neighbour(view: FieldView, cover: set[int], syms: set[str]) -> Callable[[int], bool]:
+    """Whether token i of ``view`` belongs to another company mention (a name or a symbol)."""
+    return lambda i: i in cover or view.toks[i] in syms
+
+
+def _before_transit(toks: list[str], sym: str) -> bool:
+    """Whether ``sym`` stands before a transit word somewhere in ``toks`` ("PATH train")."""
+    return any(t == sym and toks[i + 1].lower() in TRANSIT_WORDS for i, t in enumerate(toks[:-1]))
+
+
 @dataclass(slots=True)
 class _Detail:
     spans: dict[int, set[int]] = field(default_factory=dict)  # term -> where it was found
     mentions_list: list[TickerMention] = field(default_factory=list)
     companies: dict[int, int] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    texts: tuple[str, str] = ("", "")
+
+    def add_name(self, symbol: str, ref: _NameRef, toks: list[str], idx: int, where: int) -> None:
+        text = " ".join(toks[idx : idx + ref.words])
+        self.mentions_list.append(TickerMention(symbol, "name", text, _WHERE[where], ref.variant))
 
     @property
     def mentions(self) -> tuple[TickerMention, ...]:
-        """Mentions without repeats; of overlapping name forms only the longest is kept."""
-        unique = list(dict.fromkeys(self.mentions_list))
+        """Mentions in reading order without repeats; of overlapping name forms only the
+        longest is kept."""
+
+        def position(m: TickerMention) -> tuple[int, int]:
+            field_text = self.texts[0 if m.where == "title" else 1]
+            at = field_text.find(m.text)
+            if at < 0:
+                at = field_text.find(m.text.split()[0]) if m.text.split() else -1
+            return (0 if m.where == "title" else 1, at if at >= 0 else len(field_text))
+
+        unique = sorted(dict.fromkeys(self.mentions_list), key=position)
         names = [m for m in unique if m.form == "name"]
         return tuple(
             m

@@ -63,13 +63,16 @@ def test_entries_sharing_a_name_are_one_company() -> None:
     assert detect_tickers("$GOOG beats", d) == ("GOOG",)
 
 
-def test_everyday_word_names_are_not_used_alone() -> None:
+def test_everyday_word_names_need_a_company_context() -> None:
     d = SymbolDirectory.build([("MTCH", ["Match Group, Inc."]), ("TGT", ["Target Corporation"])])
-    assert "match" in AMBIGUOUS_NAMES
+    assert "general" in AMBIGUOUS_NAMES
     assert detect_tickers("A Match Made In Heaven", d) == ()
     assert detect_tickers("Match Group shares fall", d) == ("MTCH",)
     assert detect_tickers("Analyst Lifts Price Target", d) == ()
+    assert detect_tickers("Target Price Raised At Jefferies", d) == ()
     assert detect_tickers("Target Corporation beats", d) == ("TGT",)
+    assert detect_tickers("Target Shares Slide After Weak Outlook", d) == ("TGT",)
+    assert detect_tickers("Investors flock to Target after upbeat forecast", d) == ("TGT",)
 
 
 def test_a_short_name_two_companies_share_is_dropped_unless_an_alias_claims_it() -> None:
