@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.store.news import NewsStore
 from bot.store.outbox import OutboxStore
 from bot.store.subscriptions import SubscriptionStore
+from bot.store.symbols import SymbolNameStore
 
 
-class SqlStore(NewsStore, SubscriptionStore, OutboxStore):
+class SqlStore(NewsStore, SubscriptionStore, OutboxStore, SymbolNameStore):
     """Every store operation; construct through ``bot.store.open_store``."""
