@@ -45,6 +45,11 @@ class Catalog:
             raise RuntimeError("Catalog.reload() has not run yet")
         return self._matcher
 
+    async def use_directory(self, directory: SymbolDirectory) -> None:
+        """Recompile with a new symbol directory (company names refreshed)."""
+        self.directory = directory
+        await self.reload()
+
     async def reload(self) -> None:
         """Re-read stored watchlists and recompile the matcher (atomic swap)."""
         async with self._lock:

@@ -278,6 +278,49 @@ class IngestConfig(_Model):
     cluster_window: Seconds = Field(default=48 * 3600, ge=3600)
     ticker_feed_interval: Seconds = Field(default=300, ge=30)
     fetch_articles: bool = False
+    # the operator's contact address, sent in the User-Agent where a source asks for one
+    # (SEC's fair-access policy: "Company Name admin@example.com")
+    contact: str | None = None
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not re.search(r"[^@\s]+@[^@\s]+\.[^@\s]+", v) or any(ord(ch) < 32 for ch in v):
+            raise ValueError(
+                f"{v!r} has no e-mail address; write who runs this bot and how to reach them, "
+                "e.g. 'Acme Research ops@acme.example'"
+            )
+        return v.strip()
+
+
+SEC_DIRECTORY_URL = "https://www.sec.gov/files/company_tickers.json"
+
+
+def _directory_url(value: Any) -> Any:
+    if value is False or value is None:
+        return None
+    if value is True:
+        raise ValueError(f"write the URL of an SEC-shaped company_tickers.json (default {SEC_DIRECTORY_URL}) or false")
+    return value
+
+
+class SymbolsConfig(_Model):
+    """Where company names come from: SEC's list of issuers (daily at most) and the quote
+    source's names for watched tickers (weekly at most)."""
+
+    directory_url: Annotated[str | None, BeforeValidator(_directory_url)] = SEC_DIRECTORY_URL
+    directory_interval: Seconds = Field(default=24 * 3600, ge=3600)
+    quote_names: bool = True
+    quote_names_interval: Seconds = Field(default=7 * 24 * 3600, ge=3600)
+
+    @field_validator("directory_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v, re.I):
+            raise ValueError("must be an http:// or https:// URL, or false to turn the directory off")
+        return v
 
 
 class MarketConfig(_Model):
@@ -397,6 +440,7 @@ class BotConfig(_Model):
     yahoo_news: YahooNewsConfig = YahooNewsConfig()
     watchlists: list[WatchlistConfig] = Field(default_factory=list)
     aliases: dict[str, list[str]] = Field(default_factory=dict)
+    symbols: SymbolsConfig = SymbolsConfig()
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
     ingest: IngestConfig = IngestConfig()
     market: MarketConfig = MarketConfig()

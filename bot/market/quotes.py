@@ -406,6 +406,28 @@ class YahooQuoteSource:
         self._breaker.record_success()
         return bars if bars.closes else None
 
+    async def company_names(self, symbols: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The quote source's names for ``symbols`` (Yahoo's shortName and longName), in
+        batches; symbols it does not know are absent. Raises QuoteUnavailable when Yahoo does
+        not answer (the caller tries again at its next refresh)."""
+        wanted = [s for s in dict.fromkeys(normalize_symbol(x) for x in symbols) if _SYMBOL.match(s)]
+        if not self._breaker.allow():
+            raise QuoteUnavailable(self._paused_reason())
+        out: dict[str, tuple[str, ...]] = {}
+        for i in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[i : i + BATCH_SIZE]
+            try:
+                out.update(await self._pool.run(self._transport.quote_names, chunk, timeout=self.timeout * 2))
+            except TimeoutError:
+                self._failed(f"Yahoo Finance did not answer within {self.timeout * 2:g}s")
+                raise QuoteUnavailable(f"Yahoo Finance did not answer within {self.timeout * 2:g}s") from None
+            except Exception as exc:
+                err = classify(exc, what="quote")
+                self._failed(str(err))
+                raise QuoteUnavailable(f"no company names: {err}", retryable=err.retryable) from None
+            self._breaker.record_success()
+        return out
+
     def status(self) -> QuoteSourceStatus:
         """A snapshot for status displays (``marketbot quote --status``)."""
         s = self._stats

@@ -295,6 +295,31 @@ class YahooTransport:
                 out[sym] = snap
         return out
 
+    def quote_names(self, symbols: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Company names from one v7 quote request (``shortName``, ``longName``, de-duplicated);
+        symbols Yahoo does not know are absent."""
+        with self._lock:
+            data = self._data
+        params = {"symbols": ",".join(symbols), "formatted": "false", "lang": "en-US", "region": "US"}
+        try:
+            payload = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)
+        except Exception as exc:
+            raise classify(exc, what="quote", timeout=self.timeout) from exc
+        results = _dig(payload, "quoteResponse", "result")
+        if not isinstance(results, list):
+            raise SourceError("Yahoo Finance sent a quote response without results", retryable=True)
+        wanted = {s.upper(): s for s in symbols}
+        out: dict[str, tuple[str, ...]] = {}
+        for row in results:
+            if not isinstance(row, Mapping):
+                continue
+            sym = wanted.get(str(row.get("symbol", "")).upper())
+            names = [_text(row.get(k)) for k in ("shortName", "longName")]
+            kept = tuple(dict.fromkeys(n for n in names if n))
+            if sym is not None and kept:
+                out[sym] = kept
+        return out
+
     # ------------------------------------------------------------------ v8 chart
 
     def bars(self, symbol: str, period: str = "1d", tz: str | None = None) -> Bars:
