@@ -44,7 +44,7 @@ from bot.market.charts import warm_up as warm_up_charts
 from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
-from bot.market.symbols import config_warnings, load_directory
+from bot.market.symbols import SymbolNames, config_warnings
 from bot.ports import ChatAdapter, Clock, SubscriptionSpec
 from bot.store import SqlStore, open_store
 from bot.web import WebServer
@@ -89,9 +89,11 @@ class Runtime:
     poller: Poller
     briefings: BriefingService
     moves: MoveMonitor
+    symbols: SymbolNames
     stack: AsyncExitStack
     started_at: float = field(default_factory=time.monotonic)
     stats: dict[str, float] = field(default_factory=dict)
+    _symbol_lines: set[str] = field(default_factory=set)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -119,8 +121,9 @@ class Runtime:
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_store(env.database_url))
             await store.sync_config_subscriptions(subscription_specs(cfg))
-            directory = await asyncio.to_thread(load_directory, cfg.aliases)
-            for warning in config_warnings(cfg):
+            symbols = SymbolNames(store, cfg, clock=clock)
+            directory = await symbols.directory()  # bundled index + stored SEC and quote names
+            for warning in config_warnings(cfg, directory):
                 log.warning("%s: %s", env.config_path, warning)
             catalog = Catalog(
                 store=store,
@@ -136,6 +139,7 @@ class Runtime:
                     cfg.market, calendar, yahoo_url=env.yahoo_url, clock=clock, cache_dir=cache_dir
                 )
             )
+            symbols.quotes = quotes
             charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
             if connect_chat and listen:
                 await asyncio.to_thread(warm_up_charts)
@@ -202,8 +206,23 @@ class Runtime:
                 briefings=briefings,
                 moves=moves,
                 poller=poller,
+                symbols=symbols,
                 stack=stack,
             )
+
+    async def refresh_symbols(self) -> None:
+        """Fetch what is due of SEC's company list (daily) and the quote names of watched
+        tickers (weekly); recompile the matcher when a name changed."""
+        report = await self.symbols.refresh(watched_tickers(self.catalog.all()))
+        for line in report.lines:
+            if line not in self._symbol_lines:
+                log.info("symbol directory: %s", line)
+        self._symbol_lines = set(report.lines)
+        if report.changed:
+            directory = await self.symbols.directory()
+            await self.catalog.use_directory(directory)
+            self.commands.use_directory(directory)
+            log.info("symbol directory: %d symbols of %d companies", len(directory), len(directory.companies))
 
     # ------------------------------------------------------------ health and metrics
 
@@ -310,6 +329,13 @@ async def _chat_adapters(
 # ---------------------------------------------------------------- entry points
 
 
+async def _logged(func: Callable[[], Any], name: str) -> None:
+    try:
+        await func()
+    except Exception:
+        log.exception("%s failed; it runs again at its next turn", name)
+
+
 def _every(scheduler: AsyncIOScheduler, name: str, seconds: float, func: Callable[[], Any]) -> None:
     async def job() -> None:
         try:
@@ -345,6 +371,7 @@ async def run_bot(
         _every(scheduler, "delivery:held", 60, rt.releaser.run_once)
         _every(scheduler, "delivery:followups", 60, rt.pipeline.flush_followups)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload)
+        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols)  # each source fetched only when due
         rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
         rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
         _every(
@@ -386,6 +413,9 @@ async def run_bot(
             platforms,
         )
         first_poll = asyncio.create_task(rt.poller.run_once(due_only=True), name="first-poll")
+        first_symbols = asyncio.create_task(
+            _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
+        )
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({dispatch, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if dispatch in done:
@@ -395,8 +425,11 @@ async def run_bot(
         log.info("stopping…")
         stopper.cancel()
         first_poll.cancel()
+        first_symbols.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_poll
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await first_symbols
         await rt.dispatcher.aclose()
         dispatch.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -302,7 +302,9 @@ def _directory_url(value: Any) -> Any:
     if value is False or value is None:
         return None
     if value is True:
-        raise ValueError(f"write the URL of an SEC-shaped company_tickers.json (default {SEC_DIRECTORY_URL}) or false")
+        raise ValueError(
+            f"write the URL of an SEC-shaped company_tickers.json (default {SEC_DIRECTORY_URL}) or false"
+        )
     return value
 
 

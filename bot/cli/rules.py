@@ -6,7 +6,11 @@ and the watchlists it matches. A malformed line is reported on stderr with its l
 and skipped; the others are still matched, and the exit status is then 1.
 
 ``explain WATCHLIST TEXT`` says why a text does or does not match (exit status 0: it
-matches, 1: it does not, 2: bad config or unknown watchlist, like grep).
+matches, 1: it does not, 2: bad config or unknown watchlist, like grep), including which name
+variant named a ticker and why a candidate was not read as one.
+
+Both use the company names the running bot uses: the bundled index plus the SEC and quote
+names in the store (``marketbot symbols``).
 """
 
 from __future__ import annotations
@@ -19,20 +23,22 @@ from typing import IO, Annotated, Any
 import typer
 
 from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
+from bot.cli.symbols import directory_for
 from bot.config import BotConfig
 from bot.domain.errors import ValidationError
-from bot.domain.rules import Matcher, compile_matcher
+from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
 from bot.market.symbols import config_warnings, load_directory
 
 
-def build_matcher(cfg: BotConfig) -> Matcher:
-    """The matcher for the config's watchlists, with its symbol directory and aliases."""
-    directory = load_directory(cfg.aliases)
+def build_matcher(cfg: BotConfig, directory: SymbolDirectory | None = None) -> Matcher:
+    """The matcher for the config's watchlists, with its symbol directory and aliases
+    (the bundled index when no directory is given)."""
+    directory = directory or load_directory(cfg.aliases)
     return compile_matcher(cfg.domain_watchlists(), directory, cfg.aliases)
 
 
-def _warn(cfg: BotConfig) -> None:
-    for warning in config_warnings(cfg):
+def _warn(cfg: BotConfig, directory: SymbolDirectory) -> None:
+    for warning in config_warnings(cfg, directory):
         typer.echo(f"marketbot: warning: {warning}", err=True)
 
 
@@ -102,9 +108,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Match stories against the config's watchlists: one JSON line out per story in."""
-        _env, cfg = load(config)
-        _warn(cfg)
-        matcher = build_matcher(cfg)
+        env, cfg = load(config)
+        directory = directory_for(env, cfg)
+        _warn(cfg, directory)
+        matcher = build_matcher(cfg, directory)
         if input_path in (None, "-"):
             bad = run_match(matcher, sys.stdin, sys.stdout, flush=True)
         else:
@@ -132,9 +139,10 @@ def register(app: typer.Typer) -> None:
         ] = "",
     ) -> None:
         """Show why a text does or does not match a watchlist (exit 0: match, 1: no match)."""
-        _env, cfg = load(config)
-        _warn(cfg)
-        matcher = build_matcher(cfg)
+        env, cfg = load(config)
+        directory = directory_for(env, cfg)
+        _warn(cfg, directory)
+        matcher = build_matcher(cfg, directory)
         if text == "-":
             text = sys.stdin.read()
         title, _, rest = text.strip().partition("\n")

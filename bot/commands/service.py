@@ -127,6 +127,10 @@ class CommandService:
             tz=config.tz,
         )
 
+    def use_directory(self, directory: SymbolDirectory) -> None:
+        """Use a refreshed symbol directory from now on (company names changed)."""
+        self.directory = self.market.directory = self.watch.directory = directory
+
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
         """Answer one slash command; never raises for user errors (see the module docstring)."""
         try:

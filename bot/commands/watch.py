@@ -266,7 +266,7 @@ class WatchHandlers:
         matcher = self.catalog.matcher
         if any(w.scope == wl.scope and w.name == wl.name for w in matcher.watchlists):
             return matcher
-        return await asyncio.to_thread(compile_matcher, [wl], self.directory, self.catalog.aliases)
+        return await asyncio.to_thread(compile_matcher, [wl], self.catalog.directory, self.catalog.aliases)
 
     async def test(self, ctx: CommandContext, cmd: TestCmd) -> Reply:
         """Which stories of the last 24 hours would have matched, newest first, with why."""

@@ -175,7 +175,9 @@ def parse_company_tickers(payload: Any) -> list[SymbolName]:
     shape raises ValueError saying what was expected."""
     rows = payload.values() if isinstance(payload, dict) else None
     if rows is None:
-        raise ValueError('expected a JSON object of {"cik_str", "ticker", "title"} rows (company_tickers.json)')
+        raise ValueError(
+            'expected a JSON object of {"cik_str", "ticker", "title"} rows (company_tickers.json)'
+        )
     out: list[SymbolName] = []
     bad = 0
     for row in rows:
@@ -218,7 +220,11 @@ async def fetch_directory_file(
 ) -> Fetched:
     """GET ``url`` with the operator's User-Agent, conditionally; raises BotError saying why
     when there is no usable answer (refused, rate-limited, too big, unreachable)."""
-    headers = {"User-Agent": user_agent(contact), "Accept-Encoding": "gzip, deflate", "Accept": "application/json"}
+    headers = {
+        "User-Agent": user_agent(contact),
+        "Accept-Encoding": "gzip, deflate",
+        "Accept": "application/json",
+    }
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -338,7 +344,9 @@ class SymbolNames:
         changes = await self.store.replace_symbol_names(SEC, names, now=now)
         issuers = len({n.ident or n.symbol for n in names})
         status = f"{len(names):,} tickers of {issuers:,} issuers"
-        await self.store.save_symbol_refreshes([NameRefresh(SEC, now, now, got.etag, got.last_modified, status)])
+        await self.store.save_symbol_refreshes(
+            [NameRefresh(SEC, now, now, got.etag, got.last_modified, status)]
+        )
         log.info("symbol directory: SEC company list fetched: %s, %d changes", status, changes)
         return f"SEC company list: fetched {status}; {changes:,} names added or removed", changes > 0
 
@@ -397,8 +405,10 @@ class SymbolNames:
     def _due(state: NameRefresh, interval: float, now: datetime) -> bool:
         failed = state.status.startswith("error:")
         refused = failed and ("refused" in state.status or "rate-limiting" in state.status)
-        wait = timedelta(seconds=interval) if not failed or refused else min(
-            timedelta(seconds=interval), _RETRY_AFTER_ERROR
+        wait = (
+            timedelta(seconds=interval)
+            if not failed or refused
+            else min(timedelta(seconds=interval), _RETRY_AFTER_ERROR)
         )
         return now - state.checked_at >= wait
 

@@ -71,15 +71,19 @@ class SymbolNameStore(StoreBase):
             gone = [k for k in have if k not in wanted or wanted[k].ident != have[k]]
             new = [n for k, n in wanted.items() if k not in have or have[k] != n.ident]
             for i in range(0, len(gone), _CHUNK):
-                part = gone[i : i + _CHUNK]
+                pairs = gone[i : i + _CHUNK]
                 await conn.execute(
-                    t.symbol_names.delete().where(
-                        c.source == source, sa.tuple_(c.symbol, c.name).in_([tuple(k) for k in part])
-                    )
+                    t.symbol_names.delete().where(c.source == source, sa.tuple_(c.symbol, c.name).in_(pairs))
                 )
             for i in range(0, len(new), _CHUNK):
                 rows = [
-                    {"source": source, "symbol": n.symbol, "name": n.name[:200], "ident": n.ident, "updated_at": now}
+                    {
+                        "source": source,
+                        "symbol": n.symbol,
+                        "name": n.name[:200],
+                        "ident": n.ident,
+                        "updated_at": now,
+                    }
                     for n in new[i : i + _CHUNK]
                 ]
                 await conn.execute(sa.insert(t.symbol_names), rows)

@@ -177,6 +177,7 @@ class Instrument:
     days: dict[date, Day] = field(default_factory=dict)
     delisted: bool = False
     halted_at: datetime | None = None
+    short_name: str | None = None  # Yahoo's shortName when it differs from longName (``name``)
 
     @property
     def extended(self) -> bool:
@@ -643,7 +644,7 @@ class YahooFake:
             "currency": inst.currency,
             "marketState": self._market_state(inst, now),
             "exchange": yexch,
-            "shortName": inst.name,
+            "shortName": inst.short_name or inst.name,
             "longName": inst.name,
             "messageBoardId": f"finmb_{abs(hash(inst.symbol)) % 10**8}",
             "exchangeTimezoneName": tzname,
