@@ -322,7 +322,8 @@ class SymbolNames:
         try:
             got = await fetch_directory_file(url, contact=contact, etag=etag, last_modified=modified)
             if got.status == 304:
-                status = state.status if state is not None else "unchanged"
+                status = state.status if state is not None and not state.status.startswith("error:") else ""
+                status = status or "unchanged since the last fetch"
                 await self.store.save_symbol_refreshes([NameRefresh(SEC, now, now, etag, modified, status)])
                 return f"SEC company list: unchanged since the last fetch ({status})", False
             try:
