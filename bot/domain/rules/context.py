@@ -31,6 +31,7 @@ from bot.domain.rules.lexicon import (
     COMPANY_CUES,
     FUNCTION_WORDS,
     NOT_A_COMPANY_NEXT,
+    PERSON_NAMES,
     PRE_COMPANY_CUES,
     TRANSIT_WORDS,
     _wordlist,
@@ -38,7 +39,7 @@ from bot.domain.rules.lexicon import (
 from bot.domain.rules.tokens import _POSSESSIVE, _STEMS, _WORD
 
 _ARTICLES: Final = frozenset({"the", "a", "an"})
-_NOT_CUES: Final = frozenset({"price", "target", "rate", "market", "test", "list", "return", "back"})
+_NOT_CUES: Final = frozenset({"price", "target", "rate", "market", "test", "list", "return", "back", "to"})
 _NEXT_CUES: Final = frozenset({_STEMS[w] for w in COMPANY_CUES} | COMPANY_CUES) - _NOT_CUES
 _PREV_CUES: Final = frozenset({_STEMS[w] for w in PRE_COMPANY_CUES} | PRE_COMPANY_CUES)
 # verbs that put a company after them ("Nvidia overtakes Apple"); nouns are left out on purpose
@@ -70,6 +71,17 @@ _PAIR_CUES: Final = frozenset(
         ("parent", "of"),
     }
 )
+_STRONG_CUES: Final = frozenset(
+    _STEMS[w]
+    for w in _wordlist(
+        """
+        shares share stock stocks inc corp ltd plc ceo cfo chief executive chairman earnings revenue
+        revenues sales profit profits results quarterly dividend buyback investors shareholders
+        analysts board employees workers stores customers
+        """
+    )
+)
+_IN_CUES: Final = frozenset({"talk", "deal", "court", "lawsuit", "disput", "negoti", "merger"})
 _TICKER_NEXT: Final = frozenset({"stock", "stocks", "shares", "share", "options", "calls", "puts", "ticker"})
 _SENTENCE_END: Final = re.compile(r"[.!?:;|\u2014\u2013]\s*$|\s-\s*$|\n")
 _LIST_GAP: Final = re.compile(r"^\s*(?:,|&|/|;)\s*$")
@@ -158,8 +170,32 @@ def judge_name(
     if gap_a.startswith("\x00"):
         return None  # possessive: "Apple's", "Target's"
     plain_a = bool(nxt) and bool(_SPACE.match(gap_a))
-    if plain_a and (_stem(nxt) in _NEXT_CUES or nxt.lower() in _NEXT_CUES or _quarter(nxt)):
+    after = toks[end + 2] if end + 2 < len(toks) else ""
+    if plain_b and prev.lower() in PERSON_NAMES and prev[:1].isupper():
+        return f'part of a person\'s name, "{prev} {toks[idx]}"'
+    # "Mississippi River Delta Is", "Price Target Raised": a capitalised word before makes a
+    # compound that only a company noun after it ("Target shares") can break
+    compound = (
+        plain_b
+        and prev[:1].isupper()
+        and prev.lower() not in FUNCTION_WORDS
+        and _stem(prev) not in _PREV_CUES
+        and _stem(prev) not in _PREV_VERBS
+        and not company_at(idx - 1)
+        and (view.title_case or not view.sentence_start(idx - 1))
+    )
+    if compound:
+        if plain_a and _stem(nxt) in _STRONG_CUES:
+            return None
+        return f'part of the name "{prev} {" ".join(toks[idx : end + 1])}"'
+    if plain_a and nxt.lower() == "to":
+        # "Apple to buy", not "a toast to the bull market"
+        if after and after.lower() not in FUNCTION_WORDS and not after[:1].isdigit():
+            return None
+    elif plain_a and (_stem(nxt) in _NEXT_CUES or nxt.lower() in _NEXT_CUES or _quarter(nxt)):
         return None
+    if plain_a and nxt.lower() == "in" and after and _stem(after) in _IN_CUES:
+        return None  # "Apple in talks", "Target in deal"
     if nxt and gap_a.strip() == "(" and nxt.isupper():
         return None  # "Target (TGT)"
     if _listed(view, idx, end, company_at):

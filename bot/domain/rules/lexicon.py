@@ -44,6 +44,8 @@ BARE_SYMBOL_STOPLIST: Final[frozenset[str]] = _wordlist(
     II III IV VI VII VIII IX XI XII
     TBD TBA FAQ PDF CEOS DIY RSS URL USB DD CC CI ED EG IE MD UN PG NI OI SI SM
     ASAP FYI RIP OMG LOL IMO IMHO HP
+    LNG WTI DNA RNA MRNA CBD THC SUV SUVS HVAC AP UPI NBA NFL MLB NHL PGA FIFA NASA CNN BBC CNBC WSJ FT
+    NPR IRA IRAS ACA ADA EOD AH ATM OTC REIT REITS ADR ADRS PAC GOP DEM LGBT STEM HQ RV AC DC
     """
 )
 
@@ -221,6 +223,15 @@ PERSON_NAMES: Final[frozenset[str]] = _wordlist(
     megan cheryl andrea hannah martha jacqueline frances gloria ann teresa kathryn sara janice jean
     alice madison doris abigail julia judy grace denise amber marilyn beverly danielle theresa
     sophia marie diana brittany natalie isabella charlotte rose alexis kayla eli elon warren
+    simon oliver harry leo lucas mason liam owen caleb luke isaac hunter connor cameron evan ian
+    colin neil nick chris mike tom tim jim bob bill ted ed fred greg jeff ken ben dan sam max alex
+    tony steve ron rick dave jon josh matt pat phil andy marc rob lars hans klaus jens sven pierre
+    jean jacques francois luc andre carlos luis miguel pablo diego antonio marco giovanni luca
+    paolo mario sergio hiroshi takeshi kenji akira wei ming jun yuki raj amit rahul sanjay vijay
+    ravi mohammed ahmed ali omar hassan ibrahim yusuf lena nina eva ingrid anne claire sophie
+    fiona abby jane kate beth jenny meg sally lucy sue tina vera wendy zoe irene sheryl satya
+    sundar jensen marissa bernard howard milton lloyd norman herbert stanley lester floyd marvin
+    clyde leon chester edgar vernon morris murray sidney irving harvey glenn dale curtis hal
     smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez
     gonzalez wilson anderson taylor moore jackson martin lee perez thompson white harris sanchez
     clark ramirez lewis robinson walker young allen king wright scott torres nguyen hill flores
@@ -258,7 +269,7 @@ COMPANY_CUES: Final[frozenset[str]] = _wordlist(
     strike struck ink team tap pick choos expand extend build built make made ship deliv produc
     test develop design partner collabor cancel halt paus resum suspend restart scrap drop pull
     push see saw expect predict project estim eye consid weigh explor mull prepar readi near
-    complet close finish clinch secur land receiv obtain gain lose regain retain keep kept take
+    complet close finish clinch secur land receiv obtain gain lose regain retain keep kept take talk
     took bring brought give gave offer spin list delist return back beat miss top
     """
 )
@@ -281,7 +292,7 @@ PRE_COMPANY_CUES: Final[frozenset[str]] = _wordlist(
     at vs versus rival rivals like including includ retailer retailers maker makers giant giants
     firm firms compani company group lender lenders bank banks insurer insurers carrier carriers
     airline airlines automak automaker automakers chipmak chipmaker chipmakers supplier suppliers
-    owner parent investor investors backer partner partners peer peers unit of
+    owner parent backer partner partners peer peers
     """
 )
 

@@ -617,6 +617,7 @@ class Matcher:
         views = (FieldView(title, tt), FieldView(summary, st))
         covered: tuple[set[int], set[int]] = (set(), set())  # token indices of accepted names
         pending: list[tuple[_NameRef, int, int]] = []
+        cands: list[tuple[_NameRef, int, int]] = []
         if self._automaton is not None:
             names = self._names
             for end, (tids, nids) in self._automaton.iter(stream):
@@ -634,20 +635,24 @@ class Matcher:
                     for nid in nids:
                         ref = names[nid]
                         idx = stream.count("\x01", base, end - ref.length + 1)
-                        if not self._name_ok(ref, toks, idx, title if where == TITLE else summary):
-                            continue
-                        if ref.gate or ref.common:
-                            pending.append((ref, where, idx))
-                            continue
-                        companies[ref.company] = companies.get(ref.company, 0) | where
-                        covered[where - 1].update(range(idx, idx + ref.words))
-                        if info is not None:
-                            info.add_name(self._company_symbol[ref.company], ref, toks, idx, where)
+                        if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
+                            cands.append((ref, where, idx))
+        owners: tuple[dict[int, int], dict[int, int]] = ({}, {})  # token -> company of a name there
+        if cands:
+            for ref, where, idx in _outermost(cands):
+                if ref.gate or ref.common:
+                    pending.append((ref, where, idx))
+                    continue
+                companies[ref.company] = companies.get(ref.company, 0) | where
+                covered[where - 1].update(range(idx, idx + ref.words))
+                owners[where - 1].update(dict.fromkeys(range(idx, idx + ref.words), ref.company))
+                if info is not None:
+                    info.add_name(self._company_symbol[ref.company], ref, tt if where == TITLE else st, idx, where)
         direct: dict[str, int] = {}
         found: tuple[set[str], set[str]] = (set(), set())
-        self._symbols_in(views[0], TITLE, direct, info, found[0])
+        self._symbols_in(views[0], TITLE, direct, info, found[0], owners[0])
         if summary:
-            self._symbols_in(views[1], SUMMARY, direct, info, found[1])
+            self._symbols_in(views[1], SUMMARY, direct, info, found[1], owners[1])
         symbol_company = self._symbol_company
         reported: set[str] = set(direct)
         direct_companies: set[int] = set()
@@ -736,10 +741,20 @@ class Matcher:
                 if i > 0 and w.lower() in FUNCTION_WORDS:
                     continue
                 return False
-        return not (ref.pattern is not None and ref.pattern.search(text) is None)
+        if ref.pattern is not None and ref.pattern.search(text) is None:
+            return False
+        if ref.words > 1 and "-" in text and _hyphen_after(text, window):
+            return False  # "Five Below-Average Stocks" is not Five Below
+        return True
 
     def _symbols_in(
-        self, view: FieldView, where: int, out: dict[str, int], info: _Detail | None, found: set[str]
+        self,
+        view: FieldView,
+        where: int,
+        out: dict[str, int],
+        info: _Detail | None,
+        found: set[str],
+        owners: dict[int, int],
     ) -> None:
         text, toks = view.text, view.toks
         if "$" in text:
@@ -776,6 +791,8 @@ class Matcher:
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
         for sym in self._bare_ok.intersection(toks):
+            if owners and self._inside_other_name(sym, toks, owners):
+                continue  # "GE" of "GE Vernova", "ON" of "ON Semiconductor"
             if "(" in text or _before_transit(toks, sym):
                 reason = self._judge_bare(view, sym, needs_context=False)
                 if reason is not None:
@@ -787,6 +804,8 @@ class Matcher:
             if info is not None:
                 info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
         for sym in self._bare_ctx.intersection(toks):
+            if owners and self._inside_other_name(sym, toks, owners):
+                continue
             reason = self._judge_bare(view, sym, needs_context=True)
             if reason is not None:
                 if info is not None:
@@ -803,6 +822,11 @@ class Matcher:
                         out[sym] = out.get(sym, 0) | where
                         if info is not None:
                             info.mentions_list.append(TickerMention(sym, "symbol", m.group(0), _WHERE[where]))
+
+    def _inside_other_name(self, sym: str, toks: list[str], owners: dict[int, int]) -> bool:
+        """Whether every occurrence of ``sym`` is inside another company's name."""
+        ci = self._symbol_company.get(sym)
+        return all(owners.get(i, ci) != ci for i, t in enumerate(toks) if t == sym)
 
     def _judge_bare(self, view: FieldView, sym: str, *, needs_context: bool) -> str | None:
         """None when some occurrence of ``sym`` in the field is a ticker; else the last reason."""
@@ -981,6 +1005,30 @@ class Matcher:
                 "no ticker found" if not t_found else "no keyword found"
             )
         return "none of its tickers or keywords is in the text"
+
+
+def _hyphen_after(text: str, window: list[str]) -> bool:
+    """Whether the words of ``window`` run on into a hyphenated compound in ``text``."""
+    pattern = r"(?<!\w)" + r"\W+".join(re.escape(w) for w in window) + r"-\w"
+    return re.search(pattern, text) is not None and re.search(pattern[:-3] + r"(?![\w-])", text) is None
+
+
+def _outermost(cands: list[tuple[_NameRef, int, int]]) -> list[tuple[_NameRef, int, int]]:
+    """Name hits not inside a longer hit of another company ("Block" in "H&R Block")."""
+    if len(cands) < 2:
+        return cands
+    return [
+        (ref, where, idx)
+        for ref, where, idx in cands
+        if not any(
+            o_where == where
+            and o.company != ref.company
+            and o_idx <= idx
+            and idx + ref.words <= o_idx + o.words
+            and o.words > ref.words
+            for o, o_where, o_idx in cands
+        )
+    ]
 
 
 def _neighbour(view: FieldView, cover: set[int], syms: set[str]) -> Callable[[int], bool]:

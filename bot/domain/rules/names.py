@@ -99,7 +99,34 @@ def _legal_tail(parts: list[str]) -> int:
 
 @lru_cache(maxsize=65_536)
 def name_variants(full_name: str) -> tuple[Variant, ...]:
-    """Every form of ``full_name`` that identifies the company in text, longest first."""
+    """Every form of ``full_name`` that identifies the company in text, longest first.
+
+    A name with a trading name after a dash ("PETROLEO BRASILEIRO S.A. - PETROBRAS") gives the
+    variants of both parts."""
+    parts = [p for p in full_name.split(" - ") if p.strip()]
+    head, _, tail = full_name.partition(", ")
+    if tail and any(_norm(w) not in LEGAL_SUFFIXES for w in _clean(tail).split()) and len(_clean(tail).split()) > 1:
+        parts.append(head)  # "ZIONS BANCORPORATION, NATIONAL ASSOCIATION /UT/"
+    if len(parts) > 1:
+        out = [v for part in parts for v in _variants(part)]
+        unique = {v.text: v for v in reversed(out)}
+        return tuple(sorted(unique.values(), key=lambda v: -len(v.text)))
+    return _variants(full_name)
+
+
+def company_keys(full_name: str) -> frozenset[tuple[str, ...]]:
+    """The lower-case words of a name's full and distinctive short forms: "TOYOTA MOTOR CORP/"
+    and "Toyota" share ("toyota",); two records sharing a key are taken for one company."""
+    keys: set[tuple[str, ...]] = set()
+    for v in name_variants(full_name):
+        if v.how == "abbreviation" or (v.tier == 1 and gate(v.text) != 0):
+            continue
+        keys.add(tuple(w.lower() for w in word_tokens(v.text)))
+    keys.discard(())
+    return frozenset(keys)
+
+
+def _variants(full_name: str) -> tuple[Variant, ...]:
     name = _clean(full_name)
     if not name or not word_tokens(name):
         return ()
@@ -134,11 +161,11 @@ def name_variants(full_name: str) -> tuple[Variant, ...]:
         while len(base) > 1 and _norm(base[-1]) in ("&", "and", "of", "the", ","):
             base = base[:-1]
         base[-1] = base[-1].rstrip(",")
-        if not distinctive(base):
-            break
         abbreviation = ABBREVIATIONS.get(dropped)
         if abbreviation is not None:
             add(" ".join([*base, _cased(abbreviation, base[-1])]), "abbreviation", 1)
+        if not distinctive(base):
+            break
         add(" ".join(base), "short form", 1)
     out.sort(key=lambda v: -len(v.text))
     return tuple(out)
@@ -164,7 +191,7 @@ def distinctive(parts: list[str]) -> bool:
         return len(w) >= 3 and not w.isdigit() and gate_of_word(w) == 0
     if " ".join(words) in PLACE_PHRASES or " ".join(words) in NEVER_PHRASES:
         return False
-    return any(w not in _NEVER and w not in FUNCTION_WORDS for w in words)
+    return any(len(w) >= 3 and w not in _NEVER and w not in FUNCTION_WORDS and w not in PLACES for w in words)
 
 
 def gate_of_word(word: str) -> int:

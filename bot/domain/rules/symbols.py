@@ -20,7 +20,7 @@ from datetime import datetime
 
 from bot.domain.errors import ValidationError
 from bot.domain.rules.brands import BRANDS
-from bot.domain.rules.names import gate, name_forms, name_variants, needs_caps
+from bot.domain.rules.names import company_keys, gate, name_forms, name_variants, needs_caps
 from bot.domain.rules.query import canonical_symbol
 from bot.domain.rules.tokens import clean_text, word_tokens
 
@@ -189,6 +189,8 @@ class SymbolDirectory:
         by_symbol: dict[str, int] = {}
         by_ident: dict[str, int] = {}
         by_shape: dict[str, int] = {}
+        by_key: dict[tuple[str, ...], int] = {}
+        has_ident: set[int] = set()
         for rec in records:
             try:
                 sym = canonical_symbol(rec.symbol)
@@ -202,6 +204,12 @@ class SymbolDirectory:
                 idx = by_ident.get(ident)
             if idx is None and ident is None and shape:
                 idx = by_shape.get(shape)
+            keys = company_keys(rec.name)
+            if idx is None and ident is not None and keys:
+                # SEC's "Arm Holdings plc /UK" is the bundled index's "ARM Holdings" (ARM.L)
+                found = next((by_key[k] for k in sorted(keys) if k in by_key), None)
+                if found is not None and found not in has_ident:
+                    idx = found
             if idx is None:
                 idx = len(groups)
                 groups.append(_Entry([]))
@@ -211,6 +219,9 @@ class SymbolDirectory:
             by_symbol.setdefault(sym, idx)
             if ident is not None:
                 by_ident.setdefault(ident, idx)
+                has_ident.add(idx)
+            for k in keys:
+                by_key.setdefault(k, idx)
             if shape:
                 by_shape.setdefault(shape, idx)
             if rec.name.strip() and (rec.name, rec.source) not in g.names:
@@ -371,9 +382,10 @@ def _resolve(groups: list[_Entry]) -> list[Company]:
                     continue
             keep.append(c.form)
         keep.sort(key=lambda f: (-len(name_key(f.text)), -len(f.text)))
+        plain = [s for s in g.symbols if s.isalnum()]
         out.append(
             Company(
-                symbol=g.symbols[0],
+                symbol=plain[0] if plain else g.symbols[0],
                 symbols=tuple(g.symbols),
                 names=tuple(dict.fromkeys(n for n, _ in g.names)),
                 match_names=tuple(f.text for f in keep),
