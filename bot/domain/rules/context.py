@@ -254,6 +254,22 @@ def disqualified(view: FieldView, idx: int, n: int, *, place: bool) -> str | Non
     return None
 
 
+def runs_on(view: FieldView, idx: int, n: int, *, company_at: Callable[[int], bool]) -> str | None:
+    """Why a short form ("Oxford" of Oxford Industries) is part of a longer name here
+    ("Oxford Ionics", "Simon Trott"), if it is: a capitalised word follows that says nothing
+    of a company."""
+    toks = view.toks
+    end = idx + n - 1
+    if end + 1 >= len(toks) or not _SPACE.match(view.gap_after(end)):
+        return None
+    nxt = toks[end + 1]
+    if not nxt[:1].isupper() or nxt.isupper() or nxt.lower() in FUNCTION_WORDS or company_at(end + 1):
+        return None
+    if _stem(nxt) in _NEXT_CUES or nxt.lower() in _NEXT_CUES or _quarter(nxt):
+        return None
+    return f'part of a longer name, "{" ".join(toks[idx : end + 2])}"'
+
+
 def _quarter(word: str) -> bool:
     w = word.upper()
     return bool(re.fullmatch(r"Q[1-4]|FY\d{0,4}|[1-4]Q\d{0,4}|H[12]", w))

@@ -123,7 +123,7 @@ INDUSTRY_WORDS: Final[frozenset[str]] = _wordlist(
     chemical pharmacy wireless telecom broadcasting studios games gaming robotics sensors power
     utilities water infrastructure construction engineering manufacturing mfg distributors
     distribution cruises cruise lines line air insurance acquisition acquisitions investors investment
-    investments wholesale outfitters supply supplies farms market markets club clubs
+    investments wholesale outfitters supply supplies farms market markets club clubs ai
     """
 )
 
@@ -328,7 +328,9 @@ FUNCTION_WORDS: Final[frozenset[str]] = _wordlist(
     """
     a an the and or but nor of in on at to for from by with as into onto over under after before
     amid about against between through during without within via vs per than then so if is are was
-    were be been being it its this that these those up down out off new
+    were be been being it its this that these those up down out off new why how what when where
+    who whom whose which will would can could should shall may might must do does did here there
+    heres whats whys hows not no yes
     """
 )
 

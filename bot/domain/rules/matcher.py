@@ -24,7 +24,7 @@ import ahocorasick
 
 from bot.domain.errors import ValidationError
 from bot.domain.models import Match, Story, TermHit, Watchlist
-from bot.domain.rules.context import FieldView, disqualified, judge_name, judge_symbol
+from bot.domain.rules.context import FieldView, disqualified, judge_name, judge_symbol, runs_on
 from bot.domain.rules.lexicon import (
     BARE_SYMBOL_STOPLIST,
     EXCHANGES,
@@ -71,7 +71,7 @@ _EXCHANGE_SUFFIX: Final = {re.sub(r"\s+", " ", n).upper(): s for n, s in EXCHANG
 _LIST_SYM: Final = r"\$?[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z]{1,2})?"
 _LIST_BODY: Final = rf"{_LIST_SYM}(?:\s*,\s*{_LIST_SYM})+(?:\s*,?\s+(?:and|&)\s+{_LIST_SYM})?"
 # "(K, ZS, CRWD)" or ": XYZ, QRS" - two or more all-capitals symbols separated by commas
-_TICKER_LIST: Final = re.compile(rf"\(\s*({_LIST_BODY})\s*\)|(?<![\w]):\s*({_LIST_BODY})(?![\w$.\-])")
+_TICKER_LIST: Final = re.compile(rf"\(\s*({_LIST_BODY})\s*\)|:\s*({_LIST_BODY})(?![\w$.\-])")
 _LIST_ITEM: Final = re.compile(_LIST_SYM)
 _CAPS_MIN_WORDS: Final = 4
 _CAPS_SHARE: Final = 0.6
@@ -257,6 +257,7 @@ class _NameRef:
     variant: str
     common: bool  # one word that is also an ordinary word or place: "Amazon basin" disqualifies
     place: bool
+    short: bool  # a one-word short form ("Oxford" of Oxford Industries): not "Oxford Ionics"
 
 
 @dataclass(slots=True)
@@ -507,6 +508,7 @@ class Matcher:
                 cased = tuple(word_tokens(clean_text(name)))
                 common = common_word(name)
                 place = common and key[0] in PLACES
+                short = len(key) == 1 and form.how == "short form"
                 ref = _NameRef(
                     ci,
                     len(key),
@@ -519,6 +521,7 @@ class Matcher:
                     form.describe(),
                     common,
                     place,
+                    short,
                 )
                 self._names.append(ref)
                 payload.setdefault(text, ([], []))[1].append(nid)
@@ -640,7 +643,7 @@ class Matcher:
         owners: tuple[dict[int, int], dict[int, int]] = ({}, {})  # token -> company of a name there
         if cands:
             for ref, where, idx in _outermost(cands):
-                if ref.gate or ref.common:
+                if ref.gate or ref.common or ref.short:
                     pending.append((ref, where, idx))
                     continue
                 companies[ref.company] = companies.get(ref.company, 0) | where
@@ -691,6 +694,10 @@ class Matcher:
             for ref, where, idx in left:
                 view = views[where - 1]
                 reason = disqualified(view, idx, ref.words, place=ref.place) if ref.common else None
+                if reason is None and ref.short and ref.company not in companies:
+                    reason = runs_on(
+                        view, idx, ref.words, company_at=_neighbour(view, covered[where - 1], found[where - 1])
+                    )
                 if reason is not None or not ref.gate:
                     pass
                 elif ref.company in companies:
@@ -743,9 +750,8 @@ class Matcher:
                 return False
         if ref.pattern is not None and ref.pattern.search(text) is None:
             return False
-        if ref.words > 1 and "-" in text and _hyphen_after(text, window):
-            return False  # "Five Below-Average Stocks" is not Five Below
-        return True
+        # "Five Below-Average Stocks" is not Five Below
+        return not (ref.words > 1 and "-" in text and _hyphen_after(text, window))
 
     def _symbols_in(
         self,

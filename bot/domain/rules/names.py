@@ -81,8 +81,12 @@ def _legal_tail(parts: list[str]) -> int:
     i = n
     while i > 1:
         word = _norm(parts[i - 1])
-        if word in LEGAL_SUFFIXES or word in ("&", "and", "") or (len(word) == 1 and word.isalpha()):
+        if word in LEGAL_SUFFIXES or word in ("&", "and", ""):
             i -= 1
+            continue
+        before = _norm(parts[i - 2]) if i > 2 else ""
+        if len(word) == 1 and word.isalpha() and len(before) == 1 and before.isalpha():
+            i -= 2  # "A S", "N V": a legal form spelled out in letters
             continue
         if word == "com" and i > 1:
             i -= 1

@@ -331,7 +331,9 @@ def _candidates(g: _Entry) -> tuple[list[_Candidate], list[DroppedForm]]:
             continue
         level = 3 if how == "alias" else 2 if how == "brand" else 0
         # a curated brand is unambiguous unless marked "?" (an ordinary word: "?Chase")
-        g_ = 0 if how == "brand" and not origin.startswith("?") else gate(text)
+        g_ = gate(text)
+        if how == "brand":
+            g_ = max(1, min(g_, 2)) if origin.startswith("?") else 0
         origin = origin.lstrip("?")
         if g_ >= 3 and level < 3:
             dropped.append(DroppedForm(text, origin, source, "too common to name one company alone"))
