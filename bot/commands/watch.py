@@ -76,6 +76,20 @@ def format_until(until: datetime, now: datetime, tz: ZoneInfo) -> str:
     return f"{clock} (in {format_duration(until - now)})"
 
 
+def _named(matcher: Matcher, story: Story, match: Match) -> str:
+    """How the story names the matched tickers' companies: ``AAPL as "Apple" (legal form
+    dropped of "Apple Inc.", sec)``; empty when they appear as symbols only."""
+    wanted = set(match.tickers)
+    seen: list[str] = []
+    for m in matcher.mentions(story.title, story.summary):
+        if m.form == "name" and m.symbol in wanted and m.variant and m.text.upper() != m.symbol:
+            same = m.variant.startswith(f'"{m.text}"')
+            text = f"{m.symbol} as {m.variant}" if same else f'{m.symbol} as "{m.text}" by {m.variant}'
+            if text not in seen:
+                seen.append(text)
+    return "named: " + "; ".join(seen[:3]) if seen else ""
+
+
 def _why(match: Match) -> str:
     """``$NVDA in title; export control in summary``: what made a story match."""
     where: dict[str, list[str]] = {}
@@ -285,12 +299,16 @@ class WatchHandlers:
                     hits.append((story, m))
             return hits
 
+        def detail(s: Story, m: Match) -> str:
+            named = _named(matcher, s, m)
+            return " · ".join(x for x in (story_detail(s, now), _why(m), named) if x)
+
         hits = await asyncio.to_thread(run)
         hits.sort(key=lambda h: h[0].published_at, reverse=True)
         shown = hits[: msg.TEST_SHOWN]
+        details = await asyncio.to_thread(lambda: [detail(s, m) for s, m in shown])
         items = tuple(
-            ReplyItem(text=s.title, link=s.link, detail=f"{story_detail(s, now)} · {_why(m)}")
-            for s, m in shown
+            ReplyItem(text=s.title, link=s.link, detail=d) for (s, _m), d in zip(shown, details, strict=True)
         )
         return Reply(
             title=msg.test_title(wl.name),

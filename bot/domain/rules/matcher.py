@@ -650,7 +650,9 @@ class Matcher:
                 covered[where - 1].update(range(idx, idx + ref.words))
                 owners[where - 1].update(dict.fromkeys(range(idx, idx + ref.words), ref.company))
                 if info is not None:
-                    info.add_name(self._company_symbol[ref.company], ref, tt if where == TITLE else st, idx, where)
+                    info.add_name(
+                        self._company_symbol[ref.company], ref, tt if where == TITLE else st, idx, where
+                    )
         direct: dict[str, int] = {}
         found: tuple[set[str], set[str]] = (set(), set())
         self._symbols_in(views[0], TITLE, direct, info, found[0], owners[0])
@@ -696,7 +698,10 @@ class Matcher:
                 reason = disqualified(view, idx, ref.words, place=ref.place) if ref.common else None
                 if reason is None and ref.short and ref.company not in companies:
                     reason = runs_on(
-                        view, idx, ref.words, company_at=_neighbour(view, covered[where - 1], found[where - 1])
+                        view,
+                        idx,
+                        ref.words,
+                        company_at=_neighbour(view, covered[where - 1], found[where - 1]),
                     )
                 if reason is not None or not ref.gate:
                     pass

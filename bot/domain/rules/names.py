@@ -109,7 +109,11 @@ def name_variants(full_name: str) -> tuple[Variant, ...]:
     variants of both parts."""
     parts = [p for p in full_name.split(" - ") if p.strip()]
     head, _, tail = full_name.partition(", ")
-    if tail and any(_norm(w) not in LEGAL_SUFFIXES for w in _clean(tail).split()) and len(_clean(tail).split()) > 1:
+    if (
+        tail
+        and any(_norm(w) not in LEGAL_SUFFIXES for w in _clean(tail).split())
+        and len(_clean(tail).split()) > 1
+    ):
         parts.append(head)  # "ZIONS BANCORPORATION, NATIONAL ASSOCIATION /UT/"
     if len(parts) > 1:
         out = [v for part in parts for v in _variants(part)]

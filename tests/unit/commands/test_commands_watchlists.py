@@ -324,7 +324,9 @@ async def test_test_shows_recent_matches_with_why(chat: Chat, news: Newsroom) ->
     assert reply.text == "2 of 3 stories of the last 24 hours would have matched."
     assert [i.text for i in reply.items] == ["AMD unveils chips", "Nvidia shares slip on new export controls"]
     assert reply.items[0].detail == "Reuters · 1 h ago · why: $AMD in title; sanction* in summary"
-    assert reply.items[1].detail == 'Reuters · 3 h ago · why: $NVDA in title; "export control" in title'
+    assert reply.items[1].detail == (
+        'Reuters · 3 h ago · why: $NVDA in title; "export control" in title · named: NVDA as "Nvidia" (brand)'
+    )
     assert reply.items[0].link == "https://news.example.com/2"
 
 
