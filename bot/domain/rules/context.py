@@ -245,10 +245,12 @@ def disqualified(view: FieldView, idx: int, n: int, *, place: bool) -> str | Non
     """Why a one-word name is the ordinary thing here ("Amazon basin", "the Amazon"), if it is."""
     toks = view.toks
     end = idx + n - 1
-    if end + 1 < len(toks) and _SPACE.match(view.gap_after(end)):
-        nxt = toks[end + 1]
-        if nxt.lower() in NOT_A_COMPANY_NEXT:
-            return f'"{toks[end]} {nxt}" is the ordinary thing, not the company'
+    if (
+        end + 1 < len(toks)
+        and toks[end + 1].lower() in NOT_A_COMPANY_NEXT
+        and _SPACE.match(view.gap_after(end))
+    ):
+        return f'"{toks[end]} {toks[end + 1]}" is the ordinary thing, not the company'
     if place and idx > 0 and toks[idx - 1].lower() == "the" and _SPACE.match(view.gap_before(idx)):
         return f'"the {toks[idx]}" is the place, not the company'
     return None
@@ -260,10 +262,12 @@ def runs_on(view: FieldView, idx: int, n: int, *, company_at: Callable[[int], bo
     of a company."""
     toks = view.toks
     end = idx + n - 1
-    if end + 1 >= len(toks) or not _SPACE.match(view.gap_after(end)):
+    if end + 1 >= len(toks):
         return None
     nxt = toks[end + 1]
     if not nxt[:1].isupper() or nxt.isupper() or nxt.lower() in FUNCTION_WORDS or company_at(end + 1):
+        return None
+    if not _SPACE.match(view.gap_after(end)):
         return None
     if _stem(nxt) in _NEXT_CUES or nxt.lower() in _NEXT_CUES or _quarter(nxt):
         return None

@@ -30,6 +30,7 @@ from bot.domain.rules.lexicon import (
     EXCHANGES,
     FUNCTION_WORDS,
     NON_TICKER_LIST_WORDS,
+    NOT_A_COMPANY_NEXT,
     PLACES,
     TRANSIT_WORDS,
     _wordlist,
@@ -617,9 +618,6 @@ class Matcher:
         hits: dict[int, int] = {}
         companies: dict[int, int] = {}  # company -> where mask, by name or symbol
         info = _Detail(texts=(title, summary)) if detail else None
-        views = (FieldView(title, tt), FieldView(summary, st))
-        covered: tuple[set[int], set[int]] = (set(), set())  # token indices of accepted names
-        pending: list[tuple[_NameRef, int, int]] = []
         cands: list[tuple[_NameRef, int, int]] = []
         if self._automaton is not None:
             names = self._names
@@ -640,24 +638,32 @@ class Matcher:
                         idx = stream.count("\x01", base, end - ref.length + 1)
                         if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
                             cands.append((ref, where, idx))
-        owners: tuple[dict[int, int], dict[int, int]] = ({}, {})  # token -> company of a name there
+        accepted: list[tuple[int, int, int, int]] = []  # (where, first token, words, company)
+        pending: list[tuple[_NameRef, int, int]] = []
         if cands:
-            for ref, where, idx in _outermost(cands):
-                if ref.gate or ref.common or ref.short:
+            for ref, where, idx in _outermost(cands) if len(cands) > 1 else cands:
+                if ref.gate:
                     pending.append((ref, where, idx))
                     continue
+                if ref.common and _maybe_ordinary(ref, tt if where == TITLE else st, idx):
+                    pending.append((ref, where, idx))
+                    continue
+                if ref.short:  # only a capitalised word after it can make it part of a longer name
+                    toks = tt if where == TITLE else st
+                    nxt = toks[idx + 1] if idx + 1 < len(toks) else ""
+                    if nxt[:1].isupper() and not nxt.isupper():
+                        pending.append((ref, where, idx))
+                        continue
                 companies[ref.company] = companies.get(ref.company, 0) | where
-                covered[where - 1].update(range(idx, idx + ref.words))
-                owners[where - 1].update(dict.fromkeys(range(idx, idx + ref.words), ref.company))
+                accepted.append((where, idx, ref.words, ref.company))
                 if info is not None:
                     info.add_name(
                         self._company_symbol[ref.company], ref, tt if where == TITLE else st, idx, where
                     )
         direct: dict[str, int] = {}
-        found: tuple[set[str], set[str]] = (set(), set())
-        self._symbols_in(views[0], TITLE, direct, info, found[0], owners[0])
+        self._symbols_in(title, tt, TITLE, direct, info, accepted)
         if summary:
-            self._symbols_in(views[1], SUMMARY, direct, info, found[1], owners[1])
+            self._symbols_in(summary, st, SUMMARY, direct, info, accepted)
         symbol_company = self._symbol_company
         reported: set[str] = set(direct)
         direct_companies: set[int] = set()
@@ -667,6 +673,14 @@ class Matcher:
                 direct_companies.add(ci)
                 companies[ci] = companies.get(ci, 0) | where
         if pending:
+            covered: tuple[set[int], set[int]] = (set(), set())  # token indices of accepted names
+            for where, idx, words, _ci in accepted:
+                covered[where - 1].update(range(idx, idx + words))
+            views = (FieldView(title, tt), FieldView(summary, st))
+            found = (
+                {s for s, w in direct.items() if w & TITLE},
+                {s for s, w in direct.items() if w & SUMMARY},
+            )
             self._judge_pending(pending, companies, views, covered, found, info)
         for ci in companies:
             if ci not in direct_companies:
@@ -739,10 +753,19 @@ class Matcher:
     def _name_ok(self, ref: _NameRef, toks: list[str], idx: int, text: str) -> bool:
         if idx + ref.words > len(toks):
             return False
+        if ref.words == 1 and not ref.caps and ref.pattern is None:
+            first = toks[idx][:1]
+            return (
+                first.isupper()
+                or first.isdigit()
+                or (ref.cased[0][:1].islower() and toks[idx] == ref.cased[0])
+            )
         window = toks[idx : idx + ref.words]
         if ref.caps:
             if not all(t.isupper() or t.isdigit() for t in window):
                 return False
+        elif all(t[:1].isupper() for t in window):
+            pass
         else:
             for i, (t, w) in enumerate(zip(window, ref.cased, strict=False)):
                 first = t[:1]
@@ -760,14 +783,14 @@ class Matcher:
 
     def _symbols_in(
         self,
-        view: FieldView,
+        text: str,
+        toks: list[str],
         where: int,
         out: dict[str, int],
         info: _Detail | None,
-        found: set[str],
-        owners: dict[int, int],
+        accepted: list[tuple[int, int, int, int]],
     ) -> None:
-        text, toks = view.text, view.toks
+        view: FieldView | None = None
         if "$" in text:
             for m in _CASHTAG.finditer(text):
                 start = m.start()
@@ -781,7 +804,6 @@ class Matcher:
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
-                found.add(raw)
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "cashtag", m.group(0), _WHERE[where]))
         if ":" in text:
@@ -794,36 +816,42 @@ class Matcher:
                 if suffix and "." not in sym:
                     sym = f"{sym}{suffix}"
                 out[sym] = out.get(sym, 0) | where
-                found.add(m.group(2))
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "exchange", m.group(0), _WHERE[where]))
         if "," in text and ("(" in text or ":" in text):
-            self._lists_in(text, where, out, info, found)
+            self._lists_in(text, where, out, info)
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
-        for sym in self._bare_ok.intersection(toks):
+        owners: dict[int, int] | None = None
+        bare = self._bare_ok.intersection(toks)
+        transit = bool(bare) and not TRANSIT_WORDS.isdisjoint(map(str.lower, toks))
+        for sym in bare:
+            if accepted and owners is None:
+                owners = _owners(accepted, where)
             if owners and self._inside_other_name(sym, toks, owners):
                 continue  # "GE" of "GE Vernova", "ON" of "ON Semiconductor"
-            if "(" in text or _before_transit(toks, sym):
+            if (transit and _before_transit(toks, sym)) or ("(" in text and f"({sym}" in text):
+                view = view or FieldView(text, toks)
                 reason = self._judge_bare(view, sym, needs_context=False)
                 if reason is not None:
                     if info is not None:
                         info.rejected.append(Rejection(sym, sym, _WHERE[where], reason))
                     continue
             out[sym] = out.get(sym, 0) | where
-            found.add(sym)
             if info is not None:
                 info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
-        for sym in self._bare_ctx.intersection(toks):
+        for sym in self._bare_ctx.intersection(toks) if self._bare_ctx else ():
+            if accepted and owners is None:
+                owners = _owners(accepted, where)
             if owners and self._inside_other_name(sym, toks, owners):
                 continue
+            view = view or FieldView(text, toks)
             reason = self._judge_bare(view, sym, needs_context=True)
             if reason is not None:
                 if info is not None:
                     info.rejected.append(Rejection(sym, sym, _WHERE[where], reason))
                 continue
             out[sym] = out.get(sym, 0) | where
-            found.add(sym)
             if info is not None:
                 info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
         if self._compound_bases:
@@ -837,7 +865,14 @@ class Matcher:
     def _inside_other_name(self, sym: str, toks: list[str], owners: dict[int, int]) -> bool:
         """Whether every occurrence of ``sym`` is inside another company's name."""
         ci = self._symbol_company.get(sym)
-        return all(owners.get(i, ci) != ci for i, t in enumerate(toks) if t == sym)
+        i = toks.index(sym)
+        while True:
+            if owners.get(i, ci) == ci:
+                return False
+            try:
+                i = toks.index(sym, i + 1)
+            except ValueError:
+                return True
 
     def _judge_bare(self, view: FieldView, sym: str, *, needs_context: bool) -> str | None:
         """None when some occurrence of ``sym`` in the field is a ticker; else the last reason."""
@@ -858,9 +893,7 @@ class Matcher:
                     return None
         return reason
 
-    def _lists_in(
-        self, text: str, where: int, out: dict[str, int], info: _Detail | None, found: set[str]
-    ) -> None:
+    def _lists_in(self, text: str, where: int, out: dict[str, int], info: _Detail | None) -> None:
         """Ticker lists: "(K, ZS, CRWD)", "Stocks to watch: XYZ, QRS" (every item, even K)."""
         for m in _TICKER_LIST.finditer(text):
             items = [x.lstrip("$") for x in _LIST_ITEM.findall(m.group(1) or m.group(2) or "")]
@@ -877,7 +910,6 @@ class Matcher:
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
-                found.add(raw)
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "list", raw, _WHERE[where]))
 
@@ -1024,20 +1056,39 @@ def _hyphen_after(text: str, window: list[str]) -> bool:
     return re.search(pattern, text) is not None and re.search(pattern[:-3] + r"(?![\w-])", text) is None
 
 
+def _maybe_ordinary(ref: _NameRef, toks: list[str], idx: int) -> bool:
+    """Whether a one-word name that is also a word ("Amazon") might be the ordinary thing here:
+    a disqualifying word after it, or "the" before a place (``context.disqualified`` decides)."""
+    end = idx + ref.words
+    if end < len(toks) and toks[end].lower() in NOT_A_COMPANY_NEXT:
+        return True
+    return ref.place and idx > 0 and toks[idx - 1].lower() == "the"
+
+
+def _owners(accepted: list[tuple[int, int, int, int]], where: int) -> dict[int, int]:
+    """Token index -> company, for the accepted names of one field."""
+    out: dict[int, int] = {}
+    for w, idx, words, ci in accepted:
+        if w == where:
+            out.update(dict.fromkeys(range(idx, idx + words), ci))
+    return out
+
+
 def _outermost(cands: list[tuple[_NameRef, int, int]]) -> list[tuple[_NameRef, int, int]]:
     """Name hits not inside a longer hit of another company ("Block" in "H&R Block")."""
-    if len(cands) < 2:
+    longer = [(where, idx, idx + ref.words, ref.company) for ref, where, idx in cands if ref.words > 1]
+    if not longer:
         return cands
     return [
         (ref, where, idx)
         for ref, where, idx in cands
         if not any(
-            o_where == where
-            and o.company != ref.company
-            and o_idx <= idx
-            and idx + ref.words <= o_idx + o.words
-            and o.words > ref.words
-            for o, o_where, o_idx in cands
+            w == where
+            and co != ref.company
+            and start <= idx
+            and idx + ref.words <= end
+            and end - start > ref.words
+            for w, start, end, co in longer
         )
     ]
 
@@ -1049,7 +1100,16 @@ def _neighbour(view: FieldView, cover: set[int], syms: set[str]) -> Callable[[in
 
 def _before_transit(toks: list[str], sym: str) -> bool:
     """Whether ``sym`` stands before a transit word somewhere in ``toks`` ("PATH train")."""
-    return any(t == sym and toks[i + 1].lower() in TRANSIT_WORDS for i, t in enumerate(toks[:-1]))
+    i = toks.index(sym)
+    last = len(toks) - 1
+    while i < last:
+        if toks[i + 1].lower() in TRANSIT_WORDS:
+            return True
+        try:
+            i = toks.index(sym, i + 1)
+        except ValueError:
+            return False
+    return False
 
 
 @dataclass(slots=True)
