@@ -46,7 +46,9 @@ def load_cases() -> list[Case]:
             assert len(parts) in (3, 4), f"{path.name}:{number}: expected 3 or 4 tab-separated fields"
             category, expected, title = parts[:3]
             tickers = frozenset() if expected == "-" else frozenset(x.strip() for x in expected.split(","))
-            out.append(Case(category, tickers, title, parts[3] if len(parts) == 4 else "", f"{path.name}:{number}"))
+            out.append(
+                Case(category, tickers, title, parts[3] if len(parts) == 4 else "", f"{path.name}:{number}")
+            )
     return out
 
 

@@ -49,7 +49,9 @@ async def test_without_a_contact_sec_is_not_asked(sec: SecFake, sqlite_store: Sq
     assert "off" in (await off.refresh([])).lines[0]
 
 
-async def test_sec_list_is_fetched_with_the_contact_at_most_daily(sec: SecFake, sqlite_store: SqlStore) -> None:
+async def test_sec_list_is_fetched_with_the_contact_at_most_daily(
+    sec: SecFake, sqlite_store: SqlStore
+) -> None:
     clock = ManualClock(T0)
     names = SymbolNames(sqlite_store, config(sec.url), clock=clock)  # type: ignore[arg-type]
     before = await names.directory()
@@ -98,7 +100,7 @@ async def test_a_failing_source_keeps_what_is_stored(sec: SecFake, sqlite_store:
 
 
 async def test_sec_refuses_an_anonymous_user_agent(sec: SecFake) -> None:
-    with pytest.raises(BotError, match="refused the request \\(403\\).*ingest.contact"):
+    with pytest.raises(BotError, match=r"refused the request \(403\).*ingest\.contact"):
         await fetch_directory_file(sec.url, contact="marketbot", etag=None, last_modified=None)
 
 
@@ -109,7 +111,7 @@ def test_parse_company_tickers_skips_bad_rows_and_rejects_other_shapes() -> None
         "2": ["garbage"],
     }
     assert [(n.symbol, n.ident) for n in parse_company_tickers(rows)] == [("AAPL", "320193")]
-    with pytest.raises(ValueError, match="company_tickers.json"):
+    with pytest.raises(ValueError, match=r"company_tickers\.json"):
         parse_company_tickers([1, 2, 3])
 
 
@@ -162,7 +164,9 @@ def fakes() -> Iterator[tuple[str, str]]:
     thread.join(5)
 
 
-def marketbot(args: list[str], tmp_path: Path, sec_url: str, yahoo_url: str) -> subprocess.CompletedProcess[str]:
+def marketbot(
+    args: list[str], tmp_path: Path, sec_url: str, yahoo_url: str
+) -> subprocess.CompletedProcess[str]:
     cfg = tmp_path / "bot.yaml"
     cfg.write_text(
         f"""ingest:
@@ -185,7 +189,12 @@ watchlists:
         PYTHONPATH=str(ROOT),
     )
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -70,7 +70,9 @@ def coined(draw: st.DrawFn) -> str:
     return word.capitalize()
 
 
-legal = st.sampled_from(["Inc.", "Inc", "Corp", "Corporation", "Co.", "Ltd", "plc", "N.V.", "S.A.", "SE", "AG", "L.P."])
+legal = st.sampled_from(
+    ["Inc.", "Inc", "Corp", "Corporation", "Co.", "Ltd", "plc", "N.V.", "S.A.", "SE", "AG", "L.P."]
+)
 industry = st.sampled_from(sorted(w.capitalize() for w in INDUSTRY_WORDS if len(w) > 3))
 tag = st.sampled_from(["", " /DE/", " /NEW", "/"])
 
@@ -108,8 +110,12 @@ def test_a_legal_suffix_adds_forms_and_loses_none(core: str, suffix: str) -> Non
 
 @given(coined(), industry, legal)
 @settings(max_examples=60, deadline=None)
-def test_a_company_is_found_by_its_short_form_stylised_and_possessive(core: str, ind: str, suffix: str) -> None:
-    directory = SymbolDirectory.from_records([SymbolName("ZZQX", f"{core.upper()} {ind.upper()} {suffix.upper()}", "sec", "1")])
+def test_a_company_is_found_by_its_short_form_stylised_and_possessive(
+    core: str, ind: str, suffix: str
+) -> None:
+    directory = SymbolDirectory.from_records(
+        [SymbolName("ZZQX", f"{core.upper()} {ind.upper()} {suffix.upper()}", "sec", "1")]
+    )
     assert detect_tickers(f"{core} shares rise after earnings beat", directory) == ("ZZQX",)
     assert detect_tickers(f"{core.upper()} to cut jobs", directory) == ("ZZQX",)
     assert detect_tickers(f"Investors cheer {core}'s new product", directory) == ("ZZQX",)
