@@ -822,15 +822,10 @@ class Matcher:
             self._lists_in(text, where, out, info)
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
-        owners: dict[int, int] | None = None
-        bare = self._bare_ok.intersection(toks)
-        transit = bool(bare) and not TRANSIT_WORDS.isdisjoint(map(str.lower, toks))
-        for sym in bare:
-            if accepted and owners is None:
-                owners = _owners(accepted, where)
-            if owners and self._inside_other_name(sym, toks, owners):
+        for sym in self._bare_ok.intersection(toks):
+            if accepted and self._inside_other_name(sym, toks, accepted, where):
                 continue  # "GE" of "GE Vernova", "ON" of "ON Semiconductor"
-            if (transit and _before_transit(toks, sym)) or ("(" in text and f"({sym}" in text):
+            if _before_transit(toks, sym) or ("(" in text and f"({sym}" in text):
                 view = view or FieldView(text, toks)
                 reason = self._judge_bare(view, sym, needs_context=False)
                 if reason is not None:
@@ -841,9 +836,7 @@ class Matcher:
             if info is not None:
                 info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
         for sym in self._bare_ctx.intersection(toks) if self._bare_ctx else ():
-            if accepted and owners is None:
-                owners = _owners(accepted, where)
-            if owners and self._inside_other_name(sym, toks, owners):
+            if accepted and self._inside_other_name(sym, toks, accepted, where):
                 continue
             view = view or FieldView(text, toks)
             reason = self._judge_bare(view, sym, needs_context=True)
@@ -862,12 +855,17 @@ class Matcher:
                         if info is not None:
                             info.mentions_list.append(TickerMention(sym, "symbol", m.group(0), _WHERE[where]))
 
-    def _inside_other_name(self, sym: str, toks: list[str], owners: dict[int, int]) -> bool:
+    def _inside_other_name(
+        self, sym: str, toks: list[str], accepted: list[tuple[int, int, int, int]], where: int
+    ) -> bool:
         """Whether every occurrence of ``sym`` is inside another company's name."""
         ci = self._symbol_company.get(sym)
+        spans = [(i, i + n) for w, i, n, c in accepted if w == where and c != ci and n > 1]
+        if not spans:
+            return False
         i = toks.index(sym)
         while True:
-            if owners.get(i, ci) == ci:
+            if not any(a <= i < b for a, b in spans):
                 return False
             try:
                 i = toks.index(sym, i + 1)
@@ -1063,15 +1061,6 @@ def _maybe_ordinary(ref: _NameRef, toks: list[str], idx: int) -> bool:
     if end < len(toks) and toks[end].lower() in NOT_A_COMPANY_NEXT:
         return True
     return ref.place and idx > 0 and toks[idx - 1].lower() == "the"
-
-
-def _owners(accepted: list[tuple[int, int, int, int]], where: int) -> dict[int, int]:
-    """Token index -> company, for the accepted names of one field."""
-    out: dict[int, int] = {}
-    for w, idx, words, ci in accepted:
-        if w == where:
-            out.update(dict.fromkeys(range(idx, idx + words), ci))
-    return out
 
 
 def _outermost(cands: list[tuple[_NameRef, int, int]]) -> list[tuple[_NameRef, int, int]]:
