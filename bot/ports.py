@@ -244,13 +244,32 @@ class HeldRelease:
     queued: list[OutboxEntry] = field(default_factory=list)
 
 
+HandoffKind = Literal["story", "sources"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Delivery work a stored story still needs: its alerts ("story") or "also reported by" ("sources").
+
+    Stored in the transaction that stores the story (or its new outlet) and finished by the alert
+    pipeline once it has queued what is due, so a crash in between loses nothing.
+    """
+
+    story_id: str
+    kind: HandoffKind
+    due_at: datetime
+    created_at: datetime | None = None
+
+
 @dataclass(slots=True)
 class IngestBatch:
-    """What a poll wants stored atomically: items with their story, new stories, new sources."""
+    """What a poll wants stored atomically: items with their story, new stories, new sources,
+    and the hand-offs to delivery that those stories need."""
 
     items: list[tuple[NewsItem, str]] = field(default_factory=list)
     new_stories: list[Story] = field(default_factory=list)
     new_sources: list[tuple[str, StorySource]] = field(default_factory=list)
+    handoffs: list[Handoff] = field(default_factory=list)
 
 
 class Store(Protocol):
@@ -271,9 +290,20 @@ class Store(Protocol):
     async def set_story_tickers(self, story_id: str, tickers: Sequence[str]) -> None: ...
     async def recent_stories(self, since: datetime) -> list[Story]: ...
     async def get_story(self, story_id: str) -> Story | None: ...
+    async def get_stories(self, story_ids: Sequence[str]) -> list[Story]: ...
     async def stories(
         self, *, since: datetime | None = None, ticker: str | None = None, limit: int = 50
     ) -> list[Story]: ...
+
+    # hand-offs from ingestion to delivery (see Handoff)
+    async def pending_handoffs(self, *, due_before: datetime, limit: int = 500) -> list[Handoff]: ...
+    async def finish_handoffs(
+        self, story_ids: Sequence[str], *, kind: HandoffKind, as_of: datetime | None = None
+    ) -> None:
+        """Delete these hand-offs (with ``as_of``: only those not renewed after it)."""
+        ...
+
+    async def defer_handoff(self, story_id: str, *, kind: HandoffKind, due_at: datetime) -> None: ...
 
     # watchlists created in chat (config watchlists are not stored)
     async def list_watchlists(self, scope: str | None = None) -> list[Watchlist]: ...

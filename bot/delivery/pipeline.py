@@ -15,6 +15,13 @@ Nothing is dropped silently: filters and holds are logged and counted in ``stats
 Quotes are fetched once per batch under ``delivery.quote_wait``; an alert never waits longer
 for a price: it is queued with "price unavailable" and, when the price arrives later, its
 queued payload is updated or, if already sent, an ``edit:`` row edits the message.
+
+The hand-off from ingestion is durable (see ``bot.ingest.pipeline``): every story arrives
+with a stored hand-off, which is finished here only after its rows are queued — or, for a
+``min_move_pct`` decision waiting for a late price, after that decision. "Also reported by"
+works the same way, a throttled follow-up keeping its hand-off (due when the throttle ends).
+``resume()`` finishes whatever a crash, a shutdown or a database error left behind; it runs
+at start-up and every minute. Re-processing is harmless: outbox keys are idempotent.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,7 +53,7 @@ from bot.ports import Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSou
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING_FOLLOWUPS = 10_000
+RESUME_BATCH = 500  # hand-offs finished per resume() round
 
 
 def _available(q: Quote | None) -> bool:
@@ -90,15 +97,33 @@ class AlertPipeline:
         self._clock = clock
         self.stats: Counter[str] = Counter()
         self._late: set[asyncio.Task[None]] = set()
-        # (story id, subscription id) -> earliest time a throttled follow-up may go
-        self._followups: OrderedDict[tuple[str, int], datetime] = OrderedDict()
+        # stories being processed (or waiting for a late price to decide): resume() leaves them be
+        self._busy: set[str] = set()
 
     # ------------------------------------------------------------ new stories
 
     async def process(self, stories: Sequence[Story]) -> int:
-        """Match new stories and queue their alerts; returns how many rows were queued now."""
-        if not stories:
+        """Match new stories and queue their alerts; returns how many rows were queued now.
+
+        Each story's hand-off is finished once its rows are queued (or, for a deferred
+        ``min_move_pct`` decision, once decided). If this raises or the process dies, the
+        hand-offs stay and ``resume()`` processes the stories again.
+        """
+        mine = [s for s in {s.id: s for s in stories}.values() if s.id not in self._busy]
+        if not mine:
             return 0
+        ids = {s.id for s in mine}
+        self._busy |= ids
+        deferred: set[str] = set()
+        try:
+            queued, deferred = await self._process(mine)
+            await self._store.finish_handoffs(sorted(ids - deferred), kind="story")
+        finally:
+            self._busy -= ids - deferred
+        return queued
+
+    async def _process(self, stories: Sequence[Story]) -> tuple[int, set[str]]:
+        """``process`` without the hand-off bookkeeping: (rows queued, stories still deciding)."""
         now = self._clock.now()
         matcher = self._catalog.matcher
         wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
@@ -137,14 +162,14 @@ class AlertPipeline:
                     )
                     planned.append(_Planned(story, replace(m, story_id=story.id), sub, tickers))
         if not planned:
-            return 0
+            return 0, set()
         # a story seen again (another feed, a restart) is not alerted again: skip it before quotes
         seen = await self._store.existing_keys([story_key(p.story.id, p.sub.id) for p in planned])
         if seen:
             self.stats["duplicates"] += len(seen)
             planned = [p for p in planned if story_key(p.story.id, p.sub.id) not in seen]
             if not planned:
-                return 0
+                return 0, set()
         symbols = list(dict.fromkeys(t.symbol for p in planned for t in p.tickers))
         started = asyncio.get_running_loop().time()
         quotes, pending_quotes = await self._fetch_quotes(symbols)
@@ -174,7 +199,7 @@ class AlertPipeline:
             self._spawn(self._late_prices(pending_quotes, missing, waiting, deferred, started))
         elif pending_quotes is not None:
             pending_quotes.cancel()
-        return queued
+        return queued, {p.story.id for p in deferred}
 
     async def _subscriptions_by_watchlist(self) -> dict[tuple[str, str], list[Subscription]]:
         out: dict[tuple[str, str], list[Subscription]] = {}
@@ -293,7 +318,25 @@ class AlertPipeline:
     ) -> None:
         """Prices that missed ``quote_wait``: wait for the running fetch, then ask again a few
         times (the quote source caches late answers) until ``late_price_wait`` has passed; fill
-        them into queued alerts, edit sent ones, and decide the deferred ``min_move_pct`` ones."""
+        them into queued alerts, edit sent ones, and decide the deferred ``min_move_pct`` ones
+        (whose stories keep their hand-off until then: cancelled or crashed, they are redone)."""
+        deciding = {p.story.id for p in deferred}
+        try:
+            await self._late_prices_inner(pending, missing, waiting, deferred, started)
+            await self._store.finish_handoffs(sorted(deciding), kind="story")
+        except Exception as exc:
+            log.warning("late prices: %s; %d undecided stories are redone by the sweep", exc, len(deciding))
+        finally:
+            self._busy -= deciding
+
+    async def _late_prices_inner(
+        self,
+        pending: asyncio.Task[dict[str, Quote]] | None,
+        missing: list[str],
+        waiting: list[OutboxEntry],
+        deferred: list[_Planned],
+        started: float,
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = started + self._cfg.late_price_wait
         quotes: dict[str, Quote] = {}
@@ -385,44 +428,99 @@ class AlertPipeline:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    # ------------------------------------------------------------ unfinished hand-offs
+
+    async def resume(self) -> int:
+        """Finish the hand-offs that are due: what a crash, a shutdown or a database error left
+        behind, and follow-ups whose throttle interval has ended. Returns rows queued.
+
+        The app runs it at start-up (before the first poll) and every minute. Stories being
+        processed right now are left alone; a story first seen longer than ``ingest.max_age``
+        ago is not alerted any more (logged), like any news that old.
+        """
+        now = self._clock.now()
+        queued = 0
+        done: set[tuple[str, str]] = set()
+        while True:
+            due = [
+                h
+                for h in await self._store.pending_handoffs(due_before=now, limit=RESUME_BATCH)
+                if (h.story_id, h.kind) not in done
+            ]
+            if not due:
+                return queued
+            done |= {(h.story_id, h.kind) for h in due}
+            stories = [h.story_id for h in due if h.kind == "story" and h.story_id not in self._busy]
+            if stories:
+                queued += await self._resume_stories(stories, now)
+            sources = [h.story_id for h in due if h.kind == "sources"]
+            if sources:
+                queued += await self._announce(sources)
+
+    async def _resume_stories(self, story_ids: list[str], now: datetime) -> int:
+        found = await self._store.get_stories(story_ids)
+        cutoff = now - timedelta(seconds=self._config.ingest.max_age)
+        stale = [s for s in found if s.first_seen_at < cutoff]
+        gone = set(story_ids) - {s.id for s in found}
+        if stale:
+            log.warning(
+                "%d stories were stored but not alerted before the bot stopped, more than %s ago; "
+                "too old to alert now (ingest.max_age)",
+                len(stale),
+                timedelta(seconds=self._config.ingest.max_age),
+            )
+        if stale or gone:
+            await self._store.finish_handoffs(sorted(gone | {s.id for s in stale}), kind="story")
+        fresh = sorted((s for s in found if s.first_seen_at >= cutoff), key=lambda s: (s.published_at, s.id))
+        if not fresh:
+            return 0
+        log.info(
+            "finishing the alerts of %d stories stored before a crash, a shutdown or a database error",
+            len(fresh),
+            extra={"outcome": "resumed"},
+        )
+        self.stats["resumed"] += len(fresh)
+        return await self.process(fresh)
+
     # ------------------------------------------------------------ "also reported by"
 
     async def process_new_sources(self, pairs: Sequence[tuple[str, StorySource]]) -> int:
         """Queue "Also reported by …" replies for stories other outlets now carry.
 
         At most one reply per ``followup_interval`` per story per channel; sources that arrive
-        inside the interval are announced together by the next reply, which ``flush_followups``
-        queues when the interval is over (if no later source triggers it first).
+        inside the interval are announced together by the next reply, queued when the interval
+        is over by ``resume()`` (the story's "sources" hand-off is due then), if no later
+        source triggers it first. The hand-off is stored, so a restart keeps the timers.
         """
-        story_ids = list(dict.fromkeys(sid for sid, _ in pairs))
-        if not story_ids:
-            return 0
-        subs = {s.id: s for s in await self._store.list_subscriptions()}
-        queued = 0
-        for story_id in story_ids:
-            queued += await self._followups_for(story_id, subs)
-        return queued
+        return await self._announce(list(dict.fromkeys(sid for sid, _ in pairs)))
 
     async def flush_followups(self) -> int:
-        """Queue follow-ups whose throttle interval has ended (the app schedules this every minute).
+        """Queue follow-ups whose throttle interval has ended (``resume()`` does this and more)."""
+        due = await self._store.pending_handoffs(due_before=self._clock.now(), limit=RESUME_BATCH)
+        return await self._announce([h.story_id for h in due if h.kind == "sources"])
 
-        Throttle timers live in memory: after a restart, a source that was waiting is announced
-        with the story's next new source instead.
-        """
-        now = self._clock.now()
-        due = [key for key, at in self._followups.items() if at <= now]
-        if not due:
+    async def _announce(self, story_ids: Sequence[str]) -> int:
+        """Follow-ups for these stories; each story's "sources" hand-off is finished or deferred."""
+        if not story_ids:
             return 0
+        as_of = self._clock.now()
         subs = {s.id: s for s in await self._store.list_subscriptions()}
         queued = 0
-        for story_id, sub_id in due:
-            self._followups.pop((story_id, sub_id), None)
-            queued += await self._followups_for(story_id, subs, only=sub_id)
+        finished: list[str] = []
+        for story_id in story_ids:
+            count, later = await self._followups_for(story_id, subs)
+            queued += count
+            if later is None:
+                finished.append(story_id)
+            else:
+                await self._store.defer_handoff(story_id, kind="sources", due_at=later)
+        await self._store.finish_handoffs(finished, kind="sources", as_of=as_of)
         return queued
 
     async def _followups_for(
-        self, story_id: str, subs: Mapping[int, Subscription], only: int | None = None
-    ) -> int:
+        self, story_id: str, subs: Mapping[int, Subscription]
+    ) -> tuple[int, datetime | None]:
+        """(follow-ups queued, when to look again for a channel still throttled, or None)."""
         rows = await self._store.story_deliveries(story_id, kinds=("story", "followup"))
         alerts = [
             d
@@ -430,47 +528,48 @@ class AlertPipeline:
             if d.alert.kind == "story"
             and d.status in ("pending", "claimed", "sent")
             and d.subscription_id is not None
-            and (only is None or d.subscription_id == only)
         ]
         if not alerts:
-            return 0
+            return 0, None
         story = await self._store.get_story(story_id)
         if story is None:
-            return 0
+            return 0, None
         followups = [d for d in rows if d.alert.kind == "followup"]
         queued = 0
+        later: datetime | None = None
         for d in alerts:
             sub = subs.get(d.subscription_id or 0)
             if sub is None or sub.state == "broken":
                 continue
-            queued += await self._followup(story, sub, d, followups)
-        return queued
+            count, at = await self._followup(story, sub, d, followups)
+            queued += count
+            if at is not None:
+                later = at if later is None else min(later, at)
+        return queued, later
 
     async def _followup(
         self, story: Story, sub: Subscription, delivery: OutboxEntry, followups: Sequence[OutboxEntry]
-    ) -> int:
+    ) -> tuple[int, datetime | None]:
+        """(follow-ups queued, when to try again if this channel must wait, else None)."""
         now = self._clock.now()
         announced = {e.source for f in followups if f.subscription_id == sub.id for e in f.alert.entries}
         fresh = [s for s in story.sources if s.source != story.source and s.source not in announced]
         if not fresh:
-            return 0
+            return 0, None
         in_channel = [f for f in followups if f.alert.channel == sub.channel]
         last = in_channel[-1] if in_channel else None
         interval = timedelta(seconds=self._cfg.followup_interval)
         if last is not None and (last.created_at or last.due_at) + interval > now:
-            self._defer_followup(story.id, sub.id, (last.created_at or last.due_at) + interval)
-            return 0
+            return 0, (last.created_at or last.due_at) + interval
         over_cap = sub.options.max_per_hour is not None and (
             await self._store.count_sent_since(sub.id, now - timedelta(hours=1)) >= sub.options.max_per_hour
         )
         if over_cap or self._hold_reason(sub, now) is not None:
-            self._defer_followup(story.id, sub.id, now + timedelta(seconds=60))
-            return 0
+            return 0, now + timedelta(seconds=60)
         # atomic across processes: only one reply may follow the previous one in this channel
         after = last.id if last is not None else 0
         if not await self._store.add_marker(f"followup:{story.id}:{sub.channel}:after:{after}", now=now):
-            self._defer_followup(story.id, sub.id, now + interval)
-            return 0
+            return 0, now + interval
         alert = compose_followup(
             story,
             fresh,
@@ -484,13 +583,4 @@ class AlertPipeline:
             [OutboxEntry(key=alert.key, alert=alert, subscription_id=sub.id, due_at=now, created_at=now)]
         )
         self.stats["followups"] += queued
-        return queued
-
-    def _defer_followup(self, story_id: str, sub_id: int, at: datetime) -> None:
-        key = (story_id, sub_id)
-        current = self._followups.get(key)
-        self._followups[key] = at if current is None else min(current, at)
-        self._followups.move_to_end(key)
-        while len(self._followups) > MAX_PENDING_FOLLOWUPS:
-            dropped, _ = self._followups.popitem(last=False)
-            log.warning("too many throttled follow-ups; not announcing more sources for story %s", dropped[0])
+        return queued, None

@@ -6,20 +6,25 @@ the canonical URL matches or the normalised title is near-identical (``ClusterIn
 are then recorded as another source of it; otherwise they found a new story. New stories are
 alertable unless they come from a feed's first successful poll (the backfill guard, bar the
 newest ``backfill`` ones) or were published more than ``max_age`` ago.
+
+The hand-off to delivery is durable: the transaction that marks the items seen also stores a
+hand-off for every alertable story (and for every story another outlet now reports), which the
+alert pipeline deletes only once it has queued the alerts. A crash, a kill or a database error
+between "seen" and "queued" leaves the hand-off behind, and start-up (or the sweep) finishes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.config import IngestConfig
 from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.stories import ClusterIndex, canonical_url, story_id_for
-from bot.ports import Clock, FeedSpec, IngestBatch, Store
+from bot.ports import Clock, FeedSpec, Handoff, HandoffKind, IngestBatch, Store
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +75,15 @@ class Ingestor:
         config: IngestConfig,
         clock: Clock,
         article_lead: ArticleLead | None = None,
+        handoffs: Collection[HandoffKind] = (),
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.article_lead = article_lead
+        # which hand-offs to store with the items: "story" when someone alerts new stories,
+        # "sources" when someone announces new outlets (the poller sets them from its callbacks)
+        self.handoffs: frozenset[HandoffKind] = frozenset(handoffs)
         self.index = ClusterIndex(
             threshold=config.cluster_threshold, window=timedelta(seconds=config.cluster_window)
         )
@@ -135,6 +144,7 @@ class Ingestor:
             alertable_by_feed = [self._alertable(p, now) for p in pending]
             if self.article_lead is not None and self.config.fetch_articles:
                 await self._add_leads(alertable_by_feed, batch)
+            batch.handoffs = self._handoffs(alertable_by_feed, batch, now)
             try:
                 await self.store.save_ingest(batch)
             except BaseException:
@@ -156,6 +166,18 @@ class Ingestor:
             )
             for p, alertable in zip(pending, alertable_by_feed, strict=True)
         ]
+
+    def _handoffs(
+        self, alertable_by_feed: list[list[Story]], batch: IngestBatch, now: datetime
+    ) -> list[Handoff]:
+        """The hand-offs this batch commits with its items (see the module docstring)."""
+        out: list[Handoff] = []
+        if "story" in self.handoffs:
+            out += [Handoff(s.id, "story", now, now) for stories in alertable_by_feed for s in stories]
+        if "sources" in self.handoffs:
+            announced = dict.fromkeys(sid for sid, _ in batch.new_sources)
+            out += [Handoff(sid, "sources", now, now) for sid in announced]
+        return out
 
     def _place(self, item: NewsItem, p: _Pending, batch: IngestBatch, now: datetime) -> None:
         """Join ``item`` to a recent story or found a new one (index and batch updated)."""

@@ -6,6 +6,13 @@ overlapping itself, coalesced when late). New alertable stories go to ``on_stori
 the app wires to matching and delivery. A failing feed backs off exponentially (with jitter,
 at least as long as its ``Retry-After``) and is disabled after ``max_failures`` consecutive
 failures, with the reason stored for ``marketbot feeds``.
+
+Every poll path (``run_once``, the scheduled jobs) goes through one in-flight guard, so a
+feed is never polled by two cycles at once. A response's validators (ETag, Last-Modified)
+are saved only after its items are stored; if storing fails (a database outage, a full
+disk) the feed keeps its old validators and the same items come back at the next poll.
+Alertable stories reach ``on_stories`` with a stored hand-off (``bot.ingest.pipeline``):
+if the callback fails, the stories are finished later from the store, not lost.
 """
 
 from __future__ import annotations
@@ -22,16 +29,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from bot.config import IngestConfig
-from bot.domain.errors import SourceError
+from bot.domain.errors import SourceError, StoreError
 from bot.domain.models import NewsItem, Story, StorySource
-from bot.domain.timeutil import SystemClock
+from bot.domain.timeutil import SystemClock, format_duration
 from bot.ingest.articles import ArticleLeads, trafilatura_available
 from bot.ingest.fetcher import Fetcher, FetchResult
 from bot.ingest.normalize import items_from_feed
 from bot.ingest.parser import parse_feed
 from bot.ingest.pipeline import FeedItems, Ingestor, IngestResult
 from bot.ingest.sources import FeedSource
-from bot.ports import Clock, FeedState, Store
+from bot.ports import Clock, FeedState, HandoffKind, Store
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,7 @@ class FeedPollResult:
     disabled_reason: str | None = None
     next_poll_at: datetime | None = None
     bozo: str | None = None
+    skipped: str | None = None  # why a "skipped" feed was not polled (its wait ends at next_poll_at)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +79,7 @@ class FeedPollResult:
             "name": self.name,
             "url": self.url,
             "status": self.status,
+            "skipped": self.skipped,
             "error": self.error,
             "items": self.items,
             "new_items": self.new_items,
@@ -91,6 +100,11 @@ class PollReport:
     elapsed: float
     feeds: tuple[FeedPollResult, ...] = ()
     stories: tuple[Story, ...] = ()
+    interrupted: bool = False  # stopped (shutdown) before it finished: what was stored is kept
+
+    @property
+    def skipped(self) -> tuple[FeedPollResult, ...]:
+        return tuple(f for f in self.feeds if f.status == "skipped")
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.feeds if f.status == status)
@@ -113,6 +127,8 @@ class PollReport:
             "failed": self.failed,
             "new_items": self.new_items,
             "stories": len(self.stories),
+            "skipped": len(self.skipped),
+            "interrupted": self.interrupted,
             "feeds": [f.to_dict() for f in self.feeds],
         }
 
@@ -131,10 +147,11 @@ class _Polled:
     retry_after: float | None = None
     permanent: bool = False
     bozo: str | None = None
+    store_error: str | None = None  # fetched fine, but the items could not be stored
 
     @property
     def status(self) -> str:
-        if self.error is not None:
+        if self.error is not None or self.store_error is not None:
             return "error"
         if self.fetch is not None and self.fetch.not_modified:
             return "304"
@@ -182,10 +199,19 @@ class Poller:
                 log.warning(
                     "ingest.fetch_articles is on but trafilatura is missing: pip install 'marketbot[articles]'"
                 )
-        self.ingestor = Ingestor(store, config=self.config, clock=self.clock, article_lead=article_lead)
+        handoffs: list[HandoffKind] = []
+        if on_stories is not None:
+            handoffs.append("story")
+        if on_sources is not None:
+            handoffs.append("sources")
+        self.ingestor = Ingestor(
+            store, config=self.config, clock=self.clock, article_lead=article_lead, handoffs=handoffs
+        )
         self.sources: dict[str, FeedSource] = {}
         self.states: dict[str, FeedState] = {}
-        self._inflight: set[str] = set()
+        self._inflight: set[str] = set()  # the one in-flight guard: feeds some cycle is polling
+        self._cycles: set[asyncio.Task[PollReport]] = set()
+        self._closing = False
         self._parse_slots = asyncio.Semaphore(4)
         self._scheduler: Any = None
         self._started = False
@@ -207,12 +233,33 @@ class Poller:
             return
         if self._own_fetcher:
             await self.fetcher.start()
+        self._closing = False
         await self.refresh()
         await self.ingestor.load()
         self._started = True
 
+    async def stop(self) -> None:
+        """Start no more polls and cancel those in flight (SIGTERM).
+
+        Cancelling is safe at any point: what a cycle stored is committed together with its
+        hand-offs, and a feed's validators are saved only with its stored items, so the next
+        start finishes the alerts and re-reads whatever was not stored.
+        """
+        self._closing = True
+        current = asyncio.current_task()
+        cycles = [t for t in self._cycles if t is not current]
+        for task in cycles:
+            task.cancel()
+        if cycles:
+            await asyncio.wait(cycles)
+            log.info(
+                "stopped %d poll cycles in flight; what they stored is finished at the next start",
+                len(cycles),
+            )
+
     async def aclose(self) -> None:
-        """Remove scheduled jobs and close the fetcher (if this poller opened it)."""
+        """Stop polling, remove scheduled jobs and close the fetcher (if this poller opened it)."""
+        await self.stop()
         if self._scheduler is not None:
             for job_id in [*self.sources, "ingest:refresh"]:
                 self._remove_job(self._job_id(job_id) if job_id != "ingest:refresh" else job_id)
@@ -304,23 +351,31 @@ class Poller:
             log.exception("refreshing feed sources failed")
 
     async def poll_feed(self, feed_id: str) -> FeedPollResult | None:
-        """The scheduled job: poll one feed if it is due (backoff and Retry-After respected)."""
+        """The scheduled job: poll one feed if it is due (backoff and Retry-After respected).
+
+        Returns None when it did not poll: not due, disabled, already being polled by another
+        cycle (the start-up ``run_once``), or the poller is stopping.
+        """
         src = self.sources.get(feed_id)
         state = self.states.get(feed_id)
-        if src is None or state is None:
+        if src is None or state is None or self._closing:
             return None
         now = self.clock.now()
         slack = timedelta(seconds=src.spec.interval * 0.5)  # jitter must not skip a regular tick
         if not self._pollable(state) or (state.next_poll_at is not None and now < state.next_poll_at - slack):
             return None
-        report = await self._cycle([src])
+        report = await self._run_cycle([src])
         return report.feeds[0] if report.feeds else None
 
-    async def run_once(self, *, due_only: bool = False) -> PollReport:
-        """One full cycle: poll every enabled feed (or only the due ones) concurrently.
+    async def run_once(self, *, due_only: bool = False, force: bool = False) -> PollReport:
+        """One full cycle: poll the feeds concurrently, like the scheduler would.
 
-        Disabled feeds are listed as skipped. Returns the report; alertable stories have been
-        stored and handed to ``on_stories`` by the time it returns.
+        Skipped (and listed with the reason and until when): feeds turned off in the config,
+        feeds disabled after failures, feeds backing off after a failure (their backoff or the
+        server's Retry-After has not ended), feeds another cycle is polling right now and, with
+        ``due_only``, feeds whose regular interval has not ended. ``force`` polls the disabled
+        and backing-off ones anyway (a disabled feed that answers is enabled again).
+        Alertable stories have been stored and handed to ``on_stories`` when it returns.
         """
         if not self._started:
             await self.start()
@@ -329,8 +384,8 @@ class Poller:
         skipped = []
         for fid, src in self.sources.items():
             state = self.states[fid]
-            due = state.next_poll_at is None or now >= state.next_poll_at
-            if self._pollable(state) and (due or not due_only) and fid not in self._inflight:
+            why = self._skip_reason(state, now, due_only=due_only, force=force)
+            if why is None:
                 chosen.append(src)
             else:
                 skipped.append(
@@ -341,16 +396,64 @@ class Poller:
                         "skipped",
                         disabled_reason=state.disabled_reason,
                         next_poll_at=state.next_poll_at,
+                        skipped=why,
                     )
                 )
-        report = await self._cycle(chosen)
+        report = await self._run_cycle(chosen)
         return replace(report, feeds=report.feeds + tuple(skipped))
+
+    def _skip_reason(self, state: FeedState, now: datetime, *, due_only: bool, force: bool) -> str | None:
+        """Why ``run_once`` leaves this feed alone now (None: poll it)."""
+        if not state.spec.enabled:
+            return "turned off in the config (enabled: false)"
+        if self._closing:
+            return "the bot is stopping"
+        if state.id in self._inflight:
+            return "already being polled"
+        if force:
+            return None
+        if state.disabled_reason is not None:
+            return f"disabled: {state.disabled_reason}"
+        if state.next_poll_at is None or now >= state.next_poll_at:
+            return None
+        wait = format_duration(state.next_poll_at - now)
+        if state.consecutive_failures:
+            n = state.consecutive_failures
+            return f"backing off for {wait} after {n} failure{'s' if n > 1 else ''} ({state.last_error})"
+        if due_only:
+            return f"not due for {wait}"
+        return None
 
     @staticmethod
     def _pollable(state: FeedState) -> bool:
         return state.spec.enabled and state.disabled_reason is None
 
     # ------------------------------------------------------------ one cycle
+
+    async def _run_cycle(self, sources: Sequence[FeedSource]) -> PollReport:
+        """Claim the feeds (the in-flight guard), then poll them in a task ``stop()`` can cancel."""
+        started_at = self.clock.now()
+        claimed = [src for src in sources if src.id not in self._inflight]
+        if self._closing or not claimed:
+            return PollReport(started_at, 0.0, interrupted=self._closing)
+        ids = {src.id for src in claimed}
+        self._inflight |= ids  # no await between the check and the claim
+        task = asyncio.ensure_future(self._cycle(claimed))
+        self._cycles.add(task)
+
+        def release(done: asyncio.Task[PollReport]) -> None:
+            self._cycles.discard(done)
+            self._inflight -= ids
+
+        task.add_done_callback(release)
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.cancelled():
+            return PollReport(started_at, 0.0, interrupted=True)
+        return task.result()
 
     async def _cycle(self, sources: Sequence[FeedSource]) -> PollReport:
         """Fetch and parse concurrently; ingest in chunks as results arrive; save states; notify.
@@ -360,8 +463,6 @@ class Poller:
         """
         started_at = self.clock.now()
         t0 = time.monotonic()
-        for src in sources:
-            self._inflight.add(src.id)
         polled: dict[str, _Polled] = {}
         ingested: dict[str, IngestResult] = {}
         stories: list[Story] = []
@@ -389,8 +490,6 @@ class Poller:
         finally:
             for task in tasks:
                 task.cancel()
-            for src in sources:
-                self._inflight.discard(src.id)
         results = tuple(
             self._result(p, ingested.get(p.source.id), s) for p, s in zip(ordered, states, strict=True)
         )
@@ -419,7 +518,16 @@ class Poller:
             )
             for p in chunk
         ]
-        for result in await self.ingestor.ingest_many(feeds):
+        try:
+            results = await self.ingestor.ingest_many(feeds)
+        except Exception as exc:
+            # nothing of the chunk was stored: its feeds keep their validators and are read again
+            reason = self._failure(exc, f"storing the items of {len(chunk)} feeds")
+            for p in chunk:
+                p.items = []
+                p.store_error = reason
+            return []
+        for result in results:
             ingested[result.feed_id] = result
         for p in chunk:
             p.items = []  # stored: let the memory go
@@ -427,14 +535,35 @@ class Poller:
             (s for p in chunk for s in ingested[p.source.id].alertable), key=lambda s: (s.published_at, s.id)
         )
         if stories and self.on_stories is not None:
-            await self.on_stories(stories)
+            try:
+                await self.on_stories(stories)
+            except Exception as exc:  # their hand-offs are stored: the sweep finishes them
+                self._failure(
+                    exc, f"queuing the alerts of {len(stories)} new stories (retried from the store)"
+                )
         pairs = [pair for p in chunk for pair in ingested[p.source.id].new_sources]
         if pairs and self.on_sources is not None:
-            await self.on_sources(pairs)
+            try:
+                await self.on_sources(pairs)
+            except Exception as exc:
+                self._failure(exc, f"announcing {len(pairs)} new sources (retried from the store)")
         return stories
 
+    @staticmethod
+    def _failure(exc: Exception, what: str) -> str:
+        """Log a failure once (a database outage in one line, anything else with its traceback)."""
+        if isinstance(exc, StoreError):
+            log.error("%s: %s", what, exc)
+            return str(exc)
+        log.error("%s failed", what, exc_info=exc)
+        return f"{what} failed: {type(exc).__name__}: {exc}"
+
     async def _save_states(self, states: Sequence[FeedState]) -> None:
-        await self.store.save_feed_states(states)
+        """Save the cycle's feed states; if the database refuses, the next cycle tries again."""
+        try:
+            await self.store.save_feed_states(states)
+        except Exception as exc:
+            self._failure(exc, f"saving the state of {len(states)} feeds")
 
     async def _fetch_and_parse(self, src: FeedSource) -> _Polled:
         """Fetch and parse one feed; whatever goes wrong is this feed's error, never the cycle's."""
@@ -514,11 +643,18 @@ class Poller:
     def _next_state(self, p: _Polled, ingested: IngestResult | None, now: datetime) -> FeedState:
         state = p.state
         interval = float(state.spec.interval)
+        regular = now + timedelta(seconds=interval * self._rng.uniform(0.9, 1.1))
+        if p.store_error is not None:
+            # the feed is fine, the database is not: no new validators (the items were not
+            # stored), no failure counted against the feed; read again at its next poll
+            return replace(state, last_polled_at=now, last_error=p.store_error, next_poll_at=regular)
         if p.error is None:
             etag = state.etag
             modified = state.last_modified
             if p.fetch is not None:
                 etag, modified = p.fetch.etag, p.fetch.last_modified
+            if state.disabled_reason is not None:  # a forced poll of a disabled feed worked
+                log.info("feed %s (%s) answers again: enabled", state.spec.name, state.spec.url)
             return replace(
                 state,
                 etag=etag,
@@ -529,11 +665,14 @@ class Poller:
                 first_success_at=state.first_success_at or now,
                 last_error=None,
                 consecutive_failures=0,
-                next_poll_at=now + timedelta(seconds=interval * self._rng.uniform(0.9, 1.1)),
+                disabled_reason=None,
+                next_poll_at=regular,
                 items_seen=state.items_seen + (ingested.new_items if ingested else 0),
             )
         failures = state.consecutive_failures + 1
         error = p.error
+        if p.retry_after:
+            error = f"{error} (Retry-After: {format_duration(timedelta(seconds=p.retry_after))})"
         backoff = min(interval * 2 ** (failures - 1), MAX_BACKOFF) * self._rng.uniform(0.8, 1.2)
         delay = max(backoff, p.retry_after or 0.0)
         disabled = None
@@ -564,7 +703,7 @@ class Poller:
             name=p.source.spec.name,
             url=p.source.spec.url,
             status=p.status,
-            error=p.error,
+            error=p.error or p.store_error,
             items=p.n_items,
             new_items=ingested.new_items if ingested else 0,
             new_stories=len(ingested.new_stories) if ingested else 0,

@@ -1,16 +1,20 @@
-"""Feeds, items and stories: polling state, dedup that survives restarts, story clusters."""
+"""Feeds, items and stories: polling state, dedup that survives restarts, story clusters,
+and the hand-offs that make "seen" and "alerted" one durable step."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
+from bot.domain.errors import StoreError
 from bot.domain.models import NewsItem, Story, StorySource
-from bot.ports import FeedSpec, FeedState, IngestBatch
+from bot.ports import FeedSpec, FeedState, Handoff, HandoffKind, IngestBatch
 from bot.store import schema as t
 from bot.store.base import StoreBase
 
@@ -50,9 +54,47 @@ def content_key(item: NewsItem) -> str:
     return _sha(item.feed_id, item.canonical_url or item.link, title)
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line on why a database operation failed, saying what to fix (full disk, outage)."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
+    if code in ("SQLITE_FULL", "53100") or "database or disk is full" in reason or "No space left" in reason:
+        return f"the database is full ({reason}): free disk space (or raise the database's size limit)"
+    return f"the database failed ({reason}): check that it is running and reachable"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure of the database itself (connection lost, disk full, locked), not of our SQL."""
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+@contextmanager
+def store_errors(what: str, *, writing: bool = True) -> Iterator[None]:
+    """Turn a database outage during ``what`` into one clear ``StoreError`` (the transaction rolled back)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        done = " (nothing of it was stored)" if writing else ""
+        raise StoreError(f"{what} failed{done}: {describe_failure(exc)}") from exc
+
+
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(values), _CHUNK):
         yield values[i : i + _CHUNK]
+
+
+def _handoff_row(h: Handoff) -> dict[str, Any]:
+    return {
+        "story_id": h.story_id,
+        "kind": h.kind,
+        "due_at": h.due_at,
+        "created_at": h.created_at or h.due_at,
+    }
 
 
 def _feed_state(row: Any) -> FeedState:
@@ -154,8 +196,9 @@ class NewsStore(StoreBase):
             .values({col: sa.bindparam(col) for col in _STATE_COLUMNS})
         )
         rows = [{"b_id": s.id, **{col: getattr(s, col) for col in _STATE_COLUMNS}} for s in states]
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt, rows)
+        with store_errors(f"saving the polling state of {len(rows)} feeds"):
+            async with self.engine.begin() as conn:
+                await conn.execute(stmt, rows)
 
     # ------------------------------------------------------------ items and stories
 
@@ -167,15 +210,16 @@ class NewsStore(StoreBase):
         contents = [content_key(i) for i in items]
         seen_keys: set[str] = set()
         seen_contents: set[str] = set()
-        async with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(keys))):
-                rows = await conn.execute(sa.select(t.items.c.key).where(t.items.c.key.in_(chunk)))
-                seen_keys.update(r[0] for r in rows)
-            for chunk in _chunks(list(dict.fromkeys(contents))):
-                rows = await conn.execute(
-                    sa.select(t.items.c.content_key).where(t.items.c.content_key.in_(chunk))
-                )
-                seen_contents.update(r[0] for r in rows)
+        with store_errors(f"looking up {len(items)} items", writing=False):
+            async with self.engine.connect() as conn:
+                for chunk in _chunks(list(dict.fromkeys(keys))):
+                    rows = await conn.execute(sa.select(t.items.c.key).where(t.items.c.key.in_(chunk)))
+                    seen_keys.update(r[0] for r in rows)
+                for chunk in _chunks(list(dict.fromkeys(contents))):
+                    rows = await conn.execute(
+                        sa.select(t.items.c.content_key).where(t.items.c.content_key.in_(chunk))
+                    )
+                    seen_contents.update(r[0] for r in rows)
         out = []
         for item, k, c in zip(items, keys, contents, strict=True):
             if k in seen_keys or c in seen_contents:
@@ -186,7 +230,17 @@ class NewsStore(StoreBase):
         return out
 
     async def save_ingest(self, batch: IngestBatch) -> None:
-        """Store new stories, items (with their story) and extra sources in one transaction."""
+        """Store new stories, items (with their story), extra sources and hand-offs in one transaction.
+
+        An item counts as seen only once this commits, and it commits together with the
+        hand-offs that make delivery finish the alerts: there is no moment at which an item is
+        seen but its alerts can be forgotten. A database outage raises ``StoreError``.
+        """
+        what = f"storing {len(batch.items)} new items"
+        with store_errors(what):
+            await self._save_ingest(batch)
+
+    async def _save_ingest(self, batch: IngestBatch) -> None:
         async with self.engine.begin() as conn:
             if batch.new_stories:
                 await conn.execute(
@@ -246,6 +300,53 @@ class NewsStore(StoreBase):
                         {"story_id": sid, "source": src.source, "link": src.link, "seen_at": src.seen_at}
                         for sid, src in batch.new_sources
                     ],
+                )
+            if batch.handoffs:
+                await conn.execute(self._renew_handoffs(), [_handoff_row(h) for h in batch.handoffs])
+
+    # ------------------------------------------------------------ hand-offs to delivery
+
+    def _renew_handoffs(self) -> Any:
+        """Insert hand-offs; one that exists is renewed (due now: there is news for it again)."""
+        return self.upsert(t.handoffs, ["story_id", "kind"], ["due_at", "created_at"])
+
+    async def pending_handoffs(self, *, due_before: datetime, limit: int = 500) -> list[Handoff]:
+        """Hand-offs due by ``due_before``, oldest first: what start-up and the sweep finish."""
+        q = (
+            sa.select(t.handoffs)
+            .where(t.handoffs.c.due_at <= due_before)
+            .order_by(t.handoffs.c.due_at, t.handoffs.c.story_id, t.handoffs.c.kind)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [Handoff(r.story_id, r.kind, r.due_at, r.created_at) for r in rows]
+
+    async def finish_handoffs(
+        self, story_ids: Sequence[str], *, kind: HandoffKind, as_of: datetime | None = None
+    ) -> None:
+        """Delivery is done with these stories; with ``as_of``, a hand-off renewed later stays."""
+        if not story_ids:
+            return
+        async with self.engine.begin() as conn:
+            for chunk in _chunks(list(dict.fromkeys(story_ids))):
+                q = sa.delete(t.handoffs).where(t.handoffs.c.kind == kind, t.handoffs.c.story_id.in_(chunk))
+                if as_of is not None:
+                    q = q.where(t.handoffs.c.created_at <= as_of)
+                await conn.execute(q)
+
+    async def defer_handoff(self, story_id: str, *, kind: HandoffKind, due_at: datetime) -> None:
+        """Look at this story again at ``due_at`` (a throttled follow-up, a decision that waits)."""
+        async with self.engine.begin() as conn:
+            updated = await conn.execute(
+                sa.update(t.handoffs)
+                .where(t.handoffs.c.story_id == story_id, t.handoffs.c.kind == kind)
+                .values(due_at=due_at)
+            )
+            if not updated.rowcount:
+                await conn.execute(
+                    self.insert_ignore(t.handoffs, ["story_id", "kind"]),
+                    [_handoff_row(Handoff(story_id, kind, due_at, due_at))],
                 )
 
     async def set_story_tickers(self, story_id: str, tickers: Sequence[str]) -> None:
@@ -314,10 +415,16 @@ class NewsStore(StoreBase):
             return await self._load_stories(conn, rows)
 
     async def get_story(self, story_id: str) -> Story | None:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(t.stories).where(t.stories.c.id == story_id))).all()
-            found = await self._load_stories(conn, rows)
+        found = await self.get_stories([story_id])
         return found[0] if found else None
+
+    async def get_stories(self, story_ids: Sequence[str]) -> list[Story]:
+        """The stored stories among ``story_ids`` (with their sources), in no particular order."""
+        rows: list[Any] = []
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(story_ids))):
+                rows += (await conn.execute(sa.select(t.stories).where(t.stories.c.id.in_(chunk)))).all()
+            return await self._load_stories(conn, rows)
 
     async def stories(
         self, *, since: datetime | None = None, ticker: str | None = None, limit: int = 50

@@ -122,6 +122,20 @@ story_sources = sa.Table(
     sa.Column("seen_at", UTCDateTime, nullable=False),
 )
 
+# A new story's alerts (kind "story") or a story's new outlets (kind "sources") that delivery has
+# not finished with yet. Written in the ingest transaction that stores the story, deleted once the
+# alert pipeline has queued what it must (or decided nothing is due); whatever a crash, a shutdown
+# or a database error leaves here is finished at start-up and by a sweep every minute.
+handoffs = sa.Table(
+    "handoffs",
+    metadata,
+    sa.Column("story_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "due_at"),
+)
+
 # ---------------------------------------------------------------- watchlists and subscriptions
 
 watchlists = sa.Table(
