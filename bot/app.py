@@ -33,7 +33,7 @@ from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher, DrainReport
 from bot.delivery.moves import MoveMonitor
 from bot.delivery.pipeline import AlertPipeline
-from bot.domain.errors import BotError
+from bot.domain.errors import BotError, StoreError
 from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.poller import Poller, PollReport
@@ -336,12 +336,31 @@ async def _logged(func: Callable[[], Any], name: str) -> None:
         log.exception("%s failed; it runs again at its next turn", name)
 
 
-def _every(scheduler: AsyncIOScheduler, name: str, seconds: float, func: Callable[[], Any]) -> None:
+HANDOFF_SWEEP = 30.0  # seconds between sweeps that finish hand-offs left pending
+
+
+def _every(
+    scheduler: AsyncIOScheduler,
+    name: str,
+    seconds: float,
+    func: Callable[[], Any],
+    running: set[asyncio.Task[Any]] | None = None,
+) -> None:
     async def job() -> None:
+        task = asyncio.current_task()
+        if running is not None and task is not None:
+            running.add(task)
         try:
             await func()
+        except asyncio.CancelledError:
+            log.info("%s: stopped by the shutdown", name)  # its work is durable or redone
+        except StoreError as exc:
+            log.error("%s failed: %s; it runs again in %.0f s", name, exc, seconds)
         except Exception:
             log.exception("%s failed; it runs again in %.0f s", name, seconds)
+        finally:
+            if running is not None and task is not None:
+                running.discard(task)
 
     scheduler.add_job(
         job,
@@ -367,11 +386,13 @@ async def run_bot(
             loop.add_signal_handler(sig, stop.set)
     async with Runtime.open(env, cfg, clock=clock, console_json=console_json) as rt:
         scheduler = AsyncIOScheduler(timezone=cfg.tz)
+        jobs: set[asyncio.Task[Any]] = set()
         rt.poller.schedule(scheduler)
-        _every(scheduler, "delivery:held", 60, rt.releaser.run_once)
-        _every(scheduler, "delivery:followups", 60, rt.pipeline.flush_followups)
-        _every(scheduler, "catalog:reload", 300, rt.catalog.reload)
-        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols)  # each source fetched only when due
+        _every(scheduler, "delivery:held", 60, rt.releaser.run_once, jobs)
+        # hand-offs left by a crash or a database error; follow-ups whose throttle ended
+        _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs)
+        _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
+        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)  # each source fetched only when due
         rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
         rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
         _every(
@@ -379,6 +400,7 @@ async def run_bot(
             "outbox:purge",
             6 * 3600,
             lambda: rt.store.purge_outbox(before=rt.clock.now() - OUTBOX_RETENTION),
+            jobs,
         )
         web = None
         if cfg.web.enabled:
@@ -401,8 +423,13 @@ async def run_bot(
                     "to a free port, or web.enabled: false in the config"
                 ) from None
             rt.stack.push_async_callback(web.aclose)
+
+        def stop_scheduler() -> None:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)  # cancels the jobs still running
+
         scheduler.start()
-        rt.stack.callback(scheduler.shutdown, wait=False)
+        rt.stack.callback(stop_scheduler)
         dispatch = asyncio.create_task(rt.dispatcher.run(), name="dispatcher")
         platforms = ", ".join(rt.adapters)
         log.info(
@@ -412,7 +439,7 @@ async def run_bot(
             len(rt.catalog.all()),
             platforms,
         )
-        first_poll = asyncio.create_task(rt.poller.run_once(due_only=True), name="first-poll")
+        first_poll = asyncio.create_task(_start_up(rt), name="first-poll")
         first_symbols = asyncio.create_task(
             _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
         )
@@ -424,17 +451,39 @@ async def run_bot(
                 raise error
         log.info("stopping…")
         stopper.cancel()
+        # In-flight work is durable: a poll cycle's stored stories carry their hand-offs, and
+        # sends in flight get delivery.shutdown_grace. So polls and background work are
+        # cancelled at once, and the next start finishes what they left.
+        await rt.poller.stop()
         first_poll.cancel()
         first_symbols.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_poll
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_symbols
+        stop_scheduler()
+        if jobs:
+            await asyncio.wait(list(jobs))
+        await rt.pipeline.aclose()
         await rt.dispatcher.aclose()
         dispatch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await dispatch
     log.info("stopped cleanly")
+
+
+async def _start_up(rt: Runtime) -> None:
+    """Finish what the last run left pending (a crash, a kill, a database error), then poll what is due."""
+    try:
+        if queued := await rt.pipeline.resume():
+            rt.dispatcher.wake()
+            log.info("start-up: %d alerts queued that the last run had not finished", queued)
+    except Exception as exc:  # the sweep tries again every HANDOFF_SWEEP seconds
+        log.error("start-up: finishing pending hand-offs failed (%s); the sweep tries again", exc)
+    try:
+        await rt.poller.run_once(due_only=True)
+    except Exception:
+        log.exception("start-up poll failed; the scheduled polls carry on")
 
 
 @dataclass(frozen=True)
@@ -444,12 +493,42 @@ class PollOnceResult:
 
 
 async def poll_once(
-    env: Env, cfg: BotConfig, *, console_json: bool = False, stream: IO[str] | None = None
+    env: Env,
+    cfg: BotConfig,
+    *,
+    console_json: bool = False,
+    stream: IO[str] | None = None,
+    force: bool = False,
 ) -> PollOnceResult:
-    """One full cycle: fetch every feed, parse, match, store, enqueue, deliver what is due; then exit."""
-    async with Runtime.open(env, cfg, console_json=console_json, console_stream=stream, listen=False) as rt:
-        report = await rt.poller.run_once()
-        await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
-        await rt.releaser.run_once()
-        drained = await rt.dispatcher.drain()
-        return PollOnceResult(report, drained)
+    """One full cycle, like the scheduler's: finish what the last run left pending, fetch the feeds
+    that are not backing off or disabled (``force``: those too), parse, match, store, enqueue,
+    deliver what is due; then exit. SIGTERM stops it cleanly (what it stored is kept)."""
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    stopped = False
+
+    def terminate() -> None:
+        nonlocal stopped
+        stopped = True
+        if main is not None:
+            main.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        async with Runtime.open(
+            env, cfg, console_json=console_json, console_stream=stream, listen=False
+        ) as rt:
+            await rt.pipeline.resume()
+            report = await rt.poller.run_once(force=force)
+            await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
+            await rt.releaser.run_once()
+            drained = await rt.dispatcher.drain()
+            return PollOnceResult(report, drained)
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        raise BotError("stopped by SIGTERM; what was stored is finished by the next run") from None
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)

@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -15,6 +15,10 @@ import bot
 from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from bot.delivery.dispatcher import DrainReport
+    from bot.ingest.poller import PollReport
 
 T = TypeVar("T")
 
@@ -96,6 +100,41 @@ def summary(env: Env, cfg: BotConfig) -> list[str]:
     return lines
 
 
+def poll_summary(report: PollReport, drained: DrainReport) -> dict[str, Any]:
+    """What ``poll --once --json`` reports on stderr: the poll (every feed, skipped ones with why
+    and until when) and the deliveries."""
+    out = report.to_dict()
+    out["delivery"] = {
+        "sent": drained.sent,
+        "edited": drained.edited,
+        "retried": drained.retried,
+        "failed": drained.failed,
+        "dropped": drained.dropped,
+    }
+    return out
+
+
+def poll_summary_lines(report: PollReport, drained: DrainReport) -> list[str]:
+    """What ``poll --once`` prints on stderr: one summary line, then each skipped feed."""
+    skipped = report.skipped
+    polled = len(report.feeds) - len(skipped)
+    lines = [
+        f"polled {polled} feeds: {report.count('200')} changed, {report.count('304')} not modified, "
+        f"{report.failed} failed; {report.new_items} new items, {len(report.stories)} new stories; "
+        f"{drained.sent} alerts sent, {drained.retried} to retry, {drained.failed} failed"
+    ]
+    if skipped:
+        forcible = any(f.skipped and f.skipped.startswith(("backing off", "disabled")) for f in skipped)
+        hint = " (--force polls the disabled and backing-off ones anyway)" if forcible else ""
+        lines.append(f"skipped {len(skipped)} feeds{hint}:")
+        for f in skipped:
+            until = ""
+            if f.next_poll_at is not None and f.skipped and f.skipped.startswith(("backing off", "not due")):
+                until = f"; next poll at {f.next_poll_at.isoformat(timespec='seconds')}"
+            lines.append(f"  {f.name}: {f.skipped}{until}")
+    return lines
+
+
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run the bot's event loop; configuration and database problems exit 2, other BotErrors 1.
 
@@ -140,12 +179,22 @@ def register(app: typer.Typer) -> None:
     def poll(
         once: Annotated[bool, typer.Option("--once", help="Run one full cycle and exit.")] = False,
         json_output: Annotated[
-            bool, typer.Option("--json", help="Console deliveries as one JSON object per line on stdout.")
+            bool,
+            typer.Option(
+                "--json",
+                help="Console deliveries as one JSON object per line on stdout; the summary as JSON on stderr.",
+            ),
+        ] = False,
+        force: Annotated[
+            bool,
+            typer.Option("--force", help="With --once: also poll feeds that back off or are disabled."),
         ] = False,
         config: ConfigOption = None,
     ) -> None:
-        """Fetch every feed, match, store, queue and deliver (``--once``: one cycle, then exit).
+        """Fetch the feeds, match, store, queue and deliver (``--once``: one cycle, then exit).
 
+        Like the running bot, ``--once`` leaves alone the feeds that are disabled or backing off
+        (a server's Retry-After included) and says until when; ``--force`` polls them anyway.
         Without ``--once`` it keeps polling like ``marketbot run``.
         """
         from bot.app import poll_once, run_bot, secrets_of
@@ -153,18 +202,19 @@ def register(app: typer.Typer) -> None:
 
         env, cfg = load(config)
         if not once:
+            if force:
+                fail("--force only applies to --once", EXIT_USAGE)
             _run(lambda: run_bot(env, cfg, console_json=json_output))
             return
         setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env))
-        result = _run(lambda: poll_once(env, cfg, console_json=json_output))
+        result = _run(lambda: poll_once(env, cfg, console_json=json_output, force=force))
         report, drained = result.poll, result.drain
-        polled = len(report.feeds) - report.count("skipped")
-        typer.echo(
-            f"polled {polled} feeds: {report.count('200')} changed, {report.count('304')} not modified, "
-            f"{report.failed} failed; {report.new_items} new items, {len(report.stories)} new stories; "
-            f"{drained.sent} alerts sent, {drained.retried} to retry, {drained.failed} failed",
-            err=True,
-        )
+        polled = len(report.feeds) - len(report.skipped)
+        if json_output:
+            typer.echo(json.dumps({"summary": poll_summary(report, drained)}), err=True)
+        else:
+            for line in poll_summary_lines(report, drained):
+                typer.echo(line, err=True)
         if polled and report.failed == polled:
             fail(f"every feed failed ({report.failed}); see `marketbot feeds` for the reasons")
 

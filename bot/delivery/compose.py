@@ -7,6 +7,8 @@ Idempotency keys (the outbox sends each key at most once):
 
 * ``story:<story_id>:sub:<subscription_id>`` — the alert for a story in a subscription;
 * ``followup:<story_id>:sub:<subscription_id>:<n>`` — the n-th "also reported by" reply (from 0);
+  the pipeline queues it as ``followup:<story_id>:<channel>:after:<previous reply's row id>``, so
+  that only one reply can follow another in a channel;
 * ``digest:sub:<subscription_id>:<first id>-<last id>`` — held alerts folded into one message;
 * ``late:<key>`` — a single held alert delivered late, as itself;
 * ``edit:<key>`` — a late-price edit of the message sent for ``<key>`` (see the dispatcher).

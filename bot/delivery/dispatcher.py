@@ -160,9 +160,19 @@ class Dispatcher:
         self._running = True
         self._stopped.clear()
         log.info("dispatcher %s started", self.worker_id)
+        outage = 0
         try:
             while not self._closing:
-                await self._fill()
+                try:
+                    await self._fill()
+                    outage = 0
+                except Exception as exc:  # the database went away: keep running, claim again later
+                    outage += 1
+                    delay = min(self._cfg.poll_interval * 2**outage, 60.0)
+                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    log.error("dispatcher: claiming due alerts failed (%s); again in %.0f s", reason, delay)
+                    await self._wait_for_change(delay)
+                    continue
                 if self._saturated and len(self._inflight) < self._cfg.max_claimed:
                     await asyncio.sleep(0)  # the claim was cut by its limit: more are due now
                     continue

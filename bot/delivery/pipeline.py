@@ -566,10 +566,6 @@ class AlertPipeline:
         )
         if over_cap or self._hold_reason(sub, now) is not None:
             return 0, now + timedelta(seconds=60)
-        # atomic across processes: only one reply may follow the previous one in this channel
-        after = last.id if last is not None else 0
-        if not await self._store.add_marker(f"followup:{story.id}:{sub.channel}:after:{after}", now=now):
-            return 0, now + interval
         alert = compose_followup(
             story,
             fresh,
@@ -579,8 +575,15 @@ class AlertPipeline:
             thread_of=delivery.message_id if delivery.status == "sent" else None,
             now=now,
         )
+        # The key is the guard: only one reply may follow the previous one in this channel. It is
+        # atomic across processes and, unlike a separate marker, cannot be left behind by a crash
+        # between claiming the turn and queuing the reply.
+        after = last.id if last is not None else 0
+        alert = replace(alert, key=f"followup:{story.id}:{sub.channel}:after:{after}")
         queued = await self._store.enqueue(
             [OutboxEntry(key=alert.key, alert=alert, subscription_id=sub.id, due_at=now, created_at=now)]
         )
+        if not queued:  # another process (or subscription) replied first: look again later
+            return 0, now + interval
         self.stats["followups"] += queued
         return queued, None

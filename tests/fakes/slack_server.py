@@ -661,6 +661,10 @@ class FakeSlack:
                 )
             )
 
+    def clear_failures(self) -> None:
+        """Forget scripted failures not used yet (``fail_next``)."""
+        self._failures.clear()
+
     # ------------------------------------------------------------ test-side views
 
     def messages(self, channel: str) -> list[Message]:
