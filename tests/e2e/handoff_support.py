@@ -143,6 +143,7 @@ class Scene:
     slack: FakeSlack
     yahoo: YahooFake
     mpl: Path
+    bot_db: str | None = None  # the URL the bot uses, when not ``db`` (e.g. through a proxy)
     engine: AsyncEngine = field(init=False)
 
     def __post_init__(self) -> None:
@@ -188,7 +189,7 @@ class Scene:
         }
         env.update(
             PYTHONPATH=str(ROOT),
-            MARKETBOT_DATABASE_URL=self.db,
+            MARKETBOT_DATABASE_URL=self.bot_db or self.db,
             MARKETBOT_CONFIG=str(self.tmp / "bot.yaml"),
             MARKETBOT_NOW=now.isoformat(),
             MARKETBOT_YAHOO_URL=self.yahoo.url,
@@ -224,9 +225,9 @@ class Scene:
 
 
 @contextlib.asynccontextmanager
-async def scene(tmp: Path, db: str, mpl: Path) -> Any:
+async def scene(tmp: Path, db: str, mpl: Path, *, bot_db: str | None = None) -> Any:
     async with FeedHost() as host, FakeSlack() as slack, YahooFake(clock=Frozen()) as yahoo:
-        s = Scene(tmp, db, host, slack, yahoo, mpl)
+        s = Scene(tmp, db, host, slack, yahoo, mpl, bot_db)
         await upgrade(s.engine)  # the test reads the tables before the first bot has started
         try:
             yield s

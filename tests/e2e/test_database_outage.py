@@ -1,0 +1,57 @@
+"""``marketbot run`` while its PostgreSQL goes away mid-cycle (a restart, a network cut): the
+bot logs what failed, keeps running — polls, sweep and dispatcher alike — and, once the server
+is back, delivers the alert that was caught in the outage, once, without being restarted.
+
+The outage is a TCP proxy between the bot and the server (``tests/fakes/tcp_proxy.py``), cut
+while the new alert waits for prices, so other tests sharing the server are not disturbed.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.e2e.handoff_support import TITLE, Child, scene, until
+from tests.fakes.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(300)]
+
+
+async def test_the_running_bot_rides_out_a_database_outage_mid_cycle(
+    postgres: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    real = await postgres.new_database()
+    server = make_url(real)
+    async with (
+        TcpProxy(server.host or "127.0.0.1", server.port or 5432) as proxy,
+        scene(tmp_path, real, tmp_path_factory.mktemp("mpl"), bot_db=proxy.database_url(real)) as s,
+    ):
+        s.configure([("Wire", s.feed("/wire.xml"))], quote_wait=3)
+        s.yahoo.fail("quote", "hang")
+        s.yahoo.fail("chart", "hang")
+        bot = await Child(s.env(), s.tmp, "run").start()
+        try:
+            await until(
+                lambda: s.yahoo.count("/v7/finance/quote") + s.yahoo.count("/v8/finance/chart"),
+                "the start-up poll to ask for prices",
+            )
+            await proxy.cut()
+            await bot.wait_log(r"queuing the alerts of 1 new stories \(retried from the store\)")
+            await bot.wait_log(r"dispatcher: claiming due alerts failed")
+            assert s.alerts() == []
+
+            s.yahoo.clear_failures()
+            proxy.restore()
+            await until(s.alerts, "the alert once the database is back")
+            assert bot.running, bot.output
+            assert bot.logged("finishing the alerts of 1 stories stored before"), bot.output
+        finally:
+            bot.signal(signal.SIGTERM)
+            assert await bot.wait() == 0, bot.output
+        (alert,) = s.alerts()
+        assert TITLE in alert.text and "178.00" in alert.visible
+        await s.assert_nothing_pending()
