@@ -355,7 +355,8 @@ class DeliveryConfig(_Model):
     send_timeout: Seconds = Field(default=30, gt=0, le=300)
     retry_base: Seconds = Field(default=2, gt=0, le=600)
     retry_cap: Seconds = Field(default=900, ge=1, le=24 * 3600)
-    shutdown_grace: Seconds = Field(default=10, ge=0, le=300)
+    # sends in flight at SIGTERM get this long; everything else stops at once (Docker waits 10 s)
+    shutdown_grace: Seconds = Field(default=5, ge=0, le=300)
     # a price that misses quote_wait still edits the alert if it arrives within late_price_wait
     late_price_wait: Seconds = Field(default=60, ge=0, le=600)
     digest_max_entries: int = Field(default=20, ge=1, le=50)

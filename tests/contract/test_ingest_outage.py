@@ -26,7 +26,7 @@ from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
 from bot.ports import FeedSpec
 from bot.store import SqlStore, open_store
-from tests.e2e.handoff_support import until
+from tests.conditions import until
 from tests.fakes.feed_host import Entry, FeedHost, entry, rss
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.unit.delivery.support import SLACK_A, World, make_world

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import re
 import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +21,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.store.db import upgrade
+from tests.conditions import DEADLINE, until
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack_server import FakeSlack, Message
 from tests.fakes.yahoo_server import YahooFake
@@ -34,7 +32,6 @@ LATER = NOW + timedelta(minutes=3)  # the restart: every retry is due, every lea
 CHANNEL = "C0ALERTS01"
 TITLE = "Amazon and Microsoft fall as US weighs cloud curbs for Chinese AI developers"
 LINK = "https://wire.example/cloud-curbs"
-DEADLINE = 90.0  # seconds; only so that a broken build fails instead of hanging
 
 
 class Frozen:
@@ -42,20 +39,6 @@ class Frozen:
 
     def now(self) -> datetime:
         return NOW
-
-
-async def until(predicate: Callable[[], Any], what: str, *, timeout: float = DEADLINE) -> Any:
-    """Wait until ``predicate()`` (sync or async) is truthy; fail with ``what`` after ``timeout``."""
-    give_up = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.02)  # re-check the condition; never a synchronisation point
 
 
 class Child:
@@ -234,6 +217,3 @@ async def scene(tmp: Path, db: str, mpl: Path, *, bot_db: str | None = None) -> 
         finally:
             yahoo.clear_failures()
             await s.aclose()
-
-
-StepFn = Callable[[Scene], Awaitable[None] | None]

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.e2e.handoff_support import TITLE, Child, scene, until
+from tests.conditions import until
+from tests.e2e.handoff_support import TITLE, Child, scene
 from tests.fakes.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(300)]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.handoff_support import LATER, TITLE, Child, Scene, scene, until
+from tests.conditions import until
+from tests.e2e.handoff_support import LATER, TITLE, Child, Scene, scene
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
