@@ -472,14 +472,20 @@ async def run_bot(
     log.info("stopped cleanly")
 
 
-async def _start_up(rt: Runtime) -> None:
-    """Finish what the last run left pending (a crash, a kill, a database error), then poll what is due."""
+async def _resume(rt: Runtime) -> None:
+    """Finish what the last run left pending (a crash, a kill, a database error)."""
     try:
         if queued := await rt.pipeline.resume():
             rt.dispatcher.wake()
             log.info("start-up: %d alerts queued that the last run had not finished", queued)
-    except Exception as exc:  # the sweep tries again every HANDOFF_SWEEP seconds
-        log.error("start-up: finishing pending hand-offs failed (%s); the sweep tries again", exc)
+    except Exception as exc:  # the running bot's sweep tries again every HANDOFF_SWEEP seconds
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("start-up: finishing pending hand-offs failed (%s); they are tried again later", reason)
+
+
+async def _start_up(rt: Runtime) -> None:
+    """Finish what the last run left pending, then poll what is due."""
+    await _resume(rt)
     try:
         await rt.poller.run_once(due_only=True)
     except Exception:
@@ -519,7 +525,7 @@ async def poll_once(
         async with Runtime.open(
             env, cfg, console_json=console_json, console_stream=stream, listen=False
         ) as rt:
-            await rt.pipeline.resume()
+            await _resume(rt)
             report = await rt.poller.run_once(force=force)
             await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
             await rt.releaser.run_once()

@@ -20,8 +20,8 @@ The hand-off from ingestion is durable (see ``bot.ingest.pipeline``): every stor
 with a stored hand-off, which is finished here only after its rows are queued — or, for a
 ``min_move_pct`` decision waiting for a late price, after that decision. "Also reported by"
 works the same way, a throttled follow-up keeping its hand-off (due when the throttle ends).
-``resume()`` finishes whatever a crash, a shutdown or a database error left behind; it runs
-at start-up and every minute. Re-processing is harmless: outbox keys are idempotent.
+``resume()`` finishes whatever a crash, a shutdown or a database error left behind; the app
+runs it at start-up and every 30 s. Re-processing is harmless: outbox keys are idempotent.
 """
 
 from __future__ import annotations
@@ -434,7 +434,7 @@ class AlertPipeline:
         """Finish the hand-offs that are due: what a crash, a shutdown or a database error left
         behind, and follow-ups whose throttle interval has ended. Returns rows queued.
 
-        The app runs it at start-up (before the first poll) and every minute. Stories being
+        The app runs it at start-up (before the first poll) and every 30 s. Stories being
         processed right now are left alone; a story first seen longer than ``ingest.max_age``
         ago is not alerted any more (logged), like any news that old.
         """

@@ -361,7 +361,8 @@ class Poller:
         if src is None or state is None or self._closing:
             return None
         now = self.clock.now()
-        slack = timedelta(seconds=src.spec.interval * 0.5)  # jitter must not skip a regular tick
+        # jitter must not skip a regular tick; a backoff or a server's Retry-After is kept exactly
+        slack = timedelta(seconds=0 if state.consecutive_failures else src.spec.interval * 0.5)
         if not self._pollable(state) or (state.next_poll_at is not None and now < state.next_poll_at - slack):
             return None
         report = await self._run_cycle([src])
