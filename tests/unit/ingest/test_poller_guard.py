@@ -105,3 +105,24 @@ async def test_a_failing_hand_on_leaves_the_story_to_the_sweep_and_the_cycle_goe
         assert handoff.kind == "story"  # the sweep finishes it
         # the items are stored with their hand-off, so the validators can be kept
         assert (await store.get_feed("a")).etag == '"v1"'  # type: ignore[union-attr]
+
+
+async def test_the_scheduled_job_keeps_a_retry_after_to_the_second(
+    host: FeedHost, db: str, clock: ManualClock
+) -> None:
+    url = host.serve("/a.xml", b"", fail_times=1, fail_status=429, retry_after="3600")
+    async with (
+        open_store(db) as store,
+        Poller(store=store, sources=[feed(url)], config=CONFIG, clock=clock) as poller,
+    ):
+        result = await poller.poll_feed("a")
+        assert result is not None and result.status == "error"
+        asked = poller.states["a"].next_poll_at
+        assert asked is not None and asked - clock.now() >= timedelta(seconds=3600)
+        assert poller.states["a"].last_error == "HTTP 429 Too Many Requests (Retry-After: 1h)"
+        clock.set(asked - timedelta(seconds=1))
+        assert await poller.poll_feed("a") is None  # a regular tick may come early; this may not
+        assert host.hits["/a.xml"] == 1
+        clock.set(asked)
+        result = await poller.poll_feed("a")
+        assert result is not None and host.hits["/a.xml"] == 2
