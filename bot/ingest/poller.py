@@ -432,7 +432,11 @@ class Poller:
     # ------------------------------------------------------------ one cycle
 
     async def _run_cycle(self, sources: Sequence[FeedSource]) -> PollReport:
-        """Claim the feeds (the in-flight guard), then poll them in a task ``stop()`` can cancel."""
+        """Claim the feeds (the in-flight guard), then poll them in a task of the poller's own.
+
+        The poller owns its cycles: a caller that is cancelled (a scheduler shutting down) leaves
+        the cycle to finish, and only ``stop()`` cancels it.
+        """
         started_at = self.clock.now()
         claimed = [src for src in sources if src.id not in self._inflight]
         if self._closing or not claimed:
@@ -447,11 +451,7 @@ class Poller:
             self._inflight -= ids
 
         task.add_done_callback(release)
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
+        await asyncio.wait({task})
         if task.cancelled():
             return PollReport(started_at, 0.0, interrupted=True)
         return task.result()
