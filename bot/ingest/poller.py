@@ -347,8 +347,8 @@ class Poller:
     async def _refresh_job(self) -> None:
         try:
             await self.refresh()
-        except Exception:
-            log.exception("refreshing feed sources failed")
+        except Exception as exc:  # a database outage: one line, and again at the next refresh
+            self._failure(exc, "refreshing feed sources")
 
     async def poll_feed(self, feed_id: str) -> FeedPollResult | None:
         """The scheduled job: poll one feed if it is due (backoff and Retry-After respected).

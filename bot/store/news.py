@@ -136,6 +136,10 @@ class NewsStore(StoreBase):
         back to true starts afresh: its disabled reason and failure count are cleared.
         Only rows that changed are written (the poller syncs every minute).
         """
+        with store_errors(f"syncing the list of {len(feeds)} feeds"):
+            await self._sync_feeds(feeds)
+
+    async def _sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
         origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo"}
         async with self.engine.begin() as conn:
             existing = {r.id: r for r in (await conn.execute(sa.select(t.feeds))).all()}
@@ -170,12 +174,10 @@ class NewsStore(StoreBase):
                 await conn.execute(sa.update(t.feeds).where(t.feeds.c.id.in_(chunk)).values(active=False))
 
     async def list_feeds(self) -> list[FeedState]:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(t.feeds).where(t.feeds.c.active).order_by(t.feeds.c.origin, t.feeds.c.name)
-                )
-            ).all()
+        q = sa.select(t.feeds).where(t.feeds.c.active).order_by(t.feeds.c.origin, t.feeds.c.name)
+        with store_errors("reading the feeds", writing=False):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(q)).all()
         return [_feed_state(r) for r in rows]
 
     async def get_feed(self, feed_id: str) -> FeedState | None:
