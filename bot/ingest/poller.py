@@ -396,7 +396,8 @@ class Poller:
                         src.spec.url,
                         "skipped",
                         disabled_reason=state.disabled_reason,
-                        next_poll_at=state.next_poll_at,
+                        # until when it waits; a disabled feed waits for someone to enable it
+                        next_poll_at=state.next_poll_at if self._pollable(state) else None,
                         skipped=why,
                     )
                 )
