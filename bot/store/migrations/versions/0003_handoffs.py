@@ -1,7 +1,7 @@
 """handoffs: stories whose alerts (or new outlets) delivery has not finished with
 
-Revision ID: 0002_handoffs
-Revises: 0001
+Revision ID: 0003_handoffs
+Revises: 0002_symbol_directory
 Create Date: 2026-12-02 14:20:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.store.schema
 
-revision = "0002_handoffs"
-down_revision = "0001"
+revision = "0003_handoffs"
+down_revision = "0002_symbol_directory"
 branch_labels = None
 depends_on = None
 
