@@ -392,7 +392,8 @@ async def run_bot(
         # hand-offs left by a crash or a database error; follow-ups whose throttle ended
         _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
-        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)  # each source fetched only when due
+        # each symbol source is fetched only when due (SEC daily, quote names weekly)
+        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)
         rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
         rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
         _every(
