@@ -31,15 +31,21 @@ async def test_the_running_bot_rides_out_a_database_outage_mid_cycle(
         TcpProxy(server.host or "127.0.0.1", server.port or 5432) as proxy,
         scene(tmp_path, real, tmp_path_factory.mktemp("mpl"), bot_db=proxy.database_url(real)) as s,
     ):
-        s.configure([("Wire", s.feed("/wire.xml"))], quote_wait=3)
+        # the alert waits up to quote_wait for prices that never come: the cut lands in that wait
+        s.configure([("Wire", s.feed("/wire.xml"))], quote_wait=20)
         s.yahoo.fail("quote", "hang")
         s.yahoo.fail("chart", "hang")
         bot = await Child(s.env(), s.tmp, "run").start()
         try:
-            await until(
-                lambda: s.yahoo.count("/v7/finance/quote") + s.yahoo.count("/v8/finance/chart"),
-                "the start-up poll to ask for prices",
-            )
+
+            async def waiting_for_prices() -> bool:
+                # the story is stored with its hand-off (Yahoo is also asked for company names at
+                # start-up, so a quote request alone does not say the alert is waiting for prices)
+                stored = await s.count("SELECT count(*) FROM handoffs")
+                asked = s.yahoo.count("/v7/finance/quote") + s.yahoo.count("/v8/finance/chart")
+                return stored > 0 and asked > 0
+
+            await until(waiting_for_prices, "the stored story's alert to wait for prices")
             await proxy.cut()
             await bot.wait_log(r"queuing the alerts of 1 new stories \(retried from the store\)")
             await bot.wait_log(r"dispatcher: claiming due alerts failed")
