@@ -8,7 +8,6 @@ dispatcher and the held-alert releaser are the app's own.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from bot.market.symbols import load_directory
 from bot.ports import IngestBatch, SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import YahooFake
+from tests.support.clock import VirtualSleep
 
 ET = ZoneInfo("America/New_York")
 SLACK_A = ChannelRef("slack", "C0AAAAAAAA", "T1")
@@ -98,17 +98,6 @@ def story(
         first_seen_at=at,
         sources=tuple(sources),
     )
-
-
-class VirtualSleep:
-    """Rate-limit waits that pass instantly by moving the manual clock."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-
-    async def __call__(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-        await asyncio.sleep(0)
 
 
 @dataclass

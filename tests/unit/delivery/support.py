@@ -26,6 +26,7 @@ from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
 from bot.ports import SubscriptionSpec
 from bot.store import SqlStore
+from tests.support.clock import VirtualSleep
 
 SLACK_A = ChannelRef("slack", "C0AAAAAAAA", "T1")
 SLACK_B = ChannelRef("slack", "C0BBBBBBBB", "T1")
@@ -52,19 +53,6 @@ def config(extra: str = "") -> BotConfig:
     if "delivery:" in extra:
         text = text.split("delivery:")[0]
     return parse_config(text + extra)
-
-
-class VirtualSleep:
-    """Rate-limit waits that pass instantly by moving the manual clock (and remember how long)."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.total = 0.0
-
-    async def __call__(self, seconds: float) -> None:
-        self.total += seconds
-        self.clock.advance(seconds)
-        await asyncio.sleep(0)
 
 
 class MemoryQuotes:
