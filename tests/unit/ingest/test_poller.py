@@ -6,7 +6,6 @@ carry them, across restarts), and what ``marketbot feeds`` would show for each f
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, enable_feed
 from bot.ingest.sources import FeedSource, news_source
-from bot.ports import FeedSpec
+from bot.ports import FeedSpec, FeedState, Store
 from bot.store import open_store
 from tests.fakes.feed_host import Entry, FeedHost, entity_bomb, entry, rss
+from tests.support.wait import wait_until
 
 CONFIG = IngestConfig(total_timeout=2, max_failures=3)
 
@@ -531,15 +531,17 @@ async def test_the_scheduler_polls_each_feed_on_its_own(host: FeedHost, db: str)
         poller.schedule(scheduler)
         scheduler.start()
         try:
-            for _ in range(200):
-                if all(host.hits.get(f"/live{i}.xml") for i in range(2)):
-                    break
-                await asyncio.sleep(0.05)
+            # each job is done once it saved its feed's state: only then stop the scheduler, whose
+            # shutdown cancels jobs still running (a request seen by the host is not a finished poll)
+            saved = await wait_until(
+                lambda: _all_saved(store), what="both scheduled polls saving their feed state"
+            )
         finally:
             scheduler.shutdown(wait=False)
         assert host.hits["/live0.xml"] == 1 and host.hits["/live1.xml"] == 1
-        for _ in range(100):  # the job saves its state when the poll is done
-            if all(s.last_status == "200" for s in await store.list_feeds()):
-                break
-            await asyncio.sleep(0.05)
-        assert [s.last_status for s in await store.list_feeds()] == ["200", "200"]
+        assert [s.last_status for s in saved] == ["200", "200"]
+
+
+async def _all_saved(store: Store) -> list[FeedState] | None:
+    feeds = await store.list_feeds()
+    return feeds if feeds and all(s.last_status == "200" for s in feeds) else None
