@@ -51,11 +51,13 @@ async def wait_until(
     timeout: float = WAIT_TIMEOUT,
     changed: asyncio.Event | None = None,
     ignoring: tuple[type[BaseException], ...] = (),
+    every: float = _MAX_POLL,
 ) -> T:
     """Wait until ``condition()`` (sync or async) returns something truthy, and return it.
 
     Exceptions of the ``ignoring`` types count as "not yet" (e.g. ``OSError`` while a server is
     not listening yet); the last one is reported if the deadline passes. Others propagate.
+    ``every`` caps the re-check interval (raise it for costly conditions, e.g. a subprocess).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -78,11 +80,11 @@ async def wait_until(
             raise WaitTimeout(_describe(what, timeout, value, error)) from error
         if changed is not None:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, _MAX_POLL * 10)):
+                async with asyncio.timeout(min(remaining, max(every, _MAX_POLL * 10))):
                     await changed.wait()
         else:
             await asyncio.sleep(min(remaining, pause))  # a re-check interval, not a synchronisation
-            pause = min(pause * 2, _MAX_POLL)
+            pause = min(pause * 2, every)
 
 
 def wait_until_sync(
@@ -91,6 +93,7 @@ def wait_until_sync(
     what: str,
     timeout: float = WAIT_TIMEOUT,
     ignoring: tuple[type[BaseException], ...] = (),
+    every: float = _MAX_POLL,
 ) -> T:
     """``wait_until`` for plain (non-async) tests: re-checks ``condition()`` until it is truthy."""
     deadline = time.monotonic() + timeout
@@ -108,7 +111,7 @@ def wait_until_sync(
         if remaining <= 0:
             raise WaitTimeout(_describe(what, timeout, value, error)) from error
         time.sleep(min(remaining, pause))  # a re-check interval, not a synchronisation
-        pause = min(pause * 2, _MAX_POLL)
+        pause = min(pause * 2, every)
 
 
 async def finishes(awaitable: Awaitable[T], *, what: str, timeout: float = WAIT_TIMEOUT) -> T:
