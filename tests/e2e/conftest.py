@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.wait import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -128,18 +130,17 @@ class BotProcess:
 
     async def wait_log(self, pattern: str, *, timeout: float = 60) -> re.Match[str]:
         regex = re.compile(pattern)
-        async with asyncio.timeout(timeout):
-            while True:
-                for line in self.lines:
-                    if m := regex.search(line):
-                        return m
-                assert self.proc is not None
-                if self.proc.returncode is not None:
-                    raise AssertionError("marketbot exited early:\n" + self.output)
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.5):
-                        await self._changed.wait()
+
+        def found() -> re.Match[str] | None:
+            for line in self.lines:
+                if m := regex.search(line):
+                    return m
+            self.alive()  # an early exit fails at once, with the output
+            return None
+
+        return await wait_until(
+            found, what=f"a log line matching {pattern!r}", timeout=timeout, changed=self._changed
+        )
 
     @property
     def output(self) -> str:

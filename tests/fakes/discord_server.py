@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.wait import WAIT_TIMEOUT, wait_until
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 API_PREFIX = "/api/v10"
 
@@ -552,7 +554,7 @@ class Interaction:
         msgs = ([self.original] if self.original else []) + self.followups
         return [m for m in msgs if not m.loading and not m.deleted]
 
-    async def reply(self, timeout: float = 15.0) -> Message:
+    async def reply(self, timeout: float = WAIT_TIMEOUT) -> Message:
         """Wait for the answer a user would see (the response, or the deferred message's final form)."""
         assert self.fake is not None
         await self.fake.wait_for(
@@ -560,7 +562,7 @@ class Interaction:
         )
         return self.replies()[0]
 
-    async def ack(self, timeout: float = 15.0) -> dict[str, Any]:
+    async def ack(self, timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
         """Wait for the interaction callback (the initial response, a defer or autocomplete choices)."""
         assert self.fake is not None
         await self.fake.wait_for(
@@ -662,7 +664,7 @@ class DiscordFake:
         self.resume_count = 0
         self._failures: list[_Failure] = []
         self._buckets: dict[str, _Bucket] = {}
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -801,25 +803,23 @@ class DiscordFake:
     # ------------------------------------------------------------ observation
 
     async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.set()
 
     async def wait_for(
-        self, predicate: Callable[[], bool], *, timeout: float = 15.0, what: str = "a condition"
+        self, predicate: Callable[[], bool], *, timeout: float = WAIT_TIMEOUT, what: str = "a condition"
     ) -> None:
-        """Wait until ``predicate()`` holds; a TimeoutError names what never happened."""
-        try:
-            async with asyncio.timeout(timeout):
-                async with self._changed:
-                    await self._changed.wait_for(predicate)
-        except TimeoutError:
-            raise TimeoutError(f"the fake Discord never saw {what} within {timeout}s") from None
+        """Wait until ``predicate()`` holds (re-checked on every change); the failure names ``what``."""
+        await wait_until(
+            predicate, what=f"the fake Discord to see {what}", timeout=timeout, changed=self._changed
+        )
 
     def messages(self, channel_id: int, *, include_deleted: bool = False) -> list[Message]:
         ch = self._channels[channel_id]
         return [m for m in ch.messages if include_deleted or not m.deleted]
 
-    async def wait_messages(self, channel_id: int, count: int = 1, *, timeout: float = 15.0) -> list[Message]:
+    async def wait_messages(
+        self, channel_id: int, count: int = 1, *, timeout: float = WAIT_TIMEOUT
+    ) -> list[Message]:
         await self.wait_for(
             lambda: len(self.messages(channel_id)) >= count,
             timeout=timeout,
@@ -841,7 +841,9 @@ class DiscordFake:
                 return conn
         return None
 
-    async def wait_connected(self, *, identifies: int = 1, timeout: float = 15.0) -> GatewayConnection:
+    async def wait_connected(
+        self, *, identifies: int = 1, timeout: float = WAIT_TIMEOUT
+    ) -> GatewayConnection:
         """Wait until the bot has identified ``identifies`` times and holds a live session."""
         await self.wait_for(
             lambda: self.identify_count >= identifies and self.active_connection is not None,
@@ -1016,7 +1018,7 @@ class DiscordFake:
         command: str,
         *,
         focused: str,
-        timeout: float = 15.0,
+        timeout: float = WAIT_TIMEOUT,
         **options: Any,
     ) -> list[dict[str, Any]]:
         """``member`` types into option ``focused``; returns the choices the bot offered."""

@@ -163,7 +163,7 @@ class FeedHost:
         if route is None:
             return web.Response(status=404, text="not found")
         if route.delay:
-            await asyncio.sleep(route.delay)
+            await asyncio.sleep(route.delay)  # noqa: TID251 - a slow server is the behaviour under test
         if route.fail_times:
             if route.fail_times > 0:
                 route.fail_times -= 1
@@ -228,7 +228,7 @@ class FeedHost:
         await resp.prepare(request)
         for i in range(0, len(route.body), route.drip_chunk):
             await resp.write(route.body[i : i + route.drip_chunk])
-            await asyncio.sleep(route.drip_interval)
+            await asyncio.sleep(route.drip_interval)  # noqa: TID251 - a dripping body is the behaviour under test
         await resp.write_eof()
         return resp
 
@@ -241,7 +241,7 @@ class FeedHost:
         for n in itertools.count():
             chunk = f"<item><title>Item {n}</title><link>https://endless.test/{n}</link></item>".encode()
             await resp.write(chunk * 64)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # noqa: TID251 - one loop turn: the client can read and hang up
         return resp  # pragma: no cover - the client hangs up first
 
     async def _huge(self, request: web.Request, route: Route, headers: dict[str, str]) -> web.StreamResponse:

@@ -34,6 +34,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.support.wait import WAIT_TIMEOUT, wait_until
+
 # ---------------------------------------------------------------- Block Kit limits
 
 MAX_BLOCKS = 50
@@ -434,12 +436,14 @@ class SlashResult:
     def timed_out(self) -> bool:
         return self.user_error == "operation_timeout"
 
-    async def wait_responses(self, count: int = 1, *, timeout: float = 15.0) -> list[CommandResponse]:
+    async def wait_responses(self, count: int = 1, *, timeout: float = WAIT_TIMEOUT) -> list[CommandResponse]:
         """Wait until the app has sent ``count`` responses (ack payload included)."""
-        async with asyncio.timeout(timeout):
-            while len(self.responses) < count:
-                self._changed.clear()
-                await self._changed.wait()
+        await wait_until(
+            lambda: len(self.responses) >= count,
+            what=f"{count} response(s) to {self.command} {self.text!r}",
+            timeout=timeout,
+            changed=self._changed,
+        )
         return self.responses
 
 
@@ -677,20 +681,20 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[ApiCall]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 15.0) -> Any:
+    async def wait_for(
+        self, predicate: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT, what: str = "a condition"
+    ) -> Any:
         """Wait until ``predicate()`` is truthy (re-checked whenever the fake's state changes)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await self._changed.wait()
+        return await wait_until(predicate, what=what, timeout=timeout, changed=self._changed)
 
-    async def wait_messages(self, channel: str, count: int = 1, *, timeout: float = 15.0) -> list[Message]:
-        await self.wait_for(lambda: len(self._messages.get(channel, [])) >= count, timeout=timeout)
+    async def wait_messages(
+        self, channel: str, count: int = 1, *, timeout: float = WAIT_TIMEOUT
+    ) -> list[Message]:
+        await self.wait_for(
+            lambda: len(self._messages.get(channel, [])) >= count,
+            timeout=timeout,
+            what=f"{count} message(s) in {channel}",
+        )
         return self.messages(channel)
 
     def _touch(self) -> None:
@@ -727,7 +731,7 @@ class FakeSlack:
         if failures:
             failure = failures.popleft()
             if failure.delay:
-                await asyncio.sleep(failure.delay)
+                await asyncio.sleep(failure.delay)  # noqa: TID251 - a slow Slack is the behaviour under test
             if failure.drop:
                 call.status = 0
                 call.response = {"dropped": True}
@@ -1172,13 +1176,15 @@ class FakeSlack:
             self._touch()
         return ws
 
-    async def wait_connected(self, *, newer_than: int = 0, timeout: float = 15.0) -> SocketConnection:
+    async def wait_connected(self, *, newer_than: int = 0, timeout: float = WAIT_TIMEOUT) -> SocketConnection:
         """Wait for a live connection (hello sent) whose id is greater than ``newer_than``."""
 
         def found() -> SocketConnection | None:
             return next((c for c in reversed(self.live_connections) if c.id > newer_than), None)
 
-        conn: SocketConnection = await self.wait_for(found, timeout=timeout)
+        conn: SocketConnection = await self.wait_for(
+            found, timeout=timeout, what=f"a live Socket Mode connection newer than #{newer_than}"
+        )
         return conn
 
     def _pick_connection(self) -> SocketConnection | None:
@@ -1237,7 +1243,7 @@ class FakeSlack:
                 self._spawn(self._close_later(conn, close_after))
 
     async def _close_later(self, conn: SocketConnection, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # noqa: TID251 - Slack closing the old socket later, as it does
         if not conn.closed:
             await conn.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
 

@@ -27,7 +27,8 @@ can say "AMZN closed at 182.69 and trades at 181.20 pre-market". Ground truth fo
 
 Misbehaviour: ``fail(endpoint, mode, times=None)`` with modes ``garbage`` (HTML instead of
 JSON), ``429``, ``500``, ``401``, ``hang`` (never answers until the fake closes), ``empty``,
-``slow`` (answers normally after ``slow_seconds``);
+``slow`` (answers normally after ``slow_seconds``), ``held`` (answers normally once the test
+calls ``release_held()``: a late answer without a race against the clock);
 halted (``halted_at``) and delisted (``delisted=True``) instruments.
 
 Run standalone for end-to-end tests: ``python -m tests.fakes.yahoo_server --port 8765
@@ -59,7 +60,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 Endpoint = Literal["cookie", "crumb", "quote", "chart", "summary", "news", "all"]
-Mode = Literal["garbage", "429", "500", "401", "hang", "empty", "slow"]
+Mode = Literal["garbage", "429", "500", "401", "hang", "empty", "slow", "held"]
 
 NO_TRADES = -1.0  # a Day override meaning "no extended-hours trades in that session"
 
@@ -363,6 +364,7 @@ class YahooFake:
         self._crumbs: dict[str, str] = {}  # A3 cookie -> crumb
         self._host, self._port = host, port
         self._release = asyncio.Event()
+        self._held = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -393,6 +395,11 @@ class YahooFake:
         self._failures.clear()
         self._release.set()
         self._release = asyncio.Event()
+
+    def release_held(self) -> None:
+        """Let the requests held by a ``held`` failure answer normally now."""
+        self._held.set()
+        self._held = asyncio.Event()
 
     def count(self, path_prefix: str) -> int:
         """How many requests hit paths starting with ``path_prefix``."""
@@ -440,6 +447,7 @@ class YahooFake:
 
     async def close(self) -> None:
         self._release.set()
+        self._held.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -477,7 +485,10 @@ class YahooFake:
                 else:
                     plans[0] = (mode, times - 1)
             if mode == "slow":
-                await asyncio.sleep(self.slow_seconds)
+                await asyncio.sleep(self.slow_seconds)  # noqa: TID251 - a slow Yahoo is the behaviour under test
+                return None
+            if mode == "held":
+                await self._held.wait()
                 return None
             return await self._failure(mode)
         return None
