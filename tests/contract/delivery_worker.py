@@ -33,14 +33,13 @@ async def claim_and_send(url: str, now: datetime, worker: str) -> None:
     async with open_store(url, migrate=False) as store:
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
-        idle = 0
-        while idle < 3:
+        while True:
             claimed = await store.claim_due(now=now, limit=3, lease=LEASE, worker=worker)
             if not claimed:
-                idle += 1
-                await asyncio.sleep(0.05)
-                continue
-            idle = 0
+                # this worker holds nothing and nothing is due: whatever is left sits behind a head
+                # alert the other worker holds and sends, and that worker stops only once nothing
+                # is due while it holds nothing either — so every row is sent by one of them
+                break
             for e in claimed:
                 print(f"sent {e.key}", flush=True)
                 await store.mark_sent(e.id, ref=MessageRef(e.alert.channel, f"{worker}-{e.id}"), now=now)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from bot.domain.models import Alert, ChannelRef
 from bot.domain.timeutil import ManualClock
 from bot.ports import OutboxEntry
 from bot.store import SqlStore, open_store
+from tests.support.wait import wait_until
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, World, config, make_world, story
 
 PRICES = {"NVDA": (140.0, 133.0), "AMD": (150.0, 149.0)}
@@ -235,18 +236,17 @@ async def test_run_until_closed_and_shutdown_releases_unsent_claims(
     runner = asyncio.create_task(w.dispatcher.run())
     await w.ingest(story("Nvidia semiconductor while running", at=clock.now()))
     w.dispatcher.wake()
-    for _ in range(500):
-        if w.chat["slack"].messages:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: w.chat["slack"].messages, what="the running dispatcher sending the alert")
     assert titles(w.chat["slack"]) == ["Nvidia semiconductor while running"]
     await w.dispatcher.aclose()
     assert runner.done() and runner.exception() is None
 
     # a dispatcher stopped while alerts wait for rate-limit budget gives them back at once
     never = asyncio.Event()
+    waiting = asyncio.Event()
 
     async def blocked(_seconds: float) -> None:
+        waiting.set()
         await never.wait()
 
     slow = MemoryChat("slack", channel_rate=(1, 20.0))
@@ -254,11 +254,10 @@ async def test_run_until_closed_and_shutdown_releases_unsent_claims(
     for i in range(3):
         await w.ingest(story(f"Nvidia semiconductor queued {i}", at=clock.now()))
     task = asyncio.create_task(stuck.run())
-    for _ in range(500):
-        if slow.messages:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # the second alert now waits for the channel's budget
+    await wait_until(
+        lambda: slow.messages and waiting.is_set(),
+        what="the first alert sent and the second waiting for the channel's budget",
+    )
     await stuck.aclose()
     assert task.done()
     assert titles(slow) == ["Nvidia semiconductor queued 0"]

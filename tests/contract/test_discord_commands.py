@@ -32,6 +32,7 @@ from tests.fakes.discord_server import (
     World,
     render_markdown,
 )
+from tests.support.wait import wait_until
 
 CONFIG = """
 timezone: America/New_York
@@ -220,7 +221,7 @@ async def test_quote_is_deferred_then_answered_with_a_chart(
     ix = await fake.slash(world.member, world.channel, "quote", tickers="AMZN")
     ack = await ix.ack()
     assert ack["type"] == 5 and not int((ack.get("data") or {}).get("flags") or 0) & EPHEMERAL
-    await asyncio.wait_for(quotes.asked.wait(), 10)
+    await wait_until(quotes.asked.is_set, what="the /quote handler asking for prices")
     assert ix.replies() == [], "while the market is slow the user sees only 'thinking…'"
     (thinking,) = [m for m in fake.messages(world.channel.id) if m.loading]
 

@@ -4,7 +4,6 @@ RECONNECT and RESUME, invalid sessions, dropped sockets — and no privileged in
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from bot.chat.discord_bot import DiscordAdapter
 from bot.domain.models import Reply
 from tests.fakes.discord_server import PRIVILEGED_INTENTS, DiscordFake, World
+from tests.support.wait import wait_until
 
 
 class EchoCommands:
@@ -134,9 +134,7 @@ async def test_a_token_revoked_while_running_stops_the_gateway(
     fake.revoke_token()
     await fake.invalidate_session(resumable=False)  # forces a fresh IDENTIFY, which now fails (4004)
     await fake.wait_for(lambda: any(c.close_code == 4004 for c in fake.connections), what="close 4004")
-    async with asyncio.timeout(10):
-        while bot.gateway_error is None:
-            await asyncio.sleep(0.02)
+    await wait_until(lambda: bot.gateway_error is not None, what="the adapter reporting the gateway error")
     assert "DISCORD_BOT_TOKEN" in str(bot.gateway_error)
     assert not bot.connected
     assert "4004" in str(bot.status()["gateway_error"])

@@ -379,7 +379,7 @@ async def test_aclose_leaves_nothing_running(fake: FakeSlack, clock: ManualClock
     assert adapter.connected
     await adapter.send(make_alert(clock), target=TARGET)
     await adapter.aclose()
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # noqa: TID251 - one loop turn (not time) for cancelled tasks to finish
     assert client_tasks() == set()
     assert fake.live_connections == [] or await fake.wait_for(lambda: fake.live_connections == [], timeout=5)
     with pytest.raises(DeliveryError):

@@ -30,7 +30,7 @@ class SlowCommands:
 
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
         self.calls.append((ctx, command, text))
-        await asyncio.sleep(self.delay)
+        await asyncio.sleep(self.delay)  # noqa: TID251 - a slow handler is the behaviour under test
         words = text.split()
         if command == "quote":
             symbol = (words or ["?"])[0].upper()

@@ -27,7 +27,7 @@ class Commands:
 
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
         self.calls.append((command, text))
-        await asyncio.sleep(self.delay)
+        await asyncio.sleep(self.delay)  # noqa: TID251 - a slow handler is the behaviour under test
         return Reply(text=f"{command}: {text}", private=command == "watch")
 
     async def complete(
@@ -103,8 +103,10 @@ async def test_badly_signed_requests_get_401_and_run_nothing(
     result = await fake.slash_command("/watch", "delete everything", request_url=events_url, **tamper)
     assert result.http_status == 401
     assert result.user_error == "dispatch_failed"
-    await asyncio.sleep(0.2)
-    assert commands.calls == []
+    # a signed command afterwards: by the time it has run, the rejected one would have run too
+    signed = await fake.slash_command("/news", "AMZN", request_url=events_url)
+    await signed.wait_responses(1)
+    assert commands.calls == [("news", "AMZN")]
     assert result.responses == []
 
 
