@@ -23,6 +23,7 @@ from tests.e2e.conftest import running
 from tests.fakes.discord_server import EPHEMERAL, DiscordFake, Message, World
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.yahoo_server import YahooFake
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -66,25 +67,27 @@ def bot_env(tmp_path: Path, discord: DiscordFake, yahoo: YahooFake, world: World
 
 async def subscriptions_json(cwd: Path, env: dict[str, str]) -> list[dict[str, object]]:
     """``marketbot subscriptions --json`` next to the running bot, until the state settles."""
-    async with asyncio.timeout(60):
-        while True:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "subscriptions",
-                "--json",
-                env=env,
-                cwd=cwd,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            out, err = await proc.communicate()
-            assert proc.returncode == 0, err.decode()
-            rows: list[dict[str, object]] = json.loads(out)
-            if any(r["state"] == "broken" for r in rows):
-                return rows
-            await asyncio.sleep(0.5)
+
+    async def listing() -> list[dict[str, object]] | None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "subscriptions",
+            "--json",
+            env=env,
+            cwd=cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        rows: list[dict[str, object]] = json.loads(out)
+        return rows if any(r["state"] == "broken" for r in rows) else None
+
+    return await wait_until(
+        listing, what="`marketbot subscriptions` showing it broken", timeout=90, every=0.5
+    )
 
 
 def alerts(discord: DiscordFake, world: World) -> list[Message]:

@@ -21,6 +21,7 @@ from bot.domain.models import Alert, QuietHours, TradingSession
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
+from tests.support.wait import wait_until
 from tests.unit.delivery.market_world import (
     SLACK_A,
     SLACK_B,
@@ -323,7 +324,7 @@ async def test_catch_up_job_runs_when_the_scheduler_starts(world: World, clock: 
     world.briefings.schedule(scheduler)
     scheduler.start()
     try:
-        await asyncio.wait_for(queued.wait(), timeout=60)
+        await wait_until(queued.is_set, what="the start-up catch-up queueing the briefing")
     finally:
         scheduler.shutdown(wait=False)
     sent = await world.deliver()

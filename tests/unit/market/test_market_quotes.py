@@ -16,6 +16,7 @@ from bot.domain.timeutil import ManualClock
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from tests.fakes.yahoo_server import NO_TRADES, Instrument, YahooFake
+from tests.support.wait import wait_until
 from tests.unit.market.conftest import et
 
 WED, THU, FRI = date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27)
@@ -218,21 +219,18 @@ async def test_hanging_yahoo_gives_no_price_within_the_deadline(
 async def test_a_late_answer_fills_the_cache(
     fake: YahooFake, clock: ManualClock, calendar: ExchangeCalendar, yf_cache: Path
 ) -> None:
-    config = MarketConfig(quote_timeout=1.0)
+    config = MarketConfig()  # the default deadline: the batch gets 60% of it, each request all of it
     async with YahooQuoteSource(config, calendar, yahoo_url=fake.url, clock=clock, cache_dir=yf_cache) as src:
         await src.quote("MSFT")  # cookie and crumb in place
         clock.advance(60)
-        fake.slow_seconds = 0.8  # past the batch budget (0.6 s), within the per-request cap (1 s)
-        fake.fail("quote", "slow", times=1)
-        fake.fail("chart", "hang")
+        fake.fail("quote", "held", times=1)  # answers only when released: past the batch budget
+        fake.fail("chart", "500")
         first = await src.quote("AMZN")
         assert first.price is None
-        for _ in range(50):  # the alert would be edited once the price arrives
-            if src.cached("AMZN") is not None:
-                break
-            await asyncio.sleep(0.1)
-        late = src.cached("AMZN")
-        assert late is not None and late.available
+        fake.release_held()  # the answer now arrives well within the request's own cap
+        # the alert would be edited once the price arrives
+        late = await wait_until(lambda: src.cached("AMZN"), what="the late answer in the cache")
+        assert late.available
         requests = fake.count("/v7/finance/quote")
         assert (await src.quote("AMZN")) == late
         assert fake.count("/v7/finance/quote") == requests
