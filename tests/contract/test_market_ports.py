@@ -55,7 +55,7 @@ async def yahoo_quotes(
     fake: YahooFake, clock: ManualClock, cache_dir: Path
 ) -> AsyncIterator[YahooQuoteSource]:
     src = YahooQuoteSource(
-        MarketConfig(quote_timeout=2.0),
+        MarketConfig(quote_timeout=30.0),  # generous: a busy machine must not turn prices into None
         ExchangeCalendar(),
         yahoo_url=fake.url,
         clock=clock,

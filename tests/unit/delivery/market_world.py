@@ -154,7 +154,8 @@ class World:
 
 
 def market_config() -> MarketConfig:
-    return MarketConfig(quote_timeout=4.0, breaker_failures=2, breaker_reset=300)
+    # a generous deadline (Yahoo always answers here, and yfinance is slow on a busy machine)
+    return MarketConfig(quote_timeout=30.0, breaker_failures=2, breaker_reset=300)
 
 
 async def make_world(

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.config import MarketConfig
 from bot.domain.errors import QuoteUnavailable
 from bot.domain.timeutil import ManualClock
 from bot.market.charts import PALETTES, ChartRenderer, headline, render_png
@@ -98,6 +99,7 @@ async def test_no_chart_for_a_delisted_symbol(
     await renderer.aclose()
 
 
+@pytest.mark.parametrize("market_config", [MarketConfig(quote_timeout=2.0)])
 async def test_no_chart_when_yahoo_hangs(
     fake: YahooFake, source: YahooQuoteSource, calendar: ExchangeCalendar, clock: ManualClock
 ) -> None:

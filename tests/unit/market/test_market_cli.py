@@ -24,8 +24,9 @@ def yahoo() -> Iterator[tuple[YahooFake, YahooFakeThread]]:
 
 
 def run(
-    args: list[str], tmp_path: Path, *, yahoo_url: str | None, timeout: float = 4.0
+    args: list[str], tmp_path: Path, *, yahoo_url: str | None, timeout: float = 30.0
 ) -> subprocess.CompletedProcess[str]:
+    """Run ``marketbot ARGS``; ``timeout`` is the quote deadline (generous unless the test is about it)."""
     config = tmp_path / "bot.yaml"
     config.write_text(f"market:\n  quote_timeout: {timeout}\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBOT_")}
@@ -77,7 +78,7 @@ def test_quote_chart_and_status(yahoo: tuple[YahooFake, YahooFakeThread], tmp_pa
     done = run(["quote", "NVDA", "--chart", str(png), "--status"], tmp_path, yahoo_url=fake.url)
     assert done.returncode == 0, done.stderr
     assert png.read_bytes().startswith(b"\x89PNG")
-    assert f"quote source: Yahoo Finance via yfinance, {fake.url} (deadline 4s)" in done.stdout
+    assert f"quote source: Yahoo Finance via yfinance, {fake.url} (deadline 30s)" in done.stdout
     assert "circuit breaker: closed (0 failures in a row; opens after 5)" in done.stdout
     assert f"chart written to {png}" in done.stdout
 

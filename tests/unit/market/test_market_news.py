@@ -16,7 +16,8 @@ from tests.fakes.yahoo_server import Article, YahooFake
 
 @pytest.fixture
 async def news(fake: YahooFake, clock: ManualClock, yf_cache: Path) -> AsyncIterator[YahooNewsSource]:
-    src = YahooNewsSource(["AAPL", "amzn"], yahoo_url=fake.url, clock=clock, cache_dir=yf_cache, timeout=2.0)
+    # a generous deadline: only test_hanging_news_times_out is about it (with a Yahoo that never answers)
+    src = YahooNewsSource(["AAPL", "amzn"], yahoo_url=fake.url, clock=clock, cache_dir=yf_cache, timeout=30.0)
     try:
         yield src
     finally:
