@@ -37,6 +37,7 @@ subscriptions:
   - watchlist: retail
     channel: slack:C0AAAAAAAA
 briefing: {time: "08:30", max_stories: 5}
+market: {quote_timeout: 30}  # generous: prices must not turn into None on a busy machine
 """
 )
 

@@ -118,7 +118,7 @@ async def test_recovers_after_an_outage_longer_than_a_ticket_lives(
     result = await fake.slash_command("/quote", "during outage")
     assert result.user_error == "dispatch_failed"
     fake.ws_outage = False
-    await fake.wait_connected(newer_than=old.id, timeout=20)
+    await fake.wait_connected(newer_than=old.id)
     # the URL tried during the outage was spent: the bot asked apps.connections.open for a fresh one
     assert len(fake.calls_to("apps.connections.open")) >= 3
     assert await answered(fake, "after outage") == "/quote after outage"

@@ -117,11 +117,11 @@ async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot
                     break
         assert port is not None
         body = await asyncio.to_thread(
-            lambda: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
+            lambda: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30).read())
         )
         assert body["status"] == "ok" and body["checks"]["database"] == "ok"
         metrics = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
         )
         assert "marketbot_uptime_seconds" in metrics
     finally:

@@ -44,6 +44,8 @@ watchlists:
 web:
   host: 127.0.0.1
   port: 0
+market:
+  quote_timeout: 30  # generous: /quote must still come with its chart on a busy machine
 """
 
 

@@ -39,6 +39,9 @@ def config(feed_url: str) -> dict[str, object]:
         ],
         "subscriptions": [{"watchlist": "cloud-china", "channel": "console"}],
         "web": {"enabled": False},
+        # generous price deadlines: on a busy machine the moves must still make it into the alert
+        "market": {"quote_timeout": 30},
+        "delivery": {"quote_wait": 30},
     }
 
 
