@@ -49,7 +49,7 @@ async def slack(fake: FakeSlack, clock: ManualClock) -> AsyncIterator[SlackAdapt
         app_token=fake.app_token,
         api_url=fake.api_url,
         clock=clock,
-        ping_interval=0.2,
+        ping_interval=1.0,  # aiohttp wants each pong within half of it: 0.5 s, not 0.1 s
     )
     async with adapter:
         yield adapter
@@ -228,7 +228,7 @@ async def test_a_slow_slack_times_out_as_retryable(fake: FakeSlack, clock: Manua
         api_url=fake.api_url,
         clock=clock,
         timeout=0.5,
-        ping_interval=0.2,
+        ping_interval=1.0,
     ) as slack:
         fake.fail_next("chat.postMessage", delay=2.0, error="ratelimited")
         with pytest.raises(DeliveryError) as info:
@@ -348,7 +348,7 @@ async def test_rejected_tokens_stop_start_up_with_a_fix(
 ) -> None:
     fake.set_token_state(fake.bot_token if which == "bot" else fake.app_token, error)
     adapter = SlackAdapter(
-        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=0.2
+        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=1.0
     )
     with pytest.raises(ConfigError) as info:
         await adapter.start()
@@ -364,7 +364,7 @@ async def test_start_survives_slack_being_down(fake: FakeSlack, clock: ManualClo
         app_token=fake.app_token,
         api_url=fake.api_url,
         clock=clock,
-        ping_interval=0.2,
+        ping_interval=1.0,
     ) as slack:
         await slack.send(make_alert(clock), target=TARGET)
         assert len(fake.messages(ALERTS)) == 1
@@ -372,7 +372,7 @@ async def test_start_survives_slack_being_down(fake: FakeSlack, clock: ManualClo
 
 async def test_aclose_leaves_nothing_running(fake: FakeSlack, clock: ManualClock) -> None:
     adapter = SlackAdapter(
-        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=0.2
+        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=1.0
     )
     await adapter.start()
     assert client_tasks()

@@ -75,7 +75,7 @@ async def start(fake: FakeSlack, commands: SlowCommands | None, **kw: object) ->
         api_url=fake.api_url,
         commands=commands,
         admins=["slack:U0CONFIG01"],
-        ping_interval=0.2,
+        ping_interval=1.0,  # aiohttp wants each pong within half of it: 0.5 s, not 0.1 s
         **kw,  # type: ignore[arg-type]
     )
     await adapter.start()

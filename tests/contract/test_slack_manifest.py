@@ -56,7 +56,7 @@ async def test_every_feature_works_with_exactly_the_manifest_scopes() -> None:
             app_token=fake.app_token,
             api_url=fake.api_url,
             commands=ChartCommands(),
-            ping_interval=0.2,
+            ping_interval=1.0,  # aiohttp wants each pong within half of it: 0.5 s, not 0.1 s
         )
         async with adapter:
             ref = await adapter.send(

@@ -42,7 +42,7 @@ async def slack(fake: FakeSlack) -> AsyncIterator[SlackAdapter]:
         app_token=fake.app_token,
         api_url=fake.api_url,
         commands=EchoCommands(),
-        ping_interval=0.2,
+        ping_interval=1.0,  # aiohttp wants each pong within half of it: 0.5 s, not 0.1 s
     )
     async with adapter:
         yield adapter
