@@ -8,10 +8,11 @@ is busy. Instead, a test states what it waits *for*:
     wait_until_sync(health_ok, what="/healthz ok", ignoring=(OSError,))  # plain tests; not up yet
 
 The condition is re-checked until it returns something truthy, which is returned. ``changed``
-(an ``asyncio.Event`` a fake sets when its state changes) makes the re-check prompt instead of
-periodic. The deadline (``WAIT_TIMEOUT``, 30 s) is only a hang guard: conditions normally hold
-within milliseconds, so it is never the thing a test measures. When it passes, the failure says
-what never happened and what the condition last returned (or raised).
+(an ``asyncio.Event`` a fake sets when its state changes) makes the re-check prompt; without a
+signal it is still re-checked every 50 ms at most. The deadline (``WAIT_TIMEOUT``, 30 s) is only
+a hang guard: conditions normally hold within milliseconds, so it is never the thing a test
+measures. When it passes, the failure says what never happened and what the condition last
+returned (or raised).
 
 Virtual time lives in ``tests.support.clock``; a real ``sleep`` belongs only in a fake that
 plays a slow server (the behaviour under test), with a comment saying so.
@@ -80,7 +81,7 @@ async def wait_until(
             raise WaitTimeout(_describe(what, timeout, value, error)) from error
         if changed is not None:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, max(every, _MAX_POLL * 10))):
+                async with asyncio.timeout(min(remaining, every)):  # a change on our side is silent
                     await changed.wait()
         else:
             await asyncio.sleep(min(remaining, pause))  # a re-check interval, not a synchronisation
@@ -112,12 +113,3 @@ def wait_until_sync(
             raise WaitTimeout(_describe(what, timeout, value, error)) from error
         time.sleep(min(remaining, pause))  # a re-check interval, not a synchronisation
         pause = min(pause * 2, every)
-
-
-async def finishes(awaitable: Awaitable[T], *, what: str, timeout: float = WAIT_TIMEOUT) -> T:
-    """Await ``awaitable`` with a generous hang guard; a clear failure names what never finished."""
-    try:
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    except TimeoutError:
-        raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}") from None

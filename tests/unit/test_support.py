@@ -9,7 +9,7 @@ import pytest
 
 from bot.domain.timeutil import ManualClock
 from tests.support.clock import VirtualSleep
-from tests.support.wait import WaitTimeout, finishes, wait_until, wait_until_sync
+from tests.support.wait import WaitTimeout, wait_until, wait_until_sync
 
 
 async def test_wait_until_returns_what_the_condition_returned() -> None:
@@ -77,12 +77,6 @@ def test_the_sync_form_waits_the_same_way() -> None:
     assert wait_until_sync(lambda: next(calls), what="a seven") == 7
     with pytest.raises(WaitTimeout, match="waiting for a truthy value; the condition last returned 0"):
         wait_until_sync(lambda: 0, what="a truthy value", timeout=0.05)
-
-
-async def test_finishes_names_what_hung() -> None:
-    assert await finishes(asyncio.sleep(0, result=5), what="a no-op") == 5  # noqa: TID251 - completes at once
-    with pytest.raises(WaitTimeout, match="waiting for the never-set event"):
-        await finishes(asyncio.Event().wait(), what="the never-set event", timeout=0.05)
 
 
 async def test_virtual_sleep_moves_the_clock_and_records_the_waits() -> None:
