@@ -15,7 +15,7 @@ from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import ManualClock
 from bot.ports import Handoff, IngestBatch
 from bot.store import SqlStore
-from tests.conditions import until
+from tests.support.wait import wait_until
 from tests.unit.delivery.support import SLACK_A, SLACK_B, World, config, make_world, story
 
 PRICES = {"AMZN": (181.20, 182.69), "MSFT": (420.00, 415.00), "NVDA": (140.00, 133.00)}
@@ -60,7 +60,7 @@ async def test_a_crash_between_storing_and_queuing_is_finished_by_the_next_start
     await store_with_handoff(w, amazon)
     w.quotes.gate = asyncio.Event()  # the process "dies" while the alert waits for prices
     doomed = asyncio.create_task(w.pipeline.process([amazon]))
-    await until(lambda: w.quotes.calls, "the pipeline to ask for prices")
+    await wait_until(lambda: w.quotes.calls, what="the pipeline to ask for prices")
     doomed.cancel()
     await asyncio.gather(doomed, return_exceptions=True)
     w.quotes.gate.set()

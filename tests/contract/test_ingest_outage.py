@@ -26,9 +26,9 @@ from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
 from bot.ports import FeedSpec
 from bot.store import SqlStore, open_store
-from tests.conditions import until
 from tests.fakes.feed_host import Entry, FeedHost, entry, rss
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.support.wait import wait_until
 from tests.unit.delivery.support import SLACK_A, World, make_world
 
 INGEST = IngestConfig(total_timeout=5)
@@ -121,7 +121,7 @@ async def test_postgres_going_away_mid_cycle_loses_nothing(
             w.quotes.gate = asyncio.Event()
             w.quotes.calls.clear()
             cycle = asyncio.create_task(p.run_once())
-            await until(lambda: w.quotes.calls, "the pipeline to ask for prices")
+            await wait_until(lambda: w.quotes.calls, what="the pipeline to ask for prices")
             await proxy.cut()
             w.quotes.gate.set()
             report = await cycle  # the poller carries on: nothing raised
@@ -130,15 +130,15 @@ async def test_postgres_going_away_mid_cycle_loses_nothing(
 
             # the dispatcher keeps running through the outage
             dispatching = asyncio.create_task(w.dispatcher.run())
-            await until(
+            await wait_until(
                 lambda: any("claiming due alerts failed" in r.getMessage() for r in caplog.records),
-                "the dispatcher to report the outage",
+                what="the dispatcher to report the outage",
             )
             assert not dispatching.done()
 
             proxy.restore()
             assert await w.pipeline.resume() == 1  # what start-up and the sweep do
-            await until(lambda: len(titles(w)) == 2, "the second alert")
+            await wait_until(lambda: len(titles(w)) == 2, what="the second alert")
             await w.dispatcher.aclose()
             await dispatching
             assert await w.pipeline.resume() == 0

@@ -21,11 +21,12 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.store.db import upgrade
-from tests.conditions import DEADLINE, until
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack_server import FakeSlack, Message
 from tests.fakes.yahoo_server import YahooFake
+from tests.support.wait import wait_until
 
+DEADLINE = 90.0  # processes start, poll and restart: a hang guard
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, 13, 10, tzinfo=UTC)  # a Wednesday, 08:10 in New York: pre-market
 LATER = NOW + timedelta(minutes=3)  # the restart: every retry is due, every lease has expired
@@ -89,7 +90,7 @@ class Child:
                 raise AssertionError(f"marketbot exited before logging {pattern!r}:\n{self.output}")
             return False
 
-        await until(seen, f"a log line matching {pattern!r}", timeout=timeout)
+        await wait_until(seen, what=f"a log line matching {pattern!r}", timeout=timeout)
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None

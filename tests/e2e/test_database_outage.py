@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conditions import until
-from tests.e2e.handoff_support import TITLE, Child, scene
+from tests.e2e.handoff_support import DEADLINE, TITLE, Child, scene
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -45,7 +45,9 @@ async def test_the_running_bot_rides_out_a_database_outage_mid_cycle(
                 asked = s.yahoo.count("/v7/finance/quote") + s.yahoo.count("/v8/finance/chart")
                 return stored > 0 and asked > 0
 
-            await until(waiting_for_prices, "the stored story's alert to wait for prices")
+            await wait_until(
+                waiting_for_prices, what="the stored story's alert to wait for prices", timeout=DEADLINE
+            )
             await proxy.cut()
             await bot.wait_log(r"queuing the alerts of 1 new stories \(retried from the store\)")
             await bot.wait_log(r"dispatcher: claiming due alerts failed")
@@ -53,7 +55,7 @@ async def test_the_running_bot_rides_out_a_database_outage_mid_cycle(
 
             s.yahoo.clear_failures()
             proxy.restore()
-            await until(s.alerts, "the alert once the database is back")
+            await wait_until(s.alerts, what="the alert once the database is back", timeout=DEADLINE)
             assert bot.running, bot.output
             assert bot.logged("finishing the alerts of 1 stories stored before"), bot.output
         finally:

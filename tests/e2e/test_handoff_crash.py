@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conditions import until
-from tests.e2e.handoff_support import LATER, TITLE, Child, Scene, scene
+from tests.e2e.handoff_support import DEADLINE, LATER, TITLE, Child, Scene, scene
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -100,7 +100,7 @@ async def test_an_alert_survives_a_sigkill_and_arrives_exactly_once(
         point.arrange(s)
 
         doomed = await s.poll_once()
-        await until(lambda: point.reached(s, doomed), point.name)
+        await wait_until(lambda: point.reached(s, doomed), what=point.name, timeout=DEADLINE)
         await doomed.kill()
         assert s.alerts() == [], doomed.output  # killed before anything reached the channel
 
@@ -130,9 +130,10 @@ async def test_also_reported_by_survives_a_sigkill_and_arrives_exactly_once(
         s.configure([("Wire", wire), ("Other Outlet", s.feed("/other.xml"))], quote_wait=5, backfill=0)
         s.slack.fail_next("chat.postMessage", status=429, retry_after=60)
         doomed = await s.poll_once()
-        await until(
+        await wait_until(
             lambda: s.count("SELECT count(*) FROM story_sources WHERE source = 'Other Outlet'"),
-            "the second outlet to be stored",
+            what="the second outlet to be stored",
+            timeout=DEADLINE,
         )
         await doomed.kill()
         assert s.replies() == []

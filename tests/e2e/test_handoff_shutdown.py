@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conditions import until
-from tests.e2e.handoff_support import LATER, TITLE, Child, Scene, scene
+from tests.e2e.handoff_support import DEADLINE, LATER, TITLE, Child, Scene, scene
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -33,7 +33,9 @@ async def _stop_mid_cycle(s: Scene, sig: int) -> Child:
     s.yahoo.fail("quote", "hang")
     s.yahoo.fail("chart", "hang")
     bot = await Child(s.env(), s.tmp, "run").start()
-    await until(lambda: _prices_asked(s), "the start-up poll to ask Yahoo for prices")
+    await wait_until(
+        lambda: _prices_asked(s), what="the start-up poll to ask Yahoo for prices", timeout=DEADLINE
+    )
     bot.signal(sig)
     return bot
 
@@ -42,7 +44,7 @@ async def _restart_and_receive_once(s: Scene) -> None:
     s.yahoo.clear_failures()
     bot = await Child(s.env(LATER), s.tmp, "run").start()
     try:
-        await until(s.alerts, "the alert after the restart")
+        await wait_until(s.alerts, what="the alert after the restart", timeout=DEADLINE)
         await bot.wait_log("start-up: 1 alerts queued that the last run had not finished")
     finally:
         bot.signal(signal.SIGTERM)

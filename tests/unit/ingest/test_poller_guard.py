@@ -21,8 +21,8 @@ from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
 from bot.ports import FeedSpec
 from bot.store import open_store
-from tests.conditions import until
 from tests.fakes.feed_host import FeedHost, entry, rss
+from tests.support.wait import wait_until
 
 CONFIG = IngestConfig(total_timeout=60)
 
@@ -59,7 +59,7 @@ async def test_every_poll_path_shares_one_in_flight_guard_and_stop_cancels_safel
         poller = Poller(store=store, sources=[feed(url)], config=CONFIG, on_stories=on_stories, clock=clock)
         await poller.start()
         first = asyncio.create_task(poller.run_once(due_only=True))  # the start-up poll
-        await until(lambda: host.hits.get("/a.xml"), "the start-up poll to reach the feed")
+        await wait_until(lambda: host.hits.get("/a.xml"), what="the start-up poll to reach the feed")
 
         assert await poller.poll_feed("a") is None  # the feed's scheduled job: already in flight
         report = await poller.run_once(force=True)  # nor does a forced cycle poll it twice
