@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
+from bot.domain.errors import CredentialsRejected
 from bot.domain.models import (
     Alert,
     ChannelRef,
@@ -129,6 +130,22 @@ class ChatAdapter(Protocol):
     async def edit(self, ref: MessageRef, message: Alert | Reply) -> None: ...
 
 
+@runtime_checkable
+class AuthProbe(Protocol):
+    """A chat adapter that can tell whether the platform accepts the bot's credentials.
+
+    ``auth_problem`` is the rejection seen last (at start-up or on a send), None while the
+    credentials work; ``check_auth`` asks the platform again (Slack ``auth.test``, Discord
+    ``GET /users/@me``) and raises ``CredentialsRejected`` while they are refused, or a
+    retryable ``DeliveryError`` when the platform cannot be reached.
+    """
+
+    @property
+    def auth_problem(self) -> CredentialsRejected | None: ...
+
+    async def check_auth(self) -> None: ...
+
+
 CommandName = Literal["quote", "news", "watch"]
 
 
@@ -222,6 +239,23 @@ class OutboxEntry:
     thread_id: str | None = None
     sent_at: datetime | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformPause:
+    """Delivery to a whole platform is paused: it rejects the bot's credentials.
+
+    ``reason`` says what to fix (it names the setting, e.g. SLACK_BOT_TOKEN); ``checks`` counts
+    the re-checks that still failed since ``since``.
+    """
+
+    platform: str
+    code: str
+    reason: str
+    setting: str
+    since: datetime
+    checked_at: datetime | None = None
+    checks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,3 +395,17 @@ class Store(Protocol):
     # markers: "this happened once" (briefing sent, threshold crossed, follow-up throttle)
     async def add_marker(self, key: str, *, now: datetime) -> bool: ...
     async def has_marker(self, key: str) -> bool: ...
+
+    # platforms whose delivery is paused (they reject the bot's credentials)
+    async def pause_platform(self, pause: PlatformPause) -> bool:
+        """Record (or update) a pause; True when the platform was not paused before."""
+        ...
+
+    async def platform_pauses(self) -> dict[str, PlatformPause]: ...
+    async def resume_platform(self, platform: str, *, now: datetime) -> int:
+        """Clear the pause and make the alerts it deferred due now; returns how many."""
+        ...
+
+    async def defer_paused(self, entry_id: int, *, due_at: datetime, error: str) -> None:
+        """Give a claimed row back untried: due at ``due_at``, attempts and retry window reset."""
+        ...

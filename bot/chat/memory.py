@@ -11,7 +11,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.domain.errors import DeliveryError
+from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply
 
 
@@ -37,6 +37,8 @@ class MemoryChat:
         self._ids = itertools.count(1)
         self._failures: dict[str | None, deque[DeliveryError]] = {}
         self.broken_channels: dict[str, DeliveryError] = {}
+        self.rejected: CredentialsRejected | None = None
+        self.auth_checks = 0
 
     # ------------------------------------------------------------ scripting
 
@@ -51,7 +53,23 @@ class MemoryChat:
     def repair_channel(self, channel: str) -> None:
         self.broken_channels.pop(channel, None)
 
+    def reject_credentials(self, error: CredentialsRejected | None) -> None:
+        """Every call fails with ``error`` (a revoked token) until called with None."""
+        self.rejected = error
+
+    @property
+    def auth_problem(self) -> CredentialsRejected | None:
+        return self.rejected
+
+    async def check_auth(self) -> None:
+        """The platform's "who am I": fails while the credentials are rejected."""
+        self.auth_checks += 1
+        if self.rejected is not None:
+            raise self.rejected
+
     def _maybe_fail(self, channel: str) -> None:
+        if self.rejected is not None:
+            raise self.rejected
         if channel in self.broken_channels:
             raise self.broken_channels[channel]
         for key in (channel, None):

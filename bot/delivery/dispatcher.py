@@ -11,9 +11,17 @@
 * A ``DeliveryError`` with ``retryable=True`` (429, 5xx, timeouts) is retried with exponential
   backoff and full jitter — or exactly after the platform's ``retry_after`` — for up to
   ``delivery.max_retry`` (24 h) from the first attempt, then marked failed. A permanent one
-  (channel gone, bot removed, token revoked) fails the row and marks the subscription broken
-  with the reason; nothing repairs a subscription silently (re-subscribing or changing its
-  config does). Later rows of a broken subscription fail without being sent.
+  about a channel (channel gone or archived, bot removed, missing access) fails the row and
+  marks the subscription broken with the reason; nothing repairs a subscription silently
+  (re-subscribing or changing its config does). Later rows of a broken subscription fail
+  without being sent.
+* ``CredentialsRejected`` (Slack ``invalid_auth``/``token_revoked``/…, Discord 401 or gateway
+  4004) is the platform's, not the channel's: delivery to that platform pauses. Nothing is
+  failed or broken; claimed rows go back to the queue untried (``Store.defer_paused``) and the
+  pause is stored, so health checks and ``marketbot subscriptions`` say what to fix. The
+  credentials are re-checked (``AuthProbe.check_auth``: Slack ``auth.test``, Discord
+  ``GET /users/@me``) with exponential backoff up to ``RECHECK_CAP`` — and at once when the
+  process starts — and delivery resumes by itself, in queue order, once they work again.
 * Rows keyed ``edit:<key>`` edit the message sent for ``<key>`` (late prices); follow-ups
   reply in the thread of their story's alert (or, with ``threads: off``, in the channel).
 
@@ -31,15 +39,15 @@ import random
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from bot.config import BotConfig
 from bot.delivery.compose import edited_key
-from bot.domain.errors import DeliveryError
+from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import MessageRef, Subscription
-from bot.ports import ChatAdapter, Clock, OutboxEntry, Store
+from bot.ports import AuthProbe, ChatAdapter, Clock, OutboxEntry, PlatformPause, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,8 @@ MAX_LIMITERS = 10_000
 CLAIM_DUTY = 4.0  # the next claim starts no sooner than this many times the last claim's duration
 SUBSCRIPTION_TTL = 5.0  # seconds an active subscription's state is trusted without re-reading it
 NO_ADAPTER_RETRY = 300.0
+RECHECK_BASE = 15.0  # first re-check of a paused platform's credentials after this many seconds
+RECHECK_CAP = 600.0  # then doubling, with jitter, up to every ten minutes
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -61,10 +71,11 @@ class DrainReport:
     retried: int = 0
     failed: int = 0
     dropped: int = 0
+    deferred: int = 0  # held back untried because their platform is paused
 
     @property
     def handled(self) -> int:
-        return self.sent + self.edited + self.retried + self.failed + self.dropped
+        return self.sent + self.edited + self.retried + self.failed + self.dropped + self.deferred
 
 
 class ChannelLimiter:
@@ -119,6 +130,7 @@ class Dispatcher:
         *,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._adapters = dict(adapters)
@@ -143,6 +155,11 @@ class Dispatcher:
         self._running = False
         self._stopped: asyncio.Event | None = None
         self._warned_platforms: set[str] = set()
+        self._pauses: dict[str, PlatformPause] = {}
+        self._next_check: dict[str, float] = {}  # platform -> clock timestamp of its next re-check
+        self._probes: dict[str, asyncio.Task[None]] = {}
+        self._pauses_synced = False
+        self._on_change = on_change  # something a user should hear about changed (pause, break)
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------ lifecycle
@@ -164,6 +181,9 @@ class Dispatcher:
         try:
             while not self._closing:
                 try:
+                    await self._sync_pauses()
+                    await self._watch_adapters()
+                    self._start_due_checks()
                     await self._fill()
                     outage = 0
                 except Exception as exc:  # the database went away: keep running, claim again later
@@ -187,6 +207,9 @@ class Dispatcher:
         """Send everything due now (for ``poll --once``); returns what happened."""
         self._init()
         before = Counter(self.stats)
+        await self._sync_pauses()
+        for platform in self._due_checks():
+            await self._recheck(platform)
         while True:
             busy = bool(self._inflight)  # rows in flight hold their channels: a claim may miss those
             claimed = await self._fill()
@@ -204,6 +227,7 @@ class Dispatcher:
             retried=diff["retried"],
             failed=diff["failed"],
             dropped=diff["dropped"],
+            deferred=diff["deferred_paused"],
         )
 
     async def aclose(self) -> None:
@@ -244,6 +268,10 @@ class Dispatcher:
         self._woken = False
 
     async def _shutdown(self) -> None:
+        probes = list(self._probes.values())
+        for p in probes:
+            p.cancel()
+        await asyncio.gather(*probes, return_exceptions=True)
         waiting = [t for eid, t in self._inflight.items() if eid not in self._sending]
         for t in waiting:
             t.cancel()  # not sent yet: released so the next process sends them at once
@@ -400,6 +428,10 @@ class Dispatcher:
             err = DeliveryError(f"no {platform} connection is configured", retryable=True)
             await self._retry(entry, err, delay=NO_ADAPTER_RETRY)
             return
+        pause = self._pauses.get(platform)
+        if pause is not None:
+            await self._defer(entry, pause)
+            return
         try:
             sub = await self._subscription(entry)
             original = edited_key(entry.key)
@@ -419,6 +451,9 @@ class Dispatcher:
             await self._store.mark_failed(entry.id, error=str(drop), status=drop.status)  # type: ignore[arg-type]
             self.stats[drop.status] += 1
             log.info("outbox row %s (%s) not sent: %s", entry.id, entry.key, drop)
+            return
+        except CredentialsRejected as exc:
+            await self._defer(entry, await self._pause(platform, exc))
             return
         except DeliveryError as exc:
             await self._failed(entry, exc)
@@ -485,6 +520,7 @@ class Dispatcher:
             await self._store.mark_subscription_broken(entry.subscription_id, reason)
             self._subs.pop(entry.subscription_id, None)
             self.stats["broken"] += 1
+            self._changed_state()
             log.error(
                 "subscription %d (%s → %s) is now broken: %s. Fix the channel or the bot's access, "
                 "then subscribe again (or change it in the config); `marketbot subscriptions` shows it",
@@ -496,6 +532,175 @@ class Dispatcher:
             )
         else:
             log.warning("outbox row %s (%s) failed permanently: %s", entry.id, entry.key, reason)
+
+    # ------------------------------------------------------------ paused platforms
+
+    @property
+    def pauses(self) -> dict[str, PlatformPause]:
+        """Platforms whose delivery is paused now (they reject the bot's credentials)."""
+        return dict(self._pauses)
+
+    def platform_status(self) -> dict[str, dict[str, Any]]:
+        """For health checks: each paused platform with what to fix and when it is checked next."""
+        now = self._clock.now()
+        out: dict[str, dict[str, Any]] = {}
+        for platform, p in self._pauses.items():
+            due = self._next_check.get(platform)
+            out[platform] = {
+                "delivery": "paused",
+                "since": p.since.isoformat(timespec="seconds"),
+                "reason": p.reason,
+                "fix": f"set a valid {p.setting}" if p.setting else p.reason,
+                "checks": p.checks,
+                "next_check_in_s": round(max(due - now.timestamp(), 0.0), 1) if due is not None else None,
+            }
+        return out
+
+    def _changed_state(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception:
+                log.exception("dispatcher: the change hook failed")
+
+    def recheck_delay(self, checks: int) -> float:
+        """Seconds until the next credentials check after ``checks`` failed ones (jittered)."""
+        ceiling = min(RECHECK_CAP, RECHECK_BASE * 2 ** max(checks, 0))
+        return self._rng.uniform(0.75 * ceiling, ceiling)
+
+    async def _sync_pauses(self) -> None:
+        """Once, before the first claim: take over stored pauses and start-up rejections.
+
+        A platform stored as paused is checked again at once (the token may have been fixed
+        before this restart); one that is no longer configured is unpaused, so its alerts take
+        the no-connection path like any other.
+        """
+        if self._pauses_synced:
+            return
+        stored = await self._store.platform_pauses()
+        self._pauses_synced = True
+        now = self._clock.now()
+        for platform, pause in stored.items():
+            if platform not in self._adapters:
+                await self._store.resume_platform(platform, now=now)
+                log.info("%s is no longer configured: its delivery pause is lifted", platform)
+                continue
+            self._pauses[platform] = pause
+            self._next_check[platform] = now.timestamp()  # at once after a restart
+        for platform, adapter in self._adapters.items():
+            problem = adapter.auth_problem if isinstance(adapter, AuthProbe) else None
+            if problem is not None:
+                await self._pause(platform, problem)
+
+    async def _watch_adapters(self) -> None:
+        """Pause a platform whose adapter saw its credentials rejected outside a send (gateway 4004)."""
+        for platform, adapter in self._adapters.items():
+            if platform in self._pauses or not isinstance(adapter, AuthProbe):
+                continue
+            problem = adapter.auth_problem
+            if problem is not None:
+                try:
+                    await self._pause(platform, problem)
+                except Exception:
+                    log.exception("dispatcher: could not record the pause of %s", platform)
+
+    async def _pause(self, platform: str, problem: CredentialsRejected) -> PlatformPause:
+        """Pause ``platform`` (once; later calls return the pause); stores and announces it."""
+        current = self._pauses.get(platform)
+        if current is not None:
+            return current
+        now = self._clock.now()
+        pause = PlatformPause(
+            platform=platform,
+            code=problem.code or "credentials_rejected",
+            reason=str(problem),
+            setting=problem.setting,
+            since=now,
+            checked_at=now,
+        )
+        self._pauses[platform] = pause
+        delay = self.recheck_delay(0)
+        self._next_check[platform] = now.timestamp() + delay
+        self.stats["paused"] += 1
+        await self._store.pause_platform(pause)
+        log.error(
+            "%s delivery is paused: %s. Alerts stay queued and no subscription is marked broken; "
+            "the credentials are checked again in %.0f s (then with backoff, and at once after a "
+            "restart) and delivery resumes by itself",
+            platform.title(),
+            pause.reason,
+            delay,
+            extra={"platform": platform, "outcome": "paused"},
+        )
+        self._changed_state()
+        return pause
+
+    async def _defer(self, entry: OutboxEntry, pause: PlatformPause) -> None:
+        assert entry.id is not None
+        due = self._next_check.get(pause.platform, self._clock.now().timestamp())
+        await self._store.defer_paused(
+            entry.id,
+            due_at=datetime.fromtimestamp(due, UTC),
+            error=f"{pause.platform} is paused: {pause.reason}",
+        )
+        self.stats["deferred_paused"] += 1
+
+    def _due_checks(self) -> list[str]:
+        now = self._clock.now().timestamp()
+        return [p for p in self._pauses if p not in self._probes and self._next_check.get(p, now) <= now]
+
+    def _start_due_checks(self) -> None:
+        for platform in self._due_checks():
+            task = asyncio.ensure_future(self._recheck(platform))
+            self._probes[platform] = task
+            task.add_done_callback(functools.partial(self._probe_done, platform))
+
+    def _probe_done(self, platform: str, task: asyncio.Task[None]) -> None:
+        self._probes.pop(platform, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dispatcher: re-checking %s failed: %r", platform, task.exception())
+            self._next_check[platform] = self._clock.now().timestamp() + RECHECK_CAP
+
+    async def _recheck(self, platform: str) -> None:
+        """Ask the platform whether it accepts the credentials now; resume, or check again later."""
+        pause = self._pauses.get(platform)
+        if pause is None:
+            return
+        adapter = self._adapters.get(platform)
+        now = self._clock.now()
+        try:
+            if isinstance(adapter, AuthProbe):
+                async with asyncio.timeout(self._cfg.send_timeout):
+                    await adapter.check_auth()
+            # an adapter that cannot be asked is tried again: the next send is the check
+        except (CredentialsRejected, DeliveryError, TimeoutError) as exc:
+            checks = pause.checks + 1
+            reason = str(exc) if isinstance(exc, CredentialsRejected) else pause.reason
+            still = replace(pause, reason=reason, checked_at=now, checks=checks)
+            self._pauses[platform] = still
+            delay = self.recheck_delay(checks)
+            self._next_check[platform] = now.timestamp() + delay
+            await self._store.pause_platform(still)
+            why = (
+                "still rejects the credentials"
+                if isinstance(exc, CredentialsRejected)
+                else f"unreachable ({exc})"
+            )
+            log.info("%s %s; next check in %.0f s", platform.title(), why, delay)
+            return
+        woken = await self._store.resume_platform(platform, now=now)
+        self._pauses.pop(platform, None)
+        self._next_check.pop(platform, None)
+        self.stats["resumed"] += 1
+        log.warning(
+            "%s accepts the credentials again: delivery resumed after %s; %d held-back alerts are due now",
+            platform.title(),
+            _hours(now - pause.since),
+            woken,
+            extra={"platform": platform, "outcome": "resumed"},
+        )
+        self._changed_state()
+        self.wake()
 
     def backoff(self, attempts: int) -> float:
         """Full-jitter exponential backoff for the ``attempts``-th failed attempt (1-based)."""

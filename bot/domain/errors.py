@@ -54,5 +54,19 @@ class DeliveryError(BotError):
         self.code = code
 
 
+class CredentialsRejected(DeliveryError):
+    """The platform rejected the bot's own credentials (revoked, expired or wrong token, app removed).
+
+    Every channel of that platform fails alike, so this is never a channel's fault: delivery to
+    the whole platform pauses (alerts stay queued, no subscription breaks) until the platform
+    accepts the credentials again. ``setting`` names what to fix (e.g. ``SLACK_BOT_TOKEN``).
+    """
+
+    def __init__(self, message: str, *, platform: str, setting: str, code: str | None = None) -> None:
+        super().__init__(message, retryable=False, code=code)
+        self.platform = platform
+        self.setting = setting
+
+
 class CommandError(BotError):
     """A chat command was malformed or not allowed; the message is shown to the user."""

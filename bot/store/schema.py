@@ -233,3 +233,17 @@ markers = sa.Table(
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# ---------------------------------------------------------------- platforms
+
+platform_pauses = sa.Table(
+    "platform_pauses",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("setting", sa.String(64), nullable=False, server_default=""),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("checked_at", UTCDateTime),
+    sa.Column("checks", sa.Integer, nullable=False, server_default="0"),
+)
