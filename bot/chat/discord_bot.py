@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import math
 import random
 import re
 import sys
@@ -52,7 +53,7 @@ from bot.chat.discord_embeds import (
 )
 from bot.commands.messages import WATCH_SUBCOMMANDS
 from bot.config import BotConfig, Env
-from bot.domain.errors import BotError, ConfigError, DeliveryError
+from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
 from bot.ports import CommandHandler, CommandName
 
@@ -209,12 +210,7 @@ def delivery_error(exc: BaseException, *, action: str, channel: int | str | None
         if code == THREAD_EXISTS:
             return DeliveryError("the thread already exists", retryable=False, code="thread_exists")
         if status == 401:
-            return DeliveryError(
-                "Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized): the token was reset or the bot "
-                "deleted; copy a new token from the Developer Portal (Bot → Reset Token)",
-                retryable=False,
-                code="unauthorized",
-            )
+            return rejected_token()
         if status >= 500:
             return DeliveryError(
                 f"Discord answered HTTP {status} to {action} in {where}; will retry",
@@ -245,6 +241,17 @@ def delivery_error(exc: BaseException, *, action: str, channel: int | str | None
         )
     return DeliveryError(
         f"Discord: could not {action} in {where}: {exc!r}", retryable=True, code="unexpected"
+    )
+
+
+def rejected_token(how: str = "401 Unauthorized") -> CredentialsRejected:
+    """Discord refuses DISCORD_BOT_TOKEN: delivery to all of Discord pauses until it works again."""
+    return CredentialsRejected(
+        f"Discord rejected DISCORD_BOT_TOKEN ({how}): the token was reset or the bot deleted; copy a "
+        "new token from the Developer Portal (your application → Bot → Reset Token)",
+        platform="discord",
+        setting="DISCORD_BOT_TOKEN",
+        code="unauthorized",
     )
 
 
@@ -527,6 +534,7 @@ class DiscordAdapter(ChatPlatform):
         self._connected = asyncio.Event()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         self._fatal: BaseException | None = None
+        self._auth_problem: CredentialsRejected | None = None
         self._started = False
         self._closed = False
         self.application_id: int | None = None
@@ -566,9 +574,11 @@ class DiscordAdapter(ChatPlatform):
     async def start(self) -> None:
         """Log in (checks the token), sync the commands, connect the gateway in a task.
 
-        A rejected token or a refused intent raises ConfigError saying what to fix. Discord
-        being unreachable does not stop start-up: the gateway task keeps retrying with backoff
-        and alerts wait in the outbox.
+        A rejected token does not stop start-up: it is logged with the fix and kept in
+        ``auth_problem`` (delivery pauses; ``check_auth`` logs in and connects once Discord
+        accepts the token again). A refused intent raises ConfigError. Discord being
+        unreachable does not stop start-up: the gateway task keeps retrying with backoff and
+        alerts wait in the outbox.
         """
         if self._started:
             return
@@ -577,6 +587,23 @@ class DiscordAdapter(ChatPlatform):
         # marketbot never joins voice: skip discord.py's "PyNaCl/davey is not installed" warnings
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
+        try:
+            await self._open()
+        except BaseException:
+            await self.aclose()
+            raise
+        if self._runner is None:
+            return  # send-only, or the token was rejected
+        try:
+            await self.wait_connected(timeout=self._connect_timeout)
+        except TimeoutError:
+            log.warning("Discord: gateway not connected after %.0f s; still trying", self._connect_timeout)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _open(self) -> None:
+        """A fresh client: log in, sync the commands, and start the gateway task (unless send-only)."""
         intents = discord.Intents.none()
         intents.guilds = True  # guild and channel cache; not privileged
         self._client = _Client(
@@ -590,42 +617,106 @@ class DiscordAdapter(ChatPlatform):
             guild_ready_timeout=self._guild_ready_timeout,
         )
         self._tree = self._build_tree(self._client)
-        try:
-            logged_in = await self._login()
-            if logged_in and self._sync:
-                await self.sync_commands()
-        except BaseException:
-            await self.aclose()
-            raise
-        if not self._gateway:
-            return  # send-only (e.g. `poll --once`): REST, no gateway session to steal interactions
-        self._runner = asyncio.create_task(self._run(logged_in), name="discord-gateway")
-        try:
-            await self.wait_connected(timeout=self._connect_timeout)
-        except TimeoutError:
-            log.warning("Discord: gateway not connected after %.0f s; still trying", self._connect_timeout)
-        except BaseException:
-            await self.aclose()
-            raise
+        self._fatal = None
+        logged_in = await self._login()
+        if self._auth_problem is not None:
+            return
+        if logged_in and self._sync:
+            await self.sync_commands()
+        if self._gateway:
+            self._runner = asyncio.create_task(self._run(logged_in), name="discord-gateway")
 
     async def _login(self) -> bool:
-        """Log in; False when Discord is unreachable (the gateway task retries), raises on a bad token."""
+        """Log in; False when Discord is unreachable (the gateway task retries) or rejects the token."""
         assert self._client is not None
         try:
             async with asyncio.timeout(self._request_timeout):
                 await self._client.login(self._token)
         except discord.LoginFailure:
-            raise ConfigError(
-                f"Discord rejected DISCORD_BOT_TOKEN (401 at {self.api_url}/users/@me): copy the token "
-                "again from the Developer Portal (your application → Bot → Reset Token)"
-            ) from None
+            self._rejected(rejected_token(f"401 at {self.api_url}/users/@me"))
+            return False
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning(
                 "Discord: cannot log in yet (%s); will keep trying", delivery_error(exc, action="log in")
             )
             return False
         self.application_id = self._client.application_id
+        self._auth_problem = None
         return True
+
+    def _rejected(self, problem: CredentialsRejected) -> None:
+        """Remember that Discord refuses the token (logged once until it works again)."""
+        known, self._auth_problem = self._auth_problem, problem
+        if known is None:
+            log.error(
+                "%s. Discord delivery is paused until Discord accepts the token again (alerts stay queued)",
+                problem,
+                extra={"platform": "discord", "outcome": "paused"},
+            )
+
+    @property
+    def auth_problem(self) -> CredentialsRejected | None:
+        """Why Discord refuses the bot token (at log-in, on a send, gateway 4004), None while it works."""
+        return self._auth_problem
+
+    async def check_auth(self) -> None:
+        """``GET /users/@me`` with the token: raises CredentialsRejected while Discord refuses it.
+
+        A retryable DeliveryError means Discord could not be asked. When the token works again
+        after a rejection, the client logs in again and (unless send-only) reconnects the gateway.
+        """
+        headers = {"Authorization": f"Bot {self._token}", "User-Agent": "marketbot (auth check)"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._request_timeout)) as http,
+                http.get(f"{self.api_url}/users/@me", headers=headers) as resp,
+            ):
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise delivery_error(exc, action="check the token") from None
+        if status == 401:
+            self._rejected(rejected_token())
+            raise self._auth_problem  # type: ignore[misc]
+        if status != 200:
+            after = None
+            with contextlib.suppress(TypeError, ValueError):
+                after = float(retry_after) if retry_after is not None else None
+            raise DeliveryError(
+                f"Discord answered HTTP {status} to GET /users/@me; will check again",
+                retryable=True,
+                retry_after=after,
+                code=f"http_{status}",
+            )
+        if self._auth_problem is None and not self._needs_reopen():
+            return
+        log.info("Discord accepts DISCORD_BOT_TOKEN again; logging in")
+        self._auth_problem = None
+        if self._closed:
+            return
+        await self._reopen()
+
+    def _needs_reopen(self) -> bool:
+        client = self._client
+        if client is None or client.is_closed() or self.application_id is None:
+            return True
+        return self._gateway and (self._runner is None or self._runner.done())
+
+    async def _reopen(self) -> None:
+        """Replace a client that a rejected token left closed (or never logged in) with a fresh one."""
+        old, runner = self._client, self._runner
+        self._runner = None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        if runner is not None and not runner.done():
+            runner.cancel()
+        if runner is not None:
+            await asyncio.gather(runner, return_exceptions=True)
+        self._connected.clear()
+        await self._open()
+        if self._auth_problem is not None:
+            raise self._auth_problem
 
     async def _run(self, logged_in: bool) -> None:
         """Keep the gateway connected until aclose; discord.py reconnects and RESUMEs by itself."""
@@ -636,6 +727,8 @@ class DiscordAdapter(ChatPlatform):
             try:
                 if not logged_in:
                     logged_in = await self._login()
+                    if self._auth_problem is not None:
+                        return  # the token is refused: check_auth starts over once it works
                     if not logged_in:
                         raise ConnectionError("login failed")
                     if self._sync:
@@ -654,7 +747,7 @@ class DiscordAdapter(ChatPlatform):
                     self._fatal = ConfigError(
                         "Discord closed the gateway: authentication failed (4004); copy DISCORD_BOT_TOKEN again"
                     )
-                    log.error("%s", self._fatal)
+                    self._rejected(rejected_token("gateway close 4004, authentication failed"))
                     return
                 if self._closed:
                     return
@@ -776,8 +869,10 @@ class DiscordAdapter(ChatPlatform):
             "gateway_resumes": self.resumes,
             "gateway_disconnects": self.disconnects,
             "gateway_error": str(self._fatal) if self._fatal else None,
+            "auth": "ok" if self._auth_problem is None else f"rejected: {self._auth_problem}",
+            # discord.py reports inf before the first heartbeat and nan without a gateway
             "latency_ms": round(client.latency * 1000)
-            if client is not None and client.latency != float("inf")
+            if client is not None and math.isfinite(client.latency)
             else None,
         }
 
@@ -1131,6 +1226,8 @@ class DiscordAdapter(ChatPlatform):
 
     def _require_client(self) -> _Client:
         client = self._client
+        if self._auth_problem is not None and not self._closed:
+            raise self._auth_problem  # the same answer Discord would give, without asking it
         if client is None or self._closed:
             raise DeliveryError("the Discord adapter is not running", retryable=True, code="not_started")
         if self.application_id is None:
@@ -1146,7 +1243,10 @@ class DiscordAdapter(ChatPlatform):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise delivery_error(exc, action=action, channel=channel) from exc
+            err = delivery_error(exc, action=action, channel=channel)
+            if isinstance(err, CredentialsRejected):
+                self._rejected(err)
+            raise err from exc
 
     async def _post(
         self,

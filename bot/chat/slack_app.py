@@ -37,7 +37,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
 from bot.config import BotConfig, Env
-from bot.domain.errors import BotError, ConfigError, DeliveryError
+from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, MessageRef, Reply
 from bot.domain.timeutil import SystemClock
 from bot.ports import Clock, CommandHandler, CommandName
@@ -80,6 +80,11 @@ MESSAGE_REFUSED = frozenset(
     {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "invalid_attachments", "too_many_attachments"}
 )
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+# Refusals of the bot's credentials themselves: every channel fails alike, so delivery to Slack
+# pauses (nothing is marked failed or broken) until auth.test succeeds again.
+PLATFORM_ERRORS = AUTH_ERRORS | {"not_allowed_token_type"}
+# The scope every alert needs: without it every post fails, which is the app's problem, not a channel's.
+POST_SCOPE = "chat:write"
 
 
 # ---------------------------------------------------------------- errors
@@ -99,7 +104,10 @@ def _hint(code: str, method: str, channel: str | None, needed: str | None) -> st
         "update SLACK_BOT_TOKEN",
         "token_revoked": "the Slack bot token was revoked (the app was uninstalled?): reinstall the app and "
         "update SLACK_BOT_TOKEN",
-        "token_expired": "the Slack bot token expired (token rotation is on): turn rotation off or reinstall",
+        "token_expired": "the Slack bot token expired (token rotation is on): turn rotation off or reinstall "
+        "the app and update SLACK_BOT_TOKEN",
+        "not_allowed_token_type": "SLACK_BOT_TOKEN is not a bot token: copy the Bot User OAuth Token "
+        "(xoxb-…) from your app's OAuth & Permissions page",
         "missing_scope": f"the Slack app lacks the scope {needed or '?'} for {method}: add it (see "
         "config/slack-app-manifest.yaml) and reinstall the app",
         "ratelimited": f"Slack rate-limited {method}",
@@ -145,6 +153,9 @@ def delivery_error(exc: BaseException, *, method: str, channel: str | None = Non
             )
         needed = data.get("needed")
         message = _hint(code, method, channel, str(needed) if needed else None)
+        if code in PLATFORM_ERRORS or (code == "missing_scope" and needed == POST_SCOPE):
+            setting = "the Slack app's chat:write scope" if code == "missing_scope" else "SLACK_BOT_TOKEN"
+            return CredentialsRejected(message, platform="slack", setting=setting, code=code)
         return DeliveryError(
             message, retryable=code not in PERMANENT_ERRORS and code not in MESSAGE_REFUSED, code=code
         )
@@ -157,6 +168,17 @@ def delivery_error(exc: BaseException, *, method: str, channel: str | None = Non
             f"cannot reach Slack for {method}: {exc}; will retry", retryable=True, code="connection_error"
         )
     return DeliveryError(f"Slack {method} failed: {exc}", retryable=True, code="unexpected")
+
+
+def _granted_scopes(resp: Any) -> set[str] | None:
+    """The bot token's scopes from Slack's ``x-oauth-scopes`` header (None when not sent)."""
+    headers = getattr(resp, "headers", None) or {}
+    value = next((v for k, v in dict(headers).items() if str(k).lower() == "x-oauth-scopes"), None)
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        value = ",".join(str(v) for v in value)
+    return {s.strip() for s in str(value).split(",") if s.strip()}
 
 
 class _QuietBoltWarnings(logging.Filter):
@@ -255,6 +277,7 @@ class SlackAdapter(ChatPlatform):
         self._app: AsyncApp | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._identity: SlackIdentity | None = None
+        self._auth_problem: CredentialsRejected | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._hello = asyncio.Event()
         self._started = False
@@ -296,8 +319,10 @@ class SlackAdapter(ChatPlatform):
     async def start(self) -> None:
         """Check the bot token (auth.test), set up bolt, and connect Socket Mode when configured.
 
-        A rejected token raises ConfigError saying what to fix; Slack being unreachable does not
-        stop start-up (alerts wait in the outbox, the socket keeps reconnecting).
+        A rejected bot token does not stop start-up: it is logged with the fix and kept in
+        ``auth_problem``, and delivery pauses until ``check_auth`` succeeds (a rejected app token
+        raises ConfigError: without it no slash command can arrive). Slack being unreachable does
+        not stop start-up either (alerts wait in the outbox, the socket keeps reconnecting).
         """
         if self._started:
             return
@@ -424,9 +449,44 @@ class SlackAdapter(ChatPlatform):
             "bot_user_id": ident.bot_user_id if ident else None,
             "connections_opened": self.hellos,
             "disconnect_requests": self.disconnects,
+            "auth": "ok" if self._auth_problem is None else f"rejected: {self._auth_problem}",
         }
 
     # ------------------------------------------------------------ identity and authorization
+
+    @property
+    def auth_problem(self) -> CredentialsRejected | None:
+        """Why Slack refuses the bot token (seen at start-up or on a send), None while it works."""
+        return self._auth_problem
+
+    async def check_auth(self) -> None:
+        """auth.test: raises CredentialsRejected while the token (or its chat:write scope) is refused.
+
+        A retryable DeliveryError means Slack could not be asked. Success clears ``auth_problem``.
+        """
+        client = self._require_client()
+        try:
+            resp = await client.auth_test()
+        except Exception as exc:
+            err = delivery_error(exc, method="auth.test")
+            if isinstance(err, CredentialsRejected):
+                self._auth_problem = err
+            raise err from None
+        scopes = _granted_scopes(resp)
+        if scopes is not None and POST_SCOPE not in scopes:
+            self._auth_problem = CredentialsRejected(
+                _hint("missing_scope", "chat.postMessage", None, POST_SCOPE),
+                platform="slack",
+                setting="the Slack app's chat:write scope",
+                code="missing_scope",
+            )
+            raise self._auth_problem
+        self._remember_identity(resp)
+        if self._auth_problem is not None:
+            log.info(
+                "Slack accepts SLACK_BOT_TOKEN again (workspace %s)", self._identity and self._identity.team
+            )
+        self._auth_problem = None
 
     async def _identify(self) -> SlackIdentity | None:
         client = self._require_client()
@@ -434,10 +494,21 @@ class SlackAdapter(ChatPlatform):
             resp = await client.auth_test()
         except Exception as exc:
             err = delivery_error(exc, method="auth.test")
-            if err.code in AUTH_ERRORS:
-                raise ConfigError(str(err)) from None
+            if isinstance(err, CredentialsRejected):
+                known, self._auth_problem = self._auth_problem, err
+                if known is not None:
+                    return None
+                log.error(
+                    "%s. Slack delivery is paused until Slack accepts the token again (alerts stay queued)",
+                    err,
+                    extra={"platform": "slack", "outcome": "paused"},
+                )
+                return None
             log.warning("Slack auth.test failed (%s); continuing, will retry when needed", err)
             return None
+        return self._remember_identity(resp)
+
+    def _remember_identity(self, resp: Any) -> SlackIdentity:
         self._identity = SlackIdentity(
             team_id=resp.get("team_id"),
             team=resp.get("team"),
@@ -796,6 +867,8 @@ class SlackAdapter(ChatPlatform):
             return await call(rendered)
         except Exception as exc:
             err = delivery_error(exc, method=method, channel=channel)
+            if isinstance(err, CredentialsRejected):
+                self._auth_problem = err
             if err.code not in MESSAGE_REFUSED:
                 raise err from exc
             log.warning(
@@ -804,7 +877,10 @@ class SlackAdapter(ChatPlatform):
         try:
             return await call(text_only(rendered))
         except Exception as exc:
-            raise delivery_error(exc, method=method, channel=channel) from exc
+            err = delivery_error(exc, method=method, channel=channel)
+            if isinstance(err, CredentialsRejected):
+                self._auth_problem = err
+            raise err from exc
 
     def _require_client(self) -> AsyncWebClient:
         if self._client is None:

@@ -19,7 +19,7 @@ import pytest
 
 from bot.chat.discord_bot import DiscordAdapter
 from bot.delivery.escape import clean_alert, one_line
-from bot.domain.errors import ConfigError, DeliveryError
+from bot.domain.errors import ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import (
     Alert,
     Attachment,
@@ -33,6 +33,7 @@ from bot.domain.models import (
 )
 from bot.ports import ChatAdapter
 from tests.fakes.discord_server import DiscordFake, World, render_markdown
+from tests.support.wait import wait_until
 
 NOW = datetime.now(UTC)
 POST_MESSAGE = "POST /channels/{channel_id}/messages"
@@ -238,6 +239,7 @@ async def test_a_revoked_token_is_permanent(fake: DiscordFake, world: World, ada
         await adapter.send(story(target(world)), target=target(world))
     assert caught.value.retryable is False and caught.value.code == "unauthorized"
     assert "DISCORD_BOT_TOKEN" in str(caught.value)
+    assert isinstance(caught.value, CredentialsRejected)  # the whole platform's problem, not the channel's
 
 
 async def test_a_refused_embed_is_sent_as_text(
@@ -423,13 +425,53 @@ async def test_nothing_is_left_running_after_aclose(fake: DiscordFake, world: Wo
     assert caught.value.retryable and caught.value.code == "not_started"
 
 
-async def test_a_rejected_token_stops_start_up_with_the_fix(fake: DiscordFake, world: World) -> None:
-    adapter = DiscordAdapter(token="not-the-token", api_url=fake.api_url, gateway_url=fake.gateway_url)
-    with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
-        await adapter.start()
+async def test_a_rejected_token_pauses_start_up_until_discord_accepts_it(
+    fake: DiscordFake, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.revoke_token()
+    adapter = DiscordAdapter(
+        token=fake._valid_token or "", api_url=fake.api_url, gateway_url=fake.gateway_url
+    )
+    await adapter.start()
+    try:
+        problem = adapter.auth_problem
+        assert isinstance(problem, CredentialsRejected) and problem.setting == "DISCORD_BOT_TOKEN"
+        assert "Reset Token" in str(problem) and "DISCORD_BOT_TOKEN" in adapter.status()["auth"]
+        assert fake.connections == []  # no gateway session with a refused token
+        with pytest.raises(CredentialsRejected):
+            await adapter.send(story(target(world)), target=target(world))
+        with pytest.raises(CredentialsRejected):
+            await adapter.check_auth()
+        assert caplog.text.count("Discord delivery is paused") == 1
+        fake.restore_token()
+        await adapter.check_auth()  # logs in, syncs and connects
+        await adapter.wait_connected(timeout=30)
+        assert adapter.auth_problem is None and adapter.application_id == fake.application_id
+        await adapter.send(story(target(world)), target=target(world))
+        assert len(fake.messages(world.channel.id)) == 1
+    finally:
+        await adapter.aclose()
     await asyncio.sleep(0)  # noqa: TID251 - one loop turn (not time) for cancelled tasks to finish
     assert _our_tasks() == []
-    assert fake.connections == []
+
+
+async def test_a_token_reset_while_running_reconnects_once_it_works_again(
+    fake: DiscordFake, world: World, adapter: DiscordAdapter
+) -> None:
+    await adapter.wait_connected(timeout=30)
+    await fake.reset_token()  # REST 401 and the session closed with 4004
+    await wait_until(lambda: adapter.auth_problem, what="the adapter noticing the 4004 close")
+    assert not adapter.connected
+    with pytest.raises(CredentialsRejected):
+        await adapter.send(story(target(world)), target=target(world))
+    with pytest.raises(CredentialsRejected):
+        await adapter.check_auth()
+    fake.restore_token()
+    await adapter.check_auth()
+    await adapter.wait_connected(timeout=30)
+    assert fake.identify_count == 2
+    await adapter.send(story(target(world)), target=target(world))
+    assert len(fake.messages(world.channel.id)) == 1
 
 
 async def test_discord_unreachable_does_not_stop_start_up(caplog: pytest.LogCaptureFixture) -> None:

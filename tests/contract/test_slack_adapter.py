@@ -14,7 +14,7 @@ import pytest
 
 from bot.chat.slack_app import SlackAdapter
 from bot.config import load_env
-from bot.domain.errors import ConfigError, DeliveryError
+from bot.domain.errors import ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import (
     Alert,
     Attachment,
@@ -292,6 +292,9 @@ async def test_permanent_failures_say_what_to_fix(
     assert info.value.code == code
     assert hint in str(info.value)
     assert fake.messages(ALERTS) == []
+    # the token's (or the app's) problem pauses all of Slack; the channel's breaks one subscription
+    platform_wide = code in ("token_revoked", "account_inactive", "invalid_auth", "missing_scope")
+    assert isinstance(info.value, CredentialsRejected) is platform_wide
 
 
 async def test_editing_a_vanished_message_is_permanent(
@@ -334,27 +337,66 @@ async def test_other_platforms_are_refused_permanently(slack: SlackAdapter, cloc
     assert info.value.retryable is False
 
 
-@pytest.mark.parametrize(
-    ("which", "error", "names"),
-    [
-        ("bot", "invalid_auth", "SLACK_BOT_TOKEN"),
-        ("bot", "token_revoked", "SLACK_BOT_TOKEN"),
-        ("app", "invalid_auth", "SLACK_APP_TOKEN"),
-        ("app", "token_revoked", "SLACK_APP_TOKEN"),
-    ],
-)
-async def test_rejected_tokens_stop_start_up_with_a_fix(
-    fake: FakeSlack, which: str, error: str, names: str
-) -> None:
-    fake.set_token_state(fake.bot_token if which == "bot" else fake.app_token, error)
+@pytest.mark.parametrize("error", ["invalid_auth", "token_revoked"])
+async def test_a_rejected_app_token_stops_start_up_with_a_fix(fake: FakeSlack, error: str) -> None:
+    fake.set_token_state(fake.app_token, error)
     adapter = SlackAdapter(
         bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=1.0
     )
     with pytest.raises(ConfigError) as info:
         await adapter.start()
-    assert names in str(info.value)
+    assert "SLACK_APP_TOKEN" in str(info.value)
     assert fake.bot_token not in str(info.value) and fake.app_token not in str(info.value)
     assert client_tasks() == set()
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        ("invalid_auth", "Bot User OAuth Token"),
+        ("token_revoked", "reinstall"),
+        ("account_inactive", "reinstall"),
+        ("token_expired", "rotation"),
+        ("not_allowed_token_type", "not a bot token"),
+    ],
+)
+async def test_a_rejected_bot_token_pauses_instead_of_stopping_start_up(
+    fake: FakeSlack, clock: ManualClock, error: str, hint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.set_token_state(fake.bot_token, error)
+    adapter = SlackAdapter(
+        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=0.2, clock=clock
+    )
+    async with adapter:
+        problem = adapter.auth_problem
+        assert isinstance(problem, CredentialsRejected)
+        assert problem.code == error and problem.setting == "SLACK_BOT_TOKEN" and hint in str(problem)
+        assert fake.bot_token not in caplog.text
+        assert "SLACK_BOT_TOKEN" in adapter.status()["auth"]
+        with pytest.raises(CredentialsRejected):
+            await adapter.check_auth()
+        # a send is refused the same way: the platform's problem, not the channel's
+        with pytest.raises(CredentialsRejected) as sent:
+            await adapter.send(make_alert(clock), target=TARGET)
+        assert sent.value.platform == "slack"
+        fake.restore_bot_token()
+        await adapter.check_auth()
+        assert adapter.auth_problem is None and adapter.identity is not None
+        assert adapter.status()["auth"] == "ok"
+        await adapter.send(make_alert(clock), target=TARGET)
+        assert len(fake.messages(ALERTS)) == 1
+    assert client_tasks() == set()
+
+
+async def test_a_token_without_chat_write_is_refused_by_check_auth(fake: FakeSlack) -> None:
+    fake.tokens[fake.bot_token].scopes.discard("chat:write")
+    async with SlackAdapter(bot_token=fake.bot_token, signing_secret="s", api_url=fake.api_url) as adapter:
+        with pytest.raises(CredentialsRejected) as info:
+            await adapter.check_auth()
+        assert info.value.code == "missing_scope" and "chat:write" in str(info.value)
+        fake.tokens[fake.bot_token].scopes.add("chat:write")
+        await adapter.check_auth()
+        assert adapter.auth_problem is None
 
 
 async def test_start_survives_slack_being_down(fake: FakeSlack, clock: ManualClock) -> None:

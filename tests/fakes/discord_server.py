@@ -643,6 +643,7 @@ class DiscordFake:
     ) -> None:
         self.ids = _Snowflakes()
         self.token = token or f"MTA{secrets.token_urlsafe(20)}.fake.{secrets.token_urlsafe(8)}"
+        self._valid_token: str | None = None  # the real token while ``revoke_token`` is in effect
         self.bot = User(self.ids.next(), "marketbot", bot=True)
         self.application_id = self.bot.id
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -760,7 +761,22 @@ class DiscordFake:
 
     def revoke_token(self) -> None:
         """The bot token stops working: REST answers 401, IDENTIFY closes with 4004."""
+        if self._valid_token is None:
+            self._valid_token = self.token
         self.token = "revoked-" + secrets.token_hex(8)
+
+    async def reset_token(self) -> None:
+        """What "Reset Token" in the Developer Portal does: the token stops working at once and
+        every gateway session is closed with 4004 (Authentication failed)."""
+        self.revoke_token()
+        for conn in list(self.connections):
+            if not conn.ws.closed:
+                await self._close(conn, 4004, b"Authentication failed")
+
+    def restore_token(self) -> None:
+        """The revoked token works again (REST and IDENTIFY accept it)."""
+        if self._valid_token is not None:
+            self.token, self._valid_token = self._valid_token, None
 
     def fail(
         self,

@@ -632,11 +632,21 @@ class FakeSlack:
         return user
 
     def set_token_state(self, token: str, error: str | None) -> None:
-        """Make a token answer ``token_revoked`` / ``account_inactive`` / ``invalid_auth`` (None: active)."""
-        if error == "invalid_auth":
-            self.tokens.pop(token, None)
-            return
+        """Make a token answer ``token_revoked`` / ``account_inactive`` / ``invalid_auth`` (None: active).
+
+        Every Web API call with it gets that error (HTTP 200, ``ok: false``), auth.test included,
+        until it is set back to None.
+        """
         self.tokens[token].state = error
+        self._touch()
+
+    def revoke_bot_token(self, error: str = "token_revoked") -> None:
+        """The workspace uninstalls the app (``token_revoked``) or Slack stops accepting the token."""
+        self.set_token_state(self.bot_token, error)
+
+    def restore_bot_token(self) -> None:
+        """The same token works again (app reinstalled with the token kept, Slack incident over)."""
+        self.set_token_state(self.bot_token, None)
 
     def fail_next(
         self,
@@ -812,6 +822,10 @@ class FakeSlack:
         call.status = status
         call.response = payload
         self._touch()
+        tok = self.tokens.get(token or "")
+        if tok is not None and tok.state is None and payload.get("ok"):
+            # like Slack: every successful call says which scopes the token carries
+            headers = {**(headers or {}), "X-OAuth-Scopes": ",".join(sorted(tok.scopes))}
         return web.json_response(payload, status=status, headers=headers)
 
     @staticmethod
