@@ -45,7 +45,7 @@ from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import SymbolNames, config_warnings
-from bot.ports import ChatAdapter, Clock, SubscriptionSpec
+from bot.ports import ChatAdapter, Clock, PlatformPause, SubscriptionSpec
 from bot.store import SqlStore, open_store
 from bot.web import WebServer
 
@@ -239,6 +239,15 @@ class Runtime:
         for name, adapter in self.adapters.items():
             describe = getattr(adapter, "status", None)
             checks[name] = describe() if callable(describe) else "ok"
+        problems: list[str] = []
+        for platform, pause in self.dispatcher.platform_status().items():
+            entry = checks.get(platform)
+            checks[platform] = {**(entry if isinstance(entry, dict) else {}), "delivery": pause}
+            problems.append(
+                f"{platform} delivery paused since {pause['since']} (alerts stay queued): {pause['reason']}"
+            )
+        if problems and status == "ok":
+            status = "degraded"
         quotes = self.quotes.status()
         checks["quotes"] = {
             "breaker": quotes.breaker.state,
@@ -250,6 +259,7 @@ class Runtime:
             "status": status,
             "version": bot.__version__,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "problems": problems,
             "checks": checks,
         }
 
@@ -265,6 +275,10 @@ class Runtime:
             for key, value in counter.items():
                 out[f"{prefix}_{key}_total"] = float(value)
         out["feeds"] = float(len(self.poller.sources))
+        paused = self.dispatcher.pauses
+        for platform in self.adapters:
+            if platform != "console":
+                out[f'delivery_paused{{platform="{platform}"}}'] = float(platform in paused)
         quotes = self.quotes.status()
         out["quotes_batch_requests_total"] = float(quotes.batch_requests)
         out["quotes_batch_failures_total"] = float(quotes.batch_failures)
@@ -497,6 +511,7 @@ async def _start_up(rt: Runtime) -> None:
 class PollOnceResult:
     poll: PollReport
     drain: DrainReport
+    paused: dict[str, PlatformPause] = field(default_factory=dict)
 
 
 async def poll_once(
@@ -531,7 +546,7 @@ async def poll_once(
             await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
             await rt.releaser.run_once()
             drained = await rt.dispatcher.drain()
-            return PollOnceResult(report, drained)
+            return PollOnceResult(report, drained, rt.dispatcher.pauses)
     except asyncio.CancelledError:
         if not stopped:
             raise

@@ -210,13 +210,18 @@ def register(app: typer.Typer) -> None:
         result = _run(lambda: poll_once(env, cfg, console_json=json_output, force=force))
         report, drained = result.poll, result.drain
         polled = len(report.feeds) - len(report.skipped)
+        paused = {p.platform: p.reason for p in result.paused.values()}
         if json_output:
-            typer.echo(json.dumps({"summary": poll_summary(report, drained)}), err=True)
+            typer.echo(json.dumps({"summary": {**poll_summary(report, drained), "paused": paused}}), err=True)
         else:
             for line in poll_summary_lines(report, drained):
                 typer.echo(line, err=True)
+            for platform, reason in paused.items():
+                typer.echo(f"{platform} delivery is paused (its alerts stay queued): {reason}", err=True)
         if polled and report.failed == polled:
             fail(f"every feed failed ({report.failed}); see `marketbot feeds` for the reasons")
+        if result.paused:
+            fail(f"delivery to {', '.join(sorted(result.paused))} is paused; fix the token and run again")
 
     @app.command()
     def check(config: ConfigOption = None) -> None:
@@ -277,7 +282,22 @@ def register(app: typer.Typer) -> None:
             with urllib.request.urlopen(url, timeout=4) as resp:
                 body = json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            fail(f"{url}: unhealthy ({exc.code}): {exc.read()[:500].decode('utf-8', 'replace')}")
+            raw = exc.read()[:20_000]
+            try:
+                report = json.loads(raw)
+            except ValueError:
+                report = None
+            if not isinstance(report, dict):
+                fail(f"{url}: unhealthy ({exc.code}): {raw[:500].decode('utf-8', 'replace')}")
+            typer.echo(json.dumps(report))
+            problems = [str(p) for p in report.get("problems") or []]
+            database = (report.get("checks") or {}).get("database")
+            if isinstance(database, str) and database != "ok":
+                problems.insert(0, f"database {database}")
+            fail(
+                f"{url}: {report.get('status', 'unhealthy')}"
+                + "".join(f"\n  - {p}" for p in problems or ["no details"])
+            )
         except (urllib.error.URLError, OSError, ValueError) as exc:
             fail(f"{url}: no answer ({exc}); is `marketbot run` running with the web server enabled?")
         typer.echo(json.dumps(body))

@@ -21,7 +21,7 @@ from bot.config import BotConfig, Env
 from bot.domain.codec import dt_out, options_to_dict
 from bot.domain.errors import BotError, StoreError, ValidationError
 from bot.domain.models import Subscription, SubscriptionOptions
-from bot.ports import ChannelStats, SubscriptionSpec
+from bot.ports import ChannelStats, PlatformPause, SubscriptionSpec
 
 
 def options_text(o: SubscriptionOptions, tz: ZoneInfo) -> str:
@@ -53,13 +53,31 @@ def repair_hint(sub: Subscription) -> str:
     )
 
 
+def pause_text(pause: PlatformPause, tz: ZoneInfo) -> str:
+    """A paused platform in words: since when, why and what to fix."""
+    return (
+        f"{pause.platform} delivery paused since {pause.since.astimezone(tz):%Y-%m-%d %H:%M %Z}: "
+        f"{pause.reason}. Alerts stay queued and go out by themselves once {pause.platform.title()} "
+        "accepts the credentials again (checked with backoff, and at once on restart)"
+    )
+
+
 def subscription_rows(
-    subs: Sequence[Subscription], stats: Mapping[int, ChannelStats], tz: ZoneInfo
+    subs: Sequence[Subscription],
+    stats: Mapping[int, ChannelStats],
+    tz: ZoneInfo,
+    pauses: Mapping[str, PlatformPause] | None = None,
 ) -> list[dict[str, Any]]:
-    """One JSON-ready record per subscription: state, reason, options, last delivery, counts."""
+    """One JSON-ready record per subscription: state, reason, options, last delivery, counts.
+
+    ``platform_paused`` is set when the subscription's whole platform rejects the bot's
+    credentials: its alerts wait, and nothing about the subscription itself needs repair.
+    """
     rows = []
+    pauses = pauses or {}
     for s in subs:
         st = stats.get(s.id, ChannelStats(subscription_id=s.id))
+        pause = pauses.get(s.channel.platform)
         rows.append(
             {
                 "id": s.id,
@@ -77,6 +95,14 @@ def subscription_rows(
                 "queued": st.queued,
                 "held": st.held,
                 "failed": st.failed,
+                "platform_paused": {
+                    "since": dt_out(pause.since),
+                    "reason": pause.reason,
+                    "setting": pause.setting,
+                    "text": pause_text(pause, tz),
+                }
+                if pause is not None
+                else None,
             }
         )
     return rows
@@ -126,6 +152,14 @@ def render(rows: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> str:
         if n and rows[n - 1]["state"] == "broken":
             lines.append(f"    broken: {rows[n - 1]['broken_reason']}")
             lines.append(f"    fix: {rows[n - 1]['fix']}")
+        if n and rows[n - 1].get("platform_paused"):
+            lines.append(
+                f"    paused: {rows[n - 1]['channel'].split(':', 1)[0]} rejects the bot's credentials"
+            )
+    notes = {r["platform_paused"]["text"] for r in rows if r.get("platform_paused")}
+    if notes:
+        lines.append("")
+        lines.extend(sorted(notes))
     return "\n".join(lines)
 
 
@@ -149,7 +183,8 @@ async def collect(env: Env, cfg: BotConfig, *, repair: int | None = None) -> lis
             await store.mark_subscription_broken(repair, None)
         subs = await store.list_subscriptions()
         stats = await store.channel_stats()
-    return subscription_rows(subs, stats, cfg.tz)
+        pauses = await store.platform_pauses()
+    return subscription_rows(subs, stats, cfg.tz, pauses)
 
 
 def register(app: typer.Typer) -> None:
