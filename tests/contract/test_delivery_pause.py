@@ -44,7 +44,9 @@ async def test_a_revoked_token_pauses_the_platform_and_resumes_in_order(
         await w.ingest(story(f"Nvidia semiconductor {name}", at=clock.now()))
     report = await w.dispatcher.drain()
     assert report.failed == 0 and report.deferred >= 1
-    assert [x.title for x in w.chat["discord"].alerts()][-1] == "Nvidia semiconductor four"  # Discord unaffected
+    assert [x.title for x in w.chat["discord"].alerts()][
+        -1
+    ] == "Nvidia semiconductor four"  # Discord unaffected
     for sid in (a, b):
         sub = await store.get_subscription(sid)
         assert sub is not None and sub.state == "active"
@@ -146,7 +148,9 @@ async def test_channel_errors_still_break_only_their_subscription(
     assert await sqlite_store.platform_pauses() == {}
 
 
-async def test_a_long_pause_does_not_use_up_the_retry_window(sqlite_store: SqlStore, clock: ManualClock) -> None:
+async def test_a_long_pause_does_not_use_up_the_retry_window(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
     """An alert that waited out a 2-day pause still gets its full retry window for a later outage."""
     w = await make_world(sqlite_store, clock, prices=PRICES)
     await w.subscribe("chips", SLACK_A)

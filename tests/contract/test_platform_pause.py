@@ -111,7 +111,9 @@ async def test_discord_token_reset_then_restored(store: SqlStore, clock: ManualC
         world = fake.world()
         channel = ChannelRef("discord", str(world.channel.id), workspace=str(world.guild.id))
         w = await make_world(store, clock, prices=PRICES, cfg=config())
-        async with DiscordAdapter(token=fake.token, api_url=fake.api_url, gateway_url=fake.gateway_url) as bot:
+        async with DiscordAdapter(
+            token=fake.token, api_url=fake.api_url, gateway_url=fake.gateway_url
+        ) as bot:
             dispatcher = Dispatcher(store, {"discord": bot}, w.cfg, clock, "w1", sleep=VirtualSleep(clock))
             sid = await w.subscribe("chips", channel)
             await w.ingest(story("Nvidia semiconductor one", at=clock.now()))

@@ -365,7 +365,11 @@ async def test_a_rejected_bot_token_pauses_instead_of_stopping_start_up(
 ) -> None:
     fake.set_token_state(fake.bot_token, error)
     adapter = SlackAdapter(
-        bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, ping_interval=0.2, clock=clock
+        bot_token=fake.bot_token,
+        app_token=fake.app_token,
+        api_url=fake.api_url,
+        ping_interval=0.2,
+        clock=clock,
     )
     async with adapter:
         problem = adapter.auth_problem

@@ -97,7 +97,9 @@ async def test_a_revoked_slack_token_pauses_delivery_and_it_resumes_by_itself(tm
             await slack.wait_for(lambda: feeds.requests_to("/wire.xml"), timeout=60)
 
             slack.revoke_bot_token()  # the workspace removes the app
-            new = entry("Amazon cloud export control deal", "https://wire.test/new", guid="new", published=now)
+            new = entry(
+                "Amazon cloud export control deal", "https://wire.test/new", guid="new", published=now
+            )
             feeds.update("/wire.xml", body=rss([new, old]))
             await bot.wait_log(r"Slack delivery is paused: .*SLACK_BOT_TOKEN", timeout=120)
             assert slack.messages(CHANNEL) == []
