@@ -1,6 +1,11 @@
 """The bot's HTTP server: ``/healthz``, ``/metrics`` and, in Slack HTTP mode, ``/slack/events``.
 
 Health and metrics come from callables the app provides, so this module knows no service.
+Hostile input stays cheap and quiet: a body announced larger than ``MAX_BODY_BYTES`` is
+refused with 413 before anything reads it, and HTTP that aiohttp cannot parse (garbage on the
+socket, broken headers or chunking) is answered 400 by aiohttp and logged as one debug line
+instead of a traceback per request. ``/slack/events`` checks Slack's signature itself, over
+the raw bytes, before parsing anything (``bot.chat.slack_http``).
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 MetricsSource = Callable[[], dict[str, float]]
@@ -31,6 +39,42 @@ def render_metrics(values: dict[str, float]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class QuietProtocolErrors(logging.Filter):
+    """aiohttp logs every unparseable request with a traceback: anyone could fill the log.
+
+    Records carrying an ``HttpProcessingError`` become one line without the traceback, kept
+    only when debug logging is on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        detail = " ".join(str(getattr(exc, "message", "") or exc).split())[:200]
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {detail}"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_protocol_errors() -> None:
+    """Install ``QuietProtocolErrors`` on aiohttp's server logger (once)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, QuietProtocolErrors) for f in server_log.filters):
+        server_log.addFilter(QuietProtocolErrors())
+
+
+@web.middleware
+async def _body_limit(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return web.Response(status=413, text=f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+    return await handler(request)
+
+
 class WebServer:
     """aiohttp server bound to ``host:port``; start with ``start()``, stop with ``aclose()``."""
 
@@ -45,7 +89,7 @@ class WebServer:
     ) -> None:
         self.host, self.port = host, port
         self._health, self._metrics = health, metrics
-        self.app = web.Application(client_max_size=1024 * 1024)
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_body_limit])
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/metrics", self._metrics_view)
         for method, path, handler in routes:
@@ -62,6 +106,7 @@ class WebServer:
 
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
+        quiet_protocol_errors()
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)

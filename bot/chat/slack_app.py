@@ -26,14 +26,19 @@ from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp.http_exceptions import HttpProcessingError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.chat import slack_http
 from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
 from bot.config import BotConfig, Env
@@ -170,6 +175,23 @@ def delivery_error(exc: BaseException, *, method: str, channel: str | None = Non
     return DeliveryError(f"Slack {method} failed: {exc}", retryable=True, code="unexpected")
 
 
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over ``limit`` bytes without reading the rest."""
+    if request.content_length is not None and request.content_length > limit:
+        raise slack_http.RequestRefused(413, f"the body is larger than {limit // 1024} KiB")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise slack_http.RequestRefused(413, f"the body is larger than {limit // 1024} KiB")
+            chunks.append(chunk)
+    except (aiohttp.ClientPayloadError, HttpProcessingError, ConnectionError, ValueError) as exc:
+        raise slack_http.RequestRefused(400, f"the body could not be read ({type(exc).__name__})") from None
+    return b"".join(chunks)
+
+
 def _granted_scopes(resp: Any) -> set[str] | None:
     """The bot token's scopes from Slack's ``x-oauth-scopes`` header (None when not sent)."""
     headers = getattr(resp, "headers", None) or {}
@@ -284,6 +306,8 @@ class SlackAdapter(ChatPlatform):
         self._closed = False
         self.hellos = 0
         self.disconnects = 0
+        self.refused: dict[int, int] = {}  # HTTP mode: refused requests by status
+        self._last_refusal_log = -1e9
 
     # ------------------------------------------------------------ construction from settings
 
@@ -449,6 +473,7 @@ class SlackAdapter(ChatPlatform):
             "bot_user_id": ident.bot_user_id if ident else None,
             "connections_opened": self.hellos,
             "disconnect_requests": self.disconnects,
+            "refused_requests": {str(k): v for k, v in sorted(self.refused.items())},
             "auth": "ok" if self._auth_problem is None else f"rejected: {self._auth_problem}",
         }
 
@@ -637,12 +662,51 @@ class SlackAdapter(ChatPlatform):
         return [("POST", "/slack/events", self.handle_http)]
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack request in HTTP mode: bolt verifies the signature (401 if bad) and dispatches."""
+        """One Slack request in HTTP mode: size, signature over the raw bytes, parse, then bolt.
+
+        Unsigned or badly signed requests get 401 and are never parsed; malformed signed ones
+        400, oversized ones 413 — each logged as one line at most (see ``bot.chat.slack_http``).
+        """
         if self._app is None or self._closed:
             return web.Response(status=503, text="marketbot is not running")
-        bolt_req = await to_bolt_request(request)
-        bolt_resp = await self._app.async_dispatch(bolt_req)
+        try:
+            body = await _read_capped(request, slack_http.MAX_BODY_BYTES)
+            slack_http.verify(request.headers, body, secret=self._signing_secret, now=time.time())
+            text, parsed = slack_http.parse(body, request.content_type)
+            for_bolt = slack_http.route(parsed)
+        except slack_http.RequestRefused as refused:
+            self._refused(refused, request)
+            return web.Response(status=refused.status, text=refused.reason)
+        if for_bolt is None:
+            return web.Response(status=200)
+        try:
+            bolt_req = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+            # what bolt sees is what we parsed and checked (its own parser, for one, drops a
+            # command whose text merely contains the word "payload")
+            bolt_req.body = for_bolt
+            bolt_req.context = build_async_context(AsyncBoltContext({}), for_bolt)
+            bolt_resp = await self._app.async_dispatch(bolt_req)
+        except Exception as exc:
+            # signed by Slack but not a shape bolt understands: the request's fault, not ours
+            log.warning("Slack HTTP: a signed request could not be handled (%s: %s)", type(exc).__name__, exc)
+            return web.Response(status=400, text="request not understood")
         return await to_aiohttp_response(bolt_resp)
+
+    def _refused(self, refused: slack_http.RequestRefused, request: web.Request) -> None:
+        """Count a refused request; one warning a minute at most (strangers must not fill the log)."""
+        self.refused[refused.status] = self.refused.get(refused.status, 0) + 1
+        now = time.monotonic()
+        if now - self._last_refusal_log < 60.0:
+            log.debug("Slack HTTP: refused %s (%d)", refused.reason, refused.status)
+            return
+        self._last_refusal_log = now
+        log.warning(
+            "Slack HTTP: refused a request from %s with %d: %s (further refusals this minute are "
+            "only counted; see refused_requests in /healthz)",
+            request.remote or "?",
+            refused.status,
+            refused.reason,
+        )
 
     # ------------------------------------------------------------ slash commands
 
