@@ -32,6 +32,7 @@ from bot.delivery.briefing import BriefingService
 from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher, DrainReport
 from bot.delivery.moves import MoveMonitor
+from bot.delivery.notices import Notices
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.errors import BotError, StoreError
 from bot.domain.models import Story, StorySource
@@ -90,6 +91,7 @@ class Runtime:
     briefings: BriefingService
     moves: MoveMonitor
     symbols: SymbolNames
+    notices: Notices
     stack: AsyncExitStack
     started_at: float = field(default_factory=time.monotonic)
     stats: dict[str, float] = field(default_factory=dict)
@@ -157,9 +159,17 @@ class Runtime:
 
             pipeline = AlertPipeline(store, catalog, quotes, calendar, cfg, clock)
             stack.push_async_callback(pipeline.aclose)
+            notices = Notices(store, cfg, clock)
+            stack.push_async_callback(notices.aclose)
             dispatcher = Dispatcher(
-                store, adapters, cfg, clock, worker_id=f"{socket.gethostname()}:{os.getpid()}"
+                store,
+                adapters,
+                cfg,
+                clock,
+                worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                on_change=notices.wake,
             )
+            notices.on_queued = dispatcher.wake
             stack.push_async_callback(dispatcher.aclose)
             releaser = HeldReleaser(store, cfg, clock)
             briefings = BriefingService(
@@ -205,6 +215,7 @@ class Runtime:
                 releaser=releaser,
                 briefings=briefings,
                 moves=moves,
+                notices=notices,
                 poller=poller,
                 symbols=symbols,
                 stack=stack,
@@ -271,6 +282,7 @@ class Runtime:
             ("releaser", self.releaser.stats),
             ("briefing", self.briefings.stats),
             ("moves", self.moves.stats),
+            ("notices", self.notices.stats),
         ):
             for key, value in counter.items():
                 out[f"{prefix}_{key}_total"] = float(value)
@@ -408,6 +420,8 @@ async def run_bot(
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
         # each symbol source is fetched only when due (SEC daily, quote names weekly)
         _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)
+        if rt.notices.enabled:
+            _every(scheduler, "notices:sweep", 60, rt.notices.sweep, jobs)
         rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
         rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
         _every(
@@ -446,6 +460,7 @@ async def run_bot(
         scheduler.start()
         rt.stack.callback(stop_scheduler)
         dispatch = asyncio.create_task(rt.dispatcher.run(), name="dispatcher")
+        rt.notices.wake()  # problems that arose while the bot was down
         platforms = ", ".join(rt.adapters)
         log.info(
             "marketbot %s running: %d feeds, %d watchlists, chat: %s. Ctrl-C stops.",
@@ -546,6 +561,8 @@ async def poll_once(
             await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
             await rt.releaser.run_once()
             drained = await rt.dispatcher.drain()
+            if await rt.notices.sweep():  # what this run found broken, disabled or paused
+                await rt.dispatcher.drain()
             return PollOnceResult(report, drained, rt.dispatcher.pauses)
     except asyncio.CancelledError:
         if not stopped:

@@ -427,6 +427,22 @@ class WebConfig(_Model):
     enabled: bool = True
 
 
+def _notify(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+def _notify_channel(value: str) -> str:
+    try:
+        ref = ChannelRef.parse(value)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    return str(ref)
+
+
 def _move_alerts(value: Any) -> Any:
     if isinstance(value, list):
         return {"thresholds": value}
@@ -452,6 +468,23 @@ class BotConfig(_Model):
     move_alerts: Annotated[MoveAlertsConfig, BeforeValidator(_move_alerts)] = MoveAlertsConfig()
     commands: CommandsConfig = CommandsConfig()
     web: WebConfig = WebConfig()
+    # the operators' channel for notices (a subscription broke, a feed was disabled, a platform
+    # paused, and when each recovers); a list names fallbacks on other platforms, used while the
+    # first one's platform is paused
+    notify: Annotated[list[Annotated[str, AfterValidator(_notify_channel)]], BeforeValidator(_notify)] = (
+        Field(default_factory=list, max_length=3)
+    )
+
+    @field_validator("notify")
+    @classmethod
+    def _one_per_platform(cls, v: list[str]) -> list[str]:
+        platforms = [ChannelRef.parse(c).platform for c in v]
+        if len(set(platforms)) != len(platforms):
+            raise ValueError(
+                "name at most one channel per platform: the first is used, the others only while its "
+                "platform is paused (e.g. [slack:C0123ABCD, discord:112233445566778899])"
+            )
+        return v
 
     @field_validator("timezone")
     @classmethod

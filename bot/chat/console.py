@@ -110,9 +110,14 @@ def _clean(text: str) -> str:
 
 def _render_alert(a: Alert, *, ref: MessageRef, thread: MessageRef | None, edited: bool) -> Text:
     out = Text()
-    head = {"story": "ALERT", "followup": "ALSO", "digest": "DIGEST", "briefing": "BRIEFING", "move": "MOVE"}[
-        a.kind
-    ]
+    head = {
+        "story": "ALERT",
+        "followup": "ALSO",
+        "digest": "DIGEST",
+        "briefing": "BRIEFING",
+        "move": "MOVE",
+        "notice": "NOTICE",
+    }[a.kind]
     out.append(f"[{head}] ", style="bold reverse" if a.kind in ("story", "move") else "bold")
     out.append(f"{a.watchlist} → {a.channel}", style="dim")
     if thread:

@@ -243,7 +243,7 @@ class TickerLine:
     in_watchlist: bool = True
 
 
-AlertKind = Literal["story", "followup", "digest", "briefing", "move"]
+AlertKind = Literal["story", "followup", "digest", "briefing", "move", "notice"]
 
 
 @dataclass(frozen=True, slots=True)

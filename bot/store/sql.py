@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bot.store.news import NewsStore
+from bot.store.notices import NoticeStore
 from bot.store.outbox import OutboxStore
 from bot.store.platforms import PlatformStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.symbols import SymbolNameStore
 
 
-class SqlStore(NewsStore, SubscriptionStore, OutboxStore, SymbolNameStore, PlatformStore):
+class SqlStore(NewsStore, SubscriptionStore, OutboxStore, SymbolNameStore, PlatformStore, NoticeStore):
     """Every store operation; construct through ``bot.store.open_store``."""

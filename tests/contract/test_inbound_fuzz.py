@@ -161,7 +161,16 @@ async def test_thousands_of_malformed_requests_get_4xx_and_no_traceback(
             name, body = rng.choice(bodies)
             ctype = rng.choice(CONTENT_TYPES)
             kind = rng.choice(
-                ["unsigned", "bad-signature", "wrong-secret", "stale", "future", "bad-stamp", "signed", "weird"]
+                [
+                    "unsigned",
+                    "bad-signature",
+                    "wrong-secret",
+                    "stale",
+                    "future",
+                    "bad-stamp",
+                    "signed",
+                    "weird",
+                ]
             )
             headers: dict[str, str] = {"Content-Type": ctype} if ctype else {}
             if kind == "bad-signature":

@@ -4,7 +4,8 @@ The real bot process against the fake Slack (HTTP mode), a feed host and Yahoo o
 while the bot token is revoked, a matching story stays queued — ``/healthz`` answers 503 and
 names SLACK_BOT_TOKEN, ``marketbot health`` says the same in one line per problem, ``marketbot
 subscriptions`` shows the subscription still active with its alert queued — and once Slack
-accepts the token again the alert arrives by itself, once, with no restart.
+accepts the token again the alert arrives by itself, once, with no restart; the operators'
+``notify`` channel then gets the pause notice (it waited in the queue) and the recovery.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "C0MARKETS1"
+OPS = "C0OPSOPS01"
 
 CONFIG = """
 timezone: America/New_York
@@ -44,6 +46,7 @@ watchlists:
 subscriptions:
   - watchlist: cloud-china
     channel: slack:{channel}
+notify: slack:{ops}
 web:
   host: 127.0.0.1
   port: 0
@@ -78,8 +81,11 @@ async def test_a_revoked_slack_token_pauses_delivery_and_it_resumes_by_itself(tm
     old = entry("Quarterly calendar", "https://wire.test/old", guid="old", published=now - timedelta(hours=1))
     async with FakeSlack() as slack, FeedHost() as feeds, YahooFake() as yahoo:
         slack.add_channel(CHANNEL, "markets")
+        slack.add_channel(OPS, "marketbot-ops")
         feed = feeds.serve("/wire.xml", rss([old]))
-        (tmp_path / "bot.yaml").write_text(CONFIG.format(feed=feed, channel=CHANNEL), encoding="utf-8")
+        (tmp_path / "bot.yaml").write_text(
+            CONFIG.format(feed=feed, channel=CHANNEL, ops=OPS), encoding="utf-8"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "MARKETBOT_"))}
         env.update(
             PYTHONPATH=str(ROOT),
@@ -125,3 +131,9 @@ async def test_a_revoked_slack_token_pauses_delivery_and_it_resumes_by_itself(tm
             status, report = await asyncio.to_thread(_health, health_url)
             assert status == 200 and report["problems"] == []
             assert len(slack.messages(CHANNEL)) == 1
+            # the operators' channel: the pause notice waited in the queue, then the recovery
+            paused, resumed = await slack.wait_for(
+                lambda: slack.messages(OPS) if len(slack.messages(OPS)) >= 2 else None, timeout=120
+            )
+            assert "Slack delivery is paused" in paused.visible and "SLACK_BOT_TOKEN" in paused.visible
+            assert "Slack delivery resumed" in resumed.visible
