@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Runtime", "config_warnings", "feed_specs", "poll_once", "run_bot"]
 
-OUTBOX_RETENTION = timedelta(days=30)
+RETENTION_EVERY = 3600.0  # seconds between retention runs (the first one shortly after start)
+RETENTION_FIRST = 300.0
 
 
 def subscription_specs(cfg: BotConfig) -> list[SubscriptionSpec]:
@@ -286,6 +287,7 @@ class Runtime:
         ):
             for key, value in counter.items():
                 out[f"{prefix}_{key}_total"] = float(value)
+        out.update(self.stats)
         out["feeds"] = float(len(self.poller.sources))
         paused = self.dispatcher.pauses
         for platform in self.adapters:
@@ -371,7 +373,11 @@ def _every(
     seconds: float,
     func: Callable[[], Any],
     running: set[asyncio.Task[Any]] | None = None,
+    *,
+    first: float | None = None,
 ) -> None:
+    """Run ``func`` every ``seconds`` (``first``: the first run that many seconds from now)."""
+
     async def job() -> None:
         task = asyncio.current_task()
         if running is not None and task is not None:
@@ -397,7 +403,34 @@ def _every(
         max_instances=1,
         coalesce=True,
         jitter=min(5, seconds / 10),
+        **({"next_run_time": datetime.now(scheduler.timezone) + timedelta(seconds=first)} if first else {}),
     )
+
+
+def _retention_job(rt: Runtime) -> Callable[[], Any]:
+    """The hourly purge of what is older than ``retention`` (small batches, yielding in between)."""
+
+    async def job() -> None:
+        report = await rt.store.purge(
+            before=rt.clock.now() - timedelta(seconds=rt.config.retention),
+            pause=0.05,
+            deadline=RETENTION_EVERY / 4,
+        )
+        rt.stats["retention_rows_total"] = rt.stats.get("retention_rows_total", 0.0) + report.rows
+        if report.rows:
+            log.info(
+                "retention: purged %d rows older than %g days in %.1f s (%s)%s",
+                report.rows,
+                rt.config.retention / 86400,
+                report.seconds,
+                ", ".join(f"{k} {v}" for k, v in report.as_dict().items() if k in _PURGED and v),
+                "" if report.complete else "; the rest next time",
+            )
+
+    return job
+
+
+_PURGED = ("outbox", "markers", "items", "stories", "story_sources", "story_tickers", "feeds")
 
 
 async def run_bot(
@@ -424,13 +457,7 @@ async def run_bot(
             _every(scheduler, "notices:sweep", 60, rt.notices.sweep, jobs)
         rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
         rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
-        _every(
-            scheduler,
-            "outbox:purge",
-            6 * 3600,
-            lambda: rt.store.purge_outbox(before=rt.clock.now() - OUTBOX_RETENTION),
-            jobs,
-        )
+        _every(scheduler, "store:retention", RETENTION_EVERY, _retention_job(rt), jobs, first=RETENTION_FIRST)
         web = None
         if cfg.web.enabled:
             routes: list[Any] = []

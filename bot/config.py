@@ -474,6 +474,16 @@ class BotConfig(_Model):
     notify: Annotated[list[Annotated[str, AfterValidator(_notify_channel)]], BeforeValidator(_notify)] = (
         Field(default_factory=list, max_length=3)
     )
+    # items, stories, their sources, markers and finished outbox rows older than this are purged
+    # (items a feed still serves are kept, so they never come back as new)
+    retention: Seconds = 30 * 86400
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: float) -> float:
+        if not 2 * 86400 <= v <= 3650 * 86400:
+            raise ValueError("keep at least 2 days and at most 10 years, e.g. retention: 30d")
+        return v
 
     @field_validator("notify")
     @classmethod
@@ -536,6 +546,16 @@ class BotConfig(_Model):
             if not re.match(r"^(slack|discord):\S+$", a):
                 raise ValueError(f"{a!r}: write admins as slack:U0123ABCD or discord:112233445566778899")
         return v
+
+    @model_validator(mode="after")
+    def _retention_window(self) -> BotConfig:
+        if self.retention <= self.ingest.cluster_window:
+            raise _PathError(
+                ("retention",),
+                f"retention ({self.retention / 86400:g} days) must be longer than ingest.cluster_window "
+                f"({self.ingest.cluster_window / 3600:g} h): stories still being clustered would be purged",
+            )
+        return self
 
     @model_validator(mode="after")
     def _cross(self) -> BotConfig:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from bot.store import schema as t
 from bot.store.base import StoreBase
 
 _CHUNK = 500
+SEEN_REFRESH = timedelta(days=1)  # how stale an item's last_seen_at may get while its feed serves it
 _STATE_COLUMNS = (
     "etag",
     "last_modified",
@@ -205,23 +206,47 @@ class NewsStore(StoreBase):
     # ------------------------------------------------------------ items and stories
 
     async def unseen_items(self, items: Sequence[NewsItem]) -> list[NewsItem]:
-        """The items never stored before, by feed identity or by link + title; batch-deduplicated."""
+        """The items never stored before, by feed identity or by link + title; batch-deduplicated.
+
+        The stored ones were just served again by their feed: their ``last_seen_at`` is
+        refreshed (at most daily), which keeps retention from forgetting them while the feed
+        still serves them.
+        """
         if not items:
             return []
         keys = [item_key(i) for i in items]
         contents = [content_key(i) for i in items]
         seen_keys: set[str] = set()
         seen_contents: set[str] = set()
+        served_at = max(i.fetched_at for i in items)
+        stale_before = served_at - SEEN_REFRESH
+        stale: set[str] = set()
+        is_stale = (sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < stale_before).label("stale")
         with store_errors(f"looking up {len(items)} items", writing=False):
             async with self.engine.connect() as conn:
                 for chunk in _chunks(list(dict.fromkeys(keys))):
-                    rows = await conn.execute(sa.select(t.items.c.key).where(t.items.c.key.in_(chunk)))
-                    seen_keys.update(r[0] for r in rows)
+                    rows = await conn.execute(sa.select(t.items.c.key, is_stale).where(t.items.c.key.in_(chunk)))
+                    for key, old in rows:
+                        seen_keys.add(key)
+                        if old:
+                            stale.add(key)
                 for chunk in _chunks(list(dict.fromkeys(contents))):
                     rows = await conn.execute(
-                        sa.select(t.items.c.content_key).where(t.items.c.content_key.in_(chunk))
+                        sa.select(t.items.c.key, t.items.c.content_key, is_stale).where(
+                            t.items.c.content_key.in_(chunk)
+                        )
                     )
-                    seen_contents.update(r[0] for r in rows)
+                    for key, content, old in rows:
+                        seen_contents.add(content)
+                        if old:
+                            stale.add(key)
+        if stale:
+            with store_errors(f"noting that {len(stale)} stored items are still served"):
+                async with self.engine.begin() as conn:
+                    for chunk in _chunks(sorted(stale)):
+                        await conn.execute(
+                            sa.update(t.items).where(t.items.c.key.in_(chunk)).values(last_seen_at=served_at)
+                        )
         out = []
         for item, k, c in zip(items, keys, contents, strict=True):
             if k in seen_keys or c in seen_contents:

@@ -83,8 +83,12 @@ items = sa.Table(
     sa.Column("story_id", sa.String(64), nullable=False),
     sa.Column("published_at", UTCDateTime, nullable=False),
     sa.Column("fetched_at", UTCDateTime, nullable=False),
+    # when a response of its feed last contained it (NULL: only when first fetched); refreshed at
+    # most daily, so that retention never forgets an item its feed still serves
+    sa.Column("last_seen_at", UTCDateTime),
     sa.Index(None, "content_key"),
     sa.Index(None, "story_id"),
+    sa.Index(None, "feed_id", "fetched_at"),
 )
 
 stories = sa.Table(
@@ -225,6 +229,7 @@ outbox = sa.Table(
     sa.Index(None, "status", "due_at"),
     sa.Index(None, "channel", "status", "id"),
     sa.Index(None, "story_id", "subscription_id"),
+    sa.Index(None, "created_at"),
 )
 
 markers = sa.Table(
@@ -232,6 +237,7 @@ markers = sa.Table(
     metadata,
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "created_at"),
 )
 
 # ---------------------------------------------------------------- platforms

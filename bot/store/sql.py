@@ -6,9 +6,12 @@ from bot.store.news import NewsStore
 from bot.store.notices import NoticeStore
 from bot.store.outbox import OutboxStore
 from bot.store.platforms import PlatformStore
+from bot.store.retention import RetentionStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.symbols import SymbolNameStore
 
 
-class SqlStore(NewsStore, SubscriptionStore, OutboxStore, SymbolNameStore, PlatformStore, NoticeStore):
+class SqlStore(
+    NewsStore, SubscriptionStore, OutboxStore, SymbolNameStore, PlatformStore, NoticeStore, RetentionStore
+):
     """Every store operation; construct through ``bot.store.open_store``."""
