@@ -221,11 +221,15 @@ class NewsStore(StoreBase):
         served_at = max(i.fetched_at for i in items)
         stale_before = served_at - SEEN_REFRESH
         stale: set[str] = set()
-        is_stale = (sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < stale_before).label("stale")
+        is_stale = (sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < stale_before).label(
+            "stale"
+        )
         with store_errors(f"looking up {len(items)} items", writing=False):
             async with self.engine.connect() as conn:
                 for chunk in _chunks(list(dict.fromkeys(keys))):
-                    rows = await conn.execute(sa.select(t.items.c.key, is_stale).where(t.items.c.key.in_(chunk)))
+                    rows = await conn.execute(
+                        sa.select(t.items.c.key, is_stale).where(t.items.c.key.in_(chunk))
+                    )
                     for key, old in rows:
                         seen_keys.add(key)
                         if old:

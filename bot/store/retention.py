@@ -6,11 +6,12 @@ writer least of all):
 
 * finished outbox rows (sent, folded, dropped, failed) created before the cut-off;
 * markers created before it (briefing/threshold/follow-up/notice markers are all dated);
-* items first fetched before it — except those their feed still serves: an item whose feed's
-  latest response contained it is kept however old, so it can never come back as new. The
-  store knows "still served" from ``items.last_seen_at``, refreshed (daily at most) whenever a
-  response contains the item (``NewsStore.unseen_items``). Items of feeds no longer configured
-  have no latest response and go by age alone;
+* items first fetched before it — except those their feed still serves: an item seen within
+  a day of its feed's latest response (so every item of that response) is kept however old,
+  so it can never come back as new. The store knows from ``items.last_seen_at``, refreshed
+  (daily at most) whenever a response contains the item (``NewsStore.unseen_items``); a feed
+  that answers 304 for weeks keeps its last response. Items of feeds no longer configured
+  serve nothing and go by age alone;
 * stories first seen before it that no item refers to any more and that no unsent alert needs,
   with their sources and tickers;
 * feeds the config dropped (inactive) that were not polled within the period and have no items.
@@ -144,30 +145,27 @@ class RetentionStore(StoreBase):
         return len(keys)
 
     async def _item_limits(self, before: datetime) -> dict[str, datetime]:
-        """Per feed, the age an item must be older than to go: its feed's latest response stays.
-
-        An active feed's latest response holds the items seen last, so everything seen within
-        ``SEEN_REFRESH`` of its newest ``last_seen_at`` is kept (refreshes are at most daily).
+        """Per feed with items older than ``before``: the ``last_seen_at`` an item must be older
+        than to go. An active feed keeps what it served within ``SEEN_REFRESH`` of its newest
+        response, which includes its whole latest response (refreshes are at most daily);
+        a feed no longer configured serves nothing, so its items go by age alone.
         """
-        latest = sa.func.max(sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at))
+        newest = sa.func.max(sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at))
         async with self.engine.connect() as conn:
             active = {
                 r.id for r in (await conn.execute(sa.select(t.feeds.c.id).where(t.feeds.c.active))).all()
             }
             rows = (
                 await conn.execute(
-                    sa.select(t.items.c.feed_id, sa.func.min(t.items.c.fetched_at), latest)
+                    sa.select(t.items.c.feed_id, newest)
                     .group_by(t.items.c.feed_id)
                     .having(sa.func.min(t.items.c.fetched_at) < before)
                 )
             ).all()
-        limits: dict[str, datetime] = {}
-        for feed_id, oldest, newest in rows:
-            newest = _aware(newest)
-            limit = min(before, newest - SEEN_REFRESH) if feed_id in active and newest else before
-            if _aware(oldest) < limit:
-                limits[feed_id] = limit
-        return limits
+        return {
+            feed_id: _aware(latest) - SEEN_REFRESH if feed_id in active and latest is not None else before
+            for feed_id, latest in rows
+        }
 
     async def _purge_items_batch(self, before: datetime, batch: int, report: PurgeReport) -> int:
         limits: dict[str, datetime] | None = report.extra.get("item_limits")
@@ -175,14 +173,14 @@ class RetentionStore(StoreBase):
             limits = report.extra["item_limits"] = await self._item_limits(before)
         deleted = 0
         while limits and deleted < batch:
-            feed_id, limit = next(iter(limits.items()))
+            feed_id, seen_limit = next(iter(limits.items()))
             want = batch - deleted
             pick = (
                 sa.select(t.items.c.key)
                 .where(
                     t.items.c.feed_id == feed_id,
-                    t.items.c.fetched_at < limit,
-                    sa.or_(t.items.c.last_seen_at.is_(None), t.items.c.last_seen_at < limit),
+                    t.items.c.fetched_at < before,
+                    sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < seen_limit,
                 )
                 .limit(want)
             )
@@ -192,7 +190,7 @@ class RetentionStore(StoreBase):
                     await conn.execute(sa.delete(t.items).where(t.items.c.key.in_(keys)))
             deleted += len(keys)
             if len(keys) < want:
-                del limits[feed_id]  # nothing more of this feed is old enough
+                del limits[feed_id]  # nothing more of this feed can go
         report.items += deleted
         return batch if limits else deleted  # a full batch: call again
 
