@@ -34,7 +34,7 @@ from bot.delivery.dispatcher import Dispatcher, DrainReport
 from bot.delivery.moves import MoveMonitor
 from bot.delivery.notices import Notices
 from bot.delivery.pipeline import AlertPipeline
-from bot.domain.errors import BotError, StoreError
+from bot.domain.errors import BotError, ConfigError, StoreError
 from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.poller import Poller, PollReport
@@ -116,6 +116,7 @@ class Runtime:
         ``connect_chat`` False leaves Slack and Discord out entirely; ``listen`` False connects
         them send-only (no slash commands).
         """
+        require_extras(env, cfg)
         clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
         if env.now:
             log.warning(
@@ -299,6 +300,21 @@ class Runtime:
         out["quotes_cache_hits_total"] = float(quotes.cache_hits)
         out["quotes_breaker_open"] = float(quotes.breaker.state != "closed")
         return out
+
+
+def require_extras(env: Env, cfg: BotConfig) -> None:
+    """Optional parts the settings ask for must be installed: one line naming the extra, exit 2.
+
+    (A PostgreSQL URL without asyncpg is reported the same way by ``bot.store.db``.)
+    """
+    if cfg.ingest.fetch_articles:
+        from bot.ingest.articles import trafilatura_available
+
+        if not trafilatura_available():
+            raise ConfigError(
+                f"{env.config_path}: ingest.fetch_articles is on but trafilatura is not installed: "
+                "pip install 'marketbot[articles]', or set fetch_articles: false"
+            )
 
 
 def data_dir(env: Env) -> Path:
