@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/bench_retention.py [--feeds 1000] [--days 90] [--r
 What is simulated, through the store's own calls (no network, no sleeping: the clock is the
 rows' timestamps): every feed serves its latest ``--window`` entries (30); each feed has its
 own pace, from one new entry a day to about sixty (mean about 10), so 1,000 feeds bring about
-10,000 new entries a day. Every ``24 h / --cycles`` (6) each feed that has something new answers
+10,000 new entries a day. Every ``24 h / --cycles`` (4) each feed that has something new answers
 200 with its whole window and goes through dedup (``unseen_items``, which also refreshes what
 is still served) and storage (``save_ingest``: stories, sources, tickers); feeds with nothing
 new answer 304 and cost nothing. Four in five new entries found a story, the rest join one as
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa
 
 from bot.domain.models import Alert, ChannelRef, NewsItem, Story, StorySource
-from bot.ports import IngestBatch, OutboxEntry
+from bot.ports import FeedSpec, IngestBatch, OutboxEntry
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -216,6 +216,9 @@ async def simulate(url: str, args: argparse.Namespace, label: str) -> Totals:
     retention = timedelta(days=args.retention)
     started = time.perf_counter()
     async with open_store(url) as store:
+        await store.sync_feeds(
+            [FeedSpec(id=f.id, name=f.id, url=f"https://{f.id}.example/rss") for f in feeds]
+        )
         for day in range(1, args.days + 1):
             for c in range(args.cycles):
                 now = T0 + (day - 1) * DAY + c * DAY / args.cycles
@@ -304,7 +307,7 @@ async def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--retention", type=int, default=30)
-    parser.add_argument("--cycles", type=int, default=6, help="changed responses a feed can give per day")
+    parser.add_argument("--cycles", type=int, default=4, help="changed responses a feed can give per day")
     parser.add_argument("--window", type=int, default=30, help="entries a feed serves")
     parser.add_argument("--postgres", default=None)
     parser.add_argument("--no-postgres", action="store_true")

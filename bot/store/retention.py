@@ -144,11 +144,11 @@ class RetentionStore(StoreBase):
         report.markers += len(keys)
         return len(keys)
 
-    async def _item_limits(self, before: datetime) -> dict[str, datetime]:
+    async def _item_limits(self, before: datetime) -> dict[str, datetime | None]:
         """Per feed with items older than ``before``: the ``last_seen_at`` an item must be older
         than to go. An active feed keeps what it served within ``SEEN_REFRESH`` of its newest
         response, which includes its whole latest response (refreshes are at most daily);
-        a feed no longer configured serves nothing, so its items go by age alone.
+        a feed no longer configured serves nothing, so its items go by age alone (None).
         """
         newest = sa.func.max(sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at))
         async with self.engine.connect() as conn:
@@ -163,27 +163,22 @@ class RetentionStore(StoreBase):
                 )
             ).all()
         return {
-            feed_id: _aware(latest) - SEEN_REFRESH if feed_id in active and latest is not None else before
+            feed_id: _aware(latest) - SEEN_REFRESH if feed_id in active and latest is not None else None
             for feed_id, latest in rows
         }
 
     async def _purge_items_batch(self, before: datetime, batch: int, report: PurgeReport) -> int:
-        limits: dict[str, datetime] | None = report.extra.get("item_limits")
+        limits: dict[str, datetime | None] | None = report.extra.get("item_limits")
         if limits is None:
             limits = report.extra["item_limits"] = await self._item_limits(before)
         deleted = 0
         while limits and deleted < batch:
             feed_id, seen_limit = next(iter(limits.items()))
             want = batch - deleted
-            pick = (
-                sa.select(t.items.c.key)
-                .where(
-                    t.items.c.feed_id == feed_id,
-                    t.items.c.fetched_at < before,
-                    sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < seen_limit,
-                )
-                .limit(want)
-            )
+            pick = sa.select(t.items.c.key).where(t.items.c.feed_id == feed_id, t.items.c.fetched_at < before)
+            if seen_limit is not None:
+                pick = pick.where(sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < seen_limit)
+            pick = pick.limit(want)
             async with self.engine.begin() as conn:
                 keys = [r.key for r in (await conn.execute(pick)).all()]
                 if keys:
