@@ -78,8 +78,11 @@ INTENT_GUILDS = 1 << 0
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 
-_BODY: web.RequestKey[Any] = web.RequestKey("discord_body", object)
-_FILES: web.RequestKey[list[RecordedFile]] = web.RequestKey("discord_files", list)
+if hasattr(web, "RequestKey"):  # aiohttp >= 3.13 types request storage keys
+    _BODY: Any = web.RequestKey("discord_body", object)
+    _FILES: Any = web.RequestKey("discord_files", list)
+else:  # the oldest aiohttp marketbot supports (3.12) takes plain string keys
+    _BODY, _FILES = "discord_body", "discord_files"
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 _MENTION_RE = re.compile(r"<@!?(\d+)>|<@&(\d+)>|@(everyone|here)")
 
