@@ -7,17 +7,23 @@ waits for backoff in real time.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
+from bot.cli import app
 from bot.delivery.dispatcher import RECHECK_CAP, Dispatcher
 from bot.domain.models import ChannelRef
 from bot.domain.timeutil import ManualClock
-from bot.store import SqlStore
+from bot.ports import PlatformPause
+from bot.store import SqlStore, open_store
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.slack_server import FakeSlack
 from tests.unit.delivery.support import VirtualSleep, config, make_world, story
@@ -140,3 +146,43 @@ async def test_discord_token_reset_then_restored(store: SqlStore, clock: ManualC
             await bot.wait_connected(timeout=30)  # the gateway is back too
             clock.advance(timedelta(hours=1))
             assert (await dispatcher.drain()).handled == 0
+
+
+def test_subscriptions_says_the_platform_is_paused_and_nothing_is_broken(tmp_path: Path) -> None:
+    """``marketbot subscriptions`` (another process) reads the stored pause: what, since when, fix."""
+    cfg = tmp_path / "bot.yaml"
+    cfg.write_text(
+        "timezone: America/New_York\nwatchlists:\n  - name: chips\n    keywords: [semiconductor]\n"
+        "subscriptions:\n  - watchlist: chips\n    channel: slack:C0123ABCD\n"
+    )
+    env = {
+        "MARKETBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "MARKETBOT_CONFIG": str(cfg),
+    }
+    runner = CliRunner()
+    assert runner.invoke(app, ["subscriptions"], env=env).exit_code == 0
+
+    async def pause() -> None:
+        async with open_store(env["MARKETBOT_DATABASE_URL"]) as store:
+            await store.pause_platform(
+                PlatformPause(
+                    platform="slack",
+                    code="token_revoked",
+                    reason="the Slack bot token was revoked: reinstall the app and update SLACK_BOT_TOKEN",
+                    setting="SLACK_BOT_TOKEN",
+                    since=datetime(2026, 11, 25, 13, 0, tzinfo=UTC),
+                )
+            )
+
+    asyncio.run(pause())
+    table = runner.invoke(app, ["subscriptions"], env=env)
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert "active" in lines[1] and "broken" not in table.stdout
+    assert lines[2].strip() == "paused: slack rejects the bot's credentials"
+    assert lines[-1].startswith(
+        "slack delivery paused since 2026-11-25 08:00 EST: the Slack bot token was revoked"
+    )
+    assert "SLACK_BOT_TOKEN" in lines[-1] and "go out by themselves" in lines[-1]
+    [row] = json.loads(runner.invoke(app, ["subscriptions", "--json"], env=env).stdout)
+    assert row["state"] == "active" and row["platform_paused"]["setting"] == "SLACK_BOT_TOKEN"
