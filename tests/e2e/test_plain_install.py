@@ -61,17 +61,21 @@ def _pip(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
     )
 
 
+def _not_shipped(directory: str, names: list[str]) -> set[str]:
+    """What the copy leaves out: local state and caches (the package's own data/ stays)."""
+    out = {n for n in names if n == "__pycache__" or n.endswith((".pyc", "_cache"))}
+    if Path(directory) == ROOT:
+        out |= {n for n in names if n in (".venv", ".git", "data", "tests", "dist", "build")}
+    return out
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The ``bin`` directory of a fresh virtualenv with only ``marketbot`` (the wheel) installed."""
     work = tmp_path_factory.mktemp("plain-install")
     source = work / "src"
     # a copy of the tracked sources: the build must not write into the checkout
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(".venv", ".git", "data", "*.pyc", "__pycache__", ".*_cache", "tests"),
-    )
+    shutil.copytree(ROOT, source, ignore=_not_shipped)
     subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True, timeout=300)
     python = work / "venv" / "bin" / "python"
     wheel = _pip(python, "wheel", "--no-deps", "-w", str(work / "dist"), str(source), cwd=work)
