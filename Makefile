@@ -40,9 +40,10 @@ contracts: $(VENV)/.dev
 hadolint: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
 
-## Benchmarks: each prints its ratio against a baseline measured in the same run.
+## Benchmarks: each prints its ratio against a baseline measured in the same run; then one summary
+## table of every figure, its target, met or not. BENCH="--quick" for smaller runs, or bench names.
 bench: $(VENV)/.dev
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/summary.py $(BENCH)
 
 ## Re-pin constraints.txt from the current venv (after changing dependencies).
 lock: $(VENV)/.dev

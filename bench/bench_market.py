@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="marketbot-mpl-"))
 
+from bench.summary import report
 from bot.config import MarketConfig
 from bot.domain.timeutil import ManualClock
 from bot.market.charts import render_png
@@ -93,6 +94,7 @@ async def bench(url: str, clock: ManualClock, calendar: ExchangeCalendar, rounds
         print(
             f"   baseline: uncached fetch {ms(base)} (median of {rounds})   -> cached is {base / mean:,.0f}x faster"
         )
+        report("cached quote p99", ms(p99), "<= 1 ms", p99 <= 0.001)
 
         # 2. one batch vs single calls
         batch, single = [], []
@@ -149,6 +151,7 @@ async def fallback_and_chart(
         f"   render_png, {len(bars.closes)} bars, {len(png):,} bytes: {ms(r)} (median of 10; target <= 300 ms: {'OK' if r <= 0.3 else 'MISSED'})"
     )
     print(f"   baseline: bare matplotlib line plot, same data and size: {ms(base)}  -> ratio {r / base:.2f}")
+    report("chart render_png", ms(r), "<= 300 ms", r <= 0.3)
 
 
 def main() -> None:

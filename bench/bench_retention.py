@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 
+from bench.summary import report as summary
 from bot.domain.models import Alert, ChannelRef, NewsItem, Story, StorySource
 from bot.ports import FeedSpec, IngestBatch, OutboxEntry
 from bot.store import SqlStore, open_store
@@ -260,10 +261,25 @@ def report(label: str, totals: Totals, args: argparse.Namespace) -> None:
         f"({kept / max(totals.inserted_rows, 1):.0%} of what no retention would keep); purging took "
         f"{totals.purge_seconds:.1f} s in all ({totals.purge_seconds / args.days * 1000:.0f} ms a day)"
     )
+    last = max(totals.sizes)
+    if base and last > args.retention:
+        growth = totals.sizes[last][0] / base[0]
+        summary(
+            f"{label}: size on day {last} vs day {args.retention}",
+            f"x{growth:.2f} ({totals.sizes[last][0] / 1e6:.0f} MB)",
+            "flat after the retention period: <= x1.20",
+            growth <= 1.2,
+        )
     held = "held" if totals.new_reported == totals.created else "BROKEN"
     print(
         f"  dedup {held}: {totals.created:,} entries published, {totals.new_reported:,} seen as new "
         f"(every still-served entry was recognised after its first {args.retention} days)"
+    )
+    summary(
+        f"{label}: still-served entries seen as new again",
+        f"{totals.new_reported - totals.created:,}",
+        "0 (dedup holds after purging)",
+        totals.new_reported == totals.created,
     )
 
 

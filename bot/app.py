@@ -48,6 +48,7 @@ from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import SymbolNames, config_warnings
 from bot.ports import ChatAdapter, Clock, PlatformPause, SubscriptionSpec
 from bot.store import SqlStore, open_store
+from bot.store.db import one_process
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -110,11 +111,13 @@ class Runtime:
         console_stream: IO[str] | None = None,
         connect_chat: bool = True,
         listen: bool = True,
+        role: str = "run",
     ) -> Any:
         """Build and open every component.
 
         ``connect_chat`` False leaves Slack and Discord out entirely; ``listen`` False connects
-        them send-only (no slash commands).
+        them send-only (no slash commands). ``role`` names the command in the message that refuses
+        a second process on the same SQLite file.
         """
         require_extras(env, cfg)
         clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
@@ -123,6 +126,7 @@ class Runtime:
                 "MARKETBOT_NOW is set: the bot's clock reads %s", clock.now().isoformat(timespec="seconds")
             )
         async with AsyncExitStack() as stack:
+            stack.enter_context(one_process(env.database_url, role))
             store = await stack.enter_async_context(open_store(env.database_url))
             await store.sync_config_subscriptions(subscription_specs(cfg))
             symbols = SymbolNames(store, cfg, clock=clock)
@@ -597,7 +601,7 @@ async def poll_once(
         loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         async with Runtime.open(
-            env, cfg, console_json=console_json, console_stream=stream, listen=False
+            env, cfg, console_json=console_json, console_stream=stream, listen=False, role="poll --once"
         ) as rt:
             await _resume(rt)
             report = await rt.poller.run_once(force=force)

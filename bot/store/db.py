@@ -6,8 +6,9 @@ import asyncio
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,64 @@ async def probe(url: str) -> str:
         await engine.dispose()
     state = "up to date" if current == head else f"at migration {current or 'none'}, will upgrade to {head}"
     return f"{redact(url).split('?')[0].replace('file:', '')} ({state})"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None (in-memory SQLite, or another database)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database).expanduser()
+
+
+@contextmanager
+def one_process(url: str, role: str) -> Iterator[None]:
+    """Refuse a second bot process on the same SQLite file, with a message saying what to do.
+
+    Two pollers on one SQLite file would fetch every feed twice and race on the same rows; SQLite
+    is the one-process default, PostgreSQL is what several replicas share. The lock is an
+    ``flock`` on ``<file>.lock`` held while ``role`` runs: the kernel releases it when the holder
+    exits, however it exits (SIGKILL included), so no stale lock is ever left. Short commands
+    (``match``, ``subscriptions``, ``feeds`` …) do not take it and may run beside the bot.
+    Other databases, and in-memory SQLite, need nothing.
+    """
+    path = sqlite_path(url)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no advisory locks to rely on
+        path = None
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise StoreError(
+                f"{path} is in use by another marketbot process ({holder}). SQLite serves one bot "
+                "process: stop that one first, or run several replicas on PostgreSQL "
+                "(MARKETBOT_DATABASE_URL=postgresql+asyncpg://…)"
+            ) from None
+        os.ftruncate(fd, 0)
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()}, `marketbot {role}` since {since}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @asynccontextmanager
