@@ -204,6 +204,8 @@ class Runtime:
                 on_sources=on_sources,
                 clock=clock,
             )
+            # stories cluster by identity: near-identical titles must name the same tickers
+            poller.ingestor.use_entities(lambda title: catalog.matcher.tickers(title))
             await stack.enter_async_context(poller)
             yield cls(
                 env=env,

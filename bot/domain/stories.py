@@ -14,12 +14,14 @@ import heapq
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from rapidfuzz import fuzz, process
+
+from bot.domain.rules.lexicon import ordinary_words
 
 # Query parameters that identify a click, a campaign or a referrer, never the article.
 _TRACKING_EXACT = frozenset(
@@ -77,6 +79,12 @@ _TITLE_PREFIX = re.compile(
 # " - Reuters", " | CNBC", " — The Wall Street Journal": a short, capitalised outlet suffix.
 _OUTLET_WORD = r"(?:The|the|of|on|[A-Z0-9][\w.&'’]*)"
 _OUTLET_SUFFIX = re.compile(rf"\s+[-|–—]\s+{_OUTLET_WORD}(?:\s+{_OUTLET_WORD}){{0,4}}\s*$")
+# "NEW YORK (Reuters) -", "(AP) —": a wire dateline in front of the headline.
+_DATELINE = re.compile(
+    r"^\s*(?:[A-Z][\w.']*(?:[ ,/]+[A-Z][\w.']*){0,3}\s*)?\([A-Z][\w .&']{0,30}\)\s*[-–—:]+\s*"
+)
+# "U.S.", "U.K.", "E.U.": written "US", "UK", "EU" by other outlets.
+_ABBREV = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "‛": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 
 # Common words that say nothing about which story a title reports.
@@ -198,13 +206,26 @@ def _is_tracking(name: str) -> bool:
     return low in _TRACKING_EXACT or low.startswith(_TRACKING_PREFIXES)
 
 
-def normalize_title(title: str) -> str:
-    """Lower-case words of a title without wire prefixes ("UPDATE 2-") or outlet suffixes (" - Reuters")."""
+def _no_dots(m: re.Match[str]) -> str:
+    return m.group(0).replace(".", "")
+
+
+def _clean_title(title: str) -> str:
+    """A title without wire prefixes, datelines and outlet suffixes (case kept)."""
     text = unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC).strip()
-    text = _TITLE_PREFIX.sub("", text)
+    for _ in range(2):  # "UPDATE 2-NEW YORK (Reuters) - ..." and the other order
+        text = _DATELINE.sub("", _TITLE_PREFIX.sub("", text))
     stripped = _OUTLET_SUFFIX.sub("", text)
     if len(stripped.split()) >= 3:  # keep titles that would be left almost empty
         text = stripped
+    return text
+
+
+def normalize_title(title: str) -> str:
+    """Lower-case words of a title without outlet decorations: wire prefixes ("UPDATE 2-",
+    "EXCLUSIVE-", "BREAKING:"), datelines ("(Reuters) -"), outlet suffixes (" - Reuters",
+    "| Reuters"); dotted abbreviations written plain ("U.S." → "us")."""
+    text = _ABBREV.sub(_no_dots, _clean_title(title))
     return " ".join(m.group(0) for m in _WORD.finditer(text.lower()))
 
 
@@ -229,24 +250,119 @@ class ClusterHit:
     score: float = 100.0
 
 
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# SEC form titles: "10-Q - ACME CORP (0000123456) (Filer)", "8-K - Current report", "SC 13G/A - ...".
+_FORM_TITLE = re.compile(
+    r"^\s*(?:(?:[A-Z]{1,4}[ -]?)?\d[\dA-Z]*(?:[-/][A-Z\d]+)*|FWP|CORRESP|UPLOAD|EFFECT|D(?:/A)?)\s+[-–—]\s+\S"
+)
+# Words of recurring titles that name no event: "Market update", "Morning briefing", "Stocks to watch".
+_GENERIC = _wordset(
+    """
+    market markets update updates morning evening midday afternoon night overnight briefing brief
+    briefs stocks stock shares watch watching daily weekly monthly digest news roundup round wrap
+    recap premarket pre post movers mover today todays tonight week weeks weekend ahead top headlines
+    headline summary report reports quarterly annual current live blog open opening close closing bell
+    edition newsletter highlights outlook review wall street things know need key global us world
+    business earnings calendar economic economy snapshot preview trading session sessions podcast
+    video chart charts day days hour minute minutes five ten three big biggest latest first last look
+    looking lookahead check scorecard watchlist ideas idea picks pick trade trades analyst analysts
+    rating ratings upgrades downgrades upgrade downgrade early late mid gainers losers active most
+    form filing filings statement statements changes change beneficial ownership securities section
+    sections pursuant rule prospectus registration amendment amended proxy notice exempt offering
+    higher lower mixed flat rise rises rising fall falls falling gain gains slip slips edge edges
+    climb climbs drop drops rally rallies
+    """
+)
+_MONTHS_DAYS = _wordset(
+    """
+    jan feb mar apr jun jul aug sep sept oct nov dec january february march april june july august
+    september october november december mon tue wed thu fri sat sun monday tuesday wednesday thursday
+    friday saturday sunday
+    """
+)
+
+# Entity detection for clustering: the tickers a title names (the rules layer's detector).
+Entities = Callable[[str], Iterable[str]]
+
+
+def is_template_title(title: str, entities: Entities | None = None) -> bool:
+    """Whether a title is a recurring template that names no event (it never clusters by title).
+
+    SEC form titles ("10-Q - Quarterly report [Sections 13 or 15(d)]", "8-K - ACME CORP
+    (0000123456) (Filer)") and titles made only of generic words, dates, numbers and listed
+    tickers ("Market update", "Morning briefing", "Stocks to watch: XYZ, QRS").
+    """
+    text = unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC)
+    if _FORM_TITLE.match(text):
+        return True
+    words = normalize_title(text).split()
+    rest = [
+        w
+        for w in words
+        if w not in _GENERIC
+        and w not in STOPWORDS
+        and w not in _MONTHS_DAYS
+        and not any(c.isdigit() for c in w)
+        and len(w) > 1
+    ]
+    if not rest:
+        return True
+    # what remains may be a ticker list ("Stocks to watch: XYZ, QRS"): all upper-case symbols
+    upper = {m.group(0).lower() for m in re.finditer(r"\b[A-Z]{1,5}\b", text)}
+    if not set(rest) <= upper:
+        return False
+    return len(set(rest)) >= 2 or (entities is not None and set(rest) <= {e.lower() for e in entities(title)})
+
+
+def _capitalised(title: str) -> frozenset[str]:
+    """Normalised words a title writes with a capital letter (names, in a sentence-case title).
+
+    In a title-case headline ("Acme Beats Estimates") capitals say nothing, so only words that
+    are not ordinary English count there.
+    """
+    words = _WORD.findall(_ABBREV.sub(_no_dots, _clean_title(title)))
+    caps = [w for w in words if w[:1].isupper()]
+    long_words = [w for w in words if len(w) > 3]
+    title_case = bool(long_words) and sum(1 for w in long_words if w[:1].isupper()) >= 0.6 * len(long_words)
+    out = {w.lower() for w in caps}
+    if title_case:
+        ordinary = ordinary_words()
+        out = {w for w in out if w not in ordinary and w not in STOPWORDS}
+    return frozenset(out)
+
+
 @dataclass(slots=True)
 class _Entry:
     story_id: str
+    title: str
     sorted_title: str  # normalised words in sorted order: ratio() on these is token_sort_ratio
+    words: frozenset[str]
     tokens: frozenset[str]
     numbers: frozenset[str]  # "25", "q3", "2026": titles that differ in a number are different news
     url: str
-    at: datetime
+    at: datetime  # published time: decides the window
+    seen: datetime  # when it was indexed: decides when it is forgotten
+    entities: frozenset[str] | None = None  # computed when first needed
 
 
 class ClusterIndex:
     """Recent stories, indexed by URL and by title token, for near-duplicate lookup.
 
+    Two items are one story when their canonical URLs agree, or when their normalised titles
+    are near-identical AND they name the same entities (``entities``: the tickers the rules
+    layer detects), within ``window`` of each other's PUBLISHED time. Titles naming no
+    entity cluster only when neither is a template title (SEC forms, "Market update") and
+    they differ in no capitalised name. Titles whose numbers differ ("cuts rates by 25 bps"
+    and "by 50 bps") are never merged.
+
     ``find`` compares a title only with stories that share one of its rarest tokens (a
     prefix filter: near-identical titles share most of their words, so they share one of
     the few rarest), newest first and at most ``max_candidates`` of them. A lookup is
-    therefore bounded however many stories the window holds. Titles whose numbers differ
-    ("cuts rates by 25 bps" and "by 50 bps") are never merged.
+    therefore bounded however many stories the window holds. Entries are forgotten
+    ``window`` after they were indexed (``prune``), whatever their published time.
     """
 
     def __init__(
@@ -256,17 +372,18 @@ class ClusterIndex:
         window: timedelta = timedelta(hours=48),
         min_words: int = 5,
         max_candidates: int = 200,
+        entities: Entities | None = None,
     ) -> None:
         self.threshold = threshold
         self.window = window
         self.min_words = min_words
         self.max_candidates = max_candidates
+        self.entities = entities
         self._entries: dict[int, _Entry] = {}
-        self._by_url: dict[str, int] = {}
+        self._by_url: dict[str, list[int]] = {}
         self._by_token: dict[str, dict[int, None]] = {}  # insertion-ordered: newest last
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
-        self._newest = datetime.min.replace(tzinfo=UTC)
         self._next = 0
 
     def __len__(self) -> int:
@@ -275,35 +392,42 @@ class ClusterIndex:
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._by_story
 
-    def _title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str]]:
+    def _title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
         words = normalize_title(title).split()
-        if len(words) < self.min_words:
-            return "", frozenset(), frozenset()
+        if len(words) < self.min_words or is_template_title(title, self.entities):
+            return "", frozenset(), frozenset(), frozenset()
         numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
-        return " ".join(sorted(words)), title_tokens(" ".join(words)), numbers
+        return " ".join(sorted(words)), frozenset(words), title_tokens(" ".join(words)), numbers
 
-    def add(self, story_id: str, *, title: str, canonical_url: str, at: datetime) -> None:
-        """Index a story under its URL and title (call again for each extra copy's URL)."""
-        sorted_title, tokens, numbers = self._title_key(title)
+    def add(
+        self, story_id: str, *, title: str, canonical_url: str, at: datetime, seen: datetime | None = None
+    ) -> None:
+        """Index a story under its URL and title (call again for each extra copy's URL).
+
+        ``at`` is the item's published time (the window is measured on it); ``seen`` when it
+        was first seen (it is forgotten ``window`` after that; default ``at``).
+        """
+        sorted_title, words, tokens, numbers = self._title_key(title)
         key = url_key(canonical_url) if canonical_url else ""
         n = self._next
         self._next += 1
-        self._entries[n] = _Entry(story_id, sorted_title, tokens, numbers, key, at)
+        seen = seen or at
+        self._entries[n] = _Entry(story_id, title, sorted_title, words, tokens, numbers, key, at, seen)
         self._by_story.setdefault(story_id, []).append(n)
         if key:
-            self._by_url[key] = n
+            self._by_url.setdefault(key, []).append(n)
         for tok in tokens:
             self._by_token.setdefault(tok, {})[n] = None
-        heapq.heappush(self._expiry, (at, n))
-        self._newest = max(self._newest, at)
+        heapq.heappush(self._expiry, (seen, n))
 
     def find(self, *, title: str, canonical_url: str, at: datetime) -> ClusterHit | None:
-        """The story this item belongs to, if any: same URL, else a near-identical title in the window."""
+        """The story this item belongs to, if any: same URL, else a near-identical title
+        naming the same entities, published within the window of ``at``."""
         if canonical_url:
-            n = self._by_url.get(url_key(canonical_url))
-            if n is not None and self._live(n, at):
-                return ClusterHit(self._entries[n].story_id, "url")
-        sorted_title, tokens, numbers = self._title_key(title)
+            for n in reversed(self._by_url.get(url_key(canonical_url), ())):
+                if self._live(n, at):
+                    return ClusterHit(self._entries[n].story_id, "url")
+        sorted_title, words, tokens, numbers = self._title_key(title)
         if not tokens:
             return None
         buckets = sorted((self._by_token[t] for t in tokens if t in self._by_token), key=len)
@@ -321,25 +445,45 @@ class ClusterIndex:
             if len(ids) >= self.max_candidates:
                 break
         entries = self._entries
-        if self._expiry and (self._expiry[0][0] < at - self.window or at < self._newest - self.window):
-            ids = [n for n in ids if self._live(n, at)]  # not pruned to this time: check each
-        ids = [n for n in ids if entries[n].numbers == numbers]
+        ids = [n for n in ids if entries[n].numbers == numbers and self._live(n, at)]
         if not ids:
             return None
-        best = process.extractOne(
+        ranked = process.extract(
             sorted_title,
             [entries[n].sorted_title for n in ids],
             scorer=fuzz.ratio,
             processor=None,
             score_cutoff=self.threshold,
+            limit=None,
         )
-        if best is None:
-            return None
-        _, score, pos = best
-        return ClusterHit(entries[ids[pos]].story_id, "title", float(score))
+        mine: frozenset[str] | None = None
+        for _, score, pos in ranked:
+            entry = entries[ids[pos]]
+            if mine is None:
+                mine = self._entities_of(title)
+            if self._compatible(title, words, mine, entry):
+                return ClusterHit(entry.story_id, "title", float(score))
+        return None
+
+    def _entities_of(self, title: str) -> frozenset[str]:
+        # without outlet decorations: " - Reuters" must not read as a mention of Thomson Reuters
+        return frozenset(self.entities(_clean_title(title))) if self.entities is not None else frozenset()
+
+    def _compatible(self, title: str, words: frozenset[str], mine: frozenset[str], entry: _Entry) -> bool:
+        """Whether two similar titles report the same event: the same entities, or none and no
+        capitalised name in which they differ ("Acme beats estimates" / "Bolt beats estimates")."""
+        if entry.entities is None:
+            entry.entities = self._entities_of(entry.title)
+        if mine or entry.entities:
+            return mine == entry.entities
+        differ = words ^ entry.words
+        if not differ:
+            return True
+        names = _capitalised(title) | _capitalised(entry.title)
+        return not (differ & names)
 
     def prune(self, now: datetime) -> set[str]:
-        """Forget entries older than the window; returns the ids of stories that left the index."""
+        """Forget entries indexed before ``now - window``; returns the ids of stories that left the index."""
         cutoff = now - self.window
         gone: set[str] = set()
         while self._expiry and self._expiry[0][0] < cutoff:
@@ -358,8 +502,12 @@ class ClusterIndex:
         entry = self._entries.pop(n, None)
         if entry is None:
             return None
-        if entry.url and self._by_url.get(entry.url) == n:
-            del self._by_url[entry.url]
+        if entry.url:
+            same = self._by_url.get(entry.url)
+            if same is not None:
+                same.remove(n)
+                if not same:
+                    del self._by_url[entry.url]
         for tok in entry.tokens:
             bucket = self._by_token.get(tok)
             if bucket is not None:

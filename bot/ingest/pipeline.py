@@ -3,7 +3,11 @@
 An item seen once (by feed identity, or by link + title within its feed) is never processed
 again, so it is never alerted twice, across restarts too. New items join a recent story when
 the canonical URL matches or the normalised title is near-identical (``ClusterIndex``), and
-are then recorded as another source of it; otherwise they found a new story. New stories are
+are then recorded as another source of it; otherwise they found a new story. Clustering is by
+identity (see ``ClusterIndex``): a near-identical title joins only when it names the same
+entities (the rules layer's ticker detection, ``use_entities``), never for template titles
+(SEC form titles, "Market update"), and within ``cluster_window`` of the PUBLISHED time, so a
+first poll's years of one company's filings stay one story per filing. New stories are
 alertable unless they come from a feed's first successful poll (the backfill guard, bar the
 newest ``backfill`` ones) or were published more than ``max_age`` ago.
 
@@ -23,7 +27,7 @@ from datetime import datetime, timedelta
 
 from bot.config import IngestConfig
 from bot.domain.models import NewsItem, Story, StorySource
-from bot.domain.stories import ClusterIndex, canonical_url, story_id_for
+from bot.domain.stories import ClusterIndex, Entities, canonical_url, story_id_for
 from bot.ports import Clock, FeedSpec, Handoff, HandoffKind, IngestBatch, Store
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,7 @@ class Ingestor:
         clock: Clock,
         article_lead: ArticleLead | None = None,
         handoffs: Collection[HandoffKind] = (),
+        entities: Entities | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -85,11 +90,18 @@ class Ingestor:
         # "sources" when someone announces new outlets (the poller sets them from its callbacks)
         self.handoffs: frozenset[HandoffKind] = frozenset(handoffs)
         self.index = ClusterIndex(
-            threshold=config.cluster_threshold, window=timedelta(seconds=config.cluster_window)
+            threshold=config.cluster_threshold,
+            window=timedelta(seconds=config.cluster_window),
+            entities=entities,
         )
         self._sources: dict[str, set[str]] = {}  # story id -> outlets already recorded
         self._lock = asyncio.Lock()
         self._loaded = False
+
+    def use_entities(self, entities: Entities | None) -> None:
+        """Cluster with this entity detector (the tickers a title names; the app passes the
+        rules layer's detection). Without one, titles naming no entity are compared only."""
+        self.index.entities = entities
 
     async def load(self) -> int:
         """Fill the index with the stories of the last ``cluster_window`` (after a restart)."""
@@ -103,13 +115,14 @@ class Ingestor:
         return len(stories)
 
     def _index_story(self, story: Story) -> None:
-        self.index.add(story.id, title=story.title, canonical_url=story.canonical_url, at=story.first_seen_at)
+        at, seen = story.published_at, story.first_seen_at
+        self.index.add(story.id, title=story.title, canonical_url=story.canonical_url, at=at, seen=seen)
         names = self._sources.setdefault(story.id, {story.source})
         for src in story.sources:
             names.add(src.source)
             url = canonical_url(src.link) if src.link else ""
             if url and url != story.canonical_url:
-                self.index.add(story.id, title="", canonical_url=url, at=src.seen_at)
+                self.index.add(story.id, title="", canonical_url=url, at=at, seen=src.seen_at)
 
     async def ingest(self, feed: FeedItems) -> IngestResult:
         """Dedup, cluster and store one feed's items."""
@@ -181,7 +194,9 @@ class Ingestor:
 
     def _place(self, item: NewsItem, p: _Pending, batch: IngestBatch, now: datetime) -> None:
         """Join ``item`` to a recent story or found a new one (index and batch updated)."""
-        hit = self.index.find(title=item.title, canonical_url=item.canonical_url, at=now)
+        # the window is measured on published times (first seen when the feed gives none)
+        at = item.published_at
+        hit = self.index.find(title=item.title, canonical_url=item.canonical_url, at=at)
         if hit is not None:
             batch.items.append((item, hit.story_id))
             p.joined += 1
@@ -191,7 +206,7 @@ class Ingestor:
                 pair = (hit.story_id, StorySource(item.source, item.link, now))
                 batch.new_sources.append(pair)
                 p.sources.append(pair)
-            self.index.add(hit.story_id, title=item.title, canonical_url=item.canonical_url, at=now)
+            self.index.add(hit.story_id, title=item.title, canonical_url=item.canonical_url, at=at, seen=now)
             return
         story = Story(
             id=story_id_for(item.feed_id, item.id),
@@ -209,7 +224,7 @@ class Ingestor:
         batch.new_stories.append(story)
         p.stories.append(story)
         self._sources[story.id] = {item.source}
-        self.index.add(story.id, title=item.title, canonical_url=item.canonical_url, at=now)
+        self.index.add(story.id, title=item.title, canonical_url=item.canonical_url, at=at, seen=now)
 
     def _alertable(self, p: _Pending, now: datetime) -> list[Story]:
         cutoff = now - timedelta(seconds=self.config.max_age)
