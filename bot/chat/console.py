@@ -27,6 +27,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     return {
         "channel": str(alert.channel),
         "watchlist": alert.watchlist,
+        "watchlists": list(alert.watchlist_names),
         "title": alert.title,
         "link": alert.link,
         "source": alert.source,
@@ -119,7 +120,7 @@ def _render_alert(a: Alert, *, ref: MessageRef, thread: MessageRef | None, edite
         "notice": "NOTICE",
     }[a.kind]
     out.append(f"[{head}] ", style="bold reverse" if a.kind in ("story", "move") else "bold")
-    out.append(f"{a.watchlist} → {a.channel}", style="dim")
+    out.append(f"{', '.join(a.watchlist_names)} → {a.channel}", style="dim")
     if thread:
         out.append(f"  (reply to #{thread.id})", style="dim")
     if edited:

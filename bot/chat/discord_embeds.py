@@ -356,7 +356,7 @@ def alert_embed(alert: Alert) -> dict[str, Any]:
         if alert.note.strip():
             body = f"{body}\n\n{alert.note.strip()}" if body else alert.note.strip()
         draft.description = _text(body) if body else None
-        draft.footer = _footer(alert.source, alert.watchlist)
+        draft.footer = _footer(alert.source, ", ".join(alert.watchlist_names))
     for t in alert.tickers:
         name, value = quote_field(t.symbol, t.quote)
         draft.add_field(name, value)

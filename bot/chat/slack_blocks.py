@@ -245,8 +245,10 @@ def _context_line(alert: Alert, now: datetime) -> str:
     age = _age(alert.published_at, now)
     if age:
         parts.append(age)
-    if alert.watchlist:
-        parts.append(f"watchlist *{escape(alert.watchlist)}*")
+    names = alert.watchlist_names
+    if names:
+        label = "watchlist" if len(names) == 1 else "watchlists"
+        parts.append(f"{label} " + ", ".join(f"*{escape(n)}*" for n in names))
     if alert.late:
         parts.append("_delayed_")
     return " · ".join(parts)

@@ -5,7 +5,10 @@ one-line titles, no control characters and only http(s) links (see ``bot.deliver
 
 Idempotency keys (the outbox sends each key at most once):
 
-* ``story:<story_id>:sub:<subscription_id>`` — the alert for a story in a subscription;
+* ``story:<story_id>:ch:<platform>:<channel>`` — the alert for a story in a channel: one per
+  (story, channel), however many of the channel's subscriptions matched it (it names all of
+  their watchlists). Rows queued before this key existed have ``story:<story_id>:sub:<id>``
+  (``story_key``); the pipeline checks both, so an upgrade never re-sends a story;
 * ``followup:<story_id>:sub:<subscription_id>:<n>`` — the n-th "also reported by" reply (from 0);
   the pipeline queues it as ``followup:<story_id>:<channel>:after:<previous reply's row id>``, so
   that only one reply can follow another in a channel;
@@ -24,6 +27,7 @@ from zoneinfo import ZoneInfo
 from bot.delivery.escape import clean_alert, one_line
 from bot.domain.models import (
     Alert,
+    ChannelRef,
     DigestEntry,
     Match,
     QuietHours,
@@ -38,8 +42,26 @@ EDIT_PREFIX = "edit:"
 DIGEST_MAX_ENTRIES = 20
 
 
+def channel_story_key(story_id: str, channel: ChannelRef) -> str:
+    """The key of a story's alert in a channel (one message per story and channel)."""
+    return f"story:{story_id}:ch:{channel}"
+
+
 def story_key(story_id: str, subscription_id: int) -> str:
+    """The key story alerts had when they were queued per subscription (before ``channel_story_key``)."""
     return f"story:{story_id}:sub:{subscription_id}"
+
+
+def merge_matches(matches: Sequence[Match]) -> Match:
+    """One match for several watchlists that matched a story in one channel: the first one's
+    name and scope, the union of matched tickers, terms and hits (in order)."""
+    first = matches[0]
+    return dataclasses.replace(
+        first,
+        tickers=tuple(dict.fromkeys(t for m in matches for t in m.tickers)),
+        terms=tuple(dict.fromkeys(t for m in matches for t in m.terms)),
+        hits=tuple(dict.fromkeys(h for m in matches for h in m.hits)),
+    )
 
 
 def followup_key(story_id: str, subscription_id: int, sequence: int) -> str:
@@ -113,22 +135,26 @@ def largest_move(symbols: Sequence[str], quotes: Mapping[str, Quote]) -> float |
 def compose_story(
     story: Story,
     match: Match,
-    subscription: Subscription,
+    channel: ChannelRef,
     *,
+    watchlists: Sequence[str] = (),
     tickers: Sequence[TickerLine],
     quotes: Mapping[str, Quote],
     now: datetime,
     note: str = "",
 ) -> Alert:
-    """The alert for a story in a subscription's channel (kind ``story``).
+    """The alert for a story in a channel (kind ``story``), naming every matched watchlist.
 
+    ``match`` is the (merged, see ``merge_matches``) match; ``watchlists`` default to its one.
     Age is not baked in: renderers compute it from ``published_at`` when they render.
     """
+    names = tuple(dict.fromkeys(watchlists)) or (match.watchlist,)
     alert = Alert(
-        key=story_key(story.id, subscription.id),
+        key=channel_story_key(story.id, channel),
         kind="story",
-        channel=subscription.channel,
-        watchlist=match.watchlist,
+        channel=channel,
+        watchlist=names[0],
+        watchlists=names,
         title=story.title,
         link=story.canonical_url or story.link,
         source=story.source,
@@ -155,6 +181,7 @@ def compose_followup(
     sequence: int,
     thread_of: str | None,
     now: datetime,
+    watchlists: Sequence[str] = (),
 ) -> Alert:
     """An "Also reported by A, B" reply to a story's alert (kind ``followup``).
 
@@ -167,6 +194,7 @@ def compose_followup(
         kind="followup",
         channel=subscription.channel,
         watchlist=watchlist,
+        watchlists=tuple(watchlists),
         title=story.title,
         link=sources[0].link if sources else "",
         source=", ".join(names),

@@ -122,6 +122,7 @@ def clean_alert(alert: Alert) -> Alert:
     return dataclasses.replace(
         alert,
         watchlist=one_line(alert.watchlist),
+        watchlists=tuple(one_line(w) for w in alert.watchlists),
         title=one_line(alert.title),
         link=safe_link(alert.link) or "",
         source=one_line(alert.source),

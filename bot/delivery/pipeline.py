@@ -1,7 +1,11 @@
 """From new stories to queued alerts: match, pick subscriptions, apply their options, enqueue.
 
 ``AlertPipeline.process(stories)`` is called by ingestion with each poll's new stories.
-For every (story, subscription) it decides once, in this order:
+A channel gets one message per story (outbox key ``story:<story>:ch:<channel>``), however many
+of its subscriptions match it: the message names every matched watchlist and the union of
+their terms and tickers, and goes out as soon as ANY of those subscriptions allows — the most
+permissive one decides (its id is the row's ``subscription_id``: its hourly cap counts it).
+For every (story, subscription) the options are applied in this order:
 
 1. the subscription is broken → not queued (logged, counted: it would fail again);
 2. ``sessions`` set and the market is in another session → filtered;
@@ -11,7 +15,9 @@ For every (story, subscription) it decides once, in this order:
 5. ``max_per_hour`` reached → queued as ``held`` (folded into a digest when there is room);
 6. otherwise queued ``pending`` for the dispatcher.
 
-Nothing is dropped silently: filters and holds are logged and counted in ``stats``.
+A channel's message is queued ``pending`` when one of its subscriptions reaches 6; else
+``held`` under the subscription whose hold ends first. Nothing is dropped silently: filters
+and holds are logged and counted in ``stats``.
 Quotes are fetched once per batch under ``delivery.quote_wait``; an alert never waits longer
 for a price: it is queued with "price unavailable" and, when the price arrives later, its
 queued payload is updated or, if already sent, an ``edit:`` row edits the message.
@@ -37,17 +43,29 @@ from typing import Any, Protocol
 
 from bot.config import BotConfig
 from bot.delivery.compose import (
+    channel_story_key,
     compose_followup,
     compose_story,
     edit_key,
     in_quiet_hours,
     largest_move,
+    merge_matches,
     missing_prices,
     order_tickers,
+    quiet_hours_end,
     story_key,
     with_quotes,
 )
-from bot.domain.models import Match, Quote, Story, StorySource, Subscription, TickerLine, TradingSession
+from bot.domain.models import (
+    ChannelRef,
+    Match,
+    Quote,
+    Story,
+    StorySource,
+    Subscription,
+    TickerLine,
+    TradingSession,
+)
 from bot.domain.rules import Matcher
 from bot.ports import Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
 
@@ -68,15 +86,37 @@ class MatcherSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Planned:
-    story: Story
-    match: Match
+class _Member:
+    """A subscription of the channel whose watchlist matched the story."""
+
     sub: Subscription
+    match: Match
+    watchlist_tickers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A story's message for one channel, and the subscriptions that want it there."""
+
+    story: Story
+    channel: ChannelRef
+    members: tuple[_Member, ...]
+    match: Match  # the members' matches merged
     tickers: tuple[TickerLine, ...]
+    detected: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return channel_story_key(self.story.id, self.channel)
+
+    @property
+    def keys(self) -> list[str]:
+        """Its key and the per-subscription keys of rows queued before one message per channel."""
+        return [self.key, *(story_key(self.story.id, m.sub.id) for m in self.members)]
 
 
 class AlertPipeline:
-    """Turns matches into outbox rows, one per (story, subscription), honouring each option."""
+    """Turns matches into outbox rows, one per (story, channel), honouring each subscription's options."""
 
     def __init__(
         self,
@@ -137,6 +177,7 @@ class AlertPipeline:
             detected = tuple(result.tickers)
             if detected != tuple(story.tickers):
                 await self._store.set_story_tickers(story.id, detected)
+            channels: dict[ChannelRef, dict[int, _Member]] = {}
             for m in result.matches_in(subscribed):
                 for sub in subs.get((m.scope, m.watchlist.lower()), ()):
                     if sub.state == "broken":
@@ -154,20 +195,19 @@ class AlertPipeline:
                                 f"subscription wants {', '.join(s.value for s in sub.options.sessions)}",
                             )
                             continue
-                    tickers = order_tickers(
-                        matched=m.tickers,
-                        watchlist_tickers=wl_tickers.get((m.scope, m.watchlist.lower()), frozenset()),
-                        detected=detected,
-                        limit=self._cfg.max_tickers,
-                    )
-                    planned.append(_Planned(story, replace(m, story_id=story.id), sub, tickers))
+                    wl = wl_tickers.get((m.scope, m.watchlist.lower()), frozenset())
+                    member = _Member(sub, replace(m, story_id=story.id), wl)
+                    channels.setdefault(sub.channel, {}).setdefault(sub.id, member)
+            for channel, members in channels.items():
+                planned.append(self._plan(story, channel, tuple(members.values()), detected))
         if not planned:
             return 0, set()
         # a story seen again (another feed, a restart) is not alerted again: skip it before quotes
-        seen = await self._store.existing_keys([story_key(p.story.id, p.sub.id) for p in planned])
+        seen = await self._store.existing_keys([k for p in planned for k in p.keys])
         if seen:
-            self.stats["duplicates"] += len(seen)
-            planned = [p for p in planned if story_key(p.story.id, p.sub.id) not in seen]
+            done = [p for p in planned if any(k in seen for k in p.keys)]
+            self.stats["duplicates"] += len(done)
+            planned = [p for p in planned if not any(k in seen for k in p.keys)]
             if not planned:
                 return 0, set()
         symbols = list(dict.fromkeys(t.symbol for p in planned for t in p.tickers))
@@ -181,15 +221,11 @@ class AlertPipeline:
         deferred: list[_Planned] = []
         budget: dict[int, int] = {}
         for p in planned:
-            if p.sub.options.min_move_pct is not None:
-                verdict = self._moved_enough(p, quotes)
-                if verdict is None and late_possible:
-                    deferred.append(p)  # decided when the late price arrives
-                    continue
-                if not verdict:
-                    self._min_move_filtered(p, quotes)
-                    continue
-            entries.append(await self._entry(p, quotes, now, budget))
+            wanted = self._wanted(p, quotes, late_possible=late_possible)
+            if wanted is None:
+                deferred.append(p)  # decided when the late price arrives
+            elif wanted.members:
+                entries.append(await self._entry(wanted, quotes, now, budget))
         queued = await self._store.enqueue(entries)
         self.stats["queued"] += queued
         if queued < len(entries):
@@ -200,6 +236,46 @@ class AlertPipeline:
         elif pending_quotes is not None:
             pending_quotes.cancel()
         return queued, {p.story.id for p in deferred}
+
+    def _plan(
+        self, story: Story, channel: ChannelRef, members: tuple[_Member, ...], detected: tuple[str, ...]
+    ) -> _Planned:
+        """The channel's message for these members: their matches merged, their tickers first."""
+        match = merge_matches([m.match for m in members])
+        tickers = order_tickers(
+            matched=match.tickers,
+            watchlist_tickers=frozenset().union(*(m.watchlist_tickers for m in members)),
+            detected=detected,
+            limit=self._cfg.max_tickers,
+        )
+        return _Planned(story, channel, members, match, tickers, detected)
+
+    def _wanted(self, p: _Planned, quotes: Mapping[str, Quote], *, late_possible: bool) -> _Planned | None:
+        """``p`` cut to the members whose ``min_move_pct`` lets it through — None when none does
+        yet but a late price may decide it; a plan without members when every one filtered it."""
+        allowed: list[_Member] = []
+        undecided = False
+        filtered: list[_Member] = []
+        for m in p.members:
+            if m.sub.options.min_move_pct is None:
+                allowed.append(m)
+                continue
+            verdict = self._moved_enough(p, m, quotes)
+            if verdict is None and late_possible:
+                undecided = True
+            elif verdict:
+                allowed.append(m)
+            else:
+                filtered.append(m)
+        if not allowed:
+            if undecided:
+                return None
+            for m in filtered:
+                self._min_move_filtered(p, m, quotes)
+            return replace(p, members=())
+        if len(allowed) == len(p.members):
+            return p
+        return self._plan(p.story, p.channel, tuple(allowed), p.detected)
 
     async def _subscriptions_by_watchlist(self) -> dict[tuple[str, str], list[Subscription]]:
         out: dict[tuple[str, str], list[Subscription]] = {}
@@ -221,32 +297,67 @@ class AlertPipeline:
     async def _entry(
         self, p: _Planned, quotes: Mapping[str, Quote], now: datetime, budget: dict[int, int]
     ) -> OutboxEntry:
-        alert = compose_story(p.story, p.match, p.sub, tickers=p.tickers, quotes=quotes, now=now)
+        """The channel's row: ``pending`` under the first member that allows it now (members
+        without an hourly cap first, so no cap is spent needlessly), else ``held`` under the
+        member whose hold ends first."""
+        names = [m.match.watchlist for m in p.members]
+        alert = compose_story(
+            p.story, p.match, p.channel, watchlists=names, tickers=p.tickers, quotes=quotes, now=now
+        )
+        holds: list[tuple[datetime, _Member, str]] = []
+        chosen: _Member | None = None
+        for m in sorted(p.members, key=lambda m: m.sub.options.max_per_hour is not None):
+            hold = await self._member_hold(m.sub, now, budget)
+            if hold is None:
+                chosen = m
+                break
+            holds.append((self._hold_until(m.sub, now), m, hold))
         status: OutboxStatus = "pending"
-        hold = self._hold_reason(p.sub, now)
-        if hold is None and p.sub.options.max_per_hour is not None:
-            if p.sub.id not in budget:
-                sent = await self._store.count_sent_since(p.sub.id, now - timedelta(hours=1))
-                budget[p.sub.id] = p.sub.options.max_per_hour - sent
-            if budget[p.sub.id] <= 0:
-                hold = f"over the limit of {p.sub.options.max_per_hour} alerts per hour"
-                self.stats["held_overflow"] += 1
-            else:
-                budget[p.sub.id] -= 1
-        if hold is not None:
+        if chosen is None:
+            _, chosen, _ = min(holds, key=lambda h: h[0])
             status = "held"
             self.stats["held"] += 1
+            if all("per hour" in why for _, _, why in holds):
+                self.stats["held_overflow"] += 1
             log.info(
                 "holding alert for %s (%s), story %s: %s",
-                p.sub.channel,
-                p.sub.watchlist,
+                p.channel,
+                ", ".join(names),
                 p.story.id,
-                hold,
-                extra={"subscription_id": p.sub.id, "story_id": p.story.id, "outcome": "held"},
+                "; ".join(dict.fromkeys(why for _, _, why in holds)),
+                extra={"subscription_id": chosen.sub.id, "story_id": p.story.id, "outcome": "held"},
             )
         return OutboxEntry(
-            key=alert.key, alert=alert, subscription_id=p.sub.id, due_at=now, status=status, created_at=now
+            key=alert.key,
+            alert=alert,
+            subscription_id=chosen.sub.id,
+            due_at=now,
+            status=status,
+            created_at=now,
         )
+
+    async def _member_hold(self, sub: Subscription, now: datetime, budget: dict[int, int]) -> str | None:
+        """Why this subscription holds an alert now (mute, quiet hours, hourly cap), else None;
+        a None under a cap spends one of its ``budget``."""
+        hold = self._hold_reason(sub, now)
+        if hold is None and sub.options.max_per_hour is not None:
+            if sub.id not in budget:
+                sent = await self._store.count_sent_since(sub.id, now - timedelta(hours=1))
+                budget[sub.id] = sub.options.max_per_hour - sent
+            if budget[sub.id] <= 0:
+                return f"over the limit of {sub.options.max_per_hour} alerts per hour"
+            budget[sub.id] -= 1
+        return hold
+
+    def _hold_until(self, sub: Subscription, now: datetime) -> datetime:
+        """When this subscription's hold ends, roughly (it orders holds; the releaser decides)."""
+        opts = sub.options
+        until = now + timedelta(hours=1)  # an hourly cap has room within the hour
+        if opts.mute_until is not None and opts.mute_until > now:
+            until = max(until, opts.mute_until)
+        if opts.quiet_hours is not None and in_quiet_hours(opts.quiet_hours, now, self._tz):
+            until = max(until, quiet_hours_end(opts.quiet_hours, now, self._tz))
+        return until
 
     def _hold_reason(self, sub: Subscription, now: datetime) -> str | None:
         opts = sub.options
@@ -281,10 +392,15 @@ class AlertPipeline:
             log.warning("quotes failed, alerts go without prices: %s", exc)
             return {}, None
 
-    def _moved_enough(self, p: _Planned, quotes: Mapping[str, Quote]) -> bool | None:
-        threshold = p.sub.options.min_move_pct
+    def _member_symbols(self, p: _Planned, m: _Member) -> list[str]:
+        """The tickers a member's ``min_move_pct`` looks at: its watchlist's, in the story."""
+        symbols = [*m.match.tickers, *(t for t in p.detected if t in m.watchlist_tickers)]
+        return list(dict.fromkeys(symbols))[: max(self._cfg.max_tickers, 0)] or list(m.match.tickers)
+
+    def _moved_enough(self, p: _Planned, m: _Member, quotes: Mapping[str, Quote]) -> bool | None:
+        threshold = m.sub.options.min_move_pct
         assert threshold is not None
-        symbols = [t.symbol for t in p.tickers if t.in_watchlist] or list(p.match.tickers)
+        symbols = self._member_symbols(p, m)
         if not symbols:
             return False
         move = largest_move(symbols, quotes)
@@ -292,16 +408,17 @@ class AlertPipeline:
             return None
         return move >= threshold
 
-    def _min_move_filtered(self, p: _Planned, quotes: Mapping[str, Quote]) -> None:
-        symbols = [t.symbol for t in p.tickers if t.in_watchlist] or list(p.match.tickers)
+    def _min_move_filtered(self, p: _Planned, m: _Member, quotes: Mapping[str, Quote]) -> None:
+        symbols = self._member_symbols(p, m)
         move = largest_move(symbols, quotes)
+        threshold = m.sub.options.min_move_pct
         if not symbols:
-            why = f"min_move_pct {p.sub.options.min_move_pct}% but no watchlist ticker in the story"
+            why = f"min_move_pct {threshold}% but no watchlist ticker in the story"
         elif move is None:
-            why = f"min_move_pct {p.sub.options.min_move_pct}% but no price for {', '.join(symbols)}"
+            why = f"min_move_pct {threshold}% but no price for {', '.join(symbols)}"
         else:
-            why = f"largest move {move:.2f}% is below min_move_pct {p.sub.options.min_move_pct}%"
-        self._count("filtered_min_move", p.sub, p.story, why)
+            why = f"largest move {move:.2f}% is below min_move_pct {threshold}%"
+        self._count("filtered_min_move", m.sub, p.story, why)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -396,10 +513,9 @@ class AlertPipeline:
         entries: list[OutboxEntry] = []
         budget: dict[int, int] = {}
         for p in deferred:
-            if self._moved_enough(p, quotes):
-                entries.append(await self._entry(p, quotes, now, budget))
-            else:
-                self._min_move_filtered(p, quotes)
+            wanted = self._wanted(p, quotes, late_possible=False)
+            if wanted is not None and wanted.members:
+                entries.append(await self._entry(wanted, quotes, now, budget))
         if entries:
             queued = await self._store.enqueue(entries)
             self.stats["queued"] += queued
@@ -537,10 +653,12 @@ class AlertPipeline:
         followups = [d for d in rows if d.alert.kind == "followup"]
         queued = 0
         later: datetime | None = None
+        channels: set[ChannelRef] = set()
         for d in alerts:
             sub = subs.get(d.subscription_id or 0)
-            if sub is None or sub.state == "broken":
-                continue
+            if sub is None or sub.state == "broken" or d.alert.channel in channels:
+                continue  # one follow-up per channel (rows queued per subscription before, too)
+            channels.add(d.alert.channel)
             count, at = await self._followup(story, sub, d, followups)
             queued += count
             if at is not None:
@@ -552,7 +670,7 @@ class AlertPipeline:
     ) -> tuple[int, datetime | None]:
         """(follow-ups queued, when to try again if this channel must wait, else None)."""
         now = self._clock.now()
-        announced = {e.source for f in followups if f.subscription_id == sub.id for e in f.alert.entries}
+        announced = {e.source for f in followups if f.alert.channel == sub.channel for e in f.alert.entries}
         fresh = [s for s in story.sources if s.source != story.source and s.source not in announced]
         if not fresh:
             return 0, None
@@ -571,6 +689,7 @@ class AlertPipeline:
             fresh,
             sub,
             watchlist=delivery.alert.watchlist,
+            watchlists=delivery.alert.watchlists,
             sequence=len(in_channel),
             thread_of=delivery.message_id if delivery.status == "sent" else None,
             now=now,

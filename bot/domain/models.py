@@ -263,6 +263,8 @@ class Alert:
 
     ``key`` is the idempotency key: the outbox sends each key at most once.
     ``thread_of`` is the message a follow-up replies to (platform message id).
+    ``watchlists`` names every watchlist a story alert matched in its channel (one message per
+    story and channel); ``watchlist`` is the first of them. Use ``watchlist_names``.
     Every text field is raw (unescaped) feed text; renderers escape it for their platform.
     """
 
@@ -283,6 +285,12 @@ class Alert:
     thread_of: str | None = None
     late: bool = False
     created_at: datetime | None = None
+    watchlists: tuple[str, ...] = ()
+
+    @property
+    def watchlist_names(self) -> tuple[str, ...]:
+        """Every watchlist this alert is for (``watchlists``, else the single ``watchlist``)."""
+        return self.watchlists or ((self.watchlist,) if self.watchlist else ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.domain.models import Alert, QuietHours, StorySource, TradingSession
 from bot.domain.timeutil import ManualClock
-from bot.ports import IngestBatch
+from bot.ports import IngestBatch, OutboxEntry
 from bot.store import SqlStore, open_store
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, config, make_world, story
 
@@ -39,37 +39,82 @@ def tickers(alert: Alert) -> list[tuple[str, bool, float | None]]:
     return [(t.symbol, t.in_watchlist, t.quote.price if t.quote else None) for t in alert.tickers]
 
 
-async def test_each_subscription_gets_one_message_per_matching_story(
+async def test_each_channel_gets_one_message_per_matching_story_naming_every_watchlist(
     sqlite_store: SqlStore, clock: ManualClock
 ) -> None:
     w = await make_world(sqlite_store, clock, prices=PRICES)
     await w.subscribe("cloud-china", SLACK_A)
     await w.subscribe("chips", SLACK_A)
     await w.subscribe("cloud-china", DISCORD_A)
+    await w.subscribe("chips", SLACK_B)
     amazon = story(AMAZON, at=clock.now() - timedelta(minutes=12), summary="Cloud unit grows.")
     apple = story("Apple unveils new iPhone", at=clock.now())
     assert await w.ingest(amazon, apple) == 3
     assert await w.deliver() == 3
 
-    slack = w.chat["slack"].alerts(SLACK_A.channel)
-    assert sorted(a.watchlist for a in slack) == ["chips", "cloud-china"]
-    cloud = next(a for a in slack if a.watchlist == "cloud-china")
-    assert (cloud.kind, cloud.title, cloud.link, cloud.source, cloud.summary) == (
+    # SLACK_A's two subscriptions both match: one message naming both watchlists
+    (both,) = w.chat["slack"].alerts(SLACK_A.channel)
+    assert (both.watchlist, both.watchlists) == ("cloud-china", ("cloud-china", "chips"))
+    assert (both.kind, both.title, both.link, both.source, both.summary) == (
         "story",
         AMAZON,
         amazon.link,
         "Reuters",
         "Cloud unit grows.",
     )
-    assert cloud.published_at == amazon.published_at  # adapters render "12 min ago" from this
-    assert cloud.terms == ("cloud",)
-    # watchlist tickers first (AMZN, MSFT), then the other detected one (NVDA)
-    assert tickers(cloud) == [("AMZN", True, 181.20), ("MSFT", True, 420.00), ("NVDA", False, 140.00)]
-    chips = next(a for a in slack if a.watchlist == "chips")
+    assert both.published_at == amazon.published_at  # adapters render "12 min ago" from this
+    assert both.terms == ("cloud",)
+    # the union of both watchlists' tickers first (AMZN, MSFT of cloud-china; NVDA of chips)
+    assert tickers(both) == [("AMZN", True, 181.20), ("MSFT", True, 420.00), ("NVDA", True, 140.00)]
+    (chips,) = w.chat["slack"].alerts(SLACK_B.channel)
+    assert chips.watchlists == ("chips",)
     assert tickers(chips) == [("NVDA", True, 140.00), ("AMZN", False, 181.20), ("MSFT", False, 420.00)]
     assert [a.title for a in w.chat["discord"].alerts(DISCORD_A.channel)] == [AMAZON]
     # detected tickers are recorded with the story (for /news and briefings)
     assert (await w.store.get_story(amazon.id)).tickers == ("AMZN", "MSFT", "NVDA")  # type: ignore[union-attr]
+    # processing the story again (another feed, a restart) queues nothing more
+    assert await w.pipeline.process([amazon]) == 0
+
+
+async def test_rows_queued_per_subscription_before_the_upgrade_are_not_sent_again(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
+    w = await make_world(sqlite_store, clock, prices=PRICES)
+    cloud = await w.subscribe("cloud-china", SLACK_A)
+    await w.subscribe("chips", SLACK_A)
+    amazon = story(AMAZON, at=clock.now())
+    await w.store.save_ingest(IngestBatch(new_stories=[amazon]))
+    old = Alert(key=f"story:{amazon.id}:sub:{cloud}", kind="story", channel=SLACK_A, watchlist="cloud-china",
+                title=AMAZON, story_id=amazon.id)  # fmt: skip
+    await w.store.enqueue([OutboxEntry(key=old.key, alert=old, subscription_id=cloud, due_at=clock.now())])
+    assert await w.pipeline.process([amazon]) == 0  # e.g. its hand-off resumed after the upgrade
+    assert await w.deliver() == 1
+    assert [a.key for a in w.chat["slack"].alerts()] == [old.key]
+
+
+async def test_overlapping_watchlists_go_out_as_soon_as_any_subscription_allows(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
+    clock.set(et(25, 23, 30))
+    w = await make_world(sqlite_store, clock, prices=PRICES)
+    quiet = await w.subscribe("cloud-china", SLACK_A, quiet_hours=QuietHours(*_hm("22:00", "06:00")))
+    capped = await w.subscribe("chips", SLACK_A, max_per_hour=1)
+    first = story(AMAZON, at=clock.now())
+    assert await w.ingest(first) == 1
+    assert await w.deliver() == 1  # quiet for cloud-china, but chips allows it
+    (sent,) = w.chat["slack"].alerts()
+    assert sent.watchlists == ("cloud-china", "chips") and not sent.late
+    # chips' cap is spent: the next one is held, under the subscription whose hold ends first
+    second = story("Amazon and Nvidia extend cloud semiconductor pact", at=clock.now())
+    assert await w.ingest(second) == 1
+    assert await w.deliver() == 0
+    (held,) = await w.store.held_entries()
+    assert held.subscription_id == capped and held.alert.watchlists == ("cloud-china", "chips")
+    assert await w.store.held_entries(quiet) == []
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert await w.releaser.run_once() == 1
+    assert await w.deliver() == 1
+    assert [a.title for a in w.chat["slack"].alerts()] == [AMAZON, second.title]
 
 
 async def test_at_most_four_tickers(sqlite_store: SqlStore, clock: ManualClock) -> None:
@@ -307,6 +352,55 @@ async def test_also_reported_by_replies_in_the_thread_at_most_once_per_interval(
     assert [e.link for e in later.message.entries] == ["https://cnbc.example/a", "https://ft.example/a"]  # type: ignore[union-attr]
     assert await w.pipeline.flush_followups() == 0
     assert len(w.chat["slack"].messages) == 3
+
+
+async def test_also_reported_by_is_once_per_channel_with_overlapping_watchlists(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
+    w = await make_world(sqlite_store, clock, prices=PRICES)
+    cloud = await w.subscribe("cloud-china", SLACK_A)
+    chips = await w.subscribe("chips", SLACK_A)
+    amazon = story(AMAZON, at=clock.now())
+    # and one story queued per subscription before the upgrade: two rows in one channel
+    legacy = story("Nvidia semiconductor cloud deal with Amazon Web Services", at=clock.now())
+    await w.store.save_ingest(IngestBatch(new_stories=[legacy]))
+    old = [
+        Alert(key=f"story:{legacy.id}:sub:{sub}", kind="story", channel=SLACK_A, watchlist=name,
+              title=legacy.title, story_id=legacy.id)
+        for sub, name in ((cloud, "cloud-china"), (chips, "chips"))
+    ]  # fmt: skip
+    await w.store.enqueue(
+        [
+            OutboxEntry(key=a.key, alert=a, subscription_id=sub, due_at=clock.now())
+            for a, sub in zip(old, (cloud, chips), strict=True)
+        ]
+    )
+    assert await w.ingest(amazon) == 1
+    assert await w.deliver() == 3
+    sources: list[tuple[str, StorySource]] = []
+    for sid in (amazon.id, legacy.id):
+        for name in ("Bloomberg", "CNBC"):
+            src = StorySource(name, f"https://{name.lower()}.example/{sid}", clock.now())
+            await w.store.save_ingest(IngestBatch(new_sources=[(sid, src)]))
+            sources.append((sid, src))
+    clock.advance(timedelta(minutes=2))
+    assert await w.pipeline.process_new_sources(sources) == 2  # one per story in the channel
+    assert await w.pipeline.process_new_sources(sources) == 0
+    clock.advance(timedelta(minutes=11))
+    assert await w.pipeline.flush_followups() == 0  # nothing new to announce
+    await w.deliver()
+    replies = [
+        m.message
+        for m in w.chat["slack"].messages
+        if isinstance(m.message, Alert) and m.message.kind == "followup"
+    ]
+    assert sorted((r.story_id, r.note) for r in replies) == sorted(
+        [
+            (amazon.id, "Also reported by Bloomberg and CNBC"),
+            (legacy.id, "Also reported by Bloomberg and CNBC"),
+        ]
+    )
+    assert next(r for r in replies if r.story_id == amazon.id).watchlists == ("cloud-china", "chips")
 
 
 async def test_follow_ups_without_threads_go_to_the_channel(

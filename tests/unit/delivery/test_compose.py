@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.delivery.compose import (
+    channel_story_key,
     compose_digest,
     compose_followup,
     compose_late,
@@ -13,6 +14,7 @@ from bot.delivery.compose import (
     edit_key,
     edited_key,
     in_quiet_hours,
+    merge_matches,
     order_tickers,
     quiet_hours_end,
     story_key,
@@ -75,12 +77,13 @@ def test_story_alert_carries_what_the_user_sees() -> None:
     alert = compose_story(
         a_story(),
         match,
-        SUB,
+        SUB.channel,
         tickers=(TickerLine("AMZN"), TickerLine("NVDA", in_watchlist=False)),
         quotes={"AMZN": quote("AMZN", 181.2, -0.82), "NVDA": quote("NVDA", None)},
         now=T0,
     )
-    assert alert.key == story_key("s1", 7) == "story:s1:sub:7"
+    assert alert.key == channel_story_key("s1", SUB.channel) == "story:s1:ch:slack:C0AAAAAAAA"
+    assert alert.watchlists == ("cloud-china",)
     assert (alert.kind, alert.title, alert.link, alert.source, alert.watchlist) == (
         "story",
         "Amazon expands cloud in China",
@@ -105,7 +108,7 @@ def test_composition_never_produces_a_non_http_link() -> None:
         ("https://ok.example/a b", "", "https://ok.example/a%20b"),
     ):
         alert = compose_story(
-            a_story(link=link, canonical_url=canonical), match, SUB, tickers=(), quotes={}, now=T0
+            a_story(link=link, canonical_url=canonical), match, SUB.channel, tickers=(), quotes={}, now=T0
         )
         assert alert.link == expected
     src = StorySource("Evil <!channel>", "javascript:alert(1)", T0)
@@ -128,7 +131,12 @@ def test_followup_digest_and_late_alerts() -> None:
     match = Match(story_id="s1", watchlist="cloud-china", scope="config")
     alerts = [
         compose_story(
-            a_story(id=f"s{i}", title=f"T{i}"), match, SUB, tickers=(TickerLine("AMZN"),), quotes={}, now=T0
+            a_story(id=f"s{i}", title=f"T{i}"),
+            match,
+            SUB.channel,
+            tickers=(TickerLine("AMZN"),),
+            quotes={},
+            now=T0,
         )
         for i in range(25)
     ]
@@ -140,7 +148,11 @@ def test_followup_digest_and_late_alerts() -> None:
     assert d.entries[0].tickers == ("AMZN",)
     assert d.note == "Held during quiet hours (22:00-06:00). Showing the first 20 of 25."
     late = compose_late(alerts[0], reason="Held while alerts were muted.", now=T0)
-    assert (late.key, late.late, late.note) == ("late:story:s0:sub:7", True, "Held while alerts were muted.")
+    assert (late.key, late.late, late.note) == (
+        "late:story:s0:ch:slack:C0AAAAAAAA",
+        True,
+        "Held while alerts were muted.",
+    )
     assert edited_key(edit_key("story:s1:sub:7")) == "story:s1:sub:7" and edited_key("story:s1") is None
 
 
@@ -160,3 +172,26 @@ def test_quiet_hours_wrap_midnight_in_the_config_timezone() -> None:
     # across the DST change (2026-11-01 02:00 EDT -> 01:00 EST) the window stays on the wall clock
     assert in_quiet_hours(night, datetime(2026, 11, 1, 5, 30, tzinfo=UTC), NY)  # 01:30 EDT
     assert not in_quiet_hours(night, datetime(2026, 11, 1, 11, 30, tzinfo=UTC), NY)  # 06:30 EST
+
+
+def test_one_alert_per_channel_names_every_matched_watchlist() -> None:
+    a = Match(story_id="s1", watchlist="cloud-china", scope="config", tickers=("AMZN",), terms=("cloud",))
+    b = Match(
+        story_id="s1", watchlist="chips", scope="config", tickers=("NVDA", "AMZN"), terms=("semiconductor",)
+    )
+    merged = merge_matches([a, b])
+    assert (merged.watchlist, merged.tickers, merged.terms) == (
+        "cloud-china",
+        ("AMZN", "NVDA"),
+        ("cloud", "semiconductor"),
+    )
+    alert = compose_story(
+        a_story(), merged, SUB.channel, watchlists=["cloud-china", "chips"], tickers=(), quotes={}, now=T0
+    )
+    assert (alert.watchlist, alert.watchlists, alert.watchlist_names) == (
+        "cloud-china",
+        ("cloud-china", "chips"),
+        ("cloud-china", "chips"),
+    )
+    # rows queued per subscription before keep their keys; the pipeline checks both
+    assert story_key("s1", 7) == "story:s1:sub:7" != alert.key
