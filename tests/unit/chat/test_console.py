@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.chat.console import ConsoleChat
@@ -73,3 +74,17 @@ async def test_human_mode_is_readable_and_escapes_nothing_into_the_terminal() ->
         Reply(title="Watchlists", items=(ReplyItem("cloud-china", detail="AMZN, MSFT"),)), target=CONSOLE
     )
     assert "• cloud-china" in out.getvalue()
+
+
+async def test_a_story_for_several_watchlists_names_each() -> None:
+    out = io.StringIO()
+    chat = ConsoleChat(json_mode=True, stream=out)
+    several = replace(alert(), watchlists=("cloud-china", "chips"))
+    await chat.send(several, target=CONSOLE)
+    await chat.send(alert(), target=CONSOLE)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (first["watchlist"], first["watchlists"]) == ("cloud-china", ["cloud-china", "chips"])
+    assert second["watchlists"] == ["cloud-china"]
+    human = io.StringIO()
+    await ConsoleChat(stream=human, color=False).send(several, target=CONSOLE)
+    assert "cloud-china, chips → console" in human.getvalue()

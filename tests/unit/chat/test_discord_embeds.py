@@ -434,3 +434,8 @@ def test_gateway_base() -> None:
     assert gateway_base("ws://127.0.0.1:9/gateway") == "ws://127.0.0.1:9/gateway"
     with pytest.raises(ConfigError, match="DISCORD_GATEWAY_URL"):
         gateway_base("http://127.0.0.1:9/")
+
+
+def test_a_story_for_several_watchlists_names_each_in_the_footer() -> None:
+    embed = alert_embed(story(watchlists=("cloud-china", "chips")))
+    assert embed["footer"]["text"] == "Reuters · cloud-china, chips"

@@ -364,3 +364,8 @@ def test_text_only_keeps_the_content() -> None:
     assert "Amazon expands cloud region in Shanghai" in view.text
     assert "price unavailable" in view.text
     assert view.pings == ()
+
+
+def test_a_story_for_several_watchlists_names_each() -> None:
+    msg = alert_message(story(watchlists=("cloud-china", "chips")), now=NOW)
+    assert "Reuters · 12 min ago · watchlists *cloud-china*, *chips*" in seen(msg.blocks)
