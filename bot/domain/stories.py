@@ -385,6 +385,7 @@ class ClusterIndex:
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._next = 0
+        self._last_key: tuple[str, tuple[str, frozenset[str], frozenset[str], frozenset[str]]] | None = None
 
     def __len__(self) -> int:
         return len(self._by_story)
@@ -393,6 +394,14 @@ class ClusterIndex:
         return story_id in self._by_story
 
     def _title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
+        # ingest calls find() then add() with the same title: compute its key once
+        if self._last_key is not None and self._last_key[0] == title:
+            return self._last_key[1]
+        key = self._compute_title_key(title)
+        self._last_key = (title, key)
+        return key
+
+    def _compute_title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
         words = normalize_title(title).split()
         if len(words) < self.min_words or is_template_title(title, self.entities):
             return "", frozenset(), frozenset(), frozenset()
@@ -445,7 +454,8 @@ class ClusterIndex:
             if len(ids) >= self.max_candidates:
                 break
         entries = self._entries
-        ids = [n for n in ids if entries[n].numbers == numbers and self._live(n, at)]
+        lo, hi = at - self.window, at + self.window
+        ids = [n for n in ids if (e := entries[n]).numbers == numbers and lo <= e.at <= hi]
         if not ids:
             return None
         ranked = process.extract(

@@ -262,6 +262,25 @@ async def test_min_move_pct_alerts_only_on_a_big_enough_move(
     assert w.pipeline.stats["filtered_min_move"] == 2
 
 
+async def test_min_move_in_a_channel_with_overlapping_watchlists_names_those_that_let_it_through(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
+    w = await make_world(sqlite_store, clock, prices=PRICES)
+    await w.subscribe("cloud-china", SLACK_A, min_move_pct=2.0)  # AMZN -0.82%, MSFT +1.20%: no
+    await w.subscribe("chips", SLACK_A, min_move_pct=5.0)  # NVDA +5.26%: yes
+    await w.ingest(story(AMAZON, at=clock.now()))
+    await w.deliver()
+    (alert,) = w.chat["slack"].alerts(SLACK_A.channel)
+    assert alert.watchlists == ("chips",)
+    assert [t.symbol for t in alert.tickers if t.in_watchlist] == ["NVDA"]
+    assert w.pipeline.stats["filtered_min_move"] == 0  # the channel got the story: nothing filtered
+    # when no subscription of the channel lets it through, each says why
+    await w.ingest(story("Amazon and Microsoft cloud revenue beats", at=clock.now()))
+    await w.deliver()
+    assert len(w.chat["slack"].alerts(SLACK_A.channel)) == 1
+    assert w.pipeline.stats["filtered_min_move"] == 1
+
+
 async def test_sessions_limit_alerts_to_market_sessions(sqlite_store: SqlStore, clock: ManualClock) -> None:
     w = await make_world(sqlite_store, clock, prices=PRICES)
     await w.subscribe("cloud-china", SLACK_A, sessions=(TradingSession.PRE,))
