@@ -184,3 +184,17 @@ def test_the_window_is_measured_on_published_time(index: ClusterIndex) -> None:
     # forgotten a window after it was indexed, whatever its published time
     assert index.prune(T0 + timedelta(hours=47)) == set()
     assert index.prune(T0 + timedelta(hours=49)) == {"old"}
+
+
+def test_a_same_outlet_correction_at_the_same_link_stays_one_story(index: ClusterIndex) -> None:
+    index.add("s", title="Acme to buy Bolt for $2 billion", canonical_url="https://r.test/acme-bolt", at=T0)
+    later = T0 + timedelta(hours=6)
+    assert (
+        story_of(
+            index,
+            "CORRECTED-Acme to buy Bolt for $2.5 billion",
+            "https://r.test/acme-bolt?utm_source=x",
+            later,
+        )
+        == "s"
+    )
