@@ -67,6 +67,9 @@ feeds = sa.Table(
     sa.Column("disabled_reason", sa.Text),
     sa.Column("next_poll_at", UTCDateTime),
     sa.Column("items_seen", sa.Integer, nullable=False, server_default="0"),
+    # several replicas: the one polling this feed now, and until when its claim holds
+    sa.Column("lease_holder", sa.String(96)),
+    sa.Column("lease_until", UTCDateTime),
 )
 
 items = sa.Table(
@@ -252,4 +255,36 @@ platform_pauses = sa.Table(
     sa.Column("since", UTCDateTime, nullable=False),
     sa.Column("checked_at", UTCDateTime),
     sa.Column("checks", sa.Integer, nullable=False, server_default="0"),
+)
+
+# ---------------------------------------------------------------- replicas (several processes on PostgreSQL)
+
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(96), primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("roles", sa.Text, nullable=False, server_default=""),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(160), primary_key=True),
+    sa.Column("holder", sa.String(96), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("token", sa.Integer, nullable=False, server_default="1"),
+)
+
+state_versions = sa.Table(
+    "state_versions",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.store.cluster import ClusterStore
 from bot.store.news import NewsStore
 from bot.store.notices import NoticeStore
 from bot.store.outbox import OutboxStore
@@ -12,6 +13,13 @@ from bot.store.symbols import SymbolNameStore
 
 
 class SqlStore(
-    NewsStore, SubscriptionStore, OutboxStore, SymbolNameStore, PlatformStore, NoticeStore, RetentionStore
+    NewsStore,
+    SubscriptionStore,
+    OutboxStore,
+    SymbolNameStore,
+    PlatformStore,
+    NoticeStore,
+    RetentionStore,
+    ClusterStore,
 ):
     """Every store operation; construct through ``bot.store.open_store``."""

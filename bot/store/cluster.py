@@ -1,0 +1,299 @@
+"""Replicas on one database: heartbeats, named leases, feed claims and shared state versions.
+
+PostgreSQL is the coordination engine; nothing else is needed. Every decision is one
+statement whose ``WHERE`` clause says when it may happen, so that two replicas racing for the
+same thing cannot both win:
+
+- a lease (``leases`` row) is taken when it is free or expired, renewed only by its holder,
+  and its ``token`` grows by one each time it changes hands (a fencing token);
+- a batch of leases or feeds is claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (rows
+  another replica is claiming at this moment are skipped, never waited for) and new lease rows
+  are inserted in sorted order, so concurrent claims cannot deadlock;
+- a state version (``state_versions``) is a counter bumped in the transaction that changed the
+  state; replicas compare it with the one they loaded.
+
+On SQLite (one process, see ``bot.store.db.one_process``) the same statements run unchanged:
+``FOR UPDATE`` is not rendered and the database has a single writer anyway.
+
+Times come from the caller's clock (replicas' clocks are assumed to agree within a second or
+so, as NTP keeps them); leases are measured in seconds to minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.domain.cluster import Lease, Replica
+from bot.store import schema as t
+from bot.store.base import StoreBase
+
+
+def _lease(row: Any) -> Lease:
+    return Lease(
+        name=row.name,
+        holder=row.holder,
+        acquired_at=row.acquired_at,
+        expires_at=row.expires_at,
+        token=row.token,
+    )
+
+
+def _replica(row: Any) -> Replica:
+    return Replica(
+        id=row.id,
+        host=row.host,
+        pid=row.pid,
+        version=row.version,
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        roles=tuple(r for r in row.roles.split(",") if r),
+    )
+
+
+class ClusterStore(StoreBase):
+    """The replica-coordination half of ``bot.ports.Store``."""
+
+    # ------------------------------------------------------------ replicas
+
+    async def heartbeat(self, replica: Replica) -> None:
+        """Insert or refresh this replica's row (``heartbeat_at``, ``roles``)."""
+        stmt = self.upsert(t.replicas, ["id"], ["heartbeat_at", "roles", "version"])
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                stmt.values(
+                    id=replica.id,
+                    host=replica.host[:200],
+                    pid=replica.pid,
+                    version=replica.version[:32],
+                    roles=",".join(replica.roles),
+                    started_at=replica.started_at,
+                    heartbeat_at=replica.heartbeat_at,
+                )
+            )
+
+    async def replicas(self) -> list[Replica]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.replicas).order_by(t.replicas.c.started_at))).all()
+        return [_replica(r) for r in rows]
+
+    async def forget_replica(self, replica_id: str) -> None:
+        """A clean shutdown: drop the row and give up every lease and feed claim at once."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(t.replicas).where(t.replicas.c.id == replica_id))
+            await conn.execute(sa.delete(t.leases).where(t.leases.c.holder == replica_id))
+            await conn.execute(
+                sa.update(t.feeds)
+                .where(t.feeds.c.lease_holder == replica_id)
+                .values(lease_holder=None, lease_until=None)
+            )
+
+    async def prune_replicas(self, *, before: datetime) -> int:
+        """Forget replicas whose last heartbeat is older than ``before`` (dead for good)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(sa.delete(t.replicas).where(t.replicas.c.heartbeat_at < before))
+        return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------ named leases
+
+    async def acquire_lease(self, name: str, holder: str, *, now: datetime, ttl: float) -> Lease | None:
+        """Take the lease if it is free or expired, or renew it if ``holder`` has it.
+
+        Returns the lease as now held by ``holder``, or None when someone else holds it.
+        """
+        got = await self.acquire_leases([name], holder, now=now, ttl=ttl)
+        return got.get(name)
+
+    async def acquire_leases(
+        self, names: Iterable[str], holder: str, *, now: datetime, ttl: float
+    ) -> dict[str, Lease]:
+        """``acquire_lease`` for many names in one transaction; the ones ``holder`` now has."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        expires = now + timedelta(seconds=ttl)
+        c = t.leases.c
+        ours = c.holder == holder
+        got: dict[str, Lease] = {}
+        async with self.engine.begin() as conn:
+            for chunk in _chunks(wanted, 500):
+                claimable = (
+                    sa.select(c.name)
+                    .where(c.name.in_(chunk), sa.or_(ours, c.expires_at <= now))
+                    .with_for_update(skip_locked=True)
+                    .scalar_subquery()
+                )
+                rows = await conn.execute(
+                    sa.update(t.leases)
+                    .where(c.name.in_(claimable))
+                    .values(
+                        holder=holder,
+                        expires_at=expires,
+                        acquired_at=sa.case((ours, c.acquired_at), else_=now),
+                        token=sa.case((ours, c.token), else_=c.token + 1),
+                    )
+                    .returning(*t.leases.c)
+                )
+                got.update((r.name, _lease(r)) for r in rows)
+                missing = [n for n in chunk if n not in got]
+                if missing:
+                    rows = await conn.execute(
+                        self.insert_ignore(t.leases, ["name"])
+                        .values(
+                            [
+                                {
+                                    "name": n,
+                                    "holder": holder,
+                                    "acquired_at": now,
+                                    "expires_at": expires,
+                                    "token": 1,
+                                }
+                                for n in missing
+                            ]
+                        )
+                        .returning(*t.leases.c)
+                    )
+                    got.update((r.name, _lease(r)) for r in rows)
+        return got
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up (only its holder can); True when it was held."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(t.leases).where(t.leases.c.name == name, t.leases.c.holder == holder)
+            )
+        return bool(result.rowcount)
+
+    async def leases(self, prefix: str = "") -> list[Lease]:
+        query = sa.select(t.leases).order_by(t.leases.c.name)
+        if prefix:
+            query = query.where(t.leases.c.name.startswith(prefix, autoescape=True))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_lease(r) for r in rows]
+
+    # ------------------------------------------------------------ feed claims
+
+    async def claim_due_feeds(
+        self,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: float,
+        limit: int,
+        only: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Claim up to ``limit`` due feeds for ``holder``; their ids, most overdue first.
+
+        Due: enabled and active, ``next_poll_at`` unset or reached, and not claimed (no claim,
+        or its ``lease_until`` passed — a dead replica's feeds come back when their claims
+        expire; a feed this holder claimed and is still polling is not returned again). ``only`` restricts the claim to those feed ids.
+        """
+        if limit <= 0:
+            return []
+        c = t.feeds.c
+        due = (
+            sa.select(c.id)
+            .where(
+                c.enabled.is_(True),
+                c.active.is_(True),
+                sa.or_(c.next_poll_at.is_(None), c.next_poll_at <= now),
+                sa.or_(c.lease_until.is_(None), c.lease_until <= now),
+            )
+            .order_by(c.next_poll_at.is_(None).desc(), c.next_poll_at, c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if only is not None:
+            due = due.where(c.id.in_(list(only)))
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                sa.update(t.feeds)
+                .where(c.id.in_(due.scalar_subquery()))
+                .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
+                .returning(c.id, c.next_poll_at)
+            )
+            claimed = list(rows.all())
+        claimed.sort(key=lambda r: (r.next_poll_at is not None, r.next_poll_at or now, r.id))
+        return [r.id for r in claimed]
+
+    async def claim_feed(self, feed_id: str, holder: str, *, now: datetime, ttl: float) -> bool:
+        """Claim one feed whatever its ``next_poll_at`` (a forced poll), unless a live replica has it."""
+        c = t.feeds.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(t.feeds)
+                .where(
+                    c.id == feed_id,
+                    sa.or_(c.lease_until.is_(None), c.lease_until <= now, c.lease_holder == holder),
+                )
+                .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
+            )
+        return bool(result.rowcount)
+
+    async def release_feeds(self, feed_ids: Sequence[str], holder: str) -> None:
+        """Give claims back (the poll is done: its state, ``next_poll_at`` included, was saved)."""
+        if not feed_ids:
+            return
+        c = t.feeds.c
+        async with self.engine.begin() as conn:
+            for chunk in _chunks(list(feed_ids), 500):
+                await conn.execute(
+                    sa.update(t.feeds)
+                    .where(c.id.in_(chunk), c.lease_holder == holder)
+                    .values(lease_holder=None, lease_until=None)
+                )
+
+    async def feed_claims(self) -> dict[str, int]:
+        """How many feeds each replica holds a claim on now (for ``marketbot status``)."""
+        c = t.feeds.c
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(c.lease_holder, sa.func.count())
+                .where(c.lease_holder.is_not(None))
+                .group_by(c.lease_holder)
+            )
+            return {r[0]: int(r[1]) for r in rows}
+
+    # ------------------------------------------------------------ state versions
+
+    async def bump_version(self, name: str, *, now: datetime, conn: Any = None) -> int:
+        """Count one change of ``name`` (e.g. "catalog"); returns the new version.
+
+        Pass ``conn`` to bump inside the transaction that made the change.
+        """
+        if conn is not None:
+            return await self._bump(conn, name, now)
+        async with self.engine.begin() as own:
+            return await self._bump(own, name, now)
+
+    async def _bump(self, conn: Any, name: str, now: datetime) -> int:
+        c = t.state_versions.c
+        await conn.execute(
+            self.insert_ignore(t.state_versions, ["name"]).values(name=name, version=0, changed_at=now)
+        )
+        row = (
+            await conn.execute(
+                sa.update(t.state_versions)
+                .where(c.name == name)
+                .values(version=c.version + 1, changed_at=now)
+                .returning(c.version)
+            )
+        ).one()
+        return int(row.version)
+
+    async def version(self, name: str) -> int:
+        """The current version of ``name`` (0 when it never changed)."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                sa.select(t.state_versions.c.version).where(t.state_versions.c.name == name)
+            )
+        return int(value or 0)
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]

@@ -1,0 +1,147 @@
+"""Replica coordination in the store: heartbeats, leases, feed claims, state versions.
+
+Run on SQLite and a real PostgreSQL; the races run many concurrent claimers on PostgreSQL, each
+on its own engine (its own connections), as separate replicas would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.cluster import Replica
+from bot.ports import FeedSpec, FeedState
+from bot.store import SqlStore, open_store
+
+T0 = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+
+
+def replica(rid: str, at: datetime = T0, roles: tuple[str, ...] = ()) -> Replica:
+    return Replica(id=rid, host="h", pid=1, version="1.0", started_at=T0, heartbeat_at=at, roles=roles)
+
+
+async def test_heartbeats_list_and_forget_replicas(store: SqlStore) -> None:
+    await store.heartbeat(replica("a"))
+    await store.heartbeat(replica("b"))
+    await store.heartbeat(replica("a", T0 + timedelta(seconds=5), roles=("gateway",)))
+    got = {r.id: r for r in await store.replicas()}
+    assert got["a"].heartbeat_at == T0 + timedelta(seconds=5) and got["a"].roles == ("gateway",)
+    assert got["a"].alive(T0 + timedelta(seconds=20), timeout=15)
+    assert not got["b"].alive(T0 + timedelta(seconds=20), timeout=15)
+    assert await store.prune_replicas(before=T0 + timedelta(seconds=1)) == 1
+    await store.acquire_lease("x", "a", now=T0, ttl=10)
+    await store.forget_replica("a")
+    assert await store.replicas() == [] and await store.leases() == []
+
+
+async def test_a_lease_is_held_renewed_and_taken_over_only_when_expired(store: SqlStore) -> None:
+    first = await store.acquire_lease("discord:gateway", "a", now=T0, ttl=10)
+    assert first is not None and first.holder == "a" and first.token == 1
+    assert await store.acquire_lease("discord:gateway", "b", now=T0 + timedelta(seconds=9), ttl=10) is None
+    renewed = await store.acquire_lease("discord:gateway", "a", now=T0 + timedelta(seconds=9), ttl=10)
+    assert renewed is not None and renewed.token == 1 and renewed.acquired_at == T0
+    assert renewed.expires_at == T0 + timedelta(seconds=19)
+    assert await store.acquire_lease("discord:gateway", "b", now=T0 + timedelta(seconds=18), ttl=10) is None
+    taken = await store.acquire_lease("discord:gateway", "b", now=T0 + timedelta(seconds=19), ttl=10)
+    assert taken is not None and taken.holder == "b" and taken.token == 2  # fencing: a new holder
+    assert not await store.release_lease("discord:gateway", "a")
+    assert await store.release_lease("discord:gateway", "b")
+    again = await store.acquire_lease("discord:gateway", "a", now=T0 + timedelta(seconds=20), ttl=10)
+    assert again is not None and again.token == 1
+    assert [lease.name for lease in await store.leases("discord:")] == ["discord:gateway"]
+    assert await store.leases("job:") == []
+
+
+async def test_a_batch_of_leases_is_split_between_holders_without_overlap(store: SqlStore) -> None:
+    names = [f"job:{i}" for i in range(1200)]  # more than one chunk
+    a = await store.acquire_leases(names[:700], "a", now=T0, ttl=30)
+    b = await store.acquire_leases(names, "b", now=T0, ttl=30)
+    assert set(a) == set(names[:700]) and set(b) == set(names[700:])
+    later = await store.acquire_leases(names, "b", now=T0 + timedelta(seconds=30), ttl=30)
+    assert set(later) == set(names)
+
+
+async def _feeds(store: SqlStore, n: int) -> list[str]:
+    specs = [FeedSpec(id=f"f{i:05d}", name=f"Feed {i}", url=f"https://x.test/{i}") for i in range(n)]
+    await store.sync_feeds(specs)
+    return [s.id for s in specs]
+
+
+async def test_due_feeds_are_claimed_once_until_the_claim_expires_or_is_released(store: SqlStore) -> None:
+    ids = await _feeds(store, 10)
+    first = await store.claim_due_feeds("a", now=T0, ttl=60, limit=4)
+    second = await store.claim_due_feeds("b", now=T0, ttl=60, limit=100)
+    assert len(first) == 4 and len(second) == 6 and not set(first) & set(second)
+    assert await store.claim_due_feeds("c", now=T0 + timedelta(seconds=59), ttl=60, limit=100) == []
+    assert await store.feed_claims() == {"a": 4, "b": 6}
+    # "a" polled its feeds: state saved (next poll in 2 minutes), claims released
+    for fid in first:
+        state = await store.get_feed(fid)
+        assert state is not None
+        await store.save_feed_state(_polled(state, T0 + timedelta(minutes=2)))
+    await store.release_feeds(first, "a")
+    # "b" died: its claims expire and another replica takes its feeds; "a"'s are not due yet
+    taken = await store.claim_due_feeds("c", now=T0 + timedelta(seconds=61), ttl=60, limit=100)
+    assert sorted(taken) == sorted(second)
+    assert not await store.claim_feed(second[0], "a", now=T0 + timedelta(seconds=62), ttl=60)
+    assert await store.claim_feed(first[0], "a", now=T0 + timedelta(seconds=62), ttl=60)  # forced poll
+    due_again = await store.claim_due_feeds("a", now=T0 + timedelta(minutes=3), ttl=60, limit=100)
+    assert set(first[1:]) <= set(due_again)
+    assert set(ids) == set(first) | set(second)
+    only = await store.claim_due_feeds("z", now=T0 + timedelta(minutes=10), ttl=60, limit=100, only=[ids[0]])
+    assert only == [ids[0]]
+
+
+def _polled(state: FeedState, next_poll: datetime) -> FeedState:
+    from dataclasses import replace
+
+    return replace(state, next_poll_at=next_poll, last_polled_at=T0, last_status="200")
+
+
+async def test_disabled_feeds_are_never_claimed(store: SqlStore) -> None:
+    ids = await _feeds(store, 3)
+    state = await store.get_feed(ids[1])
+    assert state is not None
+    from dataclasses import replace
+
+    await store.save_feed_state(replace(state, disabled_reason="gone", consecutive_failures=10))
+    await store.sync_feeds(
+        [FeedSpec(id=i, name=i, url=f"https://x.test/{i}", enabled=i != ids[2]) for i in ids]
+    )
+    claimed = await store.claim_due_feeds("a", now=T0, ttl=60, limit=10)
+    assert ids[2] not in claimed
+
+
+async def test_state_versions_count_changes(store: SqlStore) -> None:
+    assert await store.version("catalog") == 0
+    assert await store.bump_version("catalog", now=T0) == 1
+    assert await store.bump_version("catalog", now=T0) == 2
+    assert await store.version("catalog") == 2 and await store.version("other") == 0
+
+
+@pytest.mark.postgres
+async def test_concurrent_replicas_never_claim_the_same_feed_or_lease(postgres: object) -> None:
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    async with open_store(url) as first:
+        ids = await _feeds(first, 600)
+
+        async def replica_claims(name: str) -> tuple[list[str], dict[str, object]]:
+            async with open_store(url, migrate=False) as s:
+                feeds: list[str] = []
+                leases: dict[str, object] = {}
+                for _ in range(6):
+                    feeds += await s.claim_due_feeds(name, now=T0, ttl=60, limit=40)
+                    leases.update(
+                        await s.acquire_leases([f"job:{i}" for i in range(50)], name, now=T0, ttl=60)
+                    )
+                return feeds, leases
+
+        results = await asyncio.gather(*(replica_claims(f"r{i}") for i in range(6)))
+    claimed = Counter(f for feeds, _ in results for f in feeds)
+    assert max(claimed.values()) == 1, "a feed was claimed by two replicas"
+    assert len(claimed) == len(ids)  # 6 replicas × 6 rounds × 40 ≥ 600: every feed went to someone
+    holders = Counter(name for _, leases in results for name in leases)
+    assert set(holders) == {f"job:{i}" for i in range(50)} and max(holders.values()) == 1
