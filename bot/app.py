@@ -26,6 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import bot
 from bot.catalog import Catalog
 from bot.chat.console import ConsoleChat
+from bot.cluster import DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, Node
 from bot.commands import CommandService
 from bot.config import BotConfig, Env
 from bot.delivery.briefing import BriefingService
@@ -46,6 +47,7 @@ from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import SymbolNames, config_warnings
+from bot.metrics import METRICS
 from bot.ports import ChatAdapter, Clock, PlatformPause, SubscriptionSpec
 from bot.store import SqlStore, open_store
 from bot.store.db import one_process
@@ -53,7 +55,7 @@ from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Runtime", "config_warnings", "feed_specs", "poll_once", "run_bot"]
+__all__ = ["Runtime", "cluster_status", "config_warnings", "feed_specs", "poll_once", "run_bot"]
 
 RETENTION_EVERY = 3600.0  # seconds between retention runs (the first one shortly after start)
 RETENTION_FIRST = 300.0
@@ -94,6 +96,7 @@ class Runtime:
     moves: MoveMonitor
     symbols: SymbolNames
     notices: Notices
+    node: Node
     stack: AsyncExitStack
     started_at: float = field(default_factory=time.monotonic)
     stats: dict[str, float] = field(default_factory=dict)
@@ -128,6 +131,16 @@ class Runtime:
         async with AsyncExitStack() as stack:
             stack.enter_context(one_process(env.database_url, role))
             store = await stack.enter_async_context(open_store(env.database_url))
+            node = Node(
+                store,
+                clock,
+                replica_id=METRICS.replica,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                version=bot.__version__,
+            )
+            await node.run_once()  # visible to the other replicas (and `marketbot status`) at once
+            stack.push_async_callback(_leave, node)  # runs last: leases and feed claims go back
             await store.sync_config_subscriptions(subscription_specs(cfg))
             symbols = SymbolNames(store, cfg, clock=clock)
             directory = await symbols.directory()  # bundled index + stored SEC and quote names
@@ -172,7 +185,7 @@ class Runtime:
                 adapters,
                 cfg,
                 clock,
-                worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                worker_id=node.id,
                 on_change=notices.wake,
             )
             notices.on_queued = dispatcher.wake
@@ -226,6 +239,7 @@ class Runtime:
                 notices=notices,
                 poller=poller,
                 symbols=symbols,
+                node=node,
                 stack=stack,
             )
 
@@ -282,7 +296,25 @@ class Runtime:
             "checks": checks,
         }
 
-    def metrics(self) -> dict[str, float]:
+    async def ready(self) -> dict[str, Any]:
+        """Readiness (``/readyz``): the database answers and every chat platform is connected."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.store.has_marker("health"), timeout=3)
+            checks["database"] = "ok"
+        except (TimeoutError, OSError, BotError, Exception) as exc:
+            checks["database"] = f"error: {exc}"
+        for name, adapter in self.adapters.items():
+            if name == "console":
+                continue
+            status = adapter.status() if callable(getattr(adapter, "status", None)) else {}  # type: ignore[attr-defined]
+            connected = status.get("connected", True) or status.get("mode") == "http"
+            checks[name] = "ok" if connected else "not connected"
+        ready = all(v == "ok" for v in checks.values())
+        return {"status": "ready" if ready else "not ready", "replica": self.node.id, "checks": checks}
+
+    async def metrics(self) -> dict[str, float]:
+        """Scrape-time values for ``/metrics`` (the histograms and counters live in ``bot.metrics``)."""
         out: dict[str, float] = {"uptime_seconds": time.monotonic() - self.started_at}
         for prefix, counter in (
             ("pipeline", self.pipeline.stats),
@@ -305,7 +337,22 @@ class Runtime:
         out["quotes_batch_failures_total"] = float(quotes.batch_failures)
         out["quotes_cache_hits_total"] = float(quotes.cache_hits)
         out["quotes_breaker_open"] = float(quotes.breaker.state != "closed")
+        out["replicas_live"] = float(self.node.live)
+        with contextlib.suppress(Exception):  # the database may be away: the rest still reports
+            backlog = await asyncio.wait_for(self.store.outbox_backlog(now=self.clock.now()), timeout=3)
+            for status in ("pending", "claimed", "held"):
+                count, age = backlog.get(status, (0, 0.0))
+                out[f'outbox_depth{{status="{status}"}}'] = float(count)
+                out[f'outbox_oldest_age_seconds{{status="{status}"}}'] = age
         return out
+
+
+async def _leave(node: Node) -> None:
+    """A clean stop gives leases and feed claims back at once (else they expire in seconds)."""
+    try:
+        await asyncio.wait_for(node.leave(), timeout=5)
+    except Exception as exc:  # the database is away: the claims simply expire
+        log.warning("replica %s: could not say goodbye (%s); its leases expire by themselves", node.id, exc)
 
 
 def require_extras(env: Env, cfg: BotConfig) -> None:
@@ -473,6 +520,7 @@ async def run_bot(
         # hand-offs left by a crash or a database error; follow-ups whose throttle ended
         _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
+        _every(scheduler, "cluster:heartbeat", HEARTBEAT, rt.node.run_once, jobs)
         # each symbol source is fetched only when due (SEC daily, quote names weekly)
         _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)
         if rt.notices.enabled:
@@ -490,6 +538,7 @@ async def run_bot(
                 host=env.web_host or cfg.web.host,
                 port=cfg.web.port if env.web_port is None else env.web_port,
                 health=rt.health,
+                ready=rt.ready,
                 metrics=rt.metrics,
                 routes=routes,
             )
@@ -620,3 +669,49 @@ async def poll_once(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def cluster_status(env: Env, *, clock: Clock | None = None) -> dict[str, Any]:
+    """``marketbot status``: replicas and their heartbeats, leases, feed claims, the outbox backlog.
+
+    Read-only; works beside running replicas (any database, SQLite included).
+    """
+    clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
+    async with open_store(env.database_url) as store:
+        now = clock.now()
+        replicas = await store.replicas()
+        leases = await store.leases()
+        claims = await store.feed_claims()
+        backlog = await store.outbox_backlog(now=now)
+    return {
+        "now": now.isoformat(timespec="seconds"),
+        "replicas": [
+            {
+                "id": r.id,
+                "host": r.host,
+                "pid": r.pid,
+                "version": r.version,
+                "started_at": r.started_at.isoformat(timespec="seconds"),
+                "heartbeat_age_s": round((now - r.heartbeat_at).total_seconds(), 1),
+                "alive": r.alive(now, timeout=DEAD_AFTER),
+                "roles": list(r.roles),
+                "feeds_claimed": claims.get(r.id, 0),
+            }
+            for r in replicas
+        ],
+        "leases": [
+            {
+                "name": lease.name,
+                "holder": lease.holder,
+                "expires_in_s": round((lease.expires_at - now).total_seconds(), 1),
+                "token": lease.token,
+            }
+            for lease in leases
+        ],
+        "gateway_leader": next(
+            (lease.holder for lease in leases if lease.name == GATEWAY_LEASE and lease.expires_at > now), None
+        ),
+        "outbox": {
+            status: {"rows": n, "oldest_due_age_s": round(age, 1)} for status, (n, age) in backlog.items()
+        },
+    }

@@ -1,6 +1,10 @@
-"""The bot's HTTP server: ``/healthz``, ``/metrics`` and, in Slack HTTP mode, ``/slack/events``.
+"""The bot's HTTP server: ``/healthz``, ``/readyz``, ``/metrics`` and, in Slack HTTP mode, ``/slack/events``.
 
-Health and metrics come from callables the app provides, so this module knows no service.
+Health, readiness and metrics come from callables the app provides, so this module knows no
+service. ``/healthz`` is liveness plus what an operator must fix (paused platforms, the quote
+breaker); ``/readyz`` answers 200 only while this replica can do its work — the database
+answers and every chat platform it serves is connected — so a load balancer (Slack HTTP mode
+behind several replicas) sends requests only to replicas that can answer them.
 Hostile input stays cheap and quiet: a body announced larger than ``MAX_BODY_BYTES`` is
 refused with 413 before anything reads it, and HTTP that aiohttp cannot parse (garbage on the
 socket, broken headers or chunking) is answered 400 by aiohttp and logged as one debug line
@@ -10,33 +14,24 @@ the raw bytes, before parsing anything (``bot.chat.slack_http``).
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+
+from bot.metrics import CONTENT_TYPE, METRICS
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
-MetricsSource = Callable[[], dict[str, float]]
+# the scrape-time values: a mapping, or a coroutine function returning one
+MetricsSource = Callable[[], Mapping[str, float] | Awaitable[Mapping[str, float]]]
 RouteDef = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
-
-
-def render_metrics(values: dict[str, float]) -> str:
-    """Prometheus text exposition of gauge/counter values named ``marketbot_*``."""
-    lines: list[str] = []
-    for name, value in sorted(values.items()):
-        metric = name if name.startswith("marketbot_") else f"marketbot_{name}"
-        base = metric.split("{", 1)[0]
-        if not any(line.startswith(f"# TYPE {base} ") for line in lines):
-            kind = "counter" if base.endswith("_total") else "gauge"
-            lines.append(f"# TYPE {base} {kind}")
-        lines.append(f"{metric} {value:g}")
-    return "\n".join(lines) + "\n"
 
 
 class QuietProtocolErrors(logging.Filter):
@@ -85,12 +80,14 @@ class WebServer:
         port: int,
         health: HealthCheck,
         metrics: MetricsSource,
+        ready: HealthCheck | None = None,
         routes: Iterable[RouteDef] = (),
     ) -> None:
         self.host, self.port = host, port
-        self._health, self._metrics = health, metrics
+        self._health, self._metrics, self._ready = health, metrics, ready
         self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_body_limit])
         self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics_view)
         for method, path, handler in routes:
             self.app.router.add_route(method, path, handler)
@@ -101,8 +98,16 @@ class WebServer:
         status = 200 if report.get("status") == "ok" else 503
         return web.json_response(report, status=status)
 
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        report = await (self._ready or self._health)()
+        return web.json_response(report, status=200 if report.get("status") in ("ok", "ready") else 503)
+
     async def _metrics_view(self, _request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(self._metrics()), content_type="text/plain", charset="utf-8")
+        values = self._metrics()
+        if inspect.isawaitable(values):
+            values = await values
+        body = METRICS.exposition(values)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
@@ -115,7 +120,7 @@ class WebServer:
         sockets = getattr(server, "sockets", None) or []
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("http server on http://%s:%d (/healthz, /metrics)", self.host, self.port)
+        log.info("http server on http://%s:%d (/healthz, /readyz, /metrics)", self.host, self.port)
         return self.port
 
     async def aclose(self) -> None:

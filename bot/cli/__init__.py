@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import briefing, chat, core, delivery, ingest, market, rules, symbols
+from bot.cli import briefing, chat, cluster, core, delivery, ingest, market, rules, symbols
 
 app = typer.Typer(
     name="marketbot",
@@ -19,7 +19,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (core, ingest, rules, symbols, market, delivery, briefing, chat):
+for _module in (core, ingest, rules, symbols, market, delivery, briefing, chat, cluster):
     _module.register(app)
 
 

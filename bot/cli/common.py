@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -61,3 +62,14 @@ def handle_errors(exc: BaseException) -> NoReturn:
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def text_table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, max_width: int = 48) -> str:
+    """Columns padded to their widest cell (cells longer than ``max_width`` end in "…")."""
+    table = [head, *rows]
+    widths = [min(max_width, max(len(row[i]) for row in table)) for i in range(len(head))]
+    lines = []
+    for row in table:
+        cells = [c if len(c) <= widths[i] else c[: widths[i] - 1] + "…" for i, c in enumerate(row)]
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip())
+    return "\n".join(lines)

@@ -258,6 +258,26 @@ class ClusterStore(StoreBase):
             )
             return {r[0]: int(r[1]) for r in rows}
 
+    # ------------------------------------------------------------ what `marketbot status` shows
+
+    async def outbox_backlog(self, *, now: datetime) -> dict[str, tuple[int, float]]:
+        """Per outbox status still to do (pending, claimed, held): (rows, age in seconds of the oldest
+        row's due time, 0 when none is overdue)."""
+        c = t.outbox.c
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(c.status, sa.func.count(), sa.func.min(c.due_at, type_=t.UTCDateTime))
+                .where(c.status.in_(("pending", "claimed", "held")))
+                .group_by(c.status)
+            )
+            out: dict[str, tuple[int, float]] = {}
+            for status, count, oldest in rows:
+                age = 0.0
+                if oldest is not None:
+                    age = max((now - oldest).total_seconds(), 0.0)
+                out[status] = (int(count), age)
+        return out
+
     # ------------------------------------------------------------ state versions
 
     async def bump_version(self, name: str, *, now: datetime, conn: Any = None) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import urllib.request
 
 import pytest
@@ -123,7 +124,27 @@ async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot
         metrics = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
         )
-        assert "marketbot_uptime_seconds" in metrics
+        replica = f"{socket.gethostname()}-{proc.pid}"
+        assert f'marketbot_uptime_seconds{{replica="{replica}"}}' in metrics
+        assert f'marketbot_replicas_live{{replica="{replica}"}} 1.0' in metrics
+        assert f'marketbot_outbox_depth{{replica="{replica}",status="pending"}} 0.0' in metrics
+        for histogram in (
+            "feed_fetch_seconds",
+            "story_to_post_seconds",
+            "command_ack_seconds",
+            "quote_seconds",
+        ):
+            assert f"# TYPE marketbot_{histogram} histogram" in metrics
+        ready = await asyncio.to_thread(
+            lambda: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30).read())
+        )
+        assert ready == {"status": "ready", "replica": replica, "checks": {"database": "ok"}}
+        status = await bot_env.run("status", "--json")
+        assert status.code == 0, status.stderr
+        replicas = json.loads(status.stdout)["replicas"]
+        assert [(r["id"], r["alive"], r["pid"]) for r in replicas] == [(replica, True, proc.pid)]
+        text = await bot_env.run("status")
+        assert replica in text.stdout and "alive" in text.stdout and "outbox: " in text.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         _out, err = await asyncio.wait_for(proc.communicate(), 30)
@@ -131,6 +152,8 @@ async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot
     tail = [json.loads(line)["message"] for line in err.decode().splitlines() if line.strip()]
     assert tail[-1] == "stopped cleanly"
     assert (bot_env.workdir / "data" / "marketbot.db").exists()
+    after = json.loads((await bot_env.run("status", "--json")).stdout)
+    assert after["replicas"] == []  # a clean stop says goodbye: nothing left to expire
 
 
 async def test_run_with_half_a_slack_setup_says_what_to_set(bot_env: Bot) -> None:

@@ -1,0 +1,130 @@
+"""Several replicas on one database: this process's identity, its heartbeat, the leases it keeps.
+
+``Node`` is this replica: an id (``host-pid``, the ``replica`` label of every metric and log
+line), a heartbeat row refreshed every ``HEARTBEAT`` seconds, and a clean goodbye that gives
+every lease and feed claim back at once. ``LeaseKeeper`` holds one named lease (the Discord
+gateway, a scheduled job): ``run_once()`` takes or renews it and says whether this replica
+holds it now; a holder that could not renew within the lease's life stops acting as holder
+before anyone else can take over, so two replicas never both believe they hold it.
+
+Both only need the store's coordination operations (``bot.ports.Coordination``); on SQLite
+there is one process (``bot.store.db.one_process``) and every lease is simply its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from bot.domain.cluster import Lease, Replica
+from bot.ports import Clock, Coordination
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = 5.0  # seconds between heartbeats
+DEAD_AFTER = 15.0  # a replica silent this long is considered dead (status, fair shares)
+FORGET_AFTER = timedelta(days=1)  # rows of replicas dead this long are deleted
+GATEWAY_LEASE = "discord:gateway"  # the replica holding it runs the Discord gateway session
+
+
+class Node:
+    """This replica: its id, its heartbeat, the live replicas it can see."""
+
+    def __init__(
+        self, store: Coordination, clock: Clock, *, replica_id: str, host: str, pid: int, version: str
+    ) -> None:
+        self.store, self.clock = store, clock
+        self.id, self.host, self.pid, self.version = replica_id, host, pid, version
+        self.started_at = clock.now()
+        self.roles: set[str] = set()
+        self.peers: list[Replica] = []
+
+    def _row(self, now: datetime) -> Replica:
+        return Replica(
+            id=self.id,
+            host=self.host,
+            pid=self.pid,
+            version=self.version,
+            started_at=self.started_at,
+            heartbeat_at=now,
+            roles=tuple(sorted(self.roles)),
+        )
+
+    async def run_once(self) -> int:
+        """Heartbeat; refresh the view of live replicas; forget long-dead ones. Returns how many live."""
+        now = self.clock.now()
+        await self.store.heartbeat(self._row(now))
+        await self.store.prune_replicas(before=now - FORGET_AFTER)
+        self.peers = [r for r in await self.store.replicas() if r.alive(now, timeout=DEAD_AFTER)]
+        return len(self.peers)
+
+    @property
+    def live(self) -> int:
+        """Live replicas at the last heartbeat (at least this one)."""
+        return max(len(self.peers), 1)
+
+    def share(self, total: int) -> int:
+        """This replica's fair share of ``total`` units of work (rounded up, at least 1)."""
+        return max(1, -(-total // self.live))
+
+    async def leave(self) -> None:
+        """A clean shutdown: the row goes and every lease and feed claim is given back now."""
+        await self.store.forget_replica(self.id)
+
+
+class LeaseKeeper:
+    """Keeps one named lease for this replica while it can; see the module docstring.
+
+    ``ttl`` is the lease's life; call ``run_once()`` about every ``ttl / 3`` seconds. On a
+    change of holder ``on_change(held)`` runs (start or stop the gateway, say).
+    """
+
+    def __init__(
+        self,
+        store: Coordination,
+        clock: Clock,
+        *,
+        name: str,
+        holder: str,
+        ttl: float,
+        on_change: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store, self.clock = store, clock
+        self.name, self.holder, self.ttl = name, holder, ttl
+        self.on_change = on_change
+        self.lease: Lease | None = None
+        self._valid_until: datetime | None = None
+
+    @property
+    def held(self) -> bool:
+        now = self.clock.now()
+        return self.lease is not None and self._valid_until is not None and now < self._valid_until
+
+    async def run_once(self) -> bool:
+        """Take or renew the lease; True while this replica holds it."""
+        before = self.held
+        started = self.clock.now()
+        try:
+            lease = await self.store.acquire_lease(self.name, self.holder, now=started, ttl=self.ttl)
+        except Exception as exc:  # the database is away: keep acting only while the old lease lasts
+            log.warning("lease %s: could not renew (%s)", self.name, exc)
+            lease = self.lease if self.held else None
+        else:
+            # count the lease's life from before the request: a slow answer shortens it, never extends it
+            self._valid_until = started + timedelta(seconds=self.ttl * 0.8) if lease is not None else None
+        self.lease = lease
+        now_held = self.held
+        if now_held != before:
+            log.info("lease %s: %s", self.name, "acquired" if now_held else "lost")
+            if self.on_change is not None:
+                await self.on_change(now_held)
+        return now_held
+
+    async def release(self) -> None:
+        if self.lease is not None:
+            await self.store.release_lease(self.name, self.holder)
+        was = self.held
+        self.lease, self._valid_until = None, None
+        if was and self.on_change is not None:
+            await self.on_change(False)
