@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import bot
 from bot.catalog import Catalog
 from bot.chat.console import ConsoleChat
-from bot.cluster import DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, Node
+from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, Node
 from bot.commands import CommandService
 from bot.config import BotConfig, Env
 from bot.delivery.briefing import BriefingService
@@ -35,6 +35,7 @@ from bot.delivery.dispatcher import Dispatcher, DrainReport
 from bot.delivery.moves import MoveMonitor
 from bot.delivery.notices import Notices
 from bot.delivery.pipeline import AlertPipeline
+from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError, StoreError
 from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import OffsetClock, SystemClock
@@ -98,6 +99,7 @@ class Runtime:
     notices: Notices
     node: Node
     stack: AsyncExitStack
+    catalog_seen: int = 0  # the stored watchlists' version the catalog was compiled from
     started_at: float = field(default_factory=time.monotonic)
     stats: dict[str, float] = field(default_factory=dict)
     _symbol_lines: set[str] = field(default_factory=set)
@@ -152,6 +154,7 @@ class Runtime:
                 directory=directory,
                 aliases=cfg.aliases,
             )
+            catalog_seen = await store.version(CATALOG_VERSION)
             await catalog.reload()
             calendar = ExchangeCalendar(cfg.market.exchange)
             cache_dir = data_dir(env) / "cache"
@@ -241,6 +244,7 @@ class Runtime:
                 symbols=symbols,
                 node=node,
                 stack=stack,
+                catalog_seen=catalog_seen,
             )
 
     async def refresh_symbols(self) -> None:
@@ -295,6 +299,19 @@ class Runtime:
             "problems": problems,
             "checks": checks,
         }
+
+    async def follow_catalog(self) -> bool:
+        """Recompile when a watchlist changed in the database (an edit on any replica); True if so.
+
+        Cheap when nothing changed: one indexed read of a counter. Run every
+        ``CATALOG_FOLLOW`` seconds, so an edit reaches every replica within that time.
+        """
+        seen = await self.store.version(CATALOG_VERSION)
+        if seen == self.catalog_seen:
+            return False
+        self.catalog_seen = seen
+        await self.catalog.reload()
+        return True
 
     async def ready(self) -> dict[str, Any]:
         """Readiness (``/readyz``): the database answers and every chat platform is connected."""
@@ -521,6 +538,7 @@ async def run_bot(
         _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
         _every(scheduler, "cluster:heartbeat", HEARTBEAT, rt.node.run_once, jobs)
+        _every(scheduler, "catalog:follow", CATALOG_FOLLOW, rt.follow_catalog, jobs)
         # each symbol source is fetched only when due (SEC daily, quote names weekly)
         _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)
         if rt.notices.enabled:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT = 5.0  # seconds between heartbeats
 DEAD_AFTER = 15.0  # a replica silent this long is considered dead (status, fair shares)
 FORGET_AFTER = timedelta(days=1)  # rows of replicas dead this long are deleted
+CATALOG_FOLLOW = 2.0  # seconds between checks for watchlist edits made on other replicas
 GATEWAY_LEASE = "discord:gateway"  # the replica holding it runs the Discord gateway session
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+CATALOG_VERSION = "catalog"  # bumped by every change to a stored watchlist: replicas recompile
+
 
 @dataclass(frozen=True)
 class Replica:

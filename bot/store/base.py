@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store import schema as t
 
 
 class StoreBase:
@@ -28,3 +31,19 @@ class StoreBase:
         return stmt.on_conflict_do_update(
             index_elements=conflict, set_={c: getattr(stmt.excluded, c) for c in update}
         )
+
+    async def _bump_version(self, conn: Any, name: str, now: datetime) -> int:
+        """Count one change of the shared state ``name`` inside the caller's transaction."""
+        c = t.state_versions.c
+        await conn.execute(
+            self.insert_ignore(t.state_versions, ["name"]).values(name=name, version=0, changed_at=now)
+        )
+        row = (
+            await conn.execute(
+                sa.update(t.state_versions)
+                .where(c.name == name)
+                .values(version=c.version + 1, changed_at=now)
+                .returning(c.version)
+            )
+        ).one()
+        return int(row.version)

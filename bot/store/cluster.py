@@ -286,24 +286,9 @@ class ClusterStore(StoreBase):
         Pass ``conn`` to bump inside the transaction that made the change.
         """
         if conn is not None:
-            return await self._bump(conn, name, now)
+            return await self._bump_version(conn, name, now)
         async with self.engine.begin() as own:
-            return await self._bump(own, name, now)
-
-    async def _bump(self, conn: Any, name: str, now: datetime) -> int:
-        c = t.state_versions.c
-        await conn.execute(
-            self.insert_ignore(t.state_versions, ["name"]).values(name=name, version=0, changed_at=now)
-        )
-        row = (
-            await conn.execute(
-                sa.update(t.state_versions)
-                .where(c.name == name)
-                .values(version=c.version + 1, changed_at=now)
-                .returning(c.version)
-            )
-        ).one()
-        return int(row.version)
+            return await self._bump_version(own, name, now)
 
     async def version(self, name: str) -> int:
         """The current version of ``name`` (0 when it never changed)."""

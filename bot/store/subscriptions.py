@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.codec import options_from_dict, options_to_dict
 from bot.domain.errors import ValidationError
 from bot.domain.models import ChannelRef, Subscription, SubscriptionOptions, Watchlist
@@ -85,24 +86,20 @@ class SubscriptionStore(StoreBase):
             "query": watchlist.query,
             "updated_at": now,
         }
+        # one statement: two replicas (or two people) saving the same name at once cannot
+        # collide on the unique key; the later write wins and both see it
+        stmt = self.upsert(t.watchlists, ["scope", "name_key"], list(values))
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.update(t.watchlists)
-                .where(
-                    t.watchlists.c.scope == watchlist.scope, t.watchlists.c.name_key == watchlist.name.lower()
+            await conn.execute(
+                stmt.values(
+                    scope=watchlist.scope,
+                    name_key=watchlist.name.lower(),
+                    created_by=watchlist.created_by,
+                    created_at=now,
+                    **values,
                 )
-                .values(**values)
             )
-            if result.rowcount == 0:
-                await conn.execute(
-                    sa.insert(t.watchlists).values(
-                        scope=watchlist.scope,
-                        name_key=watchlist.name.lower(),
-                        created_by=watchlist.created_by,
-                        created_at=now,
-                        **values,
-                    )
-                )
+            await self._bump_version(conn, CATALOG_VERSION, now)
 
     async def delete_watchlist(self, scope: str, name: str) -> bool:
         """Delete a chat watchlist and the subscriptions to it; False if there was none."""
@@ -119,6 +116,7 @@ class SubscriptionStore(StoreBase):
                         sa.func.lower(t.subscriptions.c.watchlist) == name.lower(),
                     )
                 )
+                await self._bump_version(conn, CATALOG_VERSION, _now())
             return bool(result.rowcount)
 
     # ------------------------------------------------------------ subscriptions
