@@ -461,14 +461,22 @@ def _every(
     running: set[asyncio.Task[Any]] | None = None,
     *,
     first: float | None = None,
+    node: Node | None = None,
 ) -> None:
-    """Run ``func`` every ``seconds`` (``first``: the first run that many seconds from now)."""
+    """Run ``func`` every ``seconds`` (``first``: the first run that many seconds from now).
+
+    With ``node``, the job is once cluster-wide: a replica runs a tick only when it takes the
+    job's lease, so with several replicas one of them runs it each interval, and another one
+    as soon as that one is dead (its lease lapses within the interval).
+    """
 
     async def job() -> None:
         task = asyncio.current_task()
         if running is not None and task is not None:
             running.add(task)
         try:
+            if node is not None and not await node.turn(name, ttl=seconds * 0.9):
+                return
             await func()
         except asyncio.CancelledError:
             log.info("%s: stopped by the shutdown", name)  # its work is durable or redone
@@ -533,19 +541,27 @@ async def run_bot(
         scheduler = AsyncIOScheduler(timezone=cfg.tz)
         jobs: set[asyncio.Task[Any]] = set()
         rt.poller.schedule(scheduler)
-        _every(scheduler, "delivery:held", 60, rt.releaser.run_once, jobs)
+        _every(scheduler, "delivery:held", 60, rt.releaser.run_once, jobs, node=rt.node)
         # hand-offs left by a crash or a database error; follow-ups whose throttle ended
-        _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs)
+        _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs, node=rt.node)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
         _every(scheduler, "cluster:heartbeat", HEARTBEAT, rt.node.run_once, jobs)
         _every(scheduler, "catalog:follow", CATALOG_FOLLOW, rt.follow_catalog, jobs)
         # each symbol source is fetched only when due (SEC daily, quote names weekly)
-        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs)
+        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs, node=rt.node)
         if rt.notices.enabled:
-            _every(scheduler, "notices:sweep", 60, rt.notices.sweep, jobs)
+            _every(scheduler, "notices:sweep", 60, rt.notices.sweep, jobs, node=rt.node)
         rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
         rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
-        _every(scheduler, "store:retention", RETENTION_EVERY, _retention_job(rt), jobs, first=RETENTION_FIRST)
+        _every(
+            scheduler,
+            "store:retention",
+            RETENTION_EVERY,
+            _retention_job(rt),
+            jobs,
+            first=RETENTION_FIRST,
+            node=rt.node,
+        )
         web = None
         if cfg.web.enabled:
             routes: list[Any] = []

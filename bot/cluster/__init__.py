@@ -69,6 +69,15 @@ class Node:
         """This replica's fair share of ``total`` units of work (rounded up, at least 1)."""
         return max(1, -(-total // self.live))
 
+    async def turn(self, job: str, *, ttl: float) -> bool:
+        """Whether this replica runs this tick of a once-cluster-wide job (it holds ``job:<job>``).
+
+        The holder keeps its turn while it lives (renewing each tick); when it dies, the lease
+        lapses after ``ttl`` and the next replica to tick takes over.
+        """
+        lease = await self.store.acquire_lease(f"job:{job}", self.id, now=self.clock.now(), ttl=ttl)
+        return lease is not None
+
     async def leave(self) -> None:
         """A clean shutdown: the row goes and every lease and feed claim is given back now."""
         await self.store.forget_replica(self.id)

@@ -72,3 +72,15 @@ def test_metrics_carry_the_replica_label_and_scrape_time_values() -> None:
     assert 'marketbot_uptime_seconds{replica="r1"} 5.0' in text
     assert 'marketbot_outbox_depth{replica="r1",status="pending"} 3.0' in text
     assert 'marketbot_x_total{replica="r1"} 2.0' in text
+
+
+async def test_a_cluster_wide_job_runs_on_one_replica_and_moves_when_it_dies(sqlite_store: SqlStore) -> None:
+    clock = ManualClock(T0)
+    a, b = node(sqlite_store, clock, "a"), node(sqlite_store, clock, "b")
+    assert await a.turn("store:retention", ttl=54) and not await b.turn("store:retention", ttl=54)
+    clock.advance(timedelta(seconds=60))
+    assert await a.turn("store:retention", ttl=54)  # the holder keeps its turn while it ticks
+    assert not await b.turn("store:retention", ttl=54)
+    assert await b.turn("notices:sweep", ttl=54)  # each job has its own lease
+    clock.advance(timedelta(seconds=55))  # "a" died: its lease lapsed
+    assert await b.turn("store:retention", ttl=54)
