@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 import bot
-from tests.e2e.conftest import Bot
+from tests.e2e.conftest import ROOT, Bot
 
 pytestmark = pytest.mark.e2e
 
@@ -135,6 +135,18 @@ async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot
             "quote_seconds",
         ):
             assert f"# TYPE marketbot_{histogram} histogram" in metrics
+        # the Grafana dashboard in config/ charts only series the bot exposes
+        dashboard = json.loads((ROOT / "config" / "grafana-dashboard.json").read_text())
+        charted = {
+            re.sub(r"_(bucket|count|sum)$", "", name)
+            for panel in dashboard["panels"]
+            for target in panel["targets"]
+            for name in re.findall(r"marketbot_\w+", target["expr"])
+        }
+        exposed = set(re.findall(r"^# TYPE (marketbot_\w+)", metrics, flags=re.M))
+        exposed |= {name.removesuffix("_total") + "_total" for name in exposed}  # counters: name_total
+        with_a_chat_platform = {"marketbot_delivery_paused"}  # one series per connected platform
+        assert charted - exposed - with_a_chat_platform == set()
         ready = await asyncio.to_thread(
             lambda: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30).read())
         )
