@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.e2e.handoff_support import DEADLINE, LATER, TITLE, Child, Scene, scene
 from tests.support.wait import wait_until
@@ -33,8 +34,18 @@ async def _stop_mid_cycle(s: Scene, sig: int) -> Child:
     s.yahoo.fail("quote", "hang")
     s.yahoo.fail("chart", "hang")
     bot = await Child(s.env(), s.tmp, "run").start()
+
+    async def story_waits_for_prices() -> bool:
+        # the stored story's hand-off, not just any Yahoo request: the symbol-name refresh asks
+        # Yahoo for quotes too, and under load it can come before the poll stored anything
+        pending = await s.count("SELECT count(*) FROM handoffs WHERE kind = 'story'") if bot.running else 0
+        return pending == 1 and _prices_asked(s)
+
     await wait_until(
-        lambda: _prices_asked(s), what="the start-up poll to ask Yahoo for prices", timeout=DEADLINE
+        story_waits_for_prices,
+        what="the start-up poll to store the story and ask Yahoo for its prices",
+        timeout=DEADLINE,
+        ignoring=(sa.exc.DBAPIError,),  # the bot may not have created the tables yet
     )
     bot.signal(sig)
     return bot
