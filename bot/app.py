@@ -531,7 +531,7 @@ async def run_bot(
     env: Env, cfg: BotConfig, *, console_json: bool = False, clock: Clock | None = None
 ) -> None:
     """``marketbot run``: everything, until SIGINT or SIGTERM; then a clean shutdown."""
-    setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env))
+    setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env), replica=METRICS.replica)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

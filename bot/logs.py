@@ -50,7 +50,13 @@ class RedactingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any ``extra=`` fields."""
+    """One JSON object per line: time, level, logger, message, the replica (when several processes
+    share a database, which one said it), and any ``extra=`` fields (``story_id``, ``key`` of the
+    delivery, ``subscription_id`` …: follow one alert across replicas by filtering on them)."""
+
+    def __init__(self, replica: str | None = None) -> None:
+        super().__init__()
+        self.replica = replica
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -59,6 +65,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.replica:
+            out["replica"] = self.replica
         for key, value in vars(record).items():
             if key not in _STD_ATTRS and not key.startswith("_"):
                 out[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
@@ -78,15 +86,20 @@ class TextFormatter(logging.Formatter):
         return text.replace("\n", "\n    ")
 
 
-def setup_logging(*, fmt: str = "text", level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Configure the root logger for stderr; idempotent (replaces our previous handler)."""
+def setup_logging(
+    *, fmt: str = "text", level: str = "INFO", secrets: Iterable[str] = (), replica: str | None = None
+) -> None:
+    """Configure the root logger for stderr; idempotent (replaces our previous handler).
+
+    ``replica`` (JSON logs) names this process in every line.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_marketbot", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler._marketbot = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter(replica) if fmt == "json" else TextFormatter())
     handler.addFilter(RedactingFilter(secrets))
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))

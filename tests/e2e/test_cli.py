@@ -161,8 +161,9 @@ async def test_run_starts_serves_health_and_stops_cleanly_on_ctrl_c(bot_env: Bot
         proc.send_signal(signal.SIGINT)
         _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
-    tail = [json.loads(line)["message"] for line in err.decode().splitlines() if line.strip()]
-    assert tail[-1] == "stopped cleanly"
+    records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
+    assert records[-1]["message"] == "stopped cleanly"
+    assert {r.get("replica") for r in lines + records} == {f"{socket.gethostname()}-{proc.pid}"}
     assert (bot_env.workdir / "data" / "marketbot.db").exists()
     after = json.loads((await bot_env.run("status", "--json")).stdout)
     assert after["replicas"] == []  # a clean stop says goodbye: nothing left to expire
