@@ -28,8 +28,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.domain.cluster import Lease, Replica
+from bot.ports import FeedState
 from bot.store import schema as t
 from bot.store.base import StoreBase
+from bot.store.news import feed_state
 
 
 def _lease(row: Any) -> Lease:
@@ -185,10 +187,14 @@ class ClusterStore(StoreBase):
         ttl: float,
         limit: int,
         only: Sequence[str] | None = None,
-    ) -> list[str]:
-        """Claim up to ``limit`` due feeds for ``holder``; their ids, most overdue first.
+        due_by: datetime | None = None,
+    ) -> list[FeedState]:
+        """Claim up to ``limit`` due feeds for ``holder``; their stored states, most overdue first.
 
-        Due: enabled and active, ``next_poll_at`` unset or reached, and not claimed (no claim,
+        The states are read in the claiming statement: the conditional-GET validators, backoff
+        and disable state another replica saved are what this one polls with.
+
+        Due: enabled, active and not disabled after failures, ``next_poll_at`` unset or reached, and not claimed (no claim,
         or its ``lease_until`` passed — a dead replica's feeds come back when their claims
         expire; a feed this holder claimed and is still polling is not returned again). ``only`` restricts the claim to those feed ids.
         """
@@ -200,7 +206,8 @@ class ClusterStore(StoreBase):
             .where(
                 c.enabled.is_(True),
                 c.active.is_(True),
-                sa.or_(c.next_poll_at.is_(None), c.next_poll_at <= now),
+                c.disabled_reason.is_(None),
+                sa.or_(c.next_poll_at.is_(None), c.next_poll_at <= (due_by or now)),
                 sa.or_(c.lease_until.is_(None), c.lease_until <= now),
             )
             .order_by(c.next_poll_at.is_(None).desc(), c.next_poll_at, c.id)
@@ -214,11 +221,11 @@ class ClusterStore(StoreBase):
                 sa.update(t.feeds)
                 .where(c.id.in_(due.scalar_subquery()))
                 .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
-                .returning(c.id, c.next_poll_at)
+                .returning(*t.feeds.c)
             )
-            claimed = list(rows.all())
-        claimed.sort(key=lambda r: (r.next_poll_at is not None, r.next_poll_at or now, r.id))
-        return [r.id for r in claimed]
+            claimed = [feed_state(r) for r in rows]
+        claimed.sort(key=lambda f: (f.next_poll_at is not None, f.next_poll_at or now, f.id))
+        return claimed
 
     async def claim_feed(self, feed_id: str, holder: str, *, now: datetime, ttl: float) -> bool:
         """Claim one feed whatever its ``next_poll_at`` (a forced poll), unless a live replica has it."""

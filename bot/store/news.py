@@ -98,7 +98,7 @@ def _handoff_row(h: Handoff) -> dict[str, Any]:
     }
 
 
-def _feed_state(row: Any) -> FeedState:
+def feed_state(row: Any) -> FeedState:
     return FeedState(
         spec=FeedSpec(
             id=row.id,
@@ -179,12 +179,12 @@ class NewsStore(StoreBase):
         with store_errors("reading the feeds", writing=False):
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(q)).all()
-        return [_feed_state(r) for r in rows]
+        return [feed_state(r) for r in rows]
 
     async def get_feed(self, feed_id: str) -> FeedState | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.feeds).where(t.feeds.c.id == feed_id))).first()
-        return _feed_state(row) if row else None
+        return feed_state(row) if row else None
 
     async def save_feed_state(self, state: FeedState) -> None:
         await self.save_feed_states([state])

@@ -72,8 +72,8 @@ async def _feeds(store: SqlStore, n: int) -> list[str]:
 
 async def test_due_feeds_are_claimed_once_until_the_claim_expires_or_is_released(store: SqlStore) -> None:
     ids = await _feeds(store, 10)
-    first = await store.claim_due_feeds("a", now=T0, ttl=60, limit=4)
-    second = await store.claim_due_feeds("b", now=T0, ttl=60, limit=100)
+    first = [f.id for f in await store.claim_due_feeds("a", now=T0, ttl=60, limit=4)]
+    second = [f.id for f in await store.claim_due_feeds("b", now=T0, ttl=60, limit=100)]
     assert len(first) == 4 and len(second) == 6 and not set(first) & set(second)
     assert await store.claim_due_feeds("c", now=T0 + timedelta(seconds=59), ttl=60, limit=100) == []
     assert await store.feed_claims() == {"a": 4, "b": 6}
@@ -84,15 +84,30 @@ async def test_due_feeds_are_claimed_once_until_the_claim_expires_or_is_released
         await store.save_feed_state(_polled(state, T0 + timedelta(minutes=2)))
     await store.release_feeds(first, "a")
     # "b" died: its claims expire and another replica takes its feeds; "a"'s are not due yet
-    taken = await store.claim_due_feeds("c", now=T0 + timedelta(seconds=61), ttl=60, limit=100)
+    taken = [
+        f.id for f in await store.claim_due_feeds("c", now=T0 + timedelta(seconds=61), ttl=60, limit=100)
+    ]
     assert sorted(taken) == sorted(second)
     assert not await store.claim_feed(second[0], "a", now=T0 + timedelta(seconds=62), ttl=60)
     assert await store.claim_feed(first[0], "a", now=T0 + timedelta(seconds=62), ttl=60)  # forced poll
     due_again = await store.claim_due_feeds("a", now=T0 + timedelta(minutes=3), ttl=60, limit=100)
-    assert set(first[1:]) <= set(due_again)
+    assert set(first[1:]) <= {f.id for f in due_again}
+    polled = next(f for f in due_again if f.id == first[1])
+    assert polled.last_status == "200" and polled.next_poll_at == T0 + timedelta(minutes=2)  # shared state
     assert set(ids) == set(first) | set(second)
     only = await store.claim_due_feeds("z", now=T0 + timedelta(minutes=10), ttl=60, limit=100, only=[ids[0]])
-    assert only == [ids[0]]
+    assert [f.id for f in only] == [ids[0]]
+    # a tick a little early: due within the next 30 s counts as due now
+    await store.release_feeds([ids[0]], "z")
+    state = await store.get_feed(ids[0])
+    assert state is not None
+    await store.save_feed_state(_polled(state, T0 + timedelta(minutes=12)))
+    early = T0 + timedelta(minutes=11, seconds=40)
+    assert await store.claim_due_feeds("z", now=early, ttl=60, limit=1, only=[ids[0]]) == []
+    got = await store.claim_due_feeds(
+        "z", now=early, ttl=60, limit=1, only=[ids[0]], due_by=early + timedelta(seconds=30)
+    )
+    assert [f.id for f in got] == [ids[0]]
 
 
 def _polled(state: FeedState, next_poll: datetime) -> FeedState:
@@ -111,8 +126,8 @@ async def test_disabled_feeds_are_never_claimed(store: SqlStore) -> None:
     await store.sync_feeds(
         [FeedSpec(id=i, name=i, url=f"https://x.test/{i}", enabled=i != ids[2]) for i in ids]
     )
-    claimed = await store.claim_due_feeds("a", now=T0, ttl=60, limit=10)
-    assert ids[2] not in claimed
+    claimed = [f.id for f in await store.claim_due_feeds("a", now=T0, ttl=60, limit=10)]
+    assert ids[2] not in claimed and ids[1] not in claimed and ids[0] in claimed
 
 
 async def test_state_versions_count_changes(store: SqlStore) -> None:
@@ -133,7 +148,7 @@ async def test_concurrent_replicas_never_claim_the_same_feed_or_lease(postgres: 
                 feeds: list[str] = []
                 leases: dict[str, object] = {}
                 for _ in range(6):
-                    feeds += await s.claim_due_feeds(name, now=T0, ttl=60, limit=40)
+                    feeds += [f.id for f in await s.claim_due_feeds(name, now=T0, ttl=60, limit=40)]
                     leases.update(
                         await s.acquire_leases([f"job:{i}" for i in range(50)], name, now=T0, ttl=60)
                     )
