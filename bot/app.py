@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import bot
 from bot.catalog import Catalog
 from bot.chat.console import ConsoleChat
-from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, Node
+from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, FeedShare, Node
 from bot.commands import CommandService
 from bot.config import BotConfig, Env
 from bot.delivery.briefing import BriefingService
@@ -219,6 +219,8 @@ class Runtime:
                 on_stories=on_stories,
                 on_sources=on_sources,
                 clock=clock,
+                # PostgreSQL: replicas share the feeds; SQLite is one process, nothing to share
+                share=FeedShare(node, store) if store.dialect == "postgresql" else None,
             )
             # stories cluster by identity: near-identical titles must name the same tickers
             poller.ingestor.use_entities(lambda title: catalog.matcher.tickers(title))

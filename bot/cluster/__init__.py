@@ -13,6 +13,7 @@ there is one process (``bot.store.db.one_process``) and every lease is simply it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -138,3 +139,39 @@ class LeaseKeeper:
         self.lease, self._valid_until = None, None
         if was and self.on_change is not None:
             await self.on_change(False)
+
+
+class FeedShare:
+    """Which feeds this replica polls, and the database claims that make each poll exclusive.
+
+    Each feed has an *owner* among the live replicas, chosen by rendezvous hashing (the replica
+    whose hash of ``(replica id, feed id)`` is highest): every replica computes the same owner
+    from the same heartbeat view, feeds spread evenly (binomially: about ±1.5 % for 10,000
+    feeds on three replicas), and when a replica dies only its feeds move. The owner polls a
+    feed when it is due; any other replica polls it only once it is a whole interval overdue
+    (its owner died and the others do not know yet). Either way the poll first *claims* the
+    feed in the database (``claim_due_feeds``: due by the stored ``next_poll_at``, no live
+    claim), which reads the stored validators and backoff, so a feed is polled by one replica
+    per interval whatever the heartbeat views say.
+    """
+
+    def __init__(self, node: Node, store: Coordination) -> None:
+        self.node, self.store = node, store
+
+    @property
+    def holder(self) -> str:
+        return self.node.id
+
+    def owner_of(self, feed_id: str) -> str:
+        ids = [r.id for r in self.node.peers] or [self.node.id]
+        if self.node.id not in ids:
+            ids.append(self.node.id)
+        return max(ids, key=lambda rid: _rendezvous(rid, feed_id))
+
+    def owns(self, feed_id: str) -> bool:
+        return self.owner_of(feed_id) == self.node.id
+
+
+def _rendezvous(replica_id: str, feed_id: str) -> int:
+    digest = hashlib.blake2b(f"{replica_id}\x00{feed_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")

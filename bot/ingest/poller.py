@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from bot.cluster import FeedShare
 from bot.config import IngestConfig
 from bot.domain.errors import SourceError, StoreError
 from bot.domain.models import NewsItem, Story, StorySource
@@ -178,8 +179,11 @@ class Poller:
         on_sources: OnSources | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        share: FeedShare | None = None,
     ) -> None:
         self.store = store
+        # several replicas on one database: which feeds are this one's, and exclusive claims
+        self.share = share
         self.config = config or IngestConfig()
         self.clock = clock or SystemClock()
         self._own_fetcher = fetcher is None
@@ -361,12 +365,68 @@ class Poller:
         if src is None or state is None or self._closing:
             return None
         now = self.clock.now()
+        if self.share is not None:
+            # the database decides (another replica may have polled it): the owner polls it when
+            # due, allowing for the tick's jitter; another replica only once it is an interval late
+            interval = timedelta(seconds=max(30, int(src.spec.interval)))
+            due_by = now + interval * 0.15 if self.share.owns(feed_id) else now - interval
+            claimed = await self._claim([src], now=now, due_by=due_by)
+            if not claimed:
+                return None
+            report = await self._run_cycle(claimed)
+            return report.feeds[0] if report.feeds else None
         # jitter must not skip a regular tick; a backoff or a server's Retry-After is kept exactly
         slack = timedelta(seconds=0 if state.consecutive_failures else src.spec.interval * 0.5)
         if not self._pollable(state) or (state.next_poll_at is not None and now < state.next_poll_at - slack):
             return None
         report = await self._run_cycle([src])
         return report.feeds[0] if report.feeds else None
+
+    async def _claim(
+        self, sources: Sequence[FeedSource], *, now: datetime, due_by: datetime | None, force: bool = False
+    ) -> list[FeedSource]:
+        """Claim these feeds in the database for this replica; the ones it got, their states refreshed.
+
+        ``force`` claims them whatever their due time (``poll --once --force``). A claim lasts
+        one interval (at least a minute): a replica that dies mid-poll holds its feeds no longer.
+        """
+        assert self.share is not None
+        store = self.share.store
+        got: list[FeedState] = []
+        try:
+            if force:
+                for src in sources:
+                    ttl = max(60.0, float(src.spec.interval))
+                    held = await store.claim_feed(src.id, self.share.holder, now=now, ttl=ttl)
+                    if held and (state := await self.store.get_feed(src.id)) is not None:
+                        got.append(state)
+            elif sources:
+                ttl = max(60.0, max(float(src.spec.interval) for src in sources))
+                got = await store.claim_due_feeds(
+                    self.share.holder,
+                    now=now,
+                    ttl=ttl,
+                    limit=len(sources),
+                    only=[src.id for src in sources],
+                    due_by=due_by,
+                )
+        except Exception as exc:  # a database outage: poll nothing now, the next tick retries
+            self._failure(exc, "claiming feeds")
+            return []
+        by_id = {state.id: state for state in got}
+        for fid, state in by_id.items():
+            if fid in self.sources and fid not in self._inflight:
+                self.states[fid] = replace(state, spec=self.sources[fid].spec)
+        return [src for src in sources if src.id in by_id]
+
+    async def _release(self, ids: set[str]) -> None:
+        """Give the claims back once the poll's state is saved (else they lapse by themselves)."""
+        if self.share is None or not ids:
+            return
+        try:
+            await self.share.store.release_feeds(sorted(ids), self.share.holder)
+        except Exception as exc:
+            self._failure(exc, "releasing feed claims")
 
     async def run_once(self, *, due_only: bool = False, force: bool = False) -> PollReport:
         """One full cycle: poll the feeds concurrently, like the scheduler would.
@@ -401,6 +461,24 @@ class Poller:
                         skipped=why,
                     )
                 )
+        if self.share is not None and chosen:
+            # another replica may be polling some of them, or have polled them since we looked
+            far = now + timedelta(days=3650)
+            claimed = await self._claim(chosen, now=now, due_by=now if due_only else far, force=force)
+            got = {src.id for src in claimed}
+            for src in chosen:
+                if src.id not in got:
+                    skipped.append(
+                        FeedPollResult(
+                            src.id,
+                            src.spec.name,
+                            src.spec.url,
+                            "skipped",
+                            next_poll_at=self.states[src.id].next_poll_at,
+                            skipped="polled by another replica",
+                        )
+                    )
+            chosen = claimed
         report = await self._run_cycle(chosen)
         return replace(report, feeds=report.feeds + tuple(skipped))
 
@@ -453,6 +531,8 @@ class Poller:
 
         task.add_done_callback(release)
         await asyncio.wait({task})
+        if self.share is not None and not task.cancelled():
+            await self._release(ids)  # a caller cancelled mid-cycle leaves its claims to lapse
         if task.cancelled():
             return PollReport(started_at, 0.0, interrupted=True)
         return task.result()

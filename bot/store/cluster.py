@@ -207,7 +207,12 @@ class ClusterStore(StoreBase):
                 c.enabled.is_(True),
                 c.active.is_(True),
                 c.disabled_reason.is_(None),
-                sa.or_(c.next_poll_at.is_(None), c.next_poll_at <= (due_by or now)),
+                sa.or_(
+                    # never polled: due now, except for a claim of only the overdue ones
+                    c.next_poll_at.is_(None) if due_by is None or due_by >= now else sa.false(),
+                    # early only for a regular tick: a backoff or a server's Retry-After is kept exactly
+                    c.next_poll_at <= sa.case((c.consecutive_failures > 0, now), else_=due_by or now),
+                ),
                 sa.or_(c.lease_until.is_(None), c.lease_until <= now),
             )
             .order_by(c.next_poll_at.is_(None).desc(), c.next_poll_at, c.id)
