@@ -224,6 +224,8 @@ class Runtime:
             )
             # stories cluster by identity: near-identical titles must name the same tickers
             poller.ingestor.use_entities(lambda title: catalog.matcher.tickers(title))
+            if poller.share is not None:  # replicas: one story index, serialised through the database
+                poller.ingestor.use_replicas(store.ingest_section)
             await stack.enter_async_context(poller)
             yield cls(
                 env=env,

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -35,6 +36,15 @@ log = logging.getLogger(__name__)
 # Fetches an article's lead paragraph (the optional ``fetch_articles`` extra); "" when none.
 ArticleLead = Callable[[Story], Awaitable[str]]
 ARTICLE_BUDGET = 10.0  # seconds for all article leads of one ingest
+# with replicas: how far back each catch-up looks before the previous one (clock skew between
+# replicas, and stories committed just after that look)
+CATCH_UP_MARGIN = timedelta(minutes=2)
+
+
+@asynccontextmanager
+async def _alone() -> AsyncIterator[None]:
+    """The ingest section of a process that shares its database with no other replica."""
+    yield
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +107,18 @@ class Ingestor:
         self._sources: dict[str, set[str]] = {}  # story id -> outlets already recorded
         self._lock = asyncio.Lock()
         self._loaded = False
+        self._section: Callable[[], AbstractAsyncContextManager[None]] = _alone
+        self._synced: datetime | None = None  # when the index last took in other replicas' stories
+
+    def use_replicas(self, section: Callable[[], AbstractAsyncContextManager[None]]) -> None:
+        """Share clustering with other replicas on the same database.
+
+        ``section`` serialises ingest across replicas (``SqlStore.ingest_section``); inside it,
+        before clustering, the index takes in the stories other replicas stored since the last
+        look (``recent_stories``), so copies of one event fetched by two replicas at the same
+        moment become one story.
+        """
+        self._section = section
 
     def use_entities(self, entities: Entities | None) -> None:
         """Cluster with this entity detector (the tickers a title names; the app passes the
@@ -113,6 +135,16 @@ class Ingestor:
             self._loaded = True
         log.info("story index: %d recent stories loaded", len(stories))
         return len(stories)
+
+    async def _catch_up(self, now: datetime) -> None:
+        """Index the stories other replicas stored since the last look (only with replicas)."""
+        if self._section is _alone:
+            return
+        since = (self._synced or now) - CATCH_UP_MARGIN
+        for story in await self.store.recent_stories(since):
+            if story.id not in self.index:
+                self._index_story(story)
+        self._synced = now
 
     def _index_story(self, story: Story) -> None:
         at, seen = story.published_at, story.first_seen_at
@@ -141,7 +173,8 @@ class Ingestor:
         pending = [_Pending(f) for f in feeds]
         # One ingest at a time, from dedup to commit: a story is stored before another feed's
         # copy can join it (and before anyone hears of it).
-        async with self._lock:
+        async with self._lock, self._section():
+            await self._catch_up(now)
             gone = self.index.prune(now)
             for sid in gone:
                 self._sources.pop(sid, None)

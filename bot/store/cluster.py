@@ -21,7 +21,8 @@ so, as NTP keeps them); leases are measured in seconds to minutes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,8 @@ from bot.ports import FeedState
 from bot.store import schema as t
 from bot.store.base import StoreBase
 from bot.store.news import feed_state
+
+INGEST_LOCK = 0x6D6B7469  # "mkti": the ingest section's advisory lock (migrations use "mktb")
 
 
 def _lease(row: Any) -> Lease:
@@ -269,6 +272,29 @@ class ClusterStore(StoreBase):
                 .group_by(c.lease_holder)
             )
             return {r[0]: int(r[1]) for r in rows}
+
+    # ------------------------------------------------------------ one story index for all replicas
+
+    @asynccontextmanager
+    async def ingest_section(self) -> AsyncIterator[None]:
+        """Serialise dedup, clustering and storing of new items across replicas (PostgreSQL).
+
+        A session advisory lock held on a connection of its own for the duration: a replica
+        clusters a batch only after the stories other replicas stored before it are visible,
+        so two copies of one event fetched at once by two replicas become one story. SQLite
+        is one process: nothing to do.
+        """
+        if self.dialect != "postgresql":
+            yield
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": INGEST_LOCK})
+            await conn.commit()  # the lock is the session's; no transaction stays open with it
+            try:
+                yield
+            finally:
+                await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": INGEST_LOCK})
+                await conn.commit()
 
     # ------------------------------------------------------------ what `marketbot status` shows
 
