@@ -38,13 +38,20 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
-from bot.domain.rules import SymbolDirectory, TermKind, canonical_symbol, parse_query, parse_term
+from bot.domain.rules import (
+    SymbolDirectory,
+    TermKind,
+    canonical_symbol,
+    parse_query,
+    parse_term,
+    symbol_form,
+)
+from bot.domain.rules.query import SYMBOL_RE
 from bot.domain.timeutil import as_utc, parse_duration
 
 DEFAULT_CONFIG = Path("config/bot.yaml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/marketbot.db"
 WATCHLIST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-SYMBOL = re.compile(r"^[A-Z0-9]{1,6}([.-][A-Z0-9]{1,4})?$")
 
 
 def _seconds(value: Any) -> float:
@@ -90,8 +97,8 @@ class YahooNewsConfig(_Model):
 def _symbol(value: Any) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValueError(f"{value!r} is not a ticker symbol")
-    sym = str(value).strip().lstrip("$").upper()
-    if not SYMBOL.match(sym):
+    sym = symbol_form(str(value))
+    if not SYMBOL_RE.match(sym):
         raise ValueError(
             f"{value!r} is not a ticker symbol: use 1-6 letters or digits with an optional "
             "exchange suffix, e.g. NVDA, BRK-B, SHOP.TO"
@@ -521,8 +528,8 @@ class BotConfig(_Model):
         if isinstance(v, dict):
             out: dict[str, Any] = {}
             for k, names in v.items():
-                sym = str(k).strip().lstrip("$").upper()
-                if not SYMBOL.match(sym):
+                sym = symbol_form(str(k))
+                if not SYMBOL_RE.match(sym):
                     raise ValueError(f"{k!r} is not a ticker symbol")
                 out[sym] = [names] if isinstance(names, str) else names
             return out

@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 from bot.config import MarketConfig
 from bot.domain.errors import QuoteUnavailable, SourceError
 from bot.domain.models import Quote, TradingSession
+from bot.domain.rules import symbol_form
 from bot.domain.timeutil import SystemClock
 from bot.market.breaker import BreakerStatus, CircuitBreaker
 from bot.market.pool import DaemonPool
@@ -77,8 +78,8 @@ Kind = Literal["pre", "regular", "post"]
 
 
 def normalize_symbol(text: str) -> str:
-    """``" $nvda "`` -> ``"NVDA"`` (no validation)."""
-    return text.strip().lstrip("$").strip().upper()
+    """``" $nvda "`` -> ``"NVDA"``, ``"brk.b"`` -> ``"BRK-B"`` (the rules' spelling; no validation)."""
+    return symbol_form(text)
 
 
 def unavailable(symbol: str, reason: str) -> Quote:

@@ -125,3 +125,17 @@ def test_env_errors_say_what_to_write() -> None:
     with pytest.raises(ConfigError, match="MARKETBOT_NOW"):
         load_env({"MARKETBOT_NOW": "yesterday"}, dotenv=None)
     assert load_env({"DISCORD_GUILD_IDS": "1, 2"}, dotenv=None).discord_guild_ids == (1, 2)
+
+
+def test_share_classes_are_spelt_as_the_bot_stores_them() -> None:
+    """``BRK.B`` in the file and ``/watch add BRK.B`` in chat are one symbol: ``BRK-B``."""
+    cfg = parse_config(
+        """
+watchlists:
+  - name: holdings
+    tickers: [BRK.B, "$bf/b", brk-a, SHOP.TO]
+aliases: {BRK.B: [Berkshire]}
+"""
+    )
+    assert cfg.watchlists[0].to_domain().tickers == ("BRK-B", "BF-B", "BRK-A", "SHOP.TO")
+    assert cfg.aliases == {"BRK-B": ["Berkshire"]}

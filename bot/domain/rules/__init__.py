@@ -24,6 +24,7 @@ from bot.domain.rules.query import (
     canonical_symbol,
     parse_query,
     parse_term,
+    symbol_form,
 )
 from bot.domain.rules.symbols import Company, SymbolDirectory, name_forms
 
@@ -44,5 +45,6 @@ __all__ = [
     "name_forms",
     "parse_query",
     "parse_term",
+    "symbol_form",
     "validate_watchlist",
 ]

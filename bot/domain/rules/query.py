@@ -35,12 +35,21 @@ SYMBOL_RE: Final = re.compile(r"^(?=[A-Z0-9.\-]*[A-Z])[A-Z0-9]{1,6}(?:[.\-][A-Z0
 _SHARE_CLASS: Final = re.compile(r"^([A-Z]{1,5})[./]([A-C])$")
 
 
-def canonical_symbol(text: str) -> str:
-    """Upper-case Yahoo form of a symbol: ``$brk.b`` -> ``BRK-B``; raises ValidationError."""
-    sym = text.strip().lstrip("$").upper()
+def symbol_form(text: str) -> str:
+    """Upper-case Yahoo spelling of what someone typed, without validating it.
+
+    ``" $brk.b "`` -> ``"BRK-B"`` (a share class is written with a dash, as Yahoo and SEC do;
+    ``BRK.B``, ``BRK/B`` and ``brk-b`` are one symbol), ``"^gspc"`` -> ``"^GSPC"``. The one place
+    where a symbol's spelling is decided: config, commands, the rules and the quote source use it.
+    """
+    sym = text.strip().lstrip("$").strip().upper()
     m = _SHARE_CLASS.match(sym)
-    if m:
-        sym = f"{m.group(1)}-{m.group(2)}"
+    return f"{m.group(1)}-{m.group(2)}" if m else sym
+
+
+def canonical_symbol(text: str) -> str:
+    """Upper-case Yahoo form of a watchable symbol: ``$brk.b`` -> ``BRK-B``; raises ValidationError."""
+    sym = symbol_form(text)
     if not SYMBOL_RE.match(sym):
         raise ValidationError(
             f"{text.strip()!r} is not a ticker symbol: use 1-6 letters or digits with an optional "

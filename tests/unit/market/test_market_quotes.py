@@ -137,6 +137,15 @@ async def test_delisted_and_unknown_symbols(fake: YahooFake, source: YahooQuoteS
     assert source.status().breaker.state == "closed"  # a wrong symbol is not Yahoo failing
 
 
+async def test_a_share_class_in_any_spelling_is_one_yahoo_symbol(
+    fake: YahooFake, source: YahooQuoteSource
+) -> None:
+    fake.add(Instrument("BRK-B", "Berkshire Hathaway Inc."))
+    quotes = await source.quotes(["brk.b", "BRK/B", "$BRK-B"])
+    assert list(quotes) == ["BRK-B"] and quotes["BRK-B"].available
+    assert (await source.quote("BRK.B")).symbol == "BRK-B"
+
+
 async def test_fifty_symbols_are_one_request(fake: YahooFake, source: YahooQuoteSource) -> None:
     symbols = [f"S{i:02d}X" for i in range(50)]
     fake.add_generated(symbols)
