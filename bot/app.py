@@ -170,7 +170,7 @@ class Runtime:
             stack.push_async_callback(charts.aclose)
 
             adapters: dict[str, ChatAdapter] = {}
-            console = ConsoleChat(json_mode=console_json, stream=console_stream)
+            console = ConsoleChat(json_mode=console_json, stream=console_stream, clock=clock)
             adapters["console"] = console
             commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock)
             if connect_chat:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from rich.console import Console
 from rich.text import Text
 
 from bot.domain.codec import dt_out
-from bot.domain.format import format_pct, quote_text, session_label, ticker_line_text
+from bot.domain.format import format_pct, session_label
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply
 from bot.domain.text import strip_control
-from bot.domain.timeutil import format_age
+from bot.domain.timeutil import SystemClock
+from bot.domain.view import AlertView, alert_view, quote_view
+from bot.ports import Clock
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -56,9 +57,15 @@ class ConsoleChat:
     channel_rate = (1000, 1.0)
 
     def __init__(
-        self, *, json_mode: bool = False, stream: IO[str] | None = None, color: bool | None = None
+        self,
+        *,
+        json_mode: bool = False,
+        stream: IO[str] | None = None,
+        color: bool | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.json_mode = json_mode
+        self._clock = clock or SystemClock()  # the bot's clock: ages agree with MARKETBOT_NOW
         self._stream = stream or sys.stdout
         self._console = Console(
             file=self._stream,
@@ -102,14 +109,19 @@ class ConsoleChat:
     ) -> Text:
         if isinstance(message, Reply):
             return _render_reply(message)
-        return _render_alert(message, ref=ref, thread=thread, edited=edited)
+        return _render_alert(
+            alert_view(message, now=self._clock.now()), ref=ref, thread=thread, edited=edited
+        )
 
 
 def _clean(text: str) -> str:
     return strip_control(text).strip()
 
 
-def _render_alert(a: Alert, *, ref: MessageRef, thread: MessageRef | None, edited: bool) -> Text:
+_STYLE = {"up": "green", "down": "red"}
+
+
+def _render_alert(a: AlertView, *, ref: MessageRef, thread: MessageRef | None, edited: bool) -> Text:
     out = Text()
     head = {
         "story": "ALERT",
@@ -120,48 +132,58 @@ def _render_alert(a: Alert, *, ref: MessageRef, thread: MessageRef | None, edite
         "notice": "NOTICE",
     }[a.kind]
     out.append(f"[{head}] ", style="bold reverse" if a.kind in ("story", "move") else "bold")
-    out.append(f"{', '.join(a.watchlist_names)} → {a.channel}", style="dim")
+    out.append(f"{', '.join(a.watchlist_names)} → {ref.channel}", style="dim")
     if thread:
         out.append(f"  (reply to #{thread.id})", style="dim")
     if edited:
         out.append(f"  (updated #{ref.id})", style="dim")
     if a.late:
-        out.append("  (late)", style="yellow")
+        out.append(f"  ({a.late})", style="yellow")
     out.append("\n")
+    if a.kind == "followup":
+        if a.title:
+            out.append(a.title, style="bold")
+            out.append("\n")
+        out.append(a.also_reported(), style="italic")
+        out.append("\n")
+        for o in a.outlets:
+            out.append(f"  • {o.outlet}")
+            if o.link:
+                out.append(f" {_clean(o.link)}", style="blue")
+            out.append("\n")
+        if a.extra_note():
+            out.append(_clean(a.extra_note()), style="italic")
+            out.append("\n")
+        return out
     if a.title:
-        out.append(_clean(a.title), style="bold")
+        out.append(a.title, style="bold")
         out.append("\n")
     if a.link:
         out.append(_clean(a.link), style="underline blue")
         out.append("\n")
-    meta = [
-        m
-        for m in (_clean(a.source), format_age(a.published_at, datetime.now(UTC)) if a.published_at else "")
-        if m
-    ]
+    meta = [m for m in (a.source, a.age) if m]
     if meta:
         out.append(" · ".join(meta), style="dim")
         out.append("\n")
     if a.summary:
         out.append(_clean(a.summary))
         out.append("\n")
-    for t in a.tickers:
-        pct = t.quote.change_pct if t.quote else None
-        style = "green" if pct and pct > 0 else "red" if pct and pct < 0 else ""
-        out.append("  " + ticker_line_text(t), style=style)
+    for p in a.prices:
+        out.append("  " + p.line(), style=_STYLE.get(p.direction, ""))
         out.append("\n")
     for e in a.entries:
-        out.append("  • " + _clean(e.title))
-        if e.source:
-            out.append(f" ({_clean(e.source)})", style="dim")
+        out.append("  • " + e.title)
+        extra = [m for m in (e.source, e.age, " ".join(e.tickers)) if m]
+        if extra:
+            out.append(f" ({' · '.join(extra)})", style="dim")
         if e.link:
             out.append(f" {_clean(e.link)}", style="blue")
         out.append("\n")
     if a.note:
         out.append(_clean(a.note), style="italic")
         out.append("\n")
-    if a.terms:
-        out.append("matched: " + ", ".join(_clean(t) for t in a.terms), style="dim")
+    if a.matched:
+        out.append("matched: " + ", ".join(a.matched), style="dim")
         out.append("\n")
     return out
 
@@ -175,11 +197,8 @@ def _render_reply(r: Reply) -> Text:
         out.append(_clean(r.text))
         out.append("\n")
     for q in r.quotes:
-        pct = q.change_pct
-        out.append(
-            "  " + quote_text(q, with_arrow=True),
-            style="green" if pct and pct > 0 else "red" if pct and pct < 0 else "",
-        )
+        view = quote_view(q)
+        out.append("  " + view.line(), style=_STYLE.get(view.direction, ""))
         out.append("\n")
     for f in r.fields:
         out.append(f"  {_clean(f.label)}: ", style="bold")

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from bot.delivery.escape import one_line, safe_link
-from bot.domain.format import arrow, format_pct, format_price, session_label
-from bot.domain.models import Alert, Attachment, DigestEntry, Quote, Reply, TickerLine
+from bot.domain.models import Alert, Attachment, Quote, Reply, TickerLine
 from bot.domain.text import strip_control
+from bot.domain.view import AlertView, EntryView, PriceView, alert_view, price_view
 
 # Discord's documented limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 TITLE: Final = 256
@@ -301,17 +301,16 @@ def _alert_colour(tickers: Sequence[TickerLine]) -> int:
 
 def quote_field(symbol: str, quote: Quote | None, *, name: str | None = None) -> tuple[str, str]:
     """A ticker as an embed field: ``▲ AMZN`` over ``$185.20 · +1.26% · pre-market``."""
-    head = symbol if not name else f"{symbol} · {name}"
-    if quote is None or quote.price is None:
-        reason = f" ({quote.reason})" if quote is not None and quote.reason else ""
-        return escape_line(head, FIELD_NAME), escape(f"price unavailable{reason}", FIELD_VALUE)
-    parts = [format_price(quote.price, quote.currency)]
-    if quote.change_pct is not None:
-        head = f"{arrow(quote.change_pct)} {head}"
-        parts.append(format_pct(quote.change_pct))
-    label = session_label(quote.session)
-    if label:
-        parts.append(label)
+    return _price_field(price_view(symbol, quote, name=name or ""))
+
+
+def _price_field(view: PriceView) -> tuple[str, str]:
+    head = view.symbol if not view.name else f"{view.symbol} · {view.name}"
+    if not view.available:
+        return escape_line(head, FIELD_NAME), escape(view.unavailable, FIELD_VALUE)
+    if view.arrow:
+        head = f"{view.arrow} {head}"
+    parts = [p for p in (view.price, view.move, view.session) if p]
     return escape_line(head, FIELD_NAME), escape(" · ".join(parts), FIELD_VALUE)
 
 
@@ -322,9 +321,9 @@ def _footer(*parts: str) -> str:
     return plain(" · ".join(p for p in (one_line(x) for x in parts) if p), FOOTER)
 
 
-def _entry_line(entry: DigestEntry) -> str:
+def _entry_line(entry: EntryView) -> str:
     line = "• " + (masked_link(entry.title, entry.link) or escape_line(entry.link, 300))
-    meta = [escape_line(entry.source, 100)] if entry.source.strip() else []
+    meta = [escape_line(entry.source, 100)] if entry.source else []
     if entry.tickers:
         meta.append(escape_line(" ".join(entry.tickers), 100))
     if entry.published_at is not None:
@@ -336,47 +335,48 @@ def _entry_line(entry: DigestEntry) -> str:
 
 
 def alert_embed(alert: Alert) -> dict[str, Any]:
-    """Render an Alert (story, follow-up, digest, briefing or move) as one embed; never raises."""
-    if alert.kind == "followup":
-        return _followup(alert)
+    """Render an Alert (story, follow-up, digest, briefing or move) as one embed; never raises.
+
+    Times are the embed's timestamp and ``<t:…:R>`` marks, which Discord shows in each reader's
+    own time zone, so the view is taken without ages in words.
+    """
+    view = alert_view(alert, now=None)
+    if view.kind == "followup":
+        return _followup(view, alert)
     draft = EmbedDraft(timestamp=alert.published_at or alert.created_at)
-    draft.title = escape_line(alert.title, TITLE) if alert.title.strip() else ""
-    link = safe_link(alert.link)
+    draft.title = escape_line(view.title, TITLE) if view.title else ""
+    link = safe_link(view.link)
     if link and draft.title:
         draft.url = link
-    if alert.kind in ("digest", "briefing"):
+    if view.kind in ("digest", "briefing"):
         draft.color = INFO_COLOUR
         draft.timestamp = alert.created_at or alert.published_at
-        head = escape(alert.note, 1000) if alert.note else ""
-        draft.description = _lines([_entry_line(e) for e in alert.entries], head=head)
+        head = escape(view.note, 1000) if view.note else ""
+        draft.description = _lines([_entry_line(e) for e in view.entries], head=head)
         draft.footer = _footer(alert.watchlist)
     else:
         draft.color = _alert_colour(alert.tickers)
-        body = alert.summary.strip()
-        if alert.note.strip():
-            body = f"{body}\n\n{alert.note.strip()}" if body else alert.note.strip()
+        body = view.summary
+        if view.note:
+            body = f"{body}\n\n{view.note}" if body else view.note
         draft.description = _text(body) if body else None
-        draft.footer = _footer(alert.source, ", ".join(alert.watchlist_names))
-    for t in alert.tickers:
-        name, value = quote_field(t.symbol, t.quote)
+        draft.footer = _footer(view.source, ", ".join(view.watchlist_names), view.late)
+    for p in view.prices:
+        name, value = _price_field(p)
         draft.add_field(name, value)
-    if alert.terms:
-        draft.add_field("Matched", escape(", ".join(alert.terms), FIELD_VALUE), inline=False)
+    if view.matched:
+        draft.add_field("Matched", escape(", ".join(view.matched), FIELD_VALUE), inline=False)
     if link and not draft.title:
-        draft.description = draft.description or _text(alert.link)
+        draft.description = draft.description or _text(view.link)
     return draft.build()
 
 
-def _followup(alert: Alert) -> dict[str, Any]:
-    linked = [
-        masked_link(e.source or e.title, e.link, 200) for e in alert.entries if (e.source or e.title).strip()
-    ]
-    linked = [x for x in linked if x]
-    if linked:
-        joined = linked[0] if len(linked) == 1 else f"{', '.join(linked[:-1])} and {linked[-1]}"
-        lines = ["Also reported by " + joined]
-    else:
-        lines = [escape(alert.note or alert.title or "Also reported elsewhere", 1000)]
+def _followup(view: AlertView, alert: Alert) -> dict[str, Any]:
+    linked = [x for x in (masked_link(o.outlet, o.link, 200) for o in view.outlets) if x]
+    text = view.also_reported(linked) if linked else escape(view.also_reported(), 1000)
+    lines = [text]
+    if linked and view.extra_note():
+        lines.append(escape(view.extra_note(), 1000))
     draft = EmbedDraft(color=FLAT_COLOUR, timestamp=alert.created_at, footer=_footer(alert.watchlist))
     draft.description = _lines(lines)
     return draft.build()

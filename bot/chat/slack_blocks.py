@@ -16,10 +16,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.domain.format import arrow, format_pct, format_price, session_label
-from bot.domain.models import Alert, DigestEntry, Quote, Reply, TickerLine
+from bot.domain.models import Alert, Quote, Reply, TickerLine
 from bot.domain.text import strip_control
-from bot.domain.timeutil import format_age
+from bot.domain.view import AlertView, EntryView, PriceView, alert_view, price_view, ticker_view
 
 # Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks)
 MAX_BLOCKS = 50
@@ -199,58 +198,44 @@ def fallback(text: str) -> str:
 
 def quote_field(symbol: str, quote: Quote | None, *, name: str | None = None) -> str:
     """One ticker as a field: ``*AMZN*  $185.20`` over ``▲ +1.26% · pre-market``."""
-    head = f"*{escape(symbol)}*"
-    if name:
-        head += f" {escape(name)}"
-    if quote is None or quote.price is None:
-        return f"{head}\nprice unavailable"
-    head += f"  {escape(format_price(quote.price, quote.currency))}"
-    move: list[str] = []
-    if quote.change_pct is not None:
-        move.append(f"{arrow(quote.change_pct)} {format_pct(quote.change_pct)}")
-    label = session_label(quote.session)
-    if label:
-        move.append(label)
+    return _price_field(price_view(symbol, quote, name=name or ""))
+
+
+def _price_field(view: PriceView) -> str:
+    head = f"*{escape(view.symbol)}*"
+    if view.name:
+        head += f" {escape(view.name)}"
+    if not view.available:
+        return f"{head}\n{escape(view.unavailable)}"
+    head += f"  {escape(view.price)}"
+    move = [f"{view.arrow} {view.move}"] if view.move else []
+    if view.session:
+        move.append(view.session)
     return f"{head}\n{' · '.join(move)}" if move else head
 
 
 def ticker_field(line: TickerLine) -> str:
-    return quote_field(line.symbol, line.quote)
+    return _price_field(ticker_view(line))
 
 
 # ---------------------------------------------------------------- alerts
 
 
-def _age(when: datetime | None, now: datetime) -> str:
-    return format_age(when, now) if when is not None else ""
-
-
-def _entry_line(entry: DigestEntry, now: datetime) -> str:
-    parts = [link(entry.link, entry.title) or escape(entry.link)]
-    meta = [escape(entry.source)] if entry.source else []
-    if entry.published_at is not None:
-        meta.append(format_age(entry.published_at, now))
-    if entry.tickers:
-        meta.append(" ".join(escape(t) for t in entry.tickers))
-    line = "• " + parts[0]
+def _entry_line(entry: EntryView) -> str:
+    line = "• " + (link(entry.link, entry.title) or escape(entry.link))
+    meta = [escape(m) for m in (entry.source, entry.age, " ".join(entry.tickers)) if m]
     if meta:
         line += " — " + " · ".join(meta)
     return line
 
 
-def _context_line(alert: Alert, now: datetime) -> str:
-    parts = []
-    if alert.source:
-        parts.append(escape(alert.source))
-    age = _age(alert.published_at, now)
-    if age:
-        parts.append(age)
-    names = alert.watchlist_names
-    if names:
-        label = "watchlist" if len(names) == 1 else "watchlists"
-        parts.append(f"{label} " + ", ".join(f"*{escape(n)}*" for n in names))
-    if alert.late:
-        parts.append("_delayed_")
+def _context_line(view: AlertView) -> str:
+    parts = [escape(p) for p in (view.source, view.age) if p]
+    if view.watchlist_names:
+        label = "watchlist" if len(view.watchlist_names) == 1 else "watchlists"
+        parts.append(f"{label} " + ", ".join(f"*{escape(n)}*" for n in view.watchlist_names))
+    if view.late:
+        parts.append(f"_{view.late}_")
     return " · ".join(parts)
 
 
@@ -259,70 +244,45 @@ def alert_message(alert: Alert, *, now: datetime, in_thread: bool = False) -> Sl
 
     A follow-up posted outside its story's thread (threads off) repeats the headline.
     """
-    if alert.kind == "followup":
-        return _followup(alert, now, in_thread=in_thread)
+    view = alert_view(alert, now=now)
+    if view.kind == "followup":
+        return _followup(view, in_thread=in_thread)
     blocks: list[Block | None] = []
-    if alert.kind == "story":
-        title = clip_plain(" ".join(strip_control(alert.title).split()), 500) or "(untitled)"
-        blocks.append(section(f"*{link(alert.link, title)}*"))
+    if view.kind == "story":
+        blocks.append(section(f"*{link(view.link, clip_plain(view.title, 500) or '(untitled)')}*"))
     else:
-        blocks.append(header(alert.title))
-        if alert.link and safe_url(alert.link):
-            blocks.append(section(link(alert.link, "Open the story")))
-    blocks.append(context([_context_line(alert, now)]))
-    if alert.summary:
-        blocks.append(section(escape(alert.summary)))
-    if alert.note:
-        blocks.extend(text_sections(escape(alert.note).split("\n")))
-    blocks.extend(field_sections([ticker_field(t) for t in alert.tickers]))
-    if alert.entries:
-        blocks.extend(text_sections([_entry_line(e, now) for e in alert.entries]))
-    if alert.terms:
-        blocks.append(context(["Matched: " + ", ".join(escape(t) for t in alert.terms)]))
-    return SlackMessage(_alert_fallback(alert), fit(blocks))
+        blocks.append(header(view.title))
+        if view.link and safe_url(view.link):
+            blocks.append(section(link(view.link, "Open the story")))
+    blocks.append(context([_context_line(view)]))
+    if view.summary:
+        blocks.append(section(escape(view.summary)))
+    if view.note:
+        blocks.extend(text_sections(escape(view.note).split("\n")))
+    blocks.extend(field_sections([_price_field(p) for p in view.prices]))
+    if view.entries:
+        blocks.extend(text_sections([_entry_line(e) for e in view.entries]))
+    if view.matched:
+        blocks.append(context(["Matched: " + ", ".join(escape(t) for t in view.matched)]))
+    return SlackMessage(fallback(view.notification()), fit(blocks))
 
 
-def _alert_fallback(alert: Alert) -> str:
-    head = alert.title or alert.note or alert.watchlist
-    extra = f" — {alert.source}" if alert.source and alert.kind == "story" else ""
-    if alert.kind in ("digest", "briefing") and alert.entries:
-        extra = f" ({len(alert.entries)} stories)"
-    # the notification a phone shows: the moves too, e.g. "AMZN −0.82% pre-market"
-    moves = [
-        " ".join(p for p in (t.symbol, format_pct(t.quote.change_pct), session_label(t.quote.session)) if p)
-        for t in alert.tickers[:3]
-        if t.quote is not None and t.quote.change_pct is not None
-    ]
-    if moves and alert.kind in ("story", "move"):
-        extra += " · " + ", ".join(moves)
-    return fallback(f"{head}{extra}")
-
-
-def _join(names: Sequence[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _followup(alert: Alert, now: datetime, *, in_thread: bool) -> SlackMessage:
+def _followup(view: AlertView, *, in_thread: bool) -> SlackMessage:
     """ "Also reported by A and B" with each outlet linked; outside a thread, with the headline."""
-    outlets = [e for e in alert.entries if (e.source or e.title)]
-    if outlets:
-        text = "Also reported by " + _join([link(e.link, e.source or e.title) for e in outlets])
-        notify = "Also reported by " + _join([e.source or e.title for e in outlets])
-        if alert.note and not alert.note.startswith("Also reported by"):
-            text += "\n" + escape(alert.note)
+    if view.outlets:
+        text = view.also_reported([link(o.link, o.outlet) for o in view.outlets])
+        if view.extra_note():
+            text += "\n" + escape(view.extra_note())
     else:
-        text = escape(alert.note or alert.title)
-        notify = alert.note or alert.title
+        text = escape(view.also_reported())
+    notify = view.also_reported()
     blocks: list[Block | None] = []
-    if not in_thread and alert.title:
-        title = clip_plain(" ".join(strip_control(alert.title).split()), 500)
-        blocks.append(section(f"*{escape(title)}*"))
-        notify = f"{notify}: {alert.title}"
+    if not in_thread and view.title:
+        blocks.append(section(f"*{escape(clip_plain(view.title, 500))}*"))
+        notify = f"{notify}: {view.title}"
     blocks.append(section(text))
-    if alert.late:
-        blocks.append(context([_context_line(alert, now)]))
+    if view.late:
+        blocks.append(context([_context_line(view)]))
     return SlackMessage(fallback(notify), fit(blocks))
 
 

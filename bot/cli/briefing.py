@@ -20,6 +20,7 @@ import typer
 from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, StoreError, ValidationError
+from bot.domain.timeutil import ManualClock
 
 if TYPE_CHECKING:
     from bot.delivery.briefing import BriefingPlan
@@ -231,13 +232,13 @@ def register(app: typer.Typer) -> None:
         if not alerts:
             typer.echo(payload["reason"])
             return
-        asyncio.run(_print(alerts))
+        asyncio.run(_print(alerts, when))
 
 
-async def _print(alerts: list[Alert]) -> None:
-    """Render each briefing as the console adapter shows a delivered one."""
+async def _print(alerts: list[Alert], when: datetime) -> None:
+    """Render each briefing as the console adapter shows a delivered one, as of ``when``."""
     from bot.chat.console import ConsoleChat
 
-    console = ConsoleChat(stream=sys.stdout)
+    console = ConsoleChat(stream=sys.stdout, clock=ManualClock(when))
     for alert in alerts:
         await console.send(alert, target=alert.channel)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.models import Quote, TickerLine, TradingSession
+from bot.domain.models import TradingSession
 
 MINUS = "\u2212"
 UP, DOWN, FLAT = "▲", "▼", "■"
@@ -48,25 +48,3 @@ def arrow(pct: float | None) -> str:
 def session_label(session: TradingSession | None) -> str:
     """The user-facing session label (empty when there is none to give)."""
     return session.value if session else ""
-
-
-def quote_text(q: Quote, *, with_arrow: bool = False) -> str:
-    """``AMZN $181.20 −0.82% pre-market`` (or ``AMZN price unavailable``)."""
-    if q.price is None:
-        return f"{q.symbol} price unavailable"
-    parts = [q.symbol, format_price(q.price, q.currency)]
-    if q.change_pct is not None:
-        parts.append(
-            f"{arrow(q.change_pct)} {format_pct(q.change_pct)}" if with_arrow else format_pct(q.change_pct)
-        )
-    label = session_label(q.session)
-    if label:
-        parts.append(label)
-    return " ".join(parts)
-
-
-def ticker_line_text(line: TickerLine, *, with_arrow: bool = True) -> str:
-    """A ticker line of an alert; the quote may be missing (price unavailable)."""
-    if line.quote is None:
-        return f"{line.symbol} price unavailable"
-    return quote_text(line.quote, with_arrow=with_arrow)

@@ -21,10 +21,10 @@ from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
 from bot.domain.errors import QuoteUnavailable, SourceError
-from bot.domain.format import quote_text
 from bot.domain.models import ChannelRef, CommandContext, Quote, Reply, Story, TradingSession
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
+from bot.domain.view import quote_view
 from bot.market.symbols import load_directory
 from bot.ports import CommandName, IngestBatch
 from bot.store import SqlStore
@@ -117,7 +117,7 @@ class FixedCharts:
 def rendered(reply: Reply) -> str:
     """Everything a user reads in a reply, as plain text (what any adapter shows)."""
     parts = [reply.title, reply.text]
-    parts += [quote_text(q) for q in reply.quotes]
+    parts += [quote_view(q).line(with_arrow=False) for q in reply.quotes]
     parts += [f"{f.label}: {f.value}" for f in reply.fields]
     for item in reply.items:
         parts += [item.text, item.link, item.detail]

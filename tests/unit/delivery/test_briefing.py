@@ -16,9 +16,9 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.delivery.briefing import briefing_key, fold_stories
-from bot.domain.format import ticker_line_text
 from bot.domain.models import Alert, QuietHours, TradingSession
 from bot.domain.timeutil import ManualClock
+from bot.domain.view import ticker_view
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
 from tests.support.wait import wait_until
@@ -69,7 +69,7 @@ async def world(
 
 
 def lines(alert: Alert) -> list[str]:
-    return [ticker_line_text(t, with_arrow=False) for t in alert.tickers]
+    return [ticker_view(t).line(with_arrow=False) for t in alert.tickers]
 
 
 # ---------------------------------------------------------------- a normal day

@@ -18,9 +18,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.config import parse_config
 from bot.delivery.moves import MoveMonitor, move_key
 from bot.domain.errors import ConfigError
-from bot.domain.format import ticker_line_text
 from bot.domain.models import Alert, ChannelRef, QuietHours, TradingSession, Watchlist
 from bot.domain.timeutil import ManualClock
+from bot.domain.view import ticker_view
 from bot.ports import SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
@@ -84,7 +84,7 @@ async def poll(
 
 
 def line(alert: Alert) -> str:
-    return ticker_line_text(alert.tickers[0], with_arrow=False)
+    return ticker_view(alert.tickers[0]).line(with_arrow=False)
 
 
 # ---------------------------------------------------------------- thresholds

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import MarketConfig
-from bot.domain.format import quote_text
 from bot.domain.models import TradingSession
 from bot.domain.timeutil import ManualClock
+from bot.domain.view import quote_view
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from tests.fakes.yahoo_server import NO_TRADES, Instrument, YahooFake
@@ -30,7 +30,7 @@ def _amzn(fake: YahooFake) -> None:
 async def test_pre_market_price_is_the_current_price(fake: YahooFake, source: YahooQuoteSource) -> None:
     _amzn(fake)
     q = (await source.quotes(["amzn"]))["AMZN"]
-    assert quote_text(q) == "AMZN $181.20 \u22120.82% pre-market"
+    assert quote_view(q).line(with_arrow=False) == "AMZN $181.20 \u22120.82% pre-market"
     assert q.previous_close == 182.69  # Wednesday's close: Thursday was Thanksgiving
     assert q.as_of == et("2026-11-27 08:30")
     assert q.name == "Amazon.com, Inc." and q.currency == "USD"
@@ -54,7 +54,9 @@ async def test_after_an_early_close_the_after_hours_price_counts(
     _amzn(fake)
     clock.set(et("2026-11-27 13:30"))  # the market closed at 13:00
     q = await source.quote("AMZN")
-    assert quote_text(q) == "AMZN $183.50 \u22120.33% after hours"  # against Friday's 184.10 close
+    assert (
+        quote_view(q).line(with_arrow=False) == "AMZN $183.50 \u22120.33% after hours"
+    )  # against Friday's 184.10 close
     assert q.previous_close == 184.10
 
 
@@ -65,7 +67,9 @@ async def test_a_close_without_after_hours_trades_says_closed(
     fake.set_day("AMZN", FRI, pre=181.20, close=184.10, post=NO_TRADES)
     clock.set(et("2026-11-28 12:00"))  # Saturday
     q = await source.quote("AMZN")
-    assert quote_text(q) == "AMZN $184.10 +0.77% closed"  # Friday's close against Wednesday's
+    assert (
+        quote_view(q).line(with_arrow=False) == "AMZN $184.10 +0.77% closed"
+    )  # Friday's close against Wednesday's
     assert q.as_of is not None and q.as_of.date() == FRI
 
 
@@ -78,8 +82,10 @@ async def test_thanksgiving_shows_wednesdays_prices(
     fake.set_day("AAPL", date(2026, 11, 24), close=228.00)
     clock.set(et("2026-11-26 12:00"))
     quotes = await source.quotes(["AMZN", "AAPL"])
-    assert quote_text(quotes["AMZN"]) == "AMZN $182.10 \u22120.32% after hours"  # Wednesday's late trade
-    assert quote_text(quotes["AAPL"]) == "AAPL $230.00 +0.88% closed"
+    assert (
+        quote_view(quotes["AMZN"]).line(with_arrow=False) == "AMZN $182.10 \u22120.32% after hours"
+    )  # Wednesday's late trade
+    assert quote_view(quotes["AAPL"]).line(with_arrow=False) == "AAPL $230.00 +0.88% closed"
 
 
 async def test_dst_change_day_pre_market(
@@ -89,7 +95,7 @@ async def test_dst_change_day_pre_market(
     fake.set_day("MSFT", date(2026, 3, 9), pre=404.00)
     clock.set(et("2026-03-09 04:30"))  # first EDT morning
     q = await source.quote("MSFT")
-    assert quote_text(q) == "MSFT $404.00 +1.00% pre-market"
+    assert quote_view(q).line(with_arrow=False) == "MSFT $404.00 +1.00% pre-market"
     clock.set(et("2026-03-09 03:30"))
     source.clear_cache()
     q = await source.quote("MSFT")
@@ -200,7 +206,9 @@ async def test_quote_endpoint_failure_falls_back_to_the_chart(
     _amzn(fake)
     fake.fail("quote", mode)  # type: ignore[arg-type]
     q = await source.quote("AMZN")
-    assert quote_text(q) == "AMZN $181.20 \u22120.82% pre-market"  # same answer, from 1-minute bars
+    assert (
+        quote_view(q).line(with_arrow=False) == "AMZN $181.20 \u22120.82% pre-market"
+    )  # same answer, from 1-minute bars
     assert fake.count("/v8/finance/chart/AMZN") >= 1
     st = source.status()
     assert st.batch_failures == 1 and st.chart_fallbacks == 1
@@ -326,7 +334,9 @@ async def test_missing_extended_fields_are_checked_on_the_chart(
     fake.set_day("AAPL", FRI, pre=NO_TRADES)
     fake.v7_extended = False  # Yahoo's quote rows lose preMarketPrice
     quotes = await source.quotes(["AMZN", "AAPL"])
-    assert quote_text(quotes["AMZN"]) == "AMZN $181.20 \u22120.82% pre-market"  # from the 1-minute bars
+    assert (
+        quote_view(quotes["AMZN"]).line(with_arrow=False) == "AMZN $181.20 \u22120.82% pre-market"
+    )  # from the 1-minute bars
     assert quotes["AAPL"].session == TradingSession.CLOSED  # nothing traded: Wednesday's close
     assert source.status().extended_checks == 2
     charts = fake.count("/v8/finance/chart")
