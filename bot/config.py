@@ -192,7 +192,8 @@ class WatchlistConfig(_Model):
         )
 
 
-def _quiet_hours(value: Any) -> Any:
+def parse_quiet_hours(value: Any) -> Any:
+    """``22:00-06:00`` as QuietHours; ValueError with a message that says what to write."""
     if value is None or isinstance(value, QuietHours):
         return value
     m = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", str(value))
@@ -206,7 +207,8 @@ def _quiet_hours(value: Any) -> Any:
     return QuietHours(time(h1, m1), time(h2, m2))
 
 
-def _session(value: Any) -> Any:
+def parse_session(value: Any) -> Any:
+    """A trading session from a word (``pre``, ``after-hours``...); ValueError when it is none."""
     if isinstance(value, TradingSession):
         return value
     text = str(value).strip().lower().replace("_", "-")
@@ -233,10 +235,10 @@ class SubscriptionConfig(_Model):
 
     watchlist: str
     channel: str
-    quiet_hours: Annotated[QuietHours | None, BeforeValidator(_quiet_hours)] = None
+    quiet_hours: Annotated[QuietHours | None, BeforeValidator(parse_quiet_hours)] = None
     max_per_hour: int | None = Field(default=None, ge=1, le=3600)
     min_move_pct: float | None = Field(default=None, ge=0, le=100)
-    sessions: list[Annotated[TradingSession, BeforeValidator(_session)]] = Field(default_factory=list)
+    sessions: list[Annotated[TradingSession, BeforeValidator(parse_session)]] = Field(default_factory=list)
     mute_until: datetime | None = None
     threads: bool = True
     briefing: Literal["none", "premarket"] = "none"
@@ -394,7 +396,7 @@ class MoveAlertsConfig(_Model):
     """
 
     thresholds: list[float] = Field(default_factory=list)
-    sessions: list[Annotated[TradingSession, BeforeValidator(_session)]] = Field(
+    sessions: list[Annotated[TradingSession, BeforeValidator(parse_session)]] = Field(
         default_factory=lambda: [TradingSession.PRE]
     )
     interval: Seconds = Field(default=60, ge=15)

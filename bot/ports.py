@@ -149,6 +149,8 @@ class AuthProbe(Protocol):
 
 
 CommandName = Literal["quote", "news", "watch"]
+# what autocomplete can offer: watchlist names, symbols, trading sessions (a comma list)
+CompleteKind = Literal["watchlist", "ticker", "session"]
 
 
 class CommandHandler(Protocol):
@@ -160,10 +162,8 @@ class CommandHandler(Protocol):
 
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply: ...
 
-    async def complete(
-        self, ctx: CommandContext, kind: Literal["watchlist", "ticker"], prefix: str
-    ) -> list[str]:
-        """Autocomplete choices (at most 25) for a watchlist name or a ticker."""
+    async def complete(self, ctx: CommandContext, kind: CompleteKind, prefix: str) -> list[str]:
+        """Autocomplete choices (at most 25) for a watchlist name, a ticker or sessions."""
         ...
 
 

@@ -55,7 +55,7 @@ from bot.commands.messages import WATCH_SUBCOMMANDS
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
-from bot.ports import CommandHandler, CommandName
+from bot.ports import CommandHandler, CommandName, CompleteKind
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,15 @@ INVITE_SCOPES: Final = ("bot", "applications.commands")
 NO_MENTIONS: Final = discord.AllowedMentions.none()
 # option types, at module level: discord.py resolves annotations in the module's globals
 WatchlistName = app_commands.Range[str, 1, 32]
+OptionText = app_commands.Range[str, 1, 60]
+HourlyCap = app_commands.Range[int, 0, 3600]
+BRIEFING_CHOICES: Final = [
+    app_commands.Choice(name="pre-market briefing on trading days", value="premarket"),
+    app_commands.Choice(name="off", value="off"),
+]
 
 STATE_CHANGING: Final = frozenset(
-    {"create", "add", "remove", "delete", "query", "subscribe", "unsubscribe", "mute", "unmute"}
+    {"create", "add", "remove", "delete", "query", "subscribe", "options", "unsubscribe", "mute", "unmute"}
 )
 # answered after a defer at once: they wait on quotes, charts or a scan of a day of stories
 SLOW: Final = frozenset({("quote", ""), ("news", ""), ("watch", "test")})
@@ -1017,19 +1023,81 @@ class DiscordAdapter(ChatPlatform):
         async def query(interaction: discord.Interaction[_Client], name: WatchlistName, query: str) -> None:
             await run(interaction, "query", name, query)
 
+        async def sessions_ac(
+            interaction: discord.Interaction[_Client], current: str
+        ) -> list[app_commands.Choice[str]]:
+            return await adapter._complete(interaction, "session", current)
+
+        def option_words(
+            quiet: str | None,
+            max_per_hour: int | None,
+            min_move: str | None,
+            sessions: str | None,
+            threads: bool | None,
+            briefing: str | None,
+        ) -> list[str | None]:
+            """The options as /watch's grammar reads them (max 0 turns the cap off)."""
+            words: list[str | None] = []
+            if quiet is not None:
+                words += ["quiet", quiet]
+            if max_per_hour is not None:
+                words += ["max", f"{max_per_hour}/h" if max_per_hour else "off"]
+            if min_move is not None:
+                words += ["min-move", min_move]
+            if sessions is not None:
+                words += ["sessions", sessions]
+            if threads is not None:
+                words += ["threads", "on" if threads else "off"]
+            if briefing is not None:
+                words += ["briefing", briefing]
+            return words
+
+        option_help = {
+            "quiet": "Hold alerts in this window, e.g. 22:00-06:00 (off: none)",
+            "max_per_hour": "At most this many alerts an hour (0: no cap)",
+            "min_move": "Move alerts from this size, e.g. 2% (off: any)",
+            "sessions": "Only in these sessions, e.g. pre-market,regular (all: every session)",
+            "threads": "Follow-ups in a thread under the alert",
+            "briefing": "The pre-market briefing on trading days",
+        }
+
         @watch.command(name="subscribe", description="Post this watchlist's alerts in this channel")
-        @app_commands.describe(name="The watchlist", briefing="Also post the pre-market briefing here")
-        @app_commands.autocomplete(name=names)
+        @app_commands.describe(name="The watchlist", **option_help)
+        @app_commands.rename(max_per_hour="max", min_move="min-move")
+        @app_commands.autocomplete(name=names, sessions=sessions_ac)
+        @app_commands.choices(briefing=BRIEFING_CHOICES)
         @manage
         async def subscribe(
-            interaction: discord.Interaction[_Client], name: WatchlistName, briefing: bool | None = None
+            interaction: discord.Interaction[_Client],
+            name: WatchlistName,
+            quiet: OptionText | None = None,
+            max_per_hour: HourlyCap | None = None,
+            min_move: OptionText | None = None,
+            sessions: OptionText | None = None,
+            threads: bool | None = None,
+            briefing: str | None = None,
         ) -> None:
-            await run(
-                interaction,
-                "subscribe",
-                name,
-                None if briefing is None else ("briefing" if briefing else "no-briefing"),
-            )
+            words = option_words(quiet, max_per_hour, min_move, sessions, threads, briefing)
+            await run(interaction, "subscribe", name, *words)
+
+        @watch.command(name="options", description="Show or change this channel's options for a watchlist")
+        @app_commands.describe(name="The watchlist", **option_help)
+        @app_commands.rename(max_per_hour="max", min_move="min-move")
+        @app_commands.autocomplete(name=names, sessions=sessions_ac)
+        @app_commands.choices(briefing=BRIEFING_CHOICES)
+        async def options(
+            interaction: discord.Interaction[_Client],
+            name: WatchlistName,
+            quiet: OptionText | None = None,
+            max_per_hour: HourlyCap | None = None,
+            min_move: OptionText | None = None,
+            sessions: OptionText | None = None,
+            threads: bool | None = None,
+            briefing: str | None = None,
+        ) -> None:
+            # looking is for everyone; the handler refuses changes without Manage Channels
+            words = option_words(quiet, max_per_hour, min_move, sessions, threads, briefing)
+            await run(interaction, "options", name, *words)
 
         @watch.command(name="unsubscribe", description="Stop this watchlist's alerts in this channel")
         @app_commands.describe(name="The watchlist")
@@ -1190,7 +1258,7 @@ class DiscordAdapter(ChatPlatform):
     async def _complete(
         self,
         interaction: discord.Interaction[Any],
-        kind: Literal["watchlist", "ticker"],
+        kind: CompleteKind,
         current: str,
         *,
         multi: bool = False,

@@ -15,6 +15,7 @@ from typing import Final, Literal
 
 from bot.commands import messages as msg
 from bot.commands.args import Token, iter_tokens, query_text
+from bot.commands.options import OptionChange, OptionError, parse_options
 from bot.config import WATCHLIST_NAME
 from bot.domain.errors import CommandError, ValidationError
 from bot.domain.rules.query import canonical_symbol
@@ -35,6 +36,8 @@ _ALIASES: Final = {
     "sub": "subscribe",
     "unsub": "unsubscribe",
     "subs": "subscriptions",
+    "opts": "options",
+    "set": "options",
     "?": "help",
 }
 
@@ -100,7 +103,15 @@ class QueryCmd:
 @dataclass(frozen=True, slots=True)
 class SubscribeCmd:
     name: str
-    briefing: bool | None = None  # None: leave as is (off for a new subscription)
+    options: tuple[OptionChange, ...] = ()  # empty: leave as they are (defaults when new)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsCmd:
+    """``/watch options NAME [changes]``: show (no changes) or change a subscription's options."""
+
+    name: str
+    options: tuple[OptionChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +150,7 @@ Command = (
     | DeleteCmd
     | QueryCmd
     | SubscribeCmd
+    | OptionsCmd
     | UnsubscribeCmd
     | SubscriptionsCmd
     | MuteCmd
@@ -299,19 +311,13 @@ def parse_watch(text: str) -> Command:
         if not items:
             raise UsageError(msg.no_items(key), key)
         return EditCmd(key, name, tuple(items))  # type: ignore[arg-type]
-    if key == "subscribe":
+    if key in ("subscribe", "options"):
         name = _name_arg(args, key)
-        briefing: bool | None = None
-        for t in args[1:2]:
-            word = t.text.lower()
-            if word in ("briefing", "premarket", "pre-market"):
-                briefing = True
-            elif word in ("no-briefing", "nobriefing", "alerts-only"):
-                briefing = False
-            else:
-                raise UsageError(msg.bad_briefing_option(t.shown), key)
-        _no_more(args[2:], key)
-        return SubscribeCmd(name, briefing)
+        try:
+            changes = parse_options(args[1:])
+        except OptionError as exc:
+            raise UsageError(str(exc), key) from None
+        return SubscribeCmd(name, changes) if key == "subscribe" else OptionsCmd(name, changes)
     if key == "mute":
         if not args:
             raise UsageError(msg.missing("a duration such as 30m, 2h or 1d", key), key)

@@ -54,12 +54,21 @@ USAGE: Final[dict[str, tuple[str, str]]] = {
         "Example: /watch query chips '($NVDA OR $AMD) AND (\"export control\" OR sanction*) AND NOT opinion'",
     ),
     "subscribe": (
-        "/watch subscribe NAME [briefing]",
-        "alerts from NAME in this channel; with briefing also the pre-market briefing "
-        "(no-briefing turns it off). Example: /watch subscribe cloud-china briefing",
+        "/watch subscribe NAME [OPTIONS]",
+        "alerts from NAME in this channel, with options: quiet 22:00-06:00, max 10/h, min-move 2%, "
+        "sessions pre-market,regular, threads on|off, briefing premarket|off. "
+        "Example: /watch subscribe cloud-china quiet 22:00-06:00 max 10/h briefing premarket",
+    ),
+    "options": (
+        "/watch options NAME [OPTIONS]",
+        "show or change this channel's options for NAME (off or all resets one). "
+        "Example: /watch options cloud-china min-move 2% sessions pre-market,regular threads off",
     ),
     "unsubscribe": ("/watch unsubscribe NAME", "stop NAME's alerts in this channel"),
-    "subscriptions": ("/watch subscriptions", "what this channel is subscribed to"),
+    "subscriptions": (
+        "/watch subscriptions",
+        "what this channel is subscribed to, with options and state (broken, muted, held alerts)",
+    ),
     "mute": (
         "/watch mute 2h|30m|1d [NAME]",
         "hold this channel's alerts for a while (one watchlist with NAME). Example: /watch mute 2h",
@@ -78,6 +87,7 @@ WATCH_SUBCOMMANDS: Final = (
     "delete",
     "query",
     "subscribe",
+    "options",
     "unsubscribe",
     "subscriptions",
     "mute",
@@ -162,12 +172,6 @@ def duration_needs_unit(text: str) -> str:
 
 def duration_out_of_range(text: str, low: timedelta, high: timedelta) -> str:
     return f"Mute for {text}? Choose between {format_duration(low)} and {format_duration(high)}."
-
-
-def bad_briefing_option(text: str) -> str:
-    return (
-        f"Unexpected {text!r}: write /watch subscribe NAME briefing (or no-briefing), or nothing after NAME."
-    )
 
 
 def empty_query() -> str:
@@ -347,6 +351,41 @@ def subscribed(name: str, briefing: bool) -> str:
 def already_subscribed(name: str, briefing: bool) -> str:
     state = "with" if briefing else "without"
     return f"This channel is already subscribed to {name} ({state} the pre-market briefing)."
+
+
+def subscribed_with(name: str, options: str) -> str:
+    return f"This channel now gets alerts from {name} with {options}."
+
+
+def options_changed(name: str, changes: str) -> str:
+    return f"Changed {name} in this channel: {changes}."
+
+
+def options_kept(name: str) -> str:
+    return f"Nothing changed: {name} in this channel already has those options."
+
+
+def options_title(name: str) -> str:
+    return f"Options of {name} in this channel"
+
+
+def config_options(name: str) -> str:
+    return (
+        f"This channel's subscription to {name} comes from the bot's config file, so its options are "
+        "set there: ask the bot's admin to edit config/bot.yaml (you can mute it meanwhile with /watch mute 1d)."
+    )
+
+
+def held_alerts(count: int) -> str:
+    return f"{count} held alert{'s' if count != 1 else ''}"
+
+
+def queued_alerts(count: int) -> str:
+    return f"{count} queued"
+
+
+def failed_alerts(count: int) -> str:
+    return f"{count} failed"
 
 
 def briefing_changed(name: str, briefing: bool) -> str:

@@ -8,7 +8,7 @@ logged once here and answers a private apology, never a stack trace.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 from bot.commands import grammar
 from bot.commands import messages as msg
@@ -21,6 +21,7 @@ from bot.commands.grammar import (
     ListCmd,
     MuteCmd,
     NewsCmd,
+    OptionsCmd,
     QueryCmd,
     QuoteCmd,
     ShowCmd,
@@ -31,6 +32,7 @@ from bot.commands.grammar import (
     UnsubscribeCmd,
     UsageError,
 )
+from bot.commands.options import complete_sessions
 from bot.commands.permissions import PermissionDenied, Permissions
 from bot.commands.quote_news import QuoteNewsHandlers
 from bot.commands.watch import WatchHandlers
@@ -38,7 +40,7 @@ from bot.config import BotConfig
 from bot.domain.errors import BotError
 from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
 from bot.domain.rules.symbols import SymbolDirectory
-from bot.ports import ChartSource, Clock, CommandName, QuoteSource, Store
+from bot.ports import ChartSource, Clock, CommandName, CompleteKind, QuoteSource, Store
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -171,6 +173,8 @@ class CommandService:
                 return await w.query(ctx, cmd)
             case SubscribeCmd():
                 return await w.subscribe(ctx, cmd)
+            case OptionsCmd():
+                return await w.options(ctx, cmd)
             case UnsubscribeCmd():
                 return await w.unsubscribe(ctx, cmd)
             case SubscriptionsCmd():
@@ -183,14 +187,15 @@ class CommandService:
                 return await w.test(ctx, cmd)
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
-    async def complete(
-        self, ctx: CommandContext, kind: Literal["watchlist", "ticker"], prefix: str
-    ) -> list[str]:
-        """Autocomplete: watchlist names visible here, or symbols (by symbol, then company name)."""
+    async def complete(self, ctx: CommandContext, kind: CompleteKind, prefix: str) -> list[str]:
+        """Autocomplete: watchlist names visible here, symbols (by symbol, then company name), or
+        trading sessions (the last of a comma list, the earlier ones kept)."""
         try:
             text = normalize(prefix or "").strip().lstrip("$")[:64]
             if kind == "watchlist":
                 return self._complete_watchlist(ctx, text)
+            if kind == "session":
+                return complete_sessions(text)
             return self._complete_ticker(text)
         except Exception:  # autocomplete must answer something, whatever the input
             log.exception("autocomplete %s %r failed", kind, prefix[:64] if prefix else "")

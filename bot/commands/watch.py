@@ -24,6 +24,7 @@ from bot.commands.grammar import (
     DeleteCmd,
     EditCmd,
     MuteCmd,
+    OptionsCmd,
     QueryCmd,
     ShowCmd,
     SubscribeCmd,
@@ -32,6 +33,7 @@ from bot.commands.grammar import (
     UnsubscribeCmd,
 )
 from bot.commands.items import Item, read_items, term_key
+from bot.commands.options import OptionChange, apply_options, describe_changes, describe_options
 from bot.commands.permissions import Permissions
 from bot.commands.quote_news import story_detail
 from bot.config import CommandsConfig
@@ -45,6 +47,7 @@ from bot.domain.models import (
     ReplyItem,
     Story,
     Subscription,
+    SubscriptionOptions,
     Watchlist,
 )
 from bot.domain.rules import Matcher, compile_matcher, parse_query, validate_watchlist
@@ -264,14 +267,29 @@ class WatchHandlers:
         return Reply(title=msg.show_title(wl.name), fields=tuple(fields), private=True)
 
     async def subscriptions(self, ctx: CommandContext) -> Reply:
+        """This channel's subscriptions: options as typed, then state (broken, muted, held alerts)."""
         subs = await self.store.list_subscriptions(channel=ctx.channel)
         if not subs:
             return Reply(title=msg.SUBSCRIPTIONS_TITLE, text=msg.no_subscriptions(), private=True)
         now = self.clock.now()
-        items = tuple(
-            ReplyItem(text=s.watchlist, detail=" · ".join(self._subscription_notes(s, now))) for s in subs
-        )
-        return Reply(title=msg.SUBSCRIPTIONS_TITLE, items=items, private=True)
+        stats = await self.store.channel_stats()
+        items = []
+        for s in subs:
+            parts = describe_options(s.options, self.tz, now=now)
+            parts += [n for n in self._subscription_notes(s, now) if n != "pre-market briefing"]
+            st = stats.get(s.id)
+            if st is not None:
+                parts += [
+                    text
+                    for count, text in (
+                        (st.held, msg.held_alerts(st.held)),
+                        (st.queued, msg.queued_alerts(st.queued)),
+                        (st.failed, msg.failed_alerts(st.failed)),
+                    )
+                    if count
+                ]
+            items.append(ReplyItem(text=s.watchlist, detail=" · ".join(parts)))
+        return Reply(title=msg.SUBSCRIPTIONS_TITLE, items=tuple(items), private=True)
 
     async def _matcher_for(self, wl: Watchlist) -> Matcher:
         """The catalog's compiled matcher when it holds ``wl``, else one compiled for ``wl`` alone."""
@@ -458,25 +476,64 @@ class WatchHandlers:
         self.permissions.check(ctx, "subscribe")
         existing = await self._channel_subscription(ctx, wl.name)
         if existing is not None:
-            current = existing.options.briefing == "premarket"
-            if cmd.briefing is None or cmd.briefing == current:
+            if not cmd.options:
+                current = existing.options.briefing == "premarket"
                 return Reply(
                     title=msg.show_title(wl.name), text=msg.already_subscribed(wl.name, current), private=True
                 )
-            if existing.origin == "config":
-                raise CommandError(msg.config_subscription(wl.name))
-            options = replace(existing.options, briefing="premarket" if cmd.briefing else "none")
-            await self.store.update_subscription_options(existing.id, options)
-            return Reply(title=msg.show_title(wl.name), text=msg.briefing_changed(wl.name, cmd.briefing))
+            return await self._set_options(ctx, existing, cmd.options)
         spec = SubscriptionSpec(
             watchlist=wl.name,
             channel=self._channel(ctx),
             scope=wl.scope,
+            options=apply_options(SubscriptionOptions(), cmd.options),
         )
-        if cmd.briefing:
-            spec = replace(spec, options=replace(spec.options, briefing="premarket"))
         await self.store.add_subscription(spec, created_by=ctx.user)
-        return Reply(title=msg.show_title(wl.name), text=msg.subscribed(wl.name, bool(cmd.briefing)))
+        others = [c for c in cmd.options if c.key != "briefing"]
+        if others:
+            shown = describe_options(spec.options, self.tz, now=self.clock.now())
+            return Reply(title=msg.show_title(wl.name), text=msg.subscribed_with(wl.name, ", ".join(shown)))
+        return Reply(
+            title=msg.show_title(wl.name), text=msg.subscribed(wl.name, spec.options.briefing == "premarket")
+        )
+
+    async def options(self, ctx: CommandContext, cmd: OptionsCmd) -> Reply:
+        """Show (no changes given) or change this channel's options for a subscription."""
+        sub = await self._channel_subscription(ctx, cmd.name)
+        if sub is None:
+            raise CommandError(msg.not_subscribed(cmd.name))
+        if not cmd.options:
+            now = self.clock.now()
+            notes = [n for n in self._subscription_notes(sub, now) if n != "pre-market briefing"]
+            fields = [
+                ReplyField(
+                    "Options", " · ".join(describe_options(sub.options, self.tz, now=now, defaults=True))
+                )
+            ]
+            if notes:
+                fields.append(ReplyField("State", " · ".join(notes)))
+            return Reply(title=msg.options_title(sub.watchlist), fields=tuple(fields), private=True)
+        self.permissions.check(ctx, "subscribe")
+        return await self._set_options(ctx, sub, cmd.options)
+
+    async def _set_options(
+        self, ctx: CommandContext, sub: Subscription, changes: Sequence[OptionChange]
+    ) -> Reply:
+        if sub.origin == "config":
+            raise CommandError(msg.config_options(sub.watchlist))
+        updated = apply_options(sub.options, changes)
+        if updated == sub.options:
+            return Reply(
+                title=msg.show_title(sub.watchlist), text=msg.options_kept(sub.watchlist), private=True
+            )
+        await self.store.update_subscription_options(sub.id, updated)
+        if all(c.key == "briefing" for c in changes):
+            return Reply(
+                title=msg.show_title(sub.watchlist),
+                text=msg.briefing_changed(sub.watchlist, updated.briefing == "premarket"),
+            )
+        shown = describe_changes(changes, self.tz, now=self.clock.now())
+        return Reply(title=msg.show_title(sub.watchlist), text=msg.options_changed(sub.watchlist, shown))
 
     async def unsubscribe(self, ctx: CommandContext, cmd: UnsubscribeCmd) -> Reply:
         sub = await self._channel_subscription(ctx, cmd.name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -18,13 +18,15 @@ from bot.commands.grammar import (
     ListCmd,
     MuteCmd,
     NewsCmd,
+    OptionsCmd,
     QueryCmd,
     QuoteCmd,
     SubscribeCmd,
     UnmuteCmd,
 )
+from bot.commands.options import OptionChange
 from bot.domain.errors import CommandError
-from bot.domain.models import CommandContext
+from bot.domain.models import CommandContext, QuietHours, TradingSession
 
 from .conftest import discord_ctx, slack_ctx
 
@@ -115,9 +117,58 @@ def test_unwrap_quotes_only_unwraps_single_quotes() -> None:
         ("watch", "help /quote", HelpCmd("quote")),
         ("watch", "LIST", ListCmd()),
         ("watch", "ls", ListCmd()),
-        ("watch", "subscribe cloud-china briefing", SubscribeCmd("cloud-china", True)),
-        ("watch", "subscribe cloud-china no-briefing", SubscribeCmd("cloud-china", False)),
-        ("watch", "subscribe cloud-china", SubscribeCmd("cloud-china", None)),
+        (
+            "watch",
+            "subscribe cloud-china briefing",
+            SubscribeCmd("cloud-china", (OptionChange("briefing", "premarket"),)),
+        ),
+        (
+            "watch",
+            "subscribe cloud-china no-briefing",
+            SubscribeCmd("cloud-china", (OptionChange("briefing", "none"),)),
+        ),
+        ("watch", "subscribe cloud-china", SubscribeCmd("cloud-china", ())),
+        (
+            "watch",
+            "subscribe chips quiet 22:00-06:00 max 10/h min-move 2% sessions pre-market, regular "
+            "threads off briefing premarket",
+            SubscribeCmd(
+                "chips",
+                (
+                    OptionChange("quiet", QuietHours(time(22), time(6))),
+                    OptionChange("max", 10),
+                    OptionChange("min-move", 2.0),
+                    OptionChange("sessions", (TradingSession.PRE, TradingSession.REGULAR)),
+                    OptionChange("threads", False),
+                    OptionChange("briefing", "premarket"),
+                ),
+            ),
+        ),
+        (
+            "watch",
+            "options chips quiet off max 5 sessions all min-move 0.5",
+            OptionsCmd(
+                "chips",
+                (
+                    OptionChange("quiet", None),
+                    OptionChange("max", 5),
+                    OptionChange("sessions", ()),
+                    OptionChange("min-move", 0.5),
+                ),
+            ),
+        ),
+        ("watch", "options chips", OptionsCmd("chips", ())),
+        (
+            "watch",
+            "opts chips sessions regular after-hours briefing",
+            OptionsCmd(
+                "chips",
+                (
+                    OptionChange("sessions", (TradingSession.REGULAR, TradingSession.POST)),
+                    OptionChange("briefing", "premarket"),
+                ),
+            ),
+        ),
         ("watch", "mute 2h", MuteCmd(timedelta(hours=2))),
         ("watch", "mute 30m chips", MuteCmd(timedelta(minutes=30), "chips")),
         ("watch", "mute chips 1d", MuteCmd(timedelta(days=1), "chips")),
@@ -170,7 +221,20 @@ def test_edit_items_keep_how_they_were_written() -> None:
         ("watch", "mute soon", "'soon' is not a duration"),
         ("watch", "mute 0m", "Choose between 1m and 30d"),
         ("watch", "mute 45d", "Choose between 1m and 30d"),
-        ("watch", "subscribe chips daily", "Unexpected 'daily'"),
+        ("watch", "subscribe chips daily", "Unknown option 'daily'. Options are quiet 22:00-06:00"),
+        ("watch", "subscribe chips quite 22:00-06:00", "Did you mean quiet?"),
+        ("watch", "subscribe chips quiet 22-06", "'22-06' is not a quiet-hours window: write quiet hours as"),
+        ("watch", "subscribe chips quiet 25:00-06:00", "hours are 00-23"),
+        ("watch", "options chips quiet", "quiet needs a value: write quiet 22:00-06:00"),
+        ("watch", "options chips max ten", "'ten' is not an hourly cap"),
+        ("watch", "options chips max 0/h", "from 1 to 3600"),
+        ("watch", "options chips min-move 2x", "'2x' is not a percentage"),
+        ("watch", "options chips min-move 150%", "at most 100"),
+        ("watch", "options chips sessions lunch", "'lunch' is not a trading session"),
+        ("watch", "options chips sessions regular,lunch", "'lunch' is not a trading session"),
+        ("watch", "options chips threads maybe", "write threads on or threads off"),
+        ("watch", "options chips briefing daily", "write briefing premarket or briefing off"),
+        ("watch", "options chips max 5 max 6", "max is given twice"),
         ("watch", "query", "needs a watchlist NAME and a query"),
         ("watch", "query chips", "The query is empty"),
         ("watch", "query chips ''", "The query is empty"),
@@ -322,6 +386,7 @@ watch_lines = st.one_of(
                 "delete",
                 "query",
                 "subscribe",
+                "options",
                 "unsubscribe",
                 "subscriptions",
                 "mute",

@@ -212,14 +212,15 @@ async def test_help(chat: Chat) -> None:
     reply = await chat("/watch")
     assert reply.private and not reply.error and reply.title == "How to use /watch"
     forms = [i.text for i in reply.items]
-    assert forms[0] == "/watch list" and "/watch mute 2h|30m|1d [NAME]" in forms and len(forms) == 14
+    assert forms[0] == "/watch list" and "/watch mute 2h|30m|1d [NAME]" in forms and len(forms) == 15
     assert reply.text.startswith("Items: NVDA or $NVDA (a ticker)")
     reply = await chat("/watch help subscribe")
     assert [(i.text, i.detail) for i in reply.items] == [
         (
-            "/watch subscribe NAME [briefing]",
-            "alerts from NAME in this channel; with briefing also the pre-market briefing "
-            "(no-briefing turns it off). Example: /watch subscribe cloud-china briefing",
+            "/watch subscribe NAME [OPTIONS]",
+            "alerts from NAME in this channel, with options: quiet 22:00-06:00, max 10/h, min-move 2%, "
+            "sessions pre-market,regular, threads on|off, briefing premarket|off. "
+            "Example: /watch subscribe cloud-china quiet 22:00-06:00 max 10/h briefing premarket",
         )
     ]
     reply = await chat("/watch help news")
