@@ -27,6 +27,7 @@ import bot
 from bot.catalog import Catalog
 from bot.chat.console import ConsoleChat
 from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, FeedShare, Node
+from bot.cluster.gateway import GatewayLeader
 from bot.commands import CommandService
 from bot.config import BotConfig, Env
 from bot.delivery.briefing import BriefingService
@@ -175,7 +176,7 @@ class Runtime:
             commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock)
             if connect_chat:
                 for platform, adapter in await _chat_adapters(
-                    env, cfg, commands, clock, stack, listen=listen
+                    env, cfg, commands, clock, stack, listen=listen, node=node, store=store
                 ):
                     adapters[platform] = adapter
 
@@ -329,7 +330,11 @@ class Runtime:
             if name == "console":
                 continue
             status = adapter.status() if callable(getattr(adapter, "status", None)) else {}  # type: ignore[attr-defined]
-            connected = status.get("connected", True) or status.get("mode") == "http"
+            connected = (
+                status.get("connected", True)
+                or status.get("mode") == "http"
+                or status.get("gateway") == "standby"  # another replica holds the gateway session
+            )
             checks[name] = "ok" if connected else "not connected"
         ready = all(v == "ok" for v in checks.values())
         return {"status": "ready" if ready else "not ready", "replica": self.node.id, "checks": checks}
@@ -419,12 +424,22 @@ def _yahoo_news(
 
 
 async def _chat_adapters(
-    env: Env, cfg: BotConfig, commands: CommandService, clock: Clock, stack: AsyncExitStack, *, listen: bool
+    env: Env,
+    cfg: BotConfig,
+    commands: CommandService,
+    clock: Clock,
+    stack: AsyncExitStack,
+    *,
+    listen: bool,
+    node: Node,
+    store: SqlStore,
 ) -> list[tuple[str, ChatAdapter]]:
     """Slack and Discord adapters for the tokens that are set, started and bound to the commands.
 
     ``listen`` False makes them send-only (no Socket Mode, no gateway, no command sync): a
     short-lived ``poll --once`` must not take slash commands meant for the running bot.
+    On PostgreSQL (replicas) the Discord gateway session runs only on the replica holding the
+    gateway lease (``GatewayLeader``); the others send and stand by.
     """
     out: list[tuple[str, ChatAdapter]] = []
     if env.slack_bot_token:
@@ -437,9 +452,19 @@ async def _chat_adapters(
     if env.discord_bot_token:
         from bot.chat.discord_bot import DiscordAdapter
 
-        discord = DiscordAdapter.from_settings(env, cfg, commands=commands, gateway=listen)
+        replicas = listen and store.dialect == "postgresql"
+        discord = DiscordAdapter.from_settings(env, cfg, commands=commands, gateway=listen, standby=replicas)
         await discord.start()
         stack.push_async_callback(discord.aclose)
+        if replicas:
+
+            def roles(leading: bool) -> None:  # shown by `marketbot status` at the next heartbeat
+                (node.roles.add if leading else node.roles.discard)("discord-gateway")
+
+            leader = GatewayLeader(store, clock, holder=node.id, switch=discord, on_change=roles)
+            await leader.run_once()  # the first replica up leads at once
+            leader.start()
+            stack.push_async_callback(leader.aclose)  # before the adapter closes: hand over at once
         out.append(("discord", discord))
     return out
 

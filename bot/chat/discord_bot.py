@@ -10,6 +10,12 @@ requested (no privileged intents, no message content): commands arrive as intera
 gateway proxies, and for tests on loopback. Both are process-wide in discord.py; ``aclose``
 restores them.
 
+Replicas: only one of them may hold a gateway session (Discord sends every interaction to every
+session of the bot). ``standby=True`` starts an adapter that sends (REST) and has its commands
+ready but leaves the gateway off; ``set_gateway(True/False)`` connects or closes the session
+while sending keeps working — ``bot.cluster.GatewayLeader`` calls it on the replica that holds
+the gateway lease.
+
 Retries and rate limits: discord.py retries 429s itself (it sleeps ``retry_after`` and tries
 again, up to five times, and waits ahead of time when a bucket is empty), and retries 500/502/
 504 with a short backoff. The adapter surfaces a retryable ``DeliveryError`` only when
@@ -93,6 +99,7 @@ STATE_CHANGING: Final = frozenset(
 SLOW: Final = frozenset({("quote", ""), ("news", ""), ("watch", "test")})
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
+ALREADY_ACKNOWLEDGED: Final = 40060
 MISSING_ACCESS: Final = 50001
 MISSING_PERMISSIONS: Final = 50013
 UNKNOWN_CHANNEL: Final = 10003
@@ -500,6 +507,7 @@ class DiscordAdapter(ChatPlatform):
         admins: Collection[str] = (),
         sync_commands: bool = True,
         gateway: bool = True,
+        standby: bool = False,
         followups: Literal["thread", "reply"] = "thread",
         defer_after: float = 1.5,
         command_timeout: float = 600.0,
@@ -523,6 +531,8 @@ class DiscordAdapter(ChatPlatform):
         self._admins = frozenset(a.removeprefix("discord:") for a in admins)
         self._sync = sync_commands and gateway
         self._gateway = gateway
+        self._gateway_on = gateway and not standby  # standby: set_gateway(True) connects it later
+        self._switch = asyncio.Lock()
         self._followups = followups
         self._defer_after = defer_after
         self._command_timeout = command_timeout
@@ -557,6 +567,7 @@ class DiscordAdapter(ChatPlatform):
         *,
         commands: CommandHandler | None = None,
         gateway: bool = True,
+        standby: bool = False,
     ) -> DiscordAdapter:
         """Build from DISCORD_BOT_TOKEN, DISCORD_GUILD_IDS, DISCORD_API_URL, DISCORD_GATEWAY_URL and config admins."""
         if env.discord_bot_token is None:
@@ -573,6 +584,7 @@ class DiscordAdapter(ChatPlatform):
             gateway_url=env.discord_gateway_url,
             admins=admins,
             gateway=gateway,
+            standby=standby,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -629,7 +641,7 @@ class DiscordAdapter(ChatPlatform):
             return
         if logged_in and self._sync:
             await self.sync_commands()
-        if self._gateway:
+        if self._gateway_on:
             self._runner = asyncio.create_task(self._run(logged_in), name="discord-gateway")
 
     async def _login(self) -> bool:
@@ -706,7 +718,7 @@ class DiscordAdapter(ChatPlatform):
         client = self._client
         if client is None or client.is_closed() or self.application_id is None:
             return True
-        return self._gateway and (self._runner is None or self._runner.done())
+        return self._gateway_on and (self._runner is None or self._runner.done())
 
     async def _reopen(self) -> None:
         """Replace a client that a rejected token left closed (or never logged in) with a fresh one."""
@@ -729,7 +741,7 @@ class DiscordAdapter(ChatPlatform):
         client = self._client
         assert client is not None
         delay = 1.0
-        while not self._closed:
+        while not self._closed and self._gateway_on:
             try:
                 if not logged_in:
                     logged_in = await self._login()
@@ -772,6 +784,55 @@ class DiscordAdapter(ChatPlatform):
             delay = min(delay * 2, 60.0)
             if client.is_closed():
                 return
+
+    @property
+    def gateway_on(self) -> bool:
+        """Whether this adapter runs (or is trying to run) a gateway session."""
+        return self._gateway_on
+
+    async def set_gateway(self, on: bool) -> None:
+        """Connect (``True``) or close (``False``) the gateway session; REST sending goes on.
+
+        Closing ends the session (close code 1000, so Discord sends it nothing more); connecting
+        again identifies a fresh one. A send-only adapter (``gateway=False``) ignores this. While
+        Discord refuses the token, ``check_auth`` connects once it works again.
+        """
+        if not self._gateway or self._closed:
+            return
+        async with self._switch:
+            if on == self._gateway_on:
+                return
+            self._gateway_on = on
+            if on:
+                log.info("Discord: starting the gateway session (this replica leads)")
+                if self._client is None or self._client.is_closed() or self._auth_problem is not None:
+                    return  # not logged in: check_auth opens a fresh client with the gateway
+                if self._runner is None or self._runner.done():
+                    logged_in = self.application_id is not None
+                    self._runner = asyncio.create_task(self._run(logged_in), name="discord-gateway")
+                return
+            log.info("Discord: closing the gateway session (another replica leads)")
+            await self._stop_gateway()
+
+    async def _stop_gateway(self) -> None:
+        """End the gateway task and its websocket; the client (and its HTTP session) stays open."""
+        runner, self._runner = self._runner, None
+        if runner is not None and not runner.done():
+            runner.cancel()
+        if runner is not None:
+            await asyncio.gather(runner, return_exceptions=True)
+        client = self._client
+        if client is not None:
+            ws = client.ws
+            if ws is not None and ws.open:
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1000)  # Discord ends the session: nothing more is sent to it
+            ready = getattr(client._connection, "_ready_task", None)
+            if isinstance(ready, asyncio.Task) and not ready.done():
+                ready.cancel()
+                await asyncio.gather(ready, return_exceptions=True)
+        if self._connected.is_set():
+            self._on_gateway("disconnect")
 
     async def aclose(self) -> None:
         """Let running commands finish briefly, cancel what is left, close the gateway and HTTP session."""
@@ -875,6 +936,8 @@ class DiscordAdapter(ChatPlatform):
             "gateway_resumes": self.resumes,
             "gateway_disconnects": self.disconnects,
             "gateway_error": str(self._fatal) if self._fatal else None,
+            # "standby": this replica sends but another one holds the gateway session
+            "gateway": "on" if self._gateway_on else "standby" if self._gateway else "send-only",
             "auth": "ok" if self._auth_problem is None else f"rejected: {self._auth_problem}",
             # discord.py reports inf before the first heartbeat and nan without a gateway
             "latency_ms": round(client.latency * 1000)
@@ -1190,7 +1253,12 @@ class DiscordAdapter(ChatPlatform):
                         deferred = True
             except discord.HTTPException as exc:
                 # the 3-second window passed (10062) or Discord is failing: the work still runs
-                log.warning("Discord /%s %s: could not acknowledge the interaction: %s", command, sub, exc)
+                if exc.code == ALREADY_ACKNOWLEDGED:  # another gateway session of the bot answered
+                    log.info("Discord /%s %s: already answered by another session", command, sub)
+                else:
+                    log.warning(
+                        "Discord /%s %s: could not acknowledge the interaction: %s", command, sub, exc
+                    )
                 await asyncio.gather(work, return_exceptions=True)
                 return
             reply = await work

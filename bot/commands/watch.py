@@ -7,13 +7,21 @@ who changed what its alerts will be. Errors are always private.
 
 Every change to a watchlist is validated by the rule engine before it is saved, and the
 catalog is reloaded afterwards so the next poll uses it without a restart.
+
+Replicas: a command may run on any replica, and two people may edit one watchlist at once.
+Stored watchlists are therefore read from the database, not from this process's catalog
+(which follows edits made elsewhere only every couple of seconds); an edit is applied to the
+stored copy inside its transaction under a row lock (``Store.update_watchlist``), and a create
+is one insert that either wins or finds the name taken (``Store.create_watchlist``). So no edit
+is lost, a racing create gets "already exists", a retried add changes nothing the second time,
+and every answer says what the database now holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -135,17 +143,26 @@ class WatchHandlers:
 
     # ------------------------------------------------------------ shared
 
-    def _find(self, ctx: CommandContext, name: str) -> Watchlist:
+    async def _find(self, ctx: CommandContext, name: str) -> Watchlist:
+        """The watchlist as it is now: a config one by name first, else this scope's stored copy
+        (from the database: an edit or create on another replica a moment ago is seen)."""
         found = self.catalog.find(ctx.scope, name)
-        if found is None:
-            names = [w.name for w in self.catalog.visible(ctx.scope)]
-            lowered = {n.lower(): n for n in names}
-            near = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
-            raise CommandError(msg.no_watchlist(name, [lowered[n] for n in near]))
-        return found
+        if found is not None and found.read_only:
+            return found
+        stored = await self.store.get_watchlist(ctx.scope, name)
+        if stored is not None:
+            return stored
+        raise await self._missing(ctx, name)
 
-    def _editable(self, ctx: CommandContext, name: str) -> Watchlist:
-        wl = self._find(ctx, name)
+    async def _missing(self, ctx: CommandContext, name: str) -> CommandError:
+        names = [w.name for w in self.catalog.config_watchlists()]
+        names += [w.name for w in await self.store.list_watchlists(ctx.scope)]
+        lowered = {n.lower(): n for n in names}
+        near = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+        return CommandError(msg.no_watchlist(name, [lowered[n] for n in near]))
+
+    async def _editable(self, ctx: CommandContext, name: str) -> Watchlist:
+        wl = await self._find(ctx, name)
         if wl.read_only:
             raise CommandError(msg.read_only(wl.name))
         self.permissions.check(ctx, "edit", wl)
@@ -160,14 +177,13 @@ class WatchHandlers:
         if count > self.limits.max_items:
             raise CommandError(msg.too_many_items(wl.name, count, self.limits.max_items))
 
-    async def _save(self, wl: Watchlist) -> None:
-        """Validate with the rule engine, save, and recompile the catalog."""
+    @staticmethod
+    def _validate(wl: Watchlist) -> None:
+        """What the rule engine would refuse, as the user's error."""
         try:
             validate_watchlist(wl)
         except ValidationError as exc:
             raise CommandError(str(exc)) from None
-        await self.store.save_watchlist(wl)
-        await self.catalog.reload()
 
     def _channel(self, ctx: CommandContext) -> ChannelRef:
         return ChannelRef(ctx.channel.platform, ctx.channel.channel, ctx.workspace or ctx.channel.workspace)
@@ -232,7 +248,7 @@ class WatchHandlers:
         return notes
 
     async def show(self, ctx: CommandContext, cmd: ShowCmd) -> Reply:
-        wl = self._find(ctx, cmd.name)
+        wl = await self._find(ctx, cmd.name)
         fields: list[ReplyField] = []
         if wl.query is not None:
             fields.append(ReplyField("Query", wl.query))
@@ -302,7 +318,7 @@ class WatchHandlers:
 
     async def test(self, ctx: CommandContext, cmd: TestCmd) -> Reply:
         """Which stories of the last 24 hours would have matched, newest first, with why."""
-        wl = self._find(ctx, cmd.name)
+        wl = await self._find(ctx, cmd.name)
         now = self.clock.now()
         stories = await self.store.recent_stories(now - msg.TEST_WINDOW)
         matcher = await self._matcher_for(wl)
@@ -347,9 +363,7 @@ class WatchHandlers:
 
     async def _create(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
         self.permissions.check(ctx, "create")
-        existing = self.catalog.find(ctx.scope, cmd.name)
-        if existing is not None:
-            raise CommandError(msg.already_exists(existing.name, existing.read_only))
+        await self._check_free(ctx, cmd.name)
         await self._check_room(ctx.scope)
         items, problems = read_items(cmd.items, self.directory)
         if problems:
@@ -365,38 +379,85 @@ class WatchHandlers:
         if not wl.tickers and not wl.keywords:
             raise CommandError(msg.no_items("create"))
         self._check_size(wl)
-        await self._save(wl)
+        await self._insert(wl)
         return Reply(
             title=msg.show_title(wl.name),
             text=msg.created(wl.name, len(items)),
             items=self._echo(items),
         )
 
+    async def _check_free(self, ctx: CommandContext, name: str) -> None:
+        """Refuse a name the config or this scope already has (as stored now)."""
+        existing = self.catalog.find(ctx.scope, name)
+        if existing is not None and existing.read_only:
+            raise CommandError(msg.already_exists(existing.name, True))
+        stored = await self.store.get_watchlist(ctx.scope, name)
+        if stored is not None:
+            raise CommandError(msg.already_exists(stored.name, False))
+
+    async def _insert(self, wl: Watchlist) -> None:
+        """Validate and create; someone who created the same name a moment earlier wins."""
+        self._validate(wl)
+        if not await self.store.create_watchlist(wl):
+            won = await self.store.get_watchlist(wl.scope, wl.name)
+            raise CommandError(msg.already_exists(won.name if won else wl.name, False))
+        await self.catalog.reload()
+
+    async def _update(
+        self, ctx: CommandContext, wl: Watchlist, change: Callable[[Watchlist], Watchlist | None]
+    ) -> Watchlist | None:
+        """Apply ``change`` to the stored copy under its row lock (validated, size-checked);
+        the saved watchlist, or None when ``change`` kept it as it was."""
+
+        def checked(current: Watchlist) -> Watchlist | None:
+            self.permissions.check(ctx, "edit", current)
+            updated = change(current)
+            if updated is not None:
+                self._check_size(updated)
+                self._validate(updated)
+            return updated
+
+        result = await self.store.update_watchlist(wl.scope, wl.name, checked)
+        if result is None:  # deleted meanwhile (on another replica, say)
+            raise await self._missing(ctx, wl.name)
+        _before, after = result
+        if after is not None:
+            await self.catalog.reload()
+        return after
+
     async def _add(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
-        wl = self._editable(ctx, cmd.name)
+        wl = await self._editable(ctx, cmd.name)
         if wl.query is not None:
             raise CommandError(msg.uses_query(wl.name))
         items, problems = read_items(cmd.items, self.directory)
         if problems:
             return self._problems_reply("add", [(p.shown, p.problem) for p in problems])
-        have = _keys(wl)
-        new = [i for i in items if i.key not in have]
-        notes = {n: msg.already_there(i.reading) for n, i in enumerate(items) if i.key in have}
-        if not new:
+        new: list[Item] = []
+        notes: dict[int, str] = {}
+
+        def add(current: Watchlist) -> Watchlist | None:
+            if current.query is not None:
+                raise CommandError(msg.uses_query(current.name))
+            have = _keys(current)
+            new[:] = [i for i in items if i.key not in have]
+            notes.clear()
+            notes.update({n: msg.already_there(i.reading) for n, i in enumerate(items) if i.key in have})
+            if not new:
+                return None
+            return replace(
+                current,
+                tickers=current.tickers + tuple(i.value for i in new if i.kind == "ticker"),
+                keywords=current.keywords + tuple(i.value for i in new if i.kind == "keyword"),
+                exclude=current.exclude + tuple(i.value for i in new if i.kind == "exclude"),
+            )
+
+        if await self._update(ctx, wl, add) is None:
             return Reply(
                 title=msg.show_title(wl.name),
                 text=msg.watchlist_kept(wl.name),
                 items=self._echo(items, notes),
                 private=True,
             )
-        updated = replace(
-            wl,
-            tickers=wl.tickers + tuple(i.value for i in new if i.kind == "ticker"),
-            keywords=wl.keywords + tuple(i.value for i in new if i.kind == "keyword"),
-            exclude=wl.exclude + tuple(i.value for i in new if i.kind == "exclude"),
-        )
-        self._check_size(updated)
-        await self._save(updated)
         return Reply(
             title=msg.show_title(wl.name),
             text=f"{msg.added(wl.name, len(new))} {msg.edits_apply()}",
@@ -404,27 +465,37 @@ class WatchHandlers:
         )
 
     async def _remove(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
-        wl = self._editable(ctx, cmd.name)
+        wl = await self._editable(ctx, cmd.name)
         if wl.query is not None:
             raise CommandError(msg.uses_query(wl.name))
         items, problems = read_items(cmd.items, self.directory, strict=False)
         if problems:
             return self._problems_reply("remove", [(p.shown, p.problem) for p in problems])
         drop = {i.key for i in items}
-        have = _keys(wl)
-        if not drop & set(have):
-            raise CommandError(msg.nothing_removed(wl.name))
-        updated = replace(
-            wl,
-            tickers=tuple(t for t in wl.tickers if ("ticker", t) not in drop),
-            keywords=tuple(k for k in wl.keywords if ("keyword", *term_key(k)) not in drop),
-            exclude=tuple(x for x in wl.exclude if ("exclude", *term_key(x)) not in drop),
-        )
-        if not updated.tickers and not updated.keywords:
-            raise CommandError(msg.emptied(wl.name))
-        notes = {n: msg.not_in_watchlist(wl.name) for n, i in enumerate(items) if i.key not in have}
+        notes: dict[int, str] = {}
+
+        def remove(current: Watchlist) -> Watchlist | None:
+            if current.query is not None:
+                raise CommandError(msg.uses_query(current.name))
+            have = _keys(current)
+            if not drop & set(have):
+                raise CommandError(msg.nothing_removed(current.name))
+            updated = replace(
+                current,
+                tickers=tuple(t for t in current.tickers if ("ticker", t) not in drop),
+                keywords=tuple(k for k in current.keywords if ("keyword", *term_key(k)) not in drop),
+                exclude=tuple(x for x in current.exclude if ("exclude", *term_key(x)) not in drop),
+            )
+            if not updated.tickers and not updated.keywords:
+                raise CommandError(msg.emptied(current.name))
+            notes.clear()
+            notes.update(
+                {n: msg.not_in_watchlist(current.name) for n, i in enumerate(items) if i.key not in have}
+            )
+            return updated
+
+        await self._update(ctx, wl, remove)
         removed = len(items) - len(notes)
-        await self._save(updated)
         return Reply(
             title=msg.show_title(wl.name),
             text=f"{msg.removed(wl.name, removed)} {msg.edits_apply()}",
@@ -433,9 +504,10 @@ class WatchHandlers:
 
     async def delete(self, ctx: CommandContext, cmd: DeleteCmd) -> Reply:
         async with self._edit_lock:
-            wl = self._editable(ctx, cmd.name)
+            wl = await self._editable(ctx, cmd.name)
             subs = await self.store.list_subscriptions(watchlist=wl.name, scope=wl.scope)
-            await self.store.delete_watchlist(wl.scope, wl.name)
+            if not await self.store.delete_watchlist(wl.scope, wl.name):
+                raise await self._missing(ctx, wl.name)  # deleted a moment ago elsewhere
             await self.catalog.reload()
         return Reply(title=msg.show_title(wl.name), text=msg.deleted(wl.name, len(subs)))
 
@@ -446,16 +518,23 @@ class WatchHandlers:
             raise CommandError(msg.bad_query(str(exc))) from None
         async with self._edit_lock:
             existing = self.catalog.find(ctx.scope, cmd.name)
+            if existing is None or not existing.read_only:
+                existing = await self.store.get_watchlist(ctx.scope, cmd.name)
+            replaced = 0
             if existing is None:
                 self.permissions.check(ctx, "create")
                 await self._check_room(ctx.scope)
                 wl = Watchlist(name=cmd.name, scope=ctx.scope, query=cmd.query, created_by=ctx.user)
-                replaced = 0
+                await self._insert(wl)
             else:
-                base = self._editable(ctx, cmd.name)
-                replaced = len(base.tickers) + len(base.keywords)
-                wl = replace(base, query=cmd.query, tickers=(), keywords=(), match="any")
-            await self._save(wl)
+                base = await self._editable(ctx, cmd.name)
+
+                def set_query(current: Watchlist) -> Watchlist:
+                    nonlocal replaced
+                    replaced = len(current.tickers) + len(current.keywords)
+                    return replace(current, query=cmd.query, tickers=(), keywords=(), match="any")
+
+                wl = await self._update(ctx, base, set_query) or base
         return Reply(
             title=msg.show_title(wl.name),
             text=f"{msg.query_set(wl.name, existing is None, replaced)} {msg.edits_apply()}",
@@ -472,7 +551,7 @@ class WatchHandlers:
         return None
 
     async def subscribe(self, ctx: CommandContext, cmd: SubscribeCmd) -> Reply:
-        wl = self._find(ctx, cmd.name)
+        wl = await self._find(ctx, cmd.name)
         self.permissions.check(ctx, "subscribe")
         existing = await self._channel_subscription(ctx, wl.name)
         if existing is not None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.codec import options_from_dict, options_to_dict
@@ -100,6 +99,80 @@ class SubscriptionStore(StoreBase):
                 )
             )
             await self._bump_version(conn, CATALOG_VERSION, now)
+
+    async def create_watchlist(self, watchlist: Watchlist) -> bool:
+        """Store a new watchlist; False (nothing changed) when this scope already has the name.
+
+        One ``INSERT … ON CONFLICT DO NOTHING``: of two replicas (or two people) creating the
+        same name at once, exactly one gets True and the other a clean False, never a unique-key
+        error.
+        """
+        if watchlist.read_only:
+            raise ValidationError(f"watchlist {watchlist.name!r} comes from the config file; edit it there")
+        now = _now()
+        stmt = self.insert_ignore(t.watchlists, ["scope", "name_key"]).values(
+            scope=watchlist.scope,
+            name_key=watchlist.name.lower(),
+            name=watchlist.name,
+            tickers=list(watchlist.tickers),
+            keywords=list(watchlist.keywords),
+            exclude=list(watchlist.exclude),
+            match=watchlist.match,
+            query=watchlist.query,
+            created_by=watchlist.created_by,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.engine.begin() as conn:
+            created = (await conn.execute(stmt.returning(t.watchlists.c.name_key))).first() is not None
+            if created:
+                await self._bump_version(conn, CATALOG_VERSION, now)
+        return created
+
+    async def update_watchlist(
+        self, scope: str, name: str, change: Callable[[Watchlist], Watchlist | None]
+    ) -> tuple[Watchlist, Watchlist | None] | None:
+        """Edit the stored watchlist from the database's copy, under its row lock.
+
+        ``change(current)`` gets the watchlist as stored now (not a replica's cached catalog)
+        and returns the new version, or None to leave it as it is; an exception from it rolls
+        the edit back. Two edits of one watchlist at once (two replicas, two people) run one
+        after the other, each on what the other saved, so neither is lost. Returns
+        ``(before, after)`` (``after`` None when unchanged), or None when there is no such
+        watchlist (deleted meanwhile).
+        """
+        c = t.watchlists.c
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.watchlists)
+                    .where(c.scope == scope, c.name_key == name.lower())
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                return None
+            before = _watchlist(row)
+            after = change(before)
+            if after is None:
+                return before, None
+            if after.scope != before.scope or after.name.lower() != before.name.lower():
+                raise ValidationError("an edit cannot rename a watchlist or move it to another scope")
+            now = _now()
+            await conn.execute(
+                sa.update(t.watchlists)
+                .where(c.scope == scope, c.name_key == name.lower())
+                .values(
+                    tickers=list(after.tickers),
+                    keywords=list(after.keywords),
+                    exclude=list(after.exclude),
+                    match=after.match,
+                    query=after.query,
+                    updated_at=now,
+                )
+            )
+            await self._bump_version(conn, CATALOG_VERSION, now)
+        return before, after
 
     async def delete_watchlist(self, scope: str, name: str) -> bool:
         """Delete a chat watchlist and the subscriptions to it; False if there was none."""
@@ -204,23 +277,23 @@ class SubscriptionStore(StoreBase):
         async with self.engine.begin() as conn:
             row = (await conn.execute(sa.select(t.subscriptions).where(*cond))).first()
             if row is None:
-                try:
-                    await conn.execute(
-                        sa.insert(t.subscriptions).values(
-                            scope=spec.scope,
-                            watchlist=spec.watchlist,
-                            platform=spec.channel.platform,
-                            channel=spec.channel.channel,
-                            workspace=spec.channel.workspace,
-                            options=options_to_dict(spec.options),
-                            origin="chat",
-                            state="active",
-                            created_by=created_by,
-                            created_at=now,
-                        )
+                # ON CONFLICT DO NOTHING: a concurrent subscribe (another replica) that won the
+                # race is the same outcome, and the transaction stays usable (an IntegrityError
+                # would abort it on PostgreSQL)
+                await conn.execute(
+                    self.insert_ignore(t.subscriptions, ["platform", "channel", "scope", "watchlist"]).values(
+                        scope=spec.scope,
+                        watchlist=spec.watchlist,
+                        platform=spec.channel.platform,
+                        channel=spec.channel.channel,
+                        workspace=spec.channel.workspace,
+                        options=options_to_dict(spec.options),
+                        origin="chat",
+                        state="active",
+                        created_by=created_by,
+                        created_at=now,
                     )
-                except IntegrityError:  # a concurrent subscribe won the race: same outcome
-                    pass
+                )
             else:
                 await conn.execute(
                     sa.update(t.subscriptions)

@@ -8,6 +8,13 @@ first follow-up edits the "thinking" message, message nonces, threads started fr
 and a gateway with HELLO, heartbeats, IDENTIFY → READY → GUILD_CREATE, INTERACTION_CREATE,
 RECONNECT, RESUME and invalid sessions, zlib-stream compressed when asked.
 
+Several gateway sessions of one bot (replicas that each IDENTIFY) are served as Discord serves
+them: every dispatch, each interaction included, goes to every session that is still resumable
+(to its live connection, or buffered for a RESUME); a bot that closes with 1000 or 1001
+ends its session. The first callback to an interaction wins; any other gets HTTP 400 with
+code 40060 "Interaction has already been acknowledged", so a second answer is seen, recorded
+and refused.
+
 Test-side controls let a test act as a Discord user (``slash``, ``autocomplete``), script
 failures (``fail``), break channels (``Channel.hide``/``deny``/``delete``), force reconnects,
 and read back every request and what a user would see (``Message.visible``).
@@ -616,6 +623,7 @@ class GatewayConnection:
     identified: bool = False
     resumed: bool = False
     close_code: int | None = None
+    closed_by_server: bool = False
     received: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -720,6 +728,7 @@ class DiscordFake:
     async def aclose(self) -> None:
         for conn in self.connections:
             if not conn.ws.closed:
+                conn.closed_by_server = True
                 with contextlib.suppress(Exception):
                     await conn.ws.close(code=1001)
         if self._runner is not None:
@@ -852,6 +861,19 @@ class DiscordFake:
 
     def commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
         return self.guild_commands.get(guild_id, []) if guild_id else self.global_commands
+
+    @property
+    def live_connections(self) -> list[GatewayConnection]:
+        """Connections holding an identified or resumed session now (one per connected replica)."""
+        return [c for c in self.connections if c.session is not None and not c.ws.closed]
+
+    def callback_statuses(self, interaction_id: int) -> list[int]:
+        """HTTP statuses of every callback the bot made to one interaction (a 400 is a second answer)."""
+        return [
+            r.status
+            for r in self.requests_to("POST /interactions/{interaction_id}/{token}/callback")
+            if r.path.split("/")[-3] == str(interaction_id)
+        ]
 
     @property
     def active_connection(self) -> GatewayConnection | None:
@@ -1050,11 +1072,13 @@ class DiscordFake:
     # ------------------------------------------------------------ gateway controls
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH to the current session (buffered for RESUME if it is disconnected)."""
-        session = next((s for s in reversed(list(self.sessions.values())) if s.resumable), None)
-        if session is None:
+        """Send a DISPATCH to every session of the bot, as Discord does (buffered for RESUME
+        where a session is disconnected)."""
+        sessions = [s for s in self.sessions.values() if s.resumable]
+        if not sessions:
             raise UserCannotDoThat("the bot has no gateway session: it never identified")
-        await self._send_dispatch(session, event, data)
+        for session in sessions:
+            await self._send_dispatch(session, event, data)
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT: the bot should reconnect to ``resume_gateway_url`` and RESUME."""
@@ -1074,6 +1098,7 @@ class DiscordFake:
         """Close the socket abruptly (a network blip): the bot should reconnect and RESUME."""
         conn = self.active_connection
         assert conn is not None, "no live gateway connection"
+        conn.closed_by_server = True
         await conn.ws.close(code=code)
 
     # ------------------------------------------------------------ HTTP plumbing
@@ -1630,8 +1655,7 @@ class DiscordFake:
         ch.guild.channels[thread.id] = thread
         self._channels[thread.id] = thread
         msg.payload["thread"] = thread.payload()
-        session = next((s for s in self.sessions.values() if s.resumable), None)
-        if session is not None and session.intents & INTENT_GUILDS:
+        for session in [s for s in self.sessions.values() if s.resumable and s.intents & INTENT_GUILDS]:
             await self._send_dispatch(session, "THREAD_CREATE", {**thread.payload(), "newly_created": True})
         return self._json(201, thread.payload())
 
@@ -1821,7 +1845,7 @@ class DiscordFake:
 
     async def _close(self, conn: GatewayConnection, code: int, reason: bytes) -> None:
         """Close a gateway connection with a Discord close code (recorded for tests)."""
-        conn.close_code = code
+        conn.close_code, conn.closed_by_server = code, True
         await conn.ws.close(code=code, message=reason)
         await self._notify()
 
@@ -1873,6 +1897,8 @@ class DiscordFake:
         finally:
             if conn.close_code is None:
                 conn.close_code = ws.close_code
+            if not conn.closed_by_server and conn.close_code in (1000, 1001) and conn.session is not None:
+                conn.session.resumable = False  # Discord: a client's 1000/1001 close ends the session
             await self._notify()
         return ws
 
