@@ -6,7 +6,7 @@ Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -376,8 +376,16 @@ class Store(Protocol):
     async def enqueue(self, entries: Sequence[OutboxEntry]) -> int: ...
     async def existing_keys(self, keys: Sequence[str]) -> set[str]: ...
     async def claim_due(
-        self, *, now: datetime, limit: int, lease: timedelta, worker: str
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        worker: str,
+        per_channel: int = 1,
+        per_platform: Mapping[str, int] | None = None,
     ) -> list[OutboxEntry]: ...
+    async def release_claims(self, entry_ids: Sequence[int], *, worker: str) -> int: ...
     async def mark_sent(self, entry_id: int, *, ref: MessageRef, now: datetime) -> None: ...
     async def mark_sent_many(self, sent: Sequence[tuple[int, MessageRef]], *, now: datetime) -> None: ...
     async def mark_retry(self, entry_id: int, *, due_at: datetime, error: str) -> None: ...

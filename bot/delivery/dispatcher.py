@@ -1,8 +1,12 @@
 """The outbox dispatcher: claims due alerts, sends them once, in order, within rate limits.
 
-* Claims are atomic (``Store.claim_due``: at most one row per channel, its oldest unsent, so a
-  channel's alerts go out in queue order) and leased: if this process dies between claim and
-  send, the row is due again when the lease expires and another dispatcher sends it.
+* Claims are atomic and leased (``Store.claim_due``): a batch of each channel's oldest unsent
+  rows, as many as its platform's rate sends in a quarter of the lease (``batch_sizes``), so a
+  fast channel drains in large batches. One task per channel sends its batch in queue order;
+  a row that is not done with (retried, deferred) sends the rest of its batch back untried
+  (``Store.release_claims``). Completions are recorded in batches (``mark_sent_many``) while
+  the next row is sent. If this process dies between claim and send, the rows are due again
+  when the lease expires and another dispatcher sends them.
 * Each channel has a rate limiter sized from its adapter's ``channel_rate`` (Slack 1/s,
   Discord 5 per 5 s; a sliding window, see ``ChannelLimiter``): a burst waits for budget
   instead of failing. At most
@@ -59,6 +63,7 @@ RECHECK_BASE = 15.0  # first re-check of a paused platform's credentials after t
 RECHECK_CAP = 600.0  # then doubling, with jitter, up to every ten minutes
 
 Sleep = Callable[[float], Awaitable[None]]
+Mark = asyncio.Future[None]  # resolves once a sent row's ``mark_sent`` is committed
 T = TypeVar("T")
 
 
@@ -143,6 +148,8 @@ class Dispatcher:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
         self._limiters: OrderedDict[str, ChannelLimiter] = OrderedDict()
+        self._channels: dict[str, asyncio.Task[None]] = {}  # channel -> the task sending its batch
+        self._batch_sizes = self.batch_sizes()
         self._subs: dict[int, tuple[float, Subscription]] = {}
         self._sent: list[tuple[int, MessageRef, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -272,10 +279,11 @@ class Dispatcher:
         for p in probes:
             p.cancel()
         await asyncio.gather(*probes, return_exceptions=True)
-        waiting = [t for eid, t in self._inflight.items() if eid not in self._sending]
-        for t in waiting:
+        tasks = set(self._inflight.values())
+        sending = {self._inflight[eid] for eid in self._sending if eid in self._inflight}
+        for t in tasks - sending:
             t.cancel()  # not sent yet: released so the next process sends them at once
-        busy = list(self._inflight.values())
+        busy = list(tasks)
         if busy:
             _, pending = await asyncio.wait(busy, timeout=self._cfg.shutdown_grace)
             for t in pending:
@@ -291,6 +299,21 @@ class Dispatcher:
 
     # ------------------------------------------------------------ claiming
 
+    def batch_sizes(self) -> dict[str, int]:
+        """Rows one claim may take per channel, by platform: what its rate sends in a quarter lease.
+
+        Slack (1/s) gets 16 with the default 60 s lease, Discord (5 per 5 s) 20, the console
+        (1,000/s) as many as ``max_claimed``: a fast channel drains in large batches while a
+        slow one never holds rows it cannot send long before their lease runs out.
+        """
+        out = {}
+        for platform, adapter in self._adapters.items():
+            limit, per = adapter.channel_rate
+            horizon = self._cfg.lease / 4
+            n = limit if per <= 0 else int(limit * (1 + horizon / per))
+            out[platform] = max(1, min(n, self._cfg.max_claimed))
+        return out
+
     async def _fill(self) -> int:
         free = self._cfg.max_claimed - len(self._inflight)
         self._saturated = False
@@ -298,18 +321,38 @@ class Dispatcher:
             return 0
         began = time.monotonic()
         entries = await self._store.claim_due(
-            now=self._clock.now(), limit=free, lease=self._lease, worker=self.worker_id
+            now=self._clock.now(),
+            limit=free,
+            lease=self._lease,
+            worker=self.worker_id,
+            per_platform=self._batch_sizes,
         )
         self._next_claim_at = began + (time.monotonic() - began) * CLAIM_DUTY
         self._saturated = len(entries) >= free
-        started = 0
+        groups: dict[str, list[OutboxEntry]] = {}
+        stale: list[int] = []
         for entry in entries:
             if entry.id is None or entry.id in self._inflight:
                 continue  # our own claim came back after its lease: the running task owns it
-            task = asyncio.ensure_future(self._deliver(entry))
-            self._inflight[entry.id] = task
-            task.add_done_callback(functools.partial(self._done, entry.id))
-            started += 1
+            key = str(entry.alert.channel)
+            running = self._channels.get(key)
+            if running is not None and not running.done():
+                stale.append(entry.id)  # behind a row of ours still in flight: never overtake it
+                continue
+            groups.setdefault(key, []).append(entry)
+        if stale:
+            await self._store.release_claims(stale, worker=self.worker_id)
+        started = 0
+        for key, rows in groups.items():
+            rows.sort(key=lambda e: e.id or 0)
+            task = asyncio.ensure_future(self._deliver_channel(rows))
+            self._channels[key] = task
+            for entry in rows:
+                assert entry.id is not None
+                self._inflight[entry.id] = task
+            ids = [e.id for e in rows if e.id is not None]
+            task.add_done_callback(functools.partial(self._channel_done, key, ids))
+            started += len(rows)
         return started
 
     def _done(self, entry_id: int, _task: object = None) -> None:
@@ -317,6 +360,75 @@ class Dispatcher:
         self._sending.discard(entry_id)
         if self._changed is not None:
             self._changed.set()
+
+    def _channel_done(self, key: str, entry_ids: list[int], task: asyncio.Task[None]) -> None:
+        if self._channels.get(key) is task:
+            del self._channels[key]
+        for entry_id in entry_ids:
+            if self._inflight.get(entry_id) is task:
+                self._done(entry_id)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dispatcher: delivering to %s failed: %r", key, task.exception())
+
+    async def _deliver_channel(self, rows: list[OutboxEntry]) -> None:
+        """Send one channel's claimed rows in queue order, each within the channel's budget.
+
+        A row that is not done with (retried, deferred, paused, or an unexpected error) holds the
+        rest back: they are released untried, due again behind it. Completions are recorded in
+        batches (``mark_sent_many``) while the next row is sent; the task ends once they are.
+        """
+        claimed_at = self._clock.now()
+        marks: list[asyncio.Future[None]] = []
+        untried = 0  # rows[untried:] were not attempted yet
+        try:
+            for entry in rows:
+                assert entry.id is not None
+                if self._closing:
+                    break
+                untried += 1
+                if marks and (edited_key(entry.key) is not None or entry.alert.kind == "followup"):
+                    # it looks up an earlier row's message: let the marks sent so far land first
+                    await asyncio.gather(*marks, return_exceptions=True)
+                went_on, mark = False, None
+                try:
+                    went_on, mark = await self._deliver(entry, claimed_at)
+                finally:
+                    if mark is None:
+                        self._done(entry.id)
+                if mark is not None:
+                    mark.add_done_callback(functools.partial(self._done, entry.id))
+                    marks.append(mark)
+                if not went_on:
+                    break
+            await self._release(rows[untried:])
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._release(rows[untried:]))
+            raise
+        finally:
+            if marks:
+                results = await asyncio.gather(*marks, return_exceptions=True)
+                errors = [r for r in results if isinstance(r, BaseException)]
+                if errors:
+                    self.stats["errors"] += len(errors)
+                    log.error(
+                        "dispatcher: recording %d sent alerts failed (%s); they are sent again after "
+                        "their lease",
+                        len(errors),
+                        errors[0],
+                    )
+
+    async def _release(self, rows: list[OutboxEntry]) -> None:
+        """Give rows this process claimed but did not try back to the queue, untried."""
+        ids = [e.id for e in rows if e.id is not None]
+        if not ids:
+            return
+        try:
+            await self._store.release_claims(ids, worker=self.worker_id)
+        finally:
+            for entry_id in ids:
+                self._done(entry_id)
+        self.stats["released"] += len(ids)
 
     # ------------------------------------------------------------ sending one row
 
@@ -334,11 +446,14 @@ class Dispatcher:
             self._limiters.move_to_end(key)
         return limiter
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
-        """Wait for the channel's budget (without holding a send slot), then attempt the send."""
+    async def _deliver(self, entry: OutboxEntry, claimed_at: datetime) -> tuple[bool, Mark | None]:
+        """Wait for the channel's budget (without holding a send slot), then attempt the send.
+
+        Returns whether the channel's next row may go (this one is done with) and, for a sent
+        row, the future of its ``mark_sent``.
+        """
         assert entry.id is not None and self._send_slots is not None
         started = False
-        claimed_at = self._clock.now()
         try:
             adapter = self._adapters.get(entry.alert.channel.platform)
             limiter = self._limiter(entry, adapter, claimed_at.timestamp()) if adapter else None
@@ -355,14 +470,16 @@ class Dispatcher:
                                 error="waiting for the channel's rate limit",
                             )
                             self.stats["deferred"] += 1
-                            return
+                            return False, None
                         await self._sleep(wait)
                         continue
                 async with self._send_slots:
                     started = True
                     self._sending.add(entry.id)
-                    await self._attempt(entry, adapter, limiter)
-                    return
+                    try:
+                        return await self._attempt(entry, adapter, limiter)
+                    finally:
+                        self._sending.discard(entry.id)
         except asyncio.CancelledError:
             if not started:
                 with contextlib.suppress(Exception):
@@ -376,6 +493,7 @@ class Dispatcher:
             # a bug or a store outage: the claim expires after the lease and the row is retried
             log.exception("dispatcher: unexpected error on outbox row %s (%s)", entry.id, entry.key)
             self.stats["errors"] += 1
+            return False, None
 
     async def _budget(self, limiter: ChannelLimiter | None) -> None:
         """Take the channel's budget right before the platform call (the moment the platform counts)."""
@@ -385,14 +503,14 @@ class Dispatcher:
             await self._sleep(wait)  # rare and short: the caller already waited for budget
         limiter.record(self._clock.now().timestamp())
 
-    async def _record_sent(self, entry_id: int, ref: MessageRef) -> None:
+    def _record_sent(self, entry_id: int, ref: MessageRef) -> Mark:
         """``mark_sent``, batched: completions that land together share one transaction."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: Mark = asyncio.get_running_loop().create_future()
         fut.add_done_callback(_consume)
         self._sent.append((entry_id, ref, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush_sent())
-        await asyncio.shield(fut)
+        return fut
 
     async def _flush_sent(self) -> None:
         while self._sent:
@@ -411,7 +529,8 @@ class Dispatcher:
 
     async def _attempt(
         self, entry: OutboxEntry, adapter: ChatAdapter | None, limiter: ChannelLimiter | None = None
-    ) -> None:
+    ) -> tuple[bool, Mark | None]:
+        """Send (or edit) one row: whether the channel's next row may go, and the sent row's mark."""
         assert entry.id is not None
         alert = entry.alert
         platform = alert.channel.platform
@@ -427,11 +546,11 @@ class Dispatcher:
                 )
             err = DeliveryError(f"no {platform} connection is configured", retryable=True)
             await self._retry(entry, err, delay=NO_ADAPTER_RETRY)
-            return
+            return False, None
         pause = self._pauses.get(platform)
         if pause is not None:
             await self._defer(entry, pause)
-            return
+            return False, None
         try:
             sub = await self._subscription(entry)
             original = edited_key(entry.key)
@@ -441,9 +560,8 @@ class Dispatcher:
                     raise _Drop("nothing to edit: the original alert was not sent")
                 await self._budget(limiter)
                 await self._call(adapter.edit(ref, alert))
-                await self._record_sent(entry.id, ref)
                 self.stats["edited"] += 1
-                return
+                return True, self._record_sent(entry.id, ref)
             thread = await self._thread_for(entry, sub)
             await self._budget(limiter)
             ref = await self._call(adapter.send(alert, target=alert.channel, thread=thread))
@@ -451,16 +569,16 @@ class Dispatcher:
             await self._store.mark_failed(entry.id, error=str(drop), status=drop.status)  # type: ignore[arg-type]
             self.stats[drop.status] += 1
             log.info("outbox row %s (%s) not sent: %s", entry.id, entry.key, drop)
-            return
+            return True, None
         except CredentialsRejected as exc:
             await self._defer(entry, await self._pause(platform, exc))
-            return
+            return False, None
         except DeliveryError as exc:
             await self._failed(entry, exc)
-            return
-        await self._record_sent(entry.id, ref)
+            return not exc.retryable, None
         self.stats["sent"] += 1
         log.debug("sent %s to %s as %s", entry.key, alert.channel, ref.id)
+        return True, self._record_sent(entry.id, ref)
 
     async def _call(self, call: Awaitable[T]) -> T:
         """One platform call under ``send_timeout``; a timeout is a retryable DeliveryError."""
@@ -509,6 +627,7 @@ class Dispatcher:
     # ------------------------------------------------------------ failures
 
     async def _failed(self, entry: OutboxEntry, exc: DeliveryError) -> None:
+        """Retry (retryable) or fail the row (and break its subscription when about the channel)."""
         assert entry.id is not None
         if exc.retryable:
             await self._retry(entry, exc)

@@ -7,7 +7,7 @@ holds its later alerts back instead of letting them overtake it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from bot.store import schema as t
 from bot.store.base import StoreBase
 
 _UNSENT = ("pending", "claimed")
+OUTBOX_CLAIM_LOCK = 0x6D6B746F  # "mkto": serialises outbox claims across replicas (PostgreSQL)
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -83,30 +84,63 @@ class OutboxStore(StoreBase):
         return found
 
     async def claim_due(
-        self, *, now: datetime, limit: int, lease: timedelta, worker: str
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        worker: str,
+        per_channel: int = 1,
+        per_platform: Mapping[str, int] | None = None,
     ) -> list[OutboxEntry]:
-        """Atomically claim up to ``limit`` due alerts, at most one per channel (its oldest unsent).
+        """Atomically claim up to ``limit`` due alerts, up to ``per_channel`` of each channel.
 
-        Claims whose lease expired (a worker died between claim and send) are due again.
-        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several processes claim concurrently.
+        A channel's claimed rows are its oldest unsent ones, consecutive and all due: a row
+        waiting for a retry, or claimed by another worker whose lease has not expired, holds
+        back every later row of its channel, so a channel's alerts go out in queue order and
+        only one worker holds a channel at a time. ``per_platform`` overrides ``per_channel``
+        for channels of a platform (Slack's 1/s needs fewer rows per claim than the console).
+        Rows are taken round-robin over channels (every channel's first row, then second, ...)
+        so one busy channel cannot starve the others. Claims whose lease expired (a worker
+        died between claim and send) are due again. On PostgreSQL claims are serialised by a
+        transaction advisory lock, so concurrent workers never claim into one channel at once.
         """
-        o = t.outbox.alias("o")
-        p = t.outbox.alias("p")
+        o = t.outbox
         due = sa.or_(
             sa.and_(o.c.status == "pending", o.c.due_at <= now),
             sa.and_(o.c.status == "claimed", o.c.claimed_until < now),
         )
-        earlier_unsent = (
-            sa.select(sa.literal(1))
-            .where(p.c.channel == o.c.channel, p.c.id < o.c.id, p.c.status.in_(_UNSENT))
-            .exists()
+        cap: sa.ColumnElement[int] = sa.literal(max(per_channel, 1))
+        if per_platform:
+            cap = sa.case(
+                *(
+                    (sa.or_(o.c.channel == platform, o.c.channel.startswith(f"{platform}:")), max(n, 1))
+                    for platform, n in per_platform.items()
+                ),
+                else_=max(per_channel, 1),
+            )
+        ranked = (
+            sa.select(
+                o.c.id,
+                o.c.due_at,
+                sa.func.row_number().over(partition_by=o.c.channel, order_by=o.c.id).label("rn"),
+                sa.func.sum(sa.case((due, 0), else_=1))
+                .over(partition_by=o.c.channel, order_by=o.c.id, rows=(None, 0))
+                .label("blocked"),
+                cap.label("cap"),
+            )
+            .where(o.c.status.in_(_UNSENT))
+            .subquery("ranked")
         )
-        pick = sa.select(o.c.id).where(due, ~earlier_unsent).order_by(o.c.due_at, o.c.id).limit(limit)
-        if self.dialect == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
+        pick = (
+            sa.select(ranked.c.id)
+            .where(ranked.c.blocked == 0, ranked.c.rn <= ranked.c.cap)
+            .order_by(ranked.c.rn, ranked.c.due_at, ranked.c.id)
+            .limit(limit)
+        )
         stmt = (
             sa.update(t.outbox)
-            .where(t.outbox.c.id.in_(pick.scalar_subquery()))
+            .where(t.outbox.c.id.in_(pick.scalar_subquery()), t.outbox.c.status.in_(_UNSENT))
             .values(
                 status="claimed",
                 claimed_until=now + lease,
@@ -117,8 +151,33 @@ class OutboxStore(StoreBase):
             .returning(*t.outbox.c)
         )
         async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_CLAIM_LOCK})
             rows = (await conn.execute(stmt)).all()
         return sorted((_entry(r) for r in rows), key=lambda e: (e.due_at, e.id or 0))
+
+    async def release_claims(self, entry_ids: Sequence[int], *, worker: str) -> int:
+        """Give claimed rows back untried (due as they were, the claim's attempt not counted).
+
+        Only rows still claimed by ``worker`` are released (a row whose lease expired and was
+        claimed by another worker is left alone). Returns how many were released.
+        """
+        if not entry_ids:
+            return 0
+        o = t.outbox
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(o)
+                .where(o.c.id.in_(list(entry_ids)), o.c.status == "claimed", o.c.claimed_by == worker)
+                .values(
+                    status="pending",
+                    claimed_until=None,
+                    claimed_by=None,
+                    attempts=sa.case((o.c.attempts > 0, o.c.attempts - 1), else_=0),
+                    first_attempt_at=sa.case((o.c.attempts <= 1, sa.null()), else_=o.c.first_attempt_at),
+                )
+            )
+        return int(result.rowcount or 0)
 
     async def mark_sent(self, entry_id: int, *, ref: MessageRef, now: datetime) -> None:
         async with self.engine.begin() as conn:
