@@ -47,6 +47,7 @@ from bot.config import BotConfig
 from bot.delivery.compose import edited_key
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import MessageRef, Subscription
+from bot.logs import bind_trace
 from bot.ports import AuthProbe, ChatAdapter, Clock, OutboxEntry, PlatformPause, Store
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,9 @@ class Dispatcher:
     async def _deliver(self, entry: OutboxEntry) -> None:
         """Wait for the channel's budget (without holding a send slot), then attempt the send."""
         assert entry.id is not None and self._send_slots is not None
+        # this row's task: its log lines (claimed, sent, retried, failed) name the story and key
+        bind_trace(story_id=entry.alert.story_id, delivery_key=entry.key, channel=entry.alert.channel)
+        log.debug("claimed outbox row %s (attempt %d)", entry.id, entry.attempts)
         started = False
         claimed_at = self._clock.now()
         try:
@@ -460,7 +464,7 @@ class Dispatcher:
             return
         await self._record_sent(entry.id, ref)
         self.stats["sent"] += 1
-        log.debug("sent %s to %s as %s", entry.key, alert.channel, ref.id)
+        log.info("sent %s to %s as %s", entry.key, alert.channel, ref.id)
 
     async def _call(self, call: Awaitable[T]) -> T:
         """One platform call under ``send_timeout``; a timeout is a retryable DeliveryError."""
