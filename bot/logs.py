@@ -2,6 +2,13 @@
 
 Tokens are redacted twice over: the known secret values from the environment, and anything
 shaped like a Slack or Discord token or a password in a database URL.
+
+Trace fields follow one alert end to end, across replicas: ingest binds ``story_id`` when it
+stores or joins a story, the dispatcher binds ``story_id``, ``delivery_key`` (the outbox key)
+and ``channel`` for each row it claims, and every record logged meanwhile (in that task, and in
+the tasks and threads it starts) carries them — JSON logs as fields, text logs as a
+``[story_id=… delivery_key=…]`` suffix. ``grep <story id>`` over all replicas' logs then shows
+the story fetched, stored, queued and sent (or retried, or failed).
 """
 
 from __future__ import annotations
@@ -10,8 +17,11 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 _TOKEN_SHAPES = re.compile(
@@ -24,6 +34,47 @@ _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "asctime",
     "taskName",
 }
+
+
+# the fields ``traced``/``bind_trace`` accept, in the order text logs print them
+TRACE_FIELDS = ("story_id", "delivery_key", "channel")
+_TRACE: ContextVar[Mapping[str, str]] = ContextVar("marketbot_trace", default=MappingProxyType({}))
+
+
+def _clean(fields: Mapping[str, object]) -> dict[str, str]:
+    unknown = set(fields) - set(TRACE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown trace field(s) {sorted(unknown)}; use {', '.join(TRACE_FIELDS)}")
+    return {k: str(v) for k, v in fields.items() if v is not None and v != ""}
+
+
+@contextmanager
+def traced(**fields: object) -> Iterator[None]:
+    """Within the block, every log record carries ``fields`` (``story_id``, ``delivery_key``,
+    ``channel``; None values are left out) besides the ones already bound."""
+    token = _TRACE.set({**_TRACE.get(), **_clean(fields)})
+    try:
+        yield
+    finally:
+        _TRACE.reset(token)
+
+
+def bind_trace(**fields: object) -> None:
+    """Bind trace fields for the rest of the current task (a task of its own, such as one
+    outbox row's delivery: asyncio gives each task a copy of the context, so they end with it)."""
+    _TRACE.set({**_TRACE.get(), **_clean(fields)})
+
+
+def trace_fields() -> dict[str, str]:
+    """The trace fields bound here and now."""
+    return dict(_TRACE.get())
+
+
+def _stamp(record: logging.LogRecord) -> None:
+    """Put the bound trace fields on ``record`` (an explicit ``extra=`` value wins)."""
+    for key, value in _TRACE.get().items():
+        if not hasattr(record, key):
+            setattr(record, key, value)
 
 
 class RedactingFilter(logging.Filter):
@@ -59,6 +110,7 @@ class JsonFormatter(logging.Formatter):
         self.replica = replica
 
     def format(self, record: logging.LogRecord) -> str:
+        _stamp(record)
         out: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -76,13 +128,19 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-11-26 08:30:00 INFO  bot.ingest: message`` on one line (tracebacks indented)."""
+    """``2026-11-26 08:30:00 INFO  bot.ingest: message [story_id=… delivery_key=…]`` on one line
+    (tracebacks indented); the suffix lists the trace fields the record carries."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-5s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
+        _stamp(record)
         text = super().format(record)
+        fields = [f"{k}={getattr(record, k)}" for k in TRACE_FIELDS if getattr(record, k, None) is not None]
+        if fields:
+            first, nl, rest = text.partition("\n")
+            text = f"{first} [{' '.join(fields)}]{nl}{rest}"
         return text.replace("\n", "\n    ")
 
 

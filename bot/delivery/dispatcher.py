@@ -51,6 +51,7 @@ from bot.config import BotConfig
 from bot.delivery.compose import edited_key
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import MessageRef, Subscription
+from bot.logs import bind_trace
 from bot.ports import AuthProbe, ChatAdapter, Clock, OutboxEntry, PlatformPause, Store
 
 log = logging.getLogger(__name__)
@@ -453,6 +454,9 @@ class Dispatcher:
         row, the future of its ``mark_sent``.
         """
         assert entry.id is not None and self._send_slots is not None
+        # this row's task: its log lines (claimed, sent, retried, failed) name the story and key
+        bind_trace(story_id=entry.alert.story_id, delivery_key=entry.key, channel=entry.alert.channel)
+        log.debug("claimed outbox row %s (attempt %d)", entry.id, entry.attempts)
         started = False
         try:
             adapter = self._adapters.get(entry.alert.channel.platform)
@@ -577,7 +581,7 @@ class Dispatcher:
             await self._failed(entry, exc)
             return not exc.retryable, None
         self.stats["sent"] += 1
-        log.debug("sent %s to %s as %s", entry.key, alert.channel, ref.id)
+        log.info("sent %s to %s as %s", entry.key, alert.channel, ref.id)
         return True, self._record_sent(entry.id, ref)
 
     async def _call(self, call: Awaitable[T]) -> T:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from bot.config import IngestConfig
 from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.stories import ClusterIndex, Entities, canonical_url, story_id_for
+from bot.logs import traced
 from bot.ports import Clock, FeedSpec, Handoff, HandoffKind, IngestBatch, Store
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ class Ingestor:
                     self.index.discard(story.id)
                     self._sources.pop(story.id, None)
                 raise
+        _log_stored(batch, alertable_by_feed)
         by_id = {s.id: s for s in batch.new_stories}
         return [
             IngestResult(
@@ -296,3 +298,17 @@ class Ingestor:
         ]
         for stories in alertable_by_feed:
             stories[:] = [replace(s, summary=leads[s.id]) if s.id in leads else s for s in stories]
+
+
+def _log_stored(batch: IngestBatch, alertable_by_feed: list[list[Story]]) -> None:
+    """One line per stored story (INFO when alertable) and new outlet, traced by story id."""
+    alertable = {s.id for stories in alertable_by_feed for s in stories}
+    for story in batch.new_stories:
+        with traced(story_id=story.id):
+            if story.id in alertable:
+                log.info("story stored, alertable: %s (%s)", story.title, story.source)
+            else:
+                log.debug("story stored: %s (%s)", story.title, story.source)
+    for story_id, source in batch.new_sources:
+        with traced(story_id=story_id):
+            log.info("story also reported by %s", source.source)

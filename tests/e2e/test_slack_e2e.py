@@ -119,6 +119,16 @@ async def test_socket_mode_from_subscribe_to_alert(tmp_path: Path) -> None:
             assert "watchlist *cloud-china*" in view.text
             assert len(alerts(slack)) == 1  # once, despite the retry
 
+            # one alert followed end to end in the logs by its story id: stored, retried, sent
+            sent = await bot.wait_log(
+                r"bot\.delivery\.dispatcher: sent (\S+) .*\[story_id=(\S+) delivery_key=\1 "
+            )
+            key, story_id = sent.group(1), sent.group(2)
+            assert key.startswith(f"story:{story_id}:ch:") and CHANNEL in key
+            traced = [line for line in bot.lines if f"story_id={story_id}" in line]
+            assert any("bot.ingest.pipeline: story stored, alertable" in line for line in traced), bot.output
+            assert any("will be retried" in line and f"delivery_key={key}" in line for line in traced)
+
             # the websocket drops; the bot comes back and answers again
             slack.drop_connections()
             await slack.wait_connected(newer_than=first.id, timeout=90)
