@@ -142,7 +142,21 @@ def _text(el: ET.Element | None) -> str:
     text = (el.text or "").strip()
     if _C1.search(text):
         raise _Unsure("C1 control characters")
-    return text
+    return _undouble(text)
+
+
+def _undouble(text: str) -> str:
+    """Repair UTF-8 that was read as Latin-1 and encoded again ("Ã©" for "é"), as feedparser does.
+
+    A text that is valid UTF-8 once its characters are taken as Latin-1 bytes is such a
+    double encoding; anything else is left alone.
+    """
+    if text.isascii():
+        return text
+    try:
+        return text.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _rfc822(value: str) -> time.struct_time:

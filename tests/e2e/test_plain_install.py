@@ -124,8 +124,11 @@ def _env(tmp_path: Path, *, frozen: bool = True) -> dict[str, str]:
 
 def test_the_extras_really_are_missing(installed: Path) -> None:
     python = installed / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the venv alone, not a checkout
     probe = "import importlib.util as u; print([m for m in ('asyncpg', 'trafilatura') if u.find_spec(m)])"
-    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, cwd="/")
+    out = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, check=True, cwd="/", env=env
+    )
     assert out.stdout.strip() == "[]"
     where = subprocess.run(
         [str(python), "-c", "import bot, slack_bolt, discord; print(bot.__file__)"],
@@ -133,6 +136,7 @@ def test_the_extras_really_are_missing(installed: Path) -> None:
         text=True,
         check=True,
         cwd="/",
+        env=env,
     )
     assert "site-packages" in where.stdout  # the installed package, not the checkout
 
