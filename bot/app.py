@@ -279,8 +279,7 @@ class Runtime:
             checks["database"] = f"error: {exc}"
             status = "error"
         for name, adapter in self.adapters.items():
-            describe = getattr(adapter, "status", None)
-            checks[name] = describe() if callable(describe) else "ok"
+            checks[name] = adapter.status()
         problems: list[str] = []
         for platform, pause in self.dispatcher.platform_status().items():
             entry = checks.get(platform)
@@ -329,7 +328,7 @@ class Runtime:
         for name, adapter in self.adapters.items():
             if name == "console":
                 continue
-            status = adapter.status() if callable(getattr(adapter, "status", None)) else {}  # type: ignore[attr-defined]
+            status = adapter.status()
             connected = (
                 status.get("connected", True)
                 or status.get("mode") == "http"

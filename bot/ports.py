@@ -29,6 +29,7 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
+from bot.domain.status import QuoteSourceStatus
 
 
 class Clock(Protocol):
@@ -50,6 +51,10 @@ class QuoteSource(Protocol):
     """Prices. Symbols with no price get a Quote whose ``price`` is None, never an exception."""
 
     async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]: ...
+
+    def status(self) -> QuoteSourceStatus:
+        """A snapshot of the source's health: its circuit breaker, counters, last error."""
+        ...
 
 
 class MarketCalendar(Protocol):
@@ -130,6 +135,10 @@ class ChatAdapter(Protocol):
     ) -> MessageRef: ...
 
     async def edit(self, ref: MessageRef, message: Alert | Reply) -> None: ...
+
+    def status(self) -> dict[str, Any]:
+        """For health checks (JSON-ready): at least ``connected``; ``mode``/``gateway`` where they apply."""
+        ...
 
 
 @runtime_checkable

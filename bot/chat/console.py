@@ -102,6 +102,10 @@ class ConsoleChat:
     async def aclose(self) -> None:
         self._stream.flush()
 
+    def status(self) -> dict[str, Any]:
+        """Always connected: the console is this process's own output."""
+        return {"platform": "console", "connected": True, "mode": "json" if self.json_mode else "text"}
+
     # ------------------------------------------------------------ rendering
 
     def _render(

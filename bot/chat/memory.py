@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply
@@ -66,6 +67,14 @@ class MemoryChat:
         self.auth_checks += 1
         if self.rejected is not None:
             raise self.rejected
+
+    def status(self) -> dict[str, Any]:
+        """Connected unless its credentials are being rejected."""
+        return {
+            "platform": self.platform,
+            "connected": self.rejected is None,
+            "auth": "ok" if self.rejected is None else f"rejected: {self.rejected}",
+        }
 
     def _maybe_fail(self, channel: str) -> None:
         if self.rejected is not None:

@@ -24,7 +24,7 @@ from bot.domain.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
     from bot.domain.models import Quote
-    from bot.market.quotes import QuoteSourceStatus
+    from bot.domain.status import QuoteSourceStatus
     from bot.market.sessions import ExchangeCalendar
 
 

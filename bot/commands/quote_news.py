@@ -96,7 +96,7 @@ class QuoteNewsHandlers:
         now = self.clock.now()
         quotes = tuple((got or {}).get(s) or _unavailable(s) for s in symbols)
         notes: list[str] = []
-        if got is None:
+        if got is None or (not any(q.available for q in quotes) and self.quotes.status().breaker.paused(now)):
             notes.append(msg.PRICES_UNAVAILABLE)
         else:
             for q in quotes:

@@ -233,17 +233,10 @@ class MoveMonitor:
     def _breaker_open(self) -> bool:
         """Whether the quote source's circuit breaker is open and not yet due for its probe.
 
-        Sources without a breaker: never. Once the pause is over the next batch goes out and
+        Once the pause is over the next batch goes out and
         is the breaker's probe (the source decides, so only one probe is in flight).
         """
-        status = getattr(self._quotes, "status", None)
-        if not callable(status):
-            return False
-        breaker = getattr(status(), "breaker", None)
-        if getattr(breaker, "state", None) != "open":
-            return False
-        retry_at = getattr(breaker, "retry_at", None)
-        return retry_at is None or self._clock.now() < retry_at
+        return self._quotes.status().breaker.paused(self._clock.now())
 
     async def _crossed(
         self,

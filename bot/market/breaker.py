@@ -9,28 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
+from bot.domain.status import BreakerState, BreakerStatus
 from bot.ports import Clock
-
-BreakerState = Literal["closed", "open", "half-open"]
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerStatus:
-    """A snapshot of the breaker for status displays."""
-
-    name: str
-    state: BreakerState
-    consecutive_failures: int
-    threshold: int
-    opened_at: datetime | None = None
-    retry_at: datetime | None = None
-    last_error: str | None = None
-    last_failure_at: datetime | None = None
-    last_success_at: datetime | None = None
 
 
 class CircuitBreaker:

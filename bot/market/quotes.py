@@ -49,8 +49,9 @@ from bot.config import MarketConfig
 from bot.domain.errors import QuoteUnavailable, SourceError
 from bot.domain.models import Quote, TradingSession
 from bot.domain.rules import symbol_form
+from bot.domain.status import QuoteSourceStatus
 from bot.domain.timeutil import SystemClock
-from bot.market.breaker import BreakerStatus, CircuitBreaker
+from bot.market.breaker import CircuitBreaker
 from bot.market.pool import DaemonPool
 from bot.market.sessions import ExchangeCalendar
 from bot.market.yahoo import (
@@ -67,7 +68,7 @@ from bot.ports import Clock, MarketCalendar
 
 log = logging.getLogger(__name__)
 
-_SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")
+QUOTE_SYMBOL = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^]{0,19}$")
 _ACTIVE = frozenset({TradingSession.PRE, TradingSession.REGULAR, TradingSession.POST})
 _V7_SHARE = 0.6  # of the deadline for the batch request; the rest is left for the chart fallback
 _EXTENDED_CHECKS = 8  # symbols per round whose missing extended-hours price is looked up on the chart
@@ -232,29 +233,6 @@ def last_day(bars: Bars, calendar: MarketCalendar) -> Bars:
 # ---------------------------------------------------------------------- status
 
 
-@dataclass(frozen=True, slots=True)
-class QuoteSourceStatus:
-    """What ``marketbot quote --status`` shows: endpoint, breaker, counters."""
-
-    endpoint: str
-    timeout: float
-    breaker: BreakerStatus
-    cached_symbols: int
-    in_flight: int
-    busy_workers: int
-    rounds: int
-    batch_requests: int
-    batch_failures: int
-    chart_fallbacks: int
-    chart_failures: int
-    extended_checks: int
-    cache_hits: int
-    cache_misses: int
-    late_results: int
-    last_error: str | None
-    last_round_seconds: float | None
-
-
 @dataclass(slots=True)
 class _Counters:
     rounds: int = 0
@@ -335,7 +313,7 @@ class YahooQuoteSource:
         out: dict[str, Quote] = {}
         misses: list[str] = []
         for sym in wanted:
-            if not _SYMBOL.match(sym):
+            if not QUOTE_SYMBOL.match(sym):
                 out[sym] = unavailable(sym, f"{sym!r} is not a ticker symbol")
                 continue
             entry = self._cache.get(sym)
@@ -368,7 +346,7 @@ class YahooQuoteSource:
         day with prices is cut from a 5-day chart.
         """
         sym = normalize_symbol(symbol)
-        if not _SYMBOL.match(sym):
+        if not QUOTE_SYMBOL.match(sym):
             raise QuoteUnavailable(f"{sym!r} is not a ticker symbol", retryable=False)
         if not self._breaker.allow():
             raise QuoteUnavailable(self._paused_reason())
@@ -411,7 +389,7 @@ class YahooQuoteSource:
         """The quote source's names for ``symbols`` (Yahoo's shortName and longName), in
         batches; symbols it does not know are absent. Raises QuoteUnavailable when Yahoo does
         not answer (the caller tries again at its next refresh)."""
-        wanted = [s for s in dict.fromkeys(normalize_symbol(x) for x in symbols) if _SYMBOL.match(s)]
+        wanted = [s for s in dict.fromkeys(normalize_symbol(x) for x in symbols) if QUOTE_SYMBOL.match(s)]
         if not self._breaker.allow():
             raise QuoteUnavailable(self._paused_reason())
         out: dict[str, tuple[str, ...]] = {}

@@ -16,9 +16,10 @@ from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
-from bot.domain.models import ChannelRef, Quote
+from bot.domain.models import ChannelRef
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
+from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord_server import DiscordFake, World
@@ -38,15 +39,6 @@ watchlists:
 GENERAL = "C0GENERAL1"
 
 
-class NoQuotes:
-    """A QuoteSource with no prices (these tests never ask for any)."""
-
-    async def quotes(self, symbols: list[str]) -> dict[str, Quote]:
-        return {
-            s: Quote(s, None, None, None, None, None, None, reason="no prices in this test") for s in symbols
-        }
-
-
 @pytest.fixture(scope="module")
 def directory() -> SymbolDirectory:
     return load_directory()
@@ -63,7 +55,7 @@ async def service(
 ) -> CommandService:
     catalog = Catalog(store=sqlite_store, config_watchlists=config.domain_watchlists(), directory=directory)
     await catalog.reload()
-    return CommandService(sqlite_store, catalog, NoQuotes(), None, directory, config, clock)
+    return CommandService(sqlite_store, catalog, MemoryQuotes(clock), None, directory, config, clock)
 
 
 # ---------------------------------------------------------------- Slack

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -20,9 +20,10 @@ from bot.catalog import Catalog
 from bot.chat.discord_bot import MSG_NEEDS_MANAGE, WATCH_SUBCOMMANDS, DiscordAdapter
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
-from bot.domain.models import ChannelRef, Quote, TradingSession
+from bot.domain.models import ChannelRef
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
+from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord_server import (
@@ -41,37 +42,6 @@ watchlists:
     tickers: [AMZN, MSFT, BABA]
     keywords: ["export control", cloud]
 """
-
-
-class GatedQuotes:
-    """A QuoteSource that answers only when the test opens the gate: a slow market, on demand."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.gate = asyncio.Event()
-        self.asked = asyncio.Event()
-        self.clock = clock
-        self.prices = {"AMZN": (181.20, 182.70), "MSFT": (415.0, 410.0)}
-
-    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        self.asked.set()
-        await self.gate.wait()
-        out = {}
-        for s in symbols:
-            price, prev = self.prices.get(s, (None, None))
-            if price is None or prev is None:
-                out[s] = Quote(s, None, None, None, None, None, None)
-                continue
-            out[s] = Quote(
-                s,
-                price,
-                prev,
-                price - prev,
-                (price - prev) / prev * 100,
-                TradingSession.PRE,
-                self.clock.now(),
-                "USD",
-            )
-        return out
 
 
 class MatplotlibCharts:
@@ -111,8 +81,11 @@ def config() -> BotConfig:
 
 
 @pytest.fixture
-def quotes(clock: ManualClock) -> GatedQuotes:
-    return GatedQuotes(clock)
+def quotes(clock: ManualClock) -> MemoryQuotes:
+    """A quote service that answers only when the test opens the gate: a slow market, on demand."""
+    quotes = MemoryQuotes(clock, {"AMZN": (181.20, 182.70), "MSFT": (415.0, 410.0)})
+    quotes.gate = asyncio.Event()
+    return quotes
 
 
 @pytest.fixture
@@ -125,7 +98,7 @@ async def service(
     sqlite_store: SqlStore,
     config: BotConfig,
     directory: SymbolDirectory,
-    quotes: GatedQuotes,
+    quotes: MemoryQuotes,
     charts: MatplotlibCharts,
     clock: ManualClock,
 ) -> CommandService:
@@ -216,15 +189,16 @@ async def test_watch_subscribe_subscribes_this_channel(
 
 
 async def test_quote_is_deferred_then_answered_with_a_chart(
-    fake: DiscordFake, world: World, bot: DiscordAdapter, quotes: GatedQuotes, charts: MatplotlibCharts
+    fake: DiscordFake, world: World, bot: DiscordAdapter, quotes: MemoryQuotes, charts: MatplotlibCharts
 ) -> None:
     ix = await fake.slash(world.member, world.channel, "quote", tickers="AMZN")
     ack = await ix.ack()
     assert ack["type"] == 5 and not int((ack.get("data") or {}).get("flags") or 0) & EPHEMERAL
-    await wait_until(quotes.asked.is_set, what="the /quote handler asking for prices")
+    await wait_until(lambda: bool(quotes.calls), what="the /quote handler asking for prices")
     assert ix.replies() == [], "while the market is slow the user sees only 'thinking…'"
     (thinking,) = [m for m in fake.messages(world.channel.id) if m.loading]
 
+    assert quotes.gate is not None
     quotes.gate.set()
     reply = await ix.reply()
 

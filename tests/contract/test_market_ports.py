@@ -22,6 +22,7 @@ from bot.config import MarketConfig
 from bot.domain.models import NewsItem, Quote, TradingSession
 from bot.domain.timeutil import ManualClock
 from bot.market.charts import ChartRenderer
+from bot.market.memory import MemoryQuotes
 from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
@@ -68,9 +69,38 @@ async def yahoo_quotes(
 # ---------------------------------------------------------------- QuoteSource
 
 
-@pytest.fixture(params=["yahoo"])
-def quote_source(request: pytest.FixtureRequest, yahoo_quotes: YahooQuoteSource) -> QuoteSource:
-    return {"yahoo": yahoo_quotes}[request.param]
+PRICES = {"AAPL": (231.5, 229.0), "MSFT": (410.0, 415.0), "SHOP.TO": (101.0, 100.0), "AMZN": (181.2, 182.7)}
+
+
+@pytest.fixture(params=["yahoo", "memory"])
+def quote_impl(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def quote_source(
+    quote_impl: str, fake: YahooFake, clock: ManualClock, cache_dir: Path
+) -> AsyncIterator[QuoteSource]:
+    if quote_impl == "memory":
+        yield MemoryQuotes(clock, PRICES)
+        return
+    src = YahooQuoteSource(
+        MarketConfig(quote_timeout=30.0),
+        ExchangeCalendar(),
+        yahoo_url=fake.url,
+        clock=clock,
+        cache_dir=cache_dir,
+    )
+    yield src
+    await src.aclose()
+
+
+def take_down(source: QuoteSource, fake: YahooFake) -> None:
+    """The quote service goes away: Yahoo answers 500 to everything, the twin opens its breaker."""
+    if isinstance(source, MemoryQuotes):
+        source.down("Yahoo Finance answered HTTP 500")
+    else:
+        fake.fail("all", "500")
 
 
 def _check_quote(q: Quote) -> None:
@@ -105,9 +135,24 @@ async def test_quotes_never_raise(quote_source: QuoteSource) -> None:
 
 
 async def test_quotes_never_raise_when_yahoo_is_down(quote_source: QuoteSource, fake: YahooFake) -> None:
-    fake.fail("all", "500")
+    take_down(quote_source, fake)
     got = await quote_source.quotes(["AAPL", "MSFT"])
     assert all(q.price is None and q.reason for q in got.values())
+
+
+async def test_status_reports_the_breaker(
+    quote_source: QuoteSource, fake: YahooFake, clock: ManualClock
+) -> None:
+    st = quote_source.status()
+    assert st.breaker.state == "closed" and not st.breaker.paused(clock.now()) and st.endpoint
+    take_down(quote_source, fake)
+    for n in range(10):  # enough failed rounds to open any breaker we ship
+        await quote_source.quotes([f"T{n}"])
+        if quote_source.status().breaker.state == "open":
+            break
+    st = quote_source.status()
+    assert st.breaker.state == "open" and st.breaker.paused(clock.now()) and st.last_error
+    assert st.breaker.retry_at is not None and not st.breaker.paused(st.breaker.retry_at)
 
 
 # ---------------------------------------------------------------- MarketCalendar

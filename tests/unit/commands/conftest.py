@@ -1,7 +1,7 @@
 """Fixtures for the command handlers: a real SQL store (SQLite), the real catalog and symbol
 directory, and small QuoteSource/ChartSource implementations that return fixed data.
 
-``FixedQuotes`` and ``FixedCharts`` implement the ports (they are data sources, not mocks of
+``MemoryQuotes`` and ``FixedCharts`` implement the ports (they are data sources, not mocks of
 our code). ``Chat`` plays a user typing commands in a channel: replies go through the in-memory
 chat adapter, channel-visible ones to the channel, private ones only to the asker.
 """
@@ -20,11 +20,12 @@ from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
-from bot.domain.errors import QuoteUnavailable, SourceError
-from bot.domain.models import ChannelRef, CommandContext, Quote, Reply, Story, TradingSession
+from bot.domain.errors import SourceError
+from bot.domain.models import ChannelRef, CommandContext, Reply, Story
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import quote_view
+from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
 from bot.ports import CommandName, IngestBatch
 from bot.store import SqlStore
@@ -63,41 +64,6 @@ def tiny_png() -> bytes:
         + chunk(b"IDAT", raw)
         + chunk(b"IEND", b"")
     )
-
-
-class FixedQuotes:
-    """A QuoteSource with fixed prices; unknown symbols get no price, as the port says.
-
-    ``down`` makes every call fail the way a dead quote service does (QuoteUnavailable).
-    """
-
-    def __init__(self, prices: dict[str, tuple[float, float]], clock: ManualClock) -> None:
-        self.prices = prices  # symbol -> (price, previous close)
-        self.clock = clock
-        self.down = False
-        self.calls: list[tuple[str, ...]] = []
-
-    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        self.calls.append(tuple(symbols))
-        if self.down:
-            raise QuoteUnavailable("quote service circuit open after 5 failures")
-        out = {}
-        for s in symbols:
-            if s in self.prices:
-                price, prev = self.prices[s]
-                out[s] = Quote(
-                    symbol=s,
-                    price=price,
-                    previous_close=prev,
-                    change=price - prev,
-                    change_pct=(price - prev) / prev * 100,
-                    session=TradingSession.PRE,
-                    as_of=self.clock.now(),
-                    currency="USD",
-                )
-            else:
-                out[s] = Quote(s, None, None, None, None, None, None)
-        return out
 
 
 class FixedCharts:
@@ -193,10 +159,10 @@ def config() -> BotConfig:
 
 
 @pytest.fixture
-def quotes(clock: ManualClock) -> FixedQuotes:
-    return FixedQuotes(
-        {"AMZN": (181.20, 182.70), "MSFT": (415.00, 410.00), "NVDA": (950.00, 940.00), "BABA": (80.0, 80.0)},
+def quotes(clock: ManualClock) -> MemoryQuotes:
+    return MemoryQuotes(
         clock,
+        {"AMZN": (181.20, 182.70), "MSFT": (415.00, 410.00), "NVDA": (950.00, 940.00), "BABA": (80.0, 80.0)},
     )
 
 
@@ -221,7 +187,7 @@ async def catalog(sqlite_store: SqlStore, config: BotConfig, directory: SymbolDi
 async def service(
     sqlite_store: SqlStore,
     catalog: Catalog,
-    quotes: FixedQuotes,
+    quotes: MemoryQuotes,
     charts: FixedCharts,
     directory: SymbolDirectory,
     config: BotConfig,

@@ -12,7 +12,7 @@ from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
 
-from .conftest import Chat, FixedCharts, FixedQuotes, discord_ctx, slack_ctx
+from .conftest import Chat, FixedCharts, MemoryQuotes, discord_ctx, slack_ctx
 
 CHANGES = (
     "/watch create mine NVDA",
@@ -96,7 +96,7 @@ async def test_discord_config_admin_needs_no_permission(service: CommandService)
 def restricted(
     sqlite_store: SqlStore,
     catalog: Catalog,
-    quotes: FixedQuotes,
+    quotes: MemoryQuotes,
     charts: FixedCharts,
     directory: SymbolDirectory,
     config: BotConfig,

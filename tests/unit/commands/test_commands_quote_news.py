@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,17 +12,17 @@ from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
 from bot.config import BotConfig
 from bot.domain.errors import StoreError
-from bot.domain.models import ChannelRef, Quote, Story, Subscription
+from bot.domain.models import ChannelRef, Story, Subscription
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
 
-from .conftest import Chat, FixedCharts, FixedQuotes, Newsroom, discord_ctx, rendered, slack_ctx, tiny_png
+from .conftest import Chat, FixedCharts, MemoryQuotes, Newsroom, discord_ctx, rendered, slack_ctx, tiny_png
 
 # ---------------------------------------------------------------- /quote
 
 
-async def test_quote_one_ticker(chat: Chat, news: Newsroom, quotes: FixedQuotes) -> None:
+async def test_quote_one_ticker(chat: Chat, news: Newsroom, quotes: MemoryQuotes) -> None:
     await news.publish("Amazon opens a new region", tickers=["AMZN"], age=timedelta(hours=5))
     await news.publish("Amazon wins cloud deal", tickers=["AMZN"], source="Bloomberg", age=timedelta(hours=2))
     await news.publish("Amazon cuts prices", tickers=["AMZN"], age=timedelta(minutes=12))
@@ -68,9 +67,9 @@ async def test_quote_unknown_symbol_suggests(chat: Chat) -> None:
     assert reply.text.startswith("No price for NVDIA. Did you mean NVDA")
 
 
-async def test_quote_service_down_still_answers(chat: Chat, news: Newsroom, quotes: FixedQuotes) -> None:
+async def test_quote_service_down_still_answers(chat: Chat, news: Newsroom, quotes: MemoryQuotes) -> None:
     await news.publish("Amazon wins cloud deal", tickers=["AMZN"])
-    quotes.down = True
+    quotes.down()
     reply = await chat("/quote AMZN MSFT")
     assert not reply.error
     assert (
@@ -89,12 +88,11 @@ async def test_chart_failure_never_fails_the_reply(chat: Chat, charts: FixedChar
     assert reply.text == "The chart is not available right now."
 
 
-class HangingQuotes:
-    """A QuoteSource whose network blackholes: it never answers."""
-
-    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
+def hanging_quotes(clock: ManualClock) -> MemoryQuotes:
+    """A quote service whose network blackholes: it never answers."""
+    quotes = MemoryQuotes(clock)
+    quotes.gate = asyncio.Event()
+    return quotes
 
 
 class HangingCharts:
@@ -111,7 +109,9 @@ async def test_hanging_sources_are_cut_off(
     clock: ManualClock,
 ) -> None:
     cfg = config.model_copy(update={"market": config.market.model_copy(update={"quote_timeout": 0.05})})
-    service = CommandService(sqlite_store, catalog, HangingQuotes(), HangingCharts(), directory, cfg, clock)
+    service = CommandService(
+        sqlite_store, catalog, hanging_quotes(clock), HangingCharts(), directory, cfg, clock
+    )
     service.market.chart_timeout = 0.1  # the default (8 s or more) is for real renderers
     reply = await service.handle(slack_ctx(), "quote", "AMZN")
     assert not reply.error
@@ -125,7 +125,7 @@ async def test_hanging_sources_are_cut_off(
 async def test_quote_without_a_chart_source(
     sqlite_store: SqlStore,
     catalog: Catalog,
-    quotes: FixedQuotes,
+    quotes: MemoryQuotes,
     directory: SymbolDirectory,
     config: BotConfig,
     clock: ManualClock,
@@ -267,7 +267,7 @@ class BrokenStore(SqlStore):
 async def test_store_failures_answer_privately(
     sqlite_store: SqlStore,
     catalog: Catalog,
-    quotes: FixedQuotes,
+    quotes: MemoryQuotes,
     directory: SymbolDirectory,
     config: BotConfig,
     clock: ManualClock,

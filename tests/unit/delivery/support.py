@@ -9,8 +9,6 @@ prices, optionally held back behind a gate to play a slow quote service.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,8 +18,9 @@ from bot.config import BotConfig, parse_config
 from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pipeline import AlertPipeline
-from bot.domain.models import ChannelRef, Quote, Story, StorySource, TradingSession
+from bot.domain.models import ChannelRef, Story, StorySource
 from bot.domain.timeutil import ManualClock
+from bot.market.memory import MemoryQuotes
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
 from bot.ports import SubscriptionSpec
@@ -53,41 +52,6 @@ def config(extra: str = "") -> BotConfig:
     if "delivery:" in extra:
         text = text.split("delivery:")[0]
     return parse_config(text + extra)
-
-
-class MemoryQuotes:
-    """An in-memory QuoteSource: fixed prices; symbols without one get ``price=None``.
-
-    ``gate`` (when set) holds every call until it is opened: a quote service that is slow.
-    """
-
-    def __init__(self, clock: ManualClock, prices: dict[str, tuple[float, float]] | None = None) -> None:
-        self.clock = clock
-        self.prices = dict(prices or {})
-        self.gate: asyncio.Event | None = None
-        self.calls: list[tuple[str, ...]] = []
-
-    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        self.calls.append(tuple(symbols))
-        if self.gate is not None:
-            await self.gate.wait()
-        out = {}
-        for s in symbols:
-            if s in self.prices:
-                price, prev = self.prices[s]
-                out[s] = Quote(
-                    symbol=s,
-                    price=price,
-                    previous_close=prev,
-                    change=round(price - prev, 4),
-                    change_pct=(price - prev) / prev * 100,
-                    session=TradingSession.PRE,
-                    as_of=self.clock.now(),
-                    currency="USD",
-                )
-            else:
-                out[s] = Quote(s, None, None, None, None, None, None, reason="no such symbol")
-        return out
 
 
 _counter = iter(range(1, 1_000_000))
