@@ -40,6 +40,7 @@ from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError, StoreError
 from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import OffsetClock, SystemClock
+from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, PollReport
 from bot.ingest.sources import FeedSource, all_feeds, feed_specs, news_source, watched_tickers
 from bot.logs import setup_logging
@@ -213,10 +214,16 @@ class Runtime:
             def sources() -> Sequence[FeedSource]:
                 return all_feeds(cfg, catalog.all(), extra=yahoo)
 
+            # one fetcher for config and chat feeds; chat feeds go through its SSRF guard, which
+            # lets through only public addresses and the operator's chat_feeds.allow_networks
+            fetcher = await stack.enter_async_context(
+                Fetcher(cfg.ingest, allow_networks=cfg.chat_feeds.allow_networks)
+            )
             poller = Poller(
                 store=store,
                 sources=sources,
                 config=cfg.ingest,
+                fetcher=fetcher,
                 on_stories=on_stories,
                 on_sources=on_sources,
                 clock=clock,

@@ -153,6 +153,31 @@ CommandName = Literal["quote", "news", "watch"]
 CompleteKind = Literal["watchlist", "ticker", "session"]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedCheck:
+    """One test fetch of a feed URL through the SSRF guard: its items (newest first), or why not.
+
+    ``error`` is one line that says what to fix (a blocked address, an HTML page, a body over
+    the limit); a feed with an error is never added.
+    """
+
+    url: str
+    final_url: str = ""
+    title: str = ""
+    items: tuple[NewsItem, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class FeedTester(Protocol):
+    """Fetch and parse an untrusted (chat-given) feed URL once, through the SSRF guard."""
+
+    async def check(self, url: str) -> FeedCheck: ...
+
+
 class CommandHandler(Protocol):
     """The platform-neutral slash-command entry point that chat adapters bind.
 
