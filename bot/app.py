@@ -212,7 +212,7 @@ class Runtime:
             yahoo = _yahoo_news(env, cfg, catalog, clock, cache_dir, stack)
 
             def sources() -> Sequence[FeedSource]:
-                return all_feeds(cfg, catalog.all(), extra=yahoo)
+                return all_feeds(cfg, catalog.all(), extra=yahoo, chat=catalog.chat_feeds())
 
             # one fetcher for config and chat feeds; chat feeds go through its SSRF guard, which
             # lets through only public addresses and the operator's chat_feeds.allow_networks

@@ -6,6 +6,7 @@ Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``;
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -212,6 +213,33 @@ class FeedSpec:
     trusted: bool = True  # False for URLs from chat: SSRF guard applies
 
 
+ChatFeedAdd = Literal["added", "name-taken", "url-taken", "limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFeed:
+    """A feed added from chat or the CLI, scoped to one workspace or guild (``scope``).
+
+    ``feed_id`` names its row in the feeds table (polling state and health); it derives
+    from the scope and the URL, so two workspaces adding one URL each see only their own.
+    ``added_by`` is ``platform:user`` (or ``cli:NAME``).
+    """
+
+    scope: str
+    name: str
+    url: str
+    feed_id: str
+    interval: int
+    added_by: str
+    added_at: datetime
+
+    @staticmethod
+    def id_for(scope: str, url: str) -> str:
+        """The feeds-table id of ``url`` added in ``scope``: ``chat:1a2b3c4d5e6f7a8b``."""
+        digest = hashlib.sha256(f"{scope}\n{url.strip()}".encode()).hexdigest()
+        return f"chat:{digest[:16]}"
+
+
 @dataclass(frozen=True, slots=True)
 class FeedState:
     """A feed's polling state, kept across restarts."""
@@ -365,6 +393,14 @@ class Store(Protocol):
         ...
 
     async def defer_handoff(self, story_id: str, *, kind: HandoffKind, due_at: datetime) -> None: ...
+
+    # feeds added from chat, per workspace or guild
+    async def list_chat_feeds(self, scope: str | None = None) -> list[ChatFeed]: ...
+    async def add_chat_feed(self, feed: ChatFeed, *, limit: int) -> ChatFeedAdd:
+        """Store a chat feed unless its scope has the name or URL already or is at ``limit``."""
+        ...
+
+    async def remove_chat_feed(self, scope: str, name: str) -> ChatFeed | None: ...
 
     # watchlists created in chat (config watchlists are not stored)
     async def list_watchlists(self, scope: str | None = None) -> list[Watchlist]: ...

@@ -141,7 +141,7 @@ class NewsStore(StoreBase):
             await self._sync_feeds(feeds)
 
     async def _sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
-        origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo"}
+        origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo", "chat"}
         async with self.engine.begin() as conn:
             existing = {r.id: r for r in (await conn.execute(sa.select(t.feeds))).all()}
             inserts: list[dict[str, Any]] = []
