@@ -149,9 +149,9 @@ class AuthProbe(Protocol):
     async def check_auth(self) -> None: ...
 
 
-CommandName = Literal["quote", "news", "watch"]
+CommandName = Literal["quote", "news", "watch", "feed"]
 # what autocomplete can offer: watchlist names, symbols, trading sessions (a comma list)
-CompleteKind = Literal["watchlist", "ticker", "session"]
+CompleteKind = Literal["watchlist", "ticker", "session", "feed"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Final
 from bot.commands import grammar
 from bot.commands import messages as msg
 from bot.commands.args import normalize
+from bot.commands.feeds import FeedHandlers
 from bot.commands.grammar import (
     Command,
     DeleteCmd,
     EditCmd,
+    FeedAddCmd,
+    FeedHelpCmd,
+    FeedListCmd,
+    FeedRemoveCmd,
+    FeedTestCmd,
     HelpCmd,
     ListCmd,
     MuteCmd,
@@ -25,6 +31,7 @@ from bot.commands.grammar import (
     QueryCmd,
     QuoteCmd,
     ShowCmd,
+    StatusCmd,
     SubscribeCmd,
     SubscriptionsCmd,
     TestCmd,
@@ -40,7 +47,7 @@ from bot.config import BotConfig
 from bot.domain.errors import BotError
 from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
 from bot.domain.rules.symbols import SymbolDirectory
-from bot.ports import ChartSource, Clock, CommandName, CompleteKind, QuoteSource, Store
+from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource, Store
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -90,7 +97,7 @@ def error_reply(
 
 
 class CommandService:
-    """/quote, /news and /watch for every platform (implements ``bot.ports.CommandHandler``)."""
+    """/quote, /news, /watch and /feed for every platform (implements ``bot.ports.CommandHandler``)."""
 
     def __init__(
         self,
@@ -101,6 +108,7 @@ class CommandService:
         directory: SymbolDirectory,
         config: BotConfig,
         clock: Clock,
+        feeds: FeedTester | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -125,6 +133,16 @@ class CommandService:
             directory=directory,
             permissions=self.permissions,
             limits=config.commands,
+            clock=clock,
+            tz=config.tz,
+        )
+
+        self.feeds = FeedHandlers(
+            store=store,
+            catalog=catalog,
+            tester=feeds,
+            permissions=self.permissions,
+            config=config.chat_feeds,
             clock=clock,
             tz=config.tz,
         )
@@ -185,6 +203,18 @@ class CommandService:
                 return await w.unmute(ctx, cmd)
             case TestCmd():
                 return await w.test(ctx, cmd)
+            case StatusCmd():
+                return await w.status(ctx, self.feeds)
+            case FeedAddCmd():
+                return await self.feeds.add(ctx, cmd)
+            case FeedListCmd():
+                return await self.feeds.list_feeds(ctx)
+            case FeedRemoveCmd():
+                return await self.feeds.remove(ctx, cmd)
+            case FeedTestCmd():
+                return await self.feeds.test(ctx, cmd)
+            case FeedHelpCmd():
+                return self.feeds.help(cmd.topic)
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
     async def complete(self, ctx: CommandContext, kind: CompleteKind, prefix: str) -> list[str]:
@@ -196,6 +226,8 @@ class CommandService:
                 return self._complete_watchlist(ctx, text)
             if kind == "session":
                 return complete_sessions(text)
+            if kind == "feed":
+                return self._complete_feed(ctx, text)
             return self._complete_ticker(text)
         except Exception:  # autocomplete must answer something, whatever the input
             log.exception("autocomplete %s %r failed", kind, prefix[:64] if prefix else "")
@@ -204,6 +236,16 @@ class CommandService:
     def _complete_watchlist(self, ctx: CommandContext, text: str) -> list[str]:
         key = text.lower()
         names = [w.name for w in self.catalog.visible(ctx.scope)]
+        starts = [n for n in names if n.lower().startswith(key)]
+        inside = [n for n in names if key in n.lower() and n not in starts]
+        return (sorted(starts, key=str.lower) + sorted(inside, key=str.lower))[:MAX_CHOICES]
+
+    def _complete_feed(self, ctx: CommandContext, text: str) -> list[str]:
+        """This workspace's chat feed names (only for those who may manage them)."""
+        if not (self.permissions.is_admin(ctx) or (ctx.platform == "discord" and ctx.can_manage_server)):
+            return []
+        key = text.lower()
+        names = [f.name for f in self.catalog.chat_feeds(ctx.scope)]
         starts = [n for n in names if n.lower().startswith(key)]
         inside = [n for n in names if key in n.lower() and n not in starts]
         return (sorted(starts, key=str.lower) + sorted(inside, key=str.lower))[:MAX_CHOICES]
