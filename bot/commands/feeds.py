@@ -175,7 +175,7 @@ class FeedHandlers:
                 url=cmd.url,
                 feed_id=feed_id,
                 interval=int(every.total_seconds()),
-                added_by=f"{ctx.platform}:{ctx.user}",
+                added_by=ctx.user if ctx.user.startswith("cli:") else f"{ctx.platform}:{ctx.user}",
                 added_at=self.clock.now(),
             )
             outcome = await self.store.add_chat_feed(feed, limit=self.config.limit_per_workspace)

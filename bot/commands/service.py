@@ -8,6 +8,7 @@ logged once here and answers a private apology, never a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 from bot.commands import grammar
@@ -96,6 +97,29 @@ def error_reply(
     )
 
 
+Dispatch = Callable[[CommandContext, Command], Awaitable[Reply]]
+
+
+async def answer(dispatch: Dispatch, ctx: CommandContext, command: CommandName, text: str) -> Reply:
+    """Parse ``text`` as ``/command`` and run it through ``dispatch``; user errors become private
+    one-line replies with the usage concerned. Shared by chat (``CommandService``) and the CLI."""
+    try:
+        text = normalize(text or "")
+        if len(text) > MAX_TEXT:
+            raise UsageError(msg.TOO_LONG.format(length=len(text), limit=MAX_TEXT))
+        parsed = grammar.parse(command, text)
+        return await dispatch(ctx, parsed)
+    except PermissionDenied as exc:
+        return error_reply(str(exc), command="", denied=True)
+    except UsageError as exc:
+        return error_reply(str(exc), usage=exc.usage, command=command)
+    except BotError as exc:  # CommandError and anything else with a user-facing message
+        return error_reply(str(exc), command="")
+    except Exception:
+        log.exception("/%s %r failed for %s:%s", command, text[:200], ctx.platform, ctx.user)
+        return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
+
+
 class CommandService:
     """/quote, /news, /watch and /feed for every platform (implements ``bot.ports.CommandHandler``)."""
 
@@ -153,21 +177,7 @@ class CommandService:
 
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
         """Answer one slash command; never raises for user errors (see the module docstring)."""
-        try:
-            text = normalize(text or "")
-            if len(text) > MAX_TEXT:
-                raise UsageError(msg.TOO_LONG.format(length=len(text), limit=MAX_TEXT))
-            parsed = grammar.parse(command, text)
-            return await self.dispatch(ctx, parsed)
-        except PermissionDenied as exc:
-            return error_reply(str(exc), command="", denied=True)
-        except UsageError as exc:
-            return error_reply(str(exc), usage=exc.usage, command=command)
-        except BotError as exc:  # CommandError and anything else with a user-facing message
-            return error_reply(str(exc), command="")
-        except Exception:
-            log.exception("/%s %r failed for %s:%s", command, text[:200], ctx.platform, ctx.user)
-            return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
+        return await answer(self.dispatch, ctx, command, text)
 
     async def dispatch(self, ctx: CommandContext, cmd: Command) -> Reply:
         """Run a parsed command (raises CommandError for refusals; ``handle`` turns them into replies)."""
