@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,11 @@ import pytest
 from bot.app import Runtime
 from bot.config import load_env, parse_config
 from bot.domain.cluster import CATALOG_VERSION
-from bot.ports import ChatFeed
+from bot.domain.models import NewsItem, Story
+from bot.domain.timeutil import ManualClock
+from bot.ports import ChatFeed, IngestBatch
 from bot.store import SqlStore
+from tests.unit.delivery.support import DISCORD_A, SLACK_A, make_world, story
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 
@@ -135,3 +138,59 @@ async def test_a_feed_added_on_one_replica_is_polled_by_the_other(postgres: obje
         assert await two.follow_catalog()
         await two.poller.refresh()
         assert feed.feed_id in two.poller.sources
+
+
+async def test_stories_only_chat_feeds_carried_reach_only_their_workspace(
+    sqlite_store: SqlStore, clock: ManualClock
+) -> None:
+    """A workspace's /feed serves that workspace; a story a config feed also carried is everyone's."""
+    w = await make_world(sqlite_store, clock)
+    await w.subscribe("chips", SLACK_A)  # workspace slack:T1
+    await w.subscribe("chips", DISCORD_A)  # guild discord:G1
+    mine = chat_feed("slack:T1", "Desk wire", "https://desk.example/rss")
+    assert await sqlite_store.add_chat_feed(mine, limit=50) == "added"
+    await w.catalog.reload()
+
+    now = w.clock.now()
+
+    def item(feed_id: str, s: Story, n: int) -> tuple[NewsItem, str]:
+        link = f"https://desk.example/{n}"
+        return NewsItem(f"i{n}", feed_id, "Desk", s.title, link, link, "", now, now), s.id
+
+    only_chat = story(
+        "US tightens export controls on AI chips; Nvidia and AMD fall", at=now - timedelta(minutes=5)
+    )
+    both = story("Nvidia and AMD shares rise on chip demand", at=now - timedelta(minutes=4))
+    await sqlite_store.save_ingest(
+        IngestBatch(
+            items=[
+                item(mine.feed_id, only_chat, 1),
+                item(mine.feed_id, both, 2),
+                item("config:abc", both, 3),
+            ],
+            new_stories=[only_chat, both],
+        )
+    )
+    assert await w.pipeline.process([only_chat, both]) == 3
+    await w.deliver()
+    assert [a.title for a in w.chat["slack"].alerts(SLACK_A.channel)] == [only_chat.title, both.title]
+    assert [a.title for a in w.chat["discord"].alerts(DISCORD_A.channel)] == [both.title]
+    assert w.pipeline.stats["filtered_workspace"] == 1
+
+
+async def test_story_feeds(store: SqlStore) -> None:
+    a, b = story("One", at=T0, sid="s-one"), story("Two", at=T0, sid="s-two")
+
+    def item(feed_id: str, s: Story, n: int) -> tuple[NewsItem, str]:
+        link = f"https://x.example/{n}"
+        return NewsItem(f"i{n}", feed_id, "X", s.title, link, link, "", T0, T0), s.id
+
+    batch = IngestBatch(
+        items=[item("chat:1", a, 1), item("config:2", a, 2), item("chat:1", b, 3)], new_stories=[a, b]
+    )
+    await store.save_ingest(batch)
+    assert await store.story_feeds(["s-one", "s-two", "s-none"]) == {
+        "s-one": {"chat:1", "config:2"},
+        "s-two": {"chat:1"},
+    }
+    assert await store.story_feeds([]) == {}
