@@ -331,6 +331,17 @@ async def test_discord_feed_commands_need_manage_server(
     choices = await fake_discord.autocomplete(owner, world.channel, "feed remove", focused="name", name="wi")
     assert [c["value"] for c in choices] == ["Wire"]
 
+    ix = await fake_discord.slash(world.moderator, world.channel, "watch subscribe", name="chips")
+    await ix.reply()
+    ix = await fake_discord.slash(world.member, world.channel, "watch status", bypass_permissions=True)
+    status = await ix.reply()
+    assert status.ephemeral and "Status of this workspace" in status.visible_text()
+    assert "1 feed added here · 1 subscription in 1 channel" in status.visible_text()
+    assert (
+        "Feed Wire" in status.visible_text()
+        and f"#{world.channel.id} (this channel)" in status.visible_text()
+    )
+
     # Manage Channels is enough for /watch, not for feeds (a server admin may have shown /feed to them)
     mod = world.guild.add_member("mo", permissions=EVERYONE_DEFAULT | MANAGE_CHANNELS)
     ix = await fake_discord.slash(mod, world.channel, "feed remove", name="Wire", bypass_permissions=True)
