@@ -84,7 +84,6 @@ class FeedHandlers:
         self.config = config
         self.clock = clock
         self.tz = tz
-        self._lock = asyncio.Lock()  # one add or remove at a time in this process
 
     # ------------------------------------------------------------ helpers
 
@@ -151,41 +150,42 @@ class FeedHandlers:
         """Test the URL, then store it for this workspace (nothing is stored when the test fails)."""
         self.permissions.check_feeds(ctx)
         every = self._interval(cmd)
-        async with self._lock:
-            existing = await self.store.list_chat_feeds(ctx.scope)
-            feed_id = ChatFeed.id_for(ctx.scope, cmd.url)
-            if cmd.name is not None and (taken := self._named(existing, cmd.name)) is not None:
-                raise CommandError(msg.feed_name_taken(taken.name))
-            if (same := next((f for f in existing if f.feed_id == feed_id), None)) is not None:
-                raise CommandError(msg.feed_url_taken(same.url, same.name))
-            if len(existing) >= self.config.limit_per_workspace:
-                raise CommandError(msg.feed_limit(self.config.limit_per_workspace))
-            check = await self._check(cmd.url)
-            if not check.ok:
-                return Reply(
-                    title=msg.FEED_NOT_ADDED_TITLE,
-                    text=msg.feed_not_added(str(check.error)),
-                    private=True,
-                    error=True,
-                )
-            name = cmd.name or _default_name(check)
-            feed = ChatFeed(
-                scope=ctx.scope,
-                name=name,
-                url=cmd.url,
-                feed_id=feed_id,
-                interval=int(every.total_seconds()),
-                added_by=ctx.user if ctx.user.startswith("cli:") else f"{ctx.platform}:{ctx.user}",
-                added_at=self.clock.now(),
+        existing = await self.store.list_chat_feeds(ctx.scope)
+        feed_id = ChatFeed.id_for(ctx.scope, cmd.url)
+        if cmd.name is not None and (taken := self._named(existing, cmd.name)) is not None:
+            raise CommandError(msg.feed_name_taken(taken.name))
+        if (same := next((f for f in existing if f.feed_id == feed_id), None)) is not None:
+            raise CommandError(msg.feed_url_taken(same.url, same.name))
+        if len(existing) >= self.config.limit_per_workspace:
+            raise CommandError(msg.feed_limit(self.config.limit_per_workspace))
+        # checked again by the store when saving: the fetch holds no lock, and two admins (or
+        # replicas) adding at once still end with one feed per name and URL, within the limit
+        check = await self._check(cmd.url)
+        if not check.ok:
+            return Reply(
+                title=msg.FEED_NOT_ADDED_TITLE,
+                text=msg.feed_not_added(str(check.error)),
+                private=True,
+                error=True,
             )
-            outcome = await self.store.add_chat_feed(feed, limit=self.config.limit_per_workspace)
-            if outcome == "name-taken":
-                raise CommandError(msg.feed_name_taken(name))
-            if outcome == "url-taken":
-                raise CommandError(msg.feed_url_taken(cmd.url, name))
-            if outcome == "limit":
-                raise CommandError(msg.feed_limit(self.config.limit_per_workspace))
-            await self.catalog.reload()
+        name = cmd.name or _default_name(check)
+        feed = ChatFeed(
+            scope=ctx.scope,
+            name=name,
+            url=cmd.url,
+            feed_id=feed_id,
+            interval=int(every.total_seconds()),
+            added_by=ctx.user if ctx.user.startswith("cli:") else f"{ctx.platform}:{ctx.user}",
+            added_at=self.clock.now(),
+        )
+        outcome = await self.store.add_chat_feed(feed, limit=self.config.limit_per_workspace)
+        if outcome == "name-taken":
+            raise CommandError(msg.feed_name_taken(name))
+        if outcome == "url-taken":
+            raise CommandError(msg.feed_url_taken(cmd.url, name))
+        if outcome == "limit":
+            raise CommandError(msg.feed_limit(self.config.limit_per_workspace))
+        await self.catalog.reload()
         items = await self._item_lines(ctx, check.items)
         return Reply(
             title=f"{msg.FEED_ADDED_TITLE}: {name}",
@@ -201,12 +201,11 @@ class FeedHandlers:
     async def remove(self, ctx: CommandContext, cmd: FeedRemoveCmd) -> Reply:
         """Stop polling one of this workspace's feeds."""
         self.permissions.check_feeds(ctx)
-        async with self._lock:
-            removed = await self.store.remove_chat_feed(ctx.scope, cmd.name)
-            if removed is None:
-                names = [f.name for f in await self.store.list_chat_feeds(ctx.scope)]
-                raise CommandError(msg.no_such_feed(cmd.name, names))
-            await self.catalog.reload()
+        removed = await self.store.remove_chat_feed(ctx.scope, cmd.name)
+        if removed is None:
+            names = [f.name for f in await self.store.list_chat_feeds(ctx.scope)]
+            raise CommandError(msg.no_such_feed(cmd.name, names))
+        await self.catalog.reload()
         return Reply(
             title=f"{msg.FEED_REMOVED_TITLE}: {removed.name}",
             text=msg.feed_removed(removed.name, removed.url),
