@@ -642,7 +642,32 @@ class AlertPipeline:
         is over by ``resume()`` (the story's "sources" hand-off is due then), if no later
         source triggers it first. The hand-off is stored, so a restart keeps the timers.
         """
-        return await self._announce(list(dict.fromkeys(sid for sid, _ in pairs)))
+        ids = list(dict.fromkeys(sid for sid, _ in pairs))
+        return await self._widen(pairs) + await self._announce(ids)
+
+    async def _widen(self, pairs: Sequence[tuple[str, StorySource]]) -> int:
+        """Stories that feeds added from chat found first and a shared feed now carries too: they
+        are everyone's now, so alert the channels their workspace confinement left out (channels
+        already alerted are skipped by the outbox keys), under the shared outlet's name and link."""
+        if not pairs or not self._catalog.chat_feeds():
+            return 0
+        first = dict(reversed(pairs))  # story id -> the first new outlet of this batch
+        feeds = await self._store.story_feeds(list(first))
+        mixed = [
+            sid
+            for sid, fids in feeds.items()
+            if any(f.startswith("chat:") for f in fids) and not all(f.startswith("chat:") for f in fids)
+        ]
+        if not mixed:
+            return 0
+        stories = [
+            replace(
+                s, source=first[s.id].source, link=first[s.id].link, canonical_url="", sources=(first[s.id],)
+            )
+            for s in await self._store.get_stories(mixed)
+        ]
+        self.stats["widened"] += len(stories)
+        return await self.process(stories)
 
     async def flush_followups(self) -> int:
         """Queue follow-ups whose throttle interval has ended (``resume()`` does this and more)."""
@@ -705,7 +730,9 @@ class AlertPipeline:
         """(follow-ups queued, when to try again if this channel must wait, else None)."""
         now = self._clock.now()
         announced = {e.source for f in followups if f.alert.channel == sub.channel for e in f.alert.entries}
-        fresh = [s for s in story.sources if s.source != story.source and s.source not in announced]
+        # the alert's own outlet is not news to its channel (a widened story names a shared one)
+        shown = {story.source, delivery.alert.source}
+        fresh = [s for s in story.sources if s.source not in shown and s.source not in announced]
         if not fresh:
             return 0, None
         in_channel = [f for f in followups if f.alert.channel == sub.channel]

@@ -12,7 +12,7 @@ import pytest
 from bot.app import Runtime
 from bot.config import load_env, parse_config
 from bot.domain.cluster import CATALOG_VERSION
-from bot.domain.models import NewsItem, Story
+from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.timeutil import ManualClock
 from bot.ports import ChatFeed, IngestBatch
 from bot.store import SqlStore
@@ -176,6 +176,24 @@ async def test_stories_only_chat_feeds_carried_reach_only_their_workspace(
     assert [a.title for a in w.chat["slack"].alerts(SLACK_A.channel)] == [only_chat.title, both.title]
     assert [a.title for a in w.chat["discord"].alerts(DISCORD_A.channel)] == [both.title]
     assert w.pipeline.stats["filtered_workspace"] == 1
+
+    # a config feed now carries the story the chat feed found first: it is everyone's now, under
+    # the shared outlet's name and link (nothing of the chat feed shows elsewhere)
+    shared = StorySource("Shared Wire", "https://shared.example/chips", now)
+    joined, _ = item("config:abc", only_chat, 4)
+    await sqlite_store.save_ingest(
+        IngestBatch(items=[(joined, only_chat.id)], new_sources=[(only_chat.id, shared)])
+    )
+    await w.pipeline.process_new_sources([(only_chat.id, shared)])
+    await w.deliver()
+    got = [(a.kind, a.title) for a in w.chat["discord"].alerts(DISCORD_A.channel)]
+    assert got == [("story", both.title), ("story", only_chat.title)]  # no "also reported by" itself
+    late = w.chat["discord"].alerts(DISCORD_A.channel)[1]
+    assert (late.source, late.link) == ("Shared Wire", "https://shared.example/chips")
+    # Slack had it already: no second alert there, "also reported by Shared Wire" instead
+    got = [(a.kind, a.title) for a in w.chat["slack"].alerts(SLACK_A.channel)]
+    assert got == [("story", only_chat.title), ("story", both.title), ("followup", only_chat.title)]
+    assert [e.source for e in w.chat["slack"].alerts(SLACK_A.channel)[2].entries] == ["Shared Wire"]
 
 
 async def test_story_feeds(store: SqlStore) -> None:
