@@ -40,7 +40,9 @@ from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError, StoreError
 from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import OffsetClock, SystemClock
+from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, PollReport
+from bot.ingest.probe import FeedProbe
 from bot.ingest.sources import FeedSource, all_feeds, feed_specs, news_source, watched_tickers
 from bot.logs import setup_logging
 from bot.market.charts import ChartRenderer
@@ -173,7 +175,13 @@ class Runtime:
             adapters: dict[str, ChatAdapter] = {}
             console = ConsoleChat(json_mode=console_json, stream=console_stream, clock=clock)
             adapters["console"] = console
-            commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock)
+            # one fetcher for config and chat feeds; chat feeds go through its SSRF guard, which
+            # lets through only public addresses and the operator's chat_feeds.allow_networks
+            fetcher = await stack.enter_async_context(
+                Fetcher(cfg.ingest, allow_networks=cfg.chat_feeds.allow_networks)
+            )
+            probe = FeedProbe(fetcher, clock=clock, summary_chars=cfg.ingest.summary_chars)
+            commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock, feeds=probe)
             if connect_chat:
                 for platform, adapter in await _chat_adapters(
                     env, cfg, commands, clock, stack, listen=listen, node=node, store=store
@@ -211,12 +219,13 @@ class Runtime:
             yahoo = _yahoo_news(env, cfg, catalog, clock, cache_dir, stack)
 
             def sources() -> Sequence[FeedSource]:
-                return all_feeds(cfg, catalog.all(), extra=yahoo)
+                return all_feeds(cfg, catalog.all(), extra=yahoo, chat=catalog.chat_feeds())
 
             poller = Poller(
                 store=store,
                 sources=sources,
                 config=cfg.ingest,
+                fetcher=fetcher,
                 on_stories=on_stories,
                 on_sources=on_sources,
                 clock=clock,

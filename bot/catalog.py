@@ -1,4 +1,5 @@
-"""The watchlist catalog: config watchlists plus chat-created ones, compiled into one matcher.
+"""The watchlist catalog: config watchlists plus chat-created ones, compiled into one matcher,
+and the feeds added from chat (the poller's source list reads them at each refresh).
 
 Delivery matches stories through ``catalog.matcher``; commands edit stored watchlists and call
 ``reload()`` so that edits take effect at the next poll without a restart.
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from bot.domain.models import Watchlist
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.ports import Store
+from bot.ports import ChatFeed, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Catalog:
         self.directory = directory
         self.aliases: Mapping[str, Sequence[str]] = dict(aliases or {})
         self._stored: tuple[Watchlist, ...] = ()
+        self._feeds: tuple[ChatFeed, ...] = ()
         self._matcher: Matcher | None = None
         self._lock = asyncio.Lock()
         self.version = 0
@@ -54,10 +56,11 @@ class Catalog:
         """Re-read stored watchlists and recompile the matcher (atomic swap)."""
         async with self._lock:
             stored = tuple(await self._store.list_watchlists())
+            feeds = tuple(await self._store.list_chat_feeds())
             started = time.perf_counter()
             watchlists = [*self._config, *stored]
             matcher = await asyncio.to_thread(compile_matcher, watchlists, self.directory, self.aliases)
-            self._stored, self._matcher = stored, matcher
+            self._stored, self._matcher, self._feeds = stored, matcher, feeds
             self.version += 1
             log.info(
                 "watchlists compiled: %d from config, %d from chat in %.0f ms",
@@ -69,6 +72,10 @@ class Catalog:
     def all(self) -> list[Watchlist]:
         """Config watchlists first, then every chat watchlist."""
         return [*self._config, *self._stored]
+
+    def chat_feeds(self, scope: str | None = None) -> list[ChatFeed]:
+        """Feeds added from chat (a workspace's or guild's only, given ``scope``), as of the last reload."""
+        return [f for f in self._feeds if scope is None or f.scope == scope]
 
     def config_watchlists(self) -> list[Watchlist]:
         return list(self._config)

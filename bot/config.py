@@ -8,6 +8,7 @@ start-up, and raises ``ConfigError`` whose message names the file, the line, the
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -428,6 +429,34 @@ class CommandsConfig(_Model):
     max_watchlists: int = Field(default=50, ge=1, le=10000)
 
 
+class ChatFeedsConfig(_Model):
+    """Feeds added from chat (``/feed add``): always fetched through the SSRF guard.
+
+    ``allow_networks`` opens listed private networks for intranet feeds (default none: only
+    public addresses); nothing else private is ever fetched for a chat feed.
+    """
+
+    allow_networks: list[str] = Field(default_factory=list)
+    limit_per_workspace: int = Field(default=50, ge=1, le=1000)
+    min_interval: Seconds = Field(default=300, ge=30, le=86400)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for raw in v:
+            try:
+                net = ipaddress.ip_network(str(raw).strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{raw!r} is not a network: write an address range like 10.20.0.0/16 or fd00:12::/32"
+                ) from None
+            if net.prefixlen == 0:
+                raise ValueError(f"{raw!r} would open every address: list the intranet's own range")
+            out.append(str(net))
+        return list(dict.fromkeys(out))
+
+
 class WebConfig(_Model):
     """The bot's HTTP server: health, metrics and Slack HTTP mode."""
 
@@ -476,6 +505,7 @@ class BotConfig(_Model):
     briefing: BriefingConfig = BriefingConfig()
     move_alerts: Annotated[MoveAlertsConfig, BeforeValidator(_move_alerts)] = MoveAlertsConfig()
     commands: CommandsConfig = CommandsConfig()
+    chat_feeds: ChatFeedsConfig = ChatFeedsConfig()
     web: WebConfig = WebConfig()
     # the operators' channel for notices (a subscription broke, a feed was disabled, a platform
     # paused, and when each recovers); a list names fallbacks on other platforms, used while the

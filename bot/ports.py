@@ -6,6 +6,7 @@ Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``;
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -157,9 +158,34 @@ class AuthProbe(Protocol):
     async def check_auth(self) -> None: ...
 
 
-CommandName = Literal["quote", "news", "watch"]
+CommandName = Literal["quote", "news", "watch", "feed"]
 # what autocomplete can offer: watchlist names, symbols, trading sessions (a comma list)
-CompleteKind = Literal["watchlist", "ticker", "session"]
+CompleteKind = Literal["watchlist", "ticker", "session", "feed"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCheck:
+    """One test fetch of a feed URL through the SSRF guard: its items (newest first), or why not.
+
+    ``error`` is one line that says what to fix (a blocked address, an HTML page, a body over
+    the limit); a feed with an error is never added.
+    """
+
+    url: str
+    final_url: str = ""
+    title: str = ""
+    items: tuple[NewsItem, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class FeedTester(Protocol):
+    """Fetch and parse an untrusted (chat-given) feed URL once, through the SSRF guard."""
+
+    async def check(self, url: str) -> FeedCheck: ...
 
 
 class CommandHandler(Protocol):
@@ -194,6 +220,33 @@ class FeedSpec:
     enabled: bool = True
     backfill: int = 0
     trusted: bool = True  # False for URLs from chat: SSRF guard applies
+
+
+ChatFeedAdd = Literal["added", "name-taken", "url-taken", "limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFeed:
+    """A feed added from chat or the CLI, scoped to one workspace or guild (``scope``).
+
+    ``feed_id`` names its row in the feeds table (polling state and health); it derives
+    from the scope and the URL, so two workspaces adding one URL each see only their own.
+    ``added_by`` is ``platform:user`` (or ``cli:NAME``).
+    """
+
+    scope: str
+    name: str
+    url: str
+    feed_id: str
+    interval: int
+    added_by: str
+    added_at: datetime
+
+    @staticmethod
+    def id_for(scope: str, url: str) -> str:
+        """The feeds-table id of ``url`` added in ``scope``: ``chat:1a2b3c4d5e6f7a8b``."""
+        digest = hashlib.sha256(f"{scope}\n{url.strip()}".encode()).hexdigest()
+        return f"chat:{digest[:16]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +388,10 @@ class Store(Protocol):
     async def set_story_tickers(self, story_id: str, tickers: Sequence[str]) -> None: ...
     async def recent_stories(self, since: datetime) -> list[Story]: ...
     async def get_story(self, story_id: str) -> Story | None: ...
+    async def story_feeds(self, story_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The ids of the feeds whose items make up each story (stories without items are left out)."""
+        ...
+
     async def get_stories(self, story_ids: Sequence[str]) -> list[Story]: ...
     async def stories(
         self, *, since: datetime | None = None, ticker: str | None = None, limit: int = 50
@@ -349,6 +406,14 @@ class Store(Protocol):
         ...
 
     async def defer_handoff(self, story_id: str, *, kind: HandoffKind, due_at: datetime) -> None: ...
+
+    # feeds added from chat, per workspace or guild
+    async def list_chat_feeds(self, scope: str | None = None) -> list[ChatFeed]: ...
+    async def add_chat_feed(self, feed: ChatFeed, *, limit: int) -> ChatFeedAdd:
+        """Store a chat feed unless its scope has the name or URL already or is at ``limit``."""
+        ...
+
+    async def remove_chat_feed(self, scope: str, name: str) -> ChatFeed | None: ...
 
     # watchlists created in chat (config watchlists are not stored)
     async def list_watchlists(self, scope: str | None = None) -> list[Watchlist]: ...

@@ -192,6 +192,16 @@ def _render_alert(a: AlertView, *, ref: MessageRef, thread: MessageRef | None, e
     return out
 
 
+def reply_text(r: Reply) -> str:
+    """A Reply as plain text (the CLI prints command replies with it)."""
+    return _render_reply(r).plain
+
+
+def reply_json(r: Reply) -> dict[str, Any]:
+    """A Reply as one JSON-ready object."""
+    return _reply_json(r)
+
+
 def _render_reply(r: Reply) -> Text:
     out = Text()
     if r.title:

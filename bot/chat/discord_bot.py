@@ -57,7 +57,7 @@ from bot.chat.discord_embeds import (
     render,
     reply_message,
 )
-from bot.commands.messages import WATCH_SUBCOMMANDS
+from bot.commands.messages import FEED_SUBCOMMANDS, WATCH_SUBCOMMANDS
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
@@ -96,7 +96,9 @@ STATE_CHANGING: Final = frozenset(
     {"create", "add", "remove", "delete", "query", "subscribe", "options", "unsubscribe", "mute", "unmute"}
 )
 # answered after a defer at once: they wait on quotes, charts or a scan of a day of stories
-SLOW: Final = frozenset({("quote", ""), ("news", ""), ("watch", "test")})
+SLOW: Final = frozenset(
+    {("quote", ""), ("news", ""), ("watch", "test"), ("watch", "status"), ("feed", "add"), ("feed", "test")}
+)
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 ALREADY_ACKNOWLEDGED: Final = 40060
@@ -1013,6 +1015,7 @@ class DiscordAdapter(ChatPlatform):
             quote,
             news,
             self._watch_group(),
+            self._feed_group(),
         )
         for command in commands:
             if guilds:
@@ -1201,6 +1204,12 @@ class DiscordAdapter(ChatPlatform):
         async def test(interaction: discord.Interaction[_Client], name: WatchlistName) -> None:
             await run(interaction, "test", name)
 
+        @watch.command(
+            name="status", description="Feeds with health, subscriptions, last alerts and the queue here"
+        )
+        async def status(interaction: discord.Interaction[_Client]) -> None:
+            await run(interaction, "status")
+
         @watch.command(name="help", description="How to use /watch")
         @app_commands.describe(topic="A subcommand to explain")
         @app_commands.choices(
@@ -1210,6 +1219,69 @@ class DiscordAdapter(ChatPlatform):
             await run(interaction, "help", topic)
 
         return watch
+
+    def _feed_group(self) -> app_commands.Group:
+        """/feed add|list|remove|test|help: Manage Server only (also checked by the handlers)."""
+        adapter = self
+        feed = app_commands.Group(
+            name="feed",
+            description="Feeds this server polls for its watchlists",
+            default_permissions=discord.Permissions(manage_guild=True),
+            guild_only=True,
+        )
+
+        async def feed_names(
+            interaction: discord.Interaction[_Client], current: str
+        ) -> list[app_commands.Choice[str]]:
+            return await adapter._complete(interaction, "feed", current)
+
+        async def run(interaction: discord.Interaction[_Client], *words: str | None) -> None:
+            await adapter._command(interaction, "feed", " ".join(w for w in words if w))
+
+        @feed.command(name="add", description="Test a feed URL and, if it works, poll it for this server")
+        @app_commands.describe(
+            url="The feed's http(s) URL (RSS or Atom)",
+            every="How often to poll it, e.g. 5m, 15m or 1h (default 5m)",
+            name="A name for it (default: the feed's title)",
+        )
+        async def add(
+            interaction: discord.Interaction[_Client],
+            url: app_commands.Range[str, 8, 2000],
+            every: app_commands.Range[str, 2, 10] | None = None,
+            name: app_commands.Range[str, 1, 64] | None = None,
+        ) -> None:
+            await run(
+                interaction, "add", url, f"every {every}" if every else None, f"name {name}" if name else None
+            )
+
+        @feed.command(name="list", description="This server's feeds with their health")
+        async def list_(interaction: discord.Interaction[_Client]) -> None:
+            await run(interaction, "list")
+
+        @feed.command(name="remove", description="Stop polling a feed added here")
+        @app_commands.describe(name="The feed")
+        @app_commands.autocomplete(name=feed_names)
+        async def remove(
+            interaction: discord.Interaction[_Client], name: app_commands.Range[str, 1, 64]
+        ) -> None:
+            await run(interaction, "remove", name)
+
+        @feed.command(
+            name="test", description="Fetch a feed once: its newest items and what they would match"
+        )
+        @app_commands.describe(url="The feed's http(s) URL")
+        async def test(
+            interaction: discord.Interaction[_Client], url: app_commands.Range[str, 8, 2000]
+        ) -> None:
+            await run(interaction, "test", url)
+
+        @feed.command(name="help", description="How to use /feed")
+        @app_commands.describe(topic="A subcommand to explain")
+        @app_commands.choices(topic=[app_commands.Choice(name=k, value=k) for k in FEED_SUBCOMMANDS[:-1]])
+        async def help_(interaction: discord.Interaction[_Client], topic: str | None = None) -> None:
+            await run(interaction, "help", topic)
+
+        return feed
 
     def _context(self, interaction: discord.Interaction[Any]) -> CommandContext:
         guild = str(interaction.guild_id) if interaction.guild_id else None
@@ -1223,6 +1295,7 @@ class DiscordAdapter(ChatPlatform):
             user_name=user.display_name,
             is_admin=admin,
             can_manage=admin or _can_manage(interaction),
+            can_manage_server=admin or bool(guild and interaction.permissions.manage_guild),
         )
 
     def _spawn(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
@@ -1234,8 +1307,9 @@ class DiscordAdapter(ChatPlatform):
 
     async def _command(self, interaction: discord.Interaction[Any], command: CommandName, text: str) -> None:
         """Run a command: answer directly when it is quick, else defer and follow up."""
-        sub = text.split(" ", 1)[0] if command == "watch" else ""
-        private_guess = sub == "help"
+        sub = text.split(" ", 1)[0] if command in ("watch", "feed") else ""
+        # /feed and /watch status always answer privately: defer ephemerally for them too
+        private_guess = sub in ("help", "status") or command == "feed"
         me = asyncio.current_task()
         if me is not None:
             self._tasks.add(me)

@@ -50,7 +50,7 @@ from bot.ports import Clock, CommandHandler, CommandName
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
-COMMANDS: tuple[CommandName, ...] = ("quote", "news", "watch")
+COMMANDS: tuple[CommandName, ...] = ("quote", "news", "watch", "feed")
 
 # Errors after which retrying the same call cannot help; the subscription is marked broken.
 PERMANENT_ERRORS = frozenset(

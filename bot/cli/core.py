@@ -73,6 +73,11 @@ def summary(env: Env, cfg: BotConfig) -> list[str]:
         if s.briefing != "none":
             opts.append(f"briefing {s.briefing}")
         lines.append(f"  - {s.watchlist} → {s.channel}" + (f" ({', '.join(opts)})" if opts else ""))
+    opened = ", ".join(cfg.chat_feeds.allow_networks) or "public addresses only"
+    lines.append(
+        f"chat feeds (/feed): up to {cfg.chat_feeds.limit_per_workspace} per workspace, "
+        f"polled every {int(cfg.chat_feeds.min_interval)} s or slower; fetched from {opened}"
+    )
     chat: list[str] = []
     if env.slack_bot_token:
         mode = (

@@ -190,8 +190,13 @@ async def collect(env: Env, cfg: BotConfig, *, repair: int | None = None) -> lis
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
 
-    @app.command()
+    from bot.cli.admin import register_subscriptions
+
+    subs_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+
+    @subs_app.callback()
     def subscriptions(
+        ctx: typer.Context,
         config: ConfigOption = None,
         json_output: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
         repair: Annotated[
@@ -203,7 +208,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """List subscriptions: state (and why one is broken), last delivery, queued/held/failed alerts."""
+        """List subscriptions: state (and why one is broken), last delivery, queued/held/failed alerts.
+
+        `subscriptions set PLATFORM:CHANNEL WATCHLIST [OPTIONS]...` subscribes a channel with options
+        (as /watch subscribe does).
+        """
+        if ctx.invoked_subcommand is not None:
+            return
         env, cfg = load(config)
         try:
             rows = asyncio.run(collect(env, cfg, repair=repair))
@@ -215,3 +226,6 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=None))
         else:
             typer.echo(render(rows, cfg.tz))
+
+    register_subscriptions(subs_app)
+    app.add_typer(subs_app, name="subscriptions")

@@ -1,7 +1,7 @@
 """CLI commands for the ingest area: ``marketbot feeds``.
 
 Shows every feed the bot polls (the config's feeds, ticker feeds for every watched ticker,
-Yahoo ticker news when enabled) with its last status, last success, items seen, consecutive
+feeds added from chat, Yahoo ticker news when enabled) with its last status, last success, items seen, consecutive
 failures, next poll and, for a disabled feed, why and how to turn it back on. Read-only,
 except ``--enable FEED`` which clears an automatic disable. ``--json`` prints one JSON array.
 (``marketbot poll --once`` lives with the core commands: it needs the whole app.)
@@ -144,20 +144,26 @@ async def collect(env: Env, cfg: BotConfig, *, enable: str | None = None) -> lis
             assert fresh is not None
             stored[fresh.id] = fresh
         watchlists = [*cfg.domain_watchlists(), *await store.list_watchlists()]
+        chat = await store.list_chat_feeds()
     out = []
-    for src in all_feeds(cfg, watchlists):
+    for src in all_feeds(cfg, watchlists, chat=chat):
         state = stored.pop(src.id, None)
         out.append(replace(state, spec=src.spec) if state is not None else FeedState(spec=src.spec))
-    # sources the app adds itself (Yahoo ticker news) and feeds added from chat
-    out += [s for s in stored.values() if s.spec.origin not in ("config", "ticker")]
+    # sources the app adds itself (Yahoo ticker news); removed chat feeds are not polled any more
+    out += [s for s in stored.values() if s.spec.origin not in ("config", "ticker", "chat")]
     return out
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
 
-    @app.command()
+    from bot.cli.admin import register_feeds
+
+    feeds_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+
+    @feeds_app.callback()
     def feeds(
+        ctx: typer.Context,
         config: ConfigOption = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="One JSON array instead of a table.")
@@ -167,7 +173,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--enable", metavar="FEED", help="Re-enable a disabled feed (its id or name)."),
         ] = None,
     ) -> None:
-        """Each feed: last status, last success, items, failures, next poll, disabled reason."""
+        """Each feed: last status, last success, items, failures, next poll, disabled reason.
+
+        Subcommands add, list, remove and test manage a workspace's chat feeds (as /feed does).
+        """
+        if ctx.invoked_subcommand is not None:
+            return
         env, cfg = load(config)
         clock = OffsetClock(env.now) if env.now else SystemClock()
         try:
@@ -186,3 +197,6 @@ def register(app: typer.Typer) -> None:
                 f"re-enabled {enable}: a running bot polls it again at its next scheduled tick", err=True
             )
         typer.echo(render(rows, now))
+
+    register_feeds(feeds_app)
+    app.add_typer(feeds_app, name="feeds")

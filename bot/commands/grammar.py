@@ -140,6 +140,38 @@ class TestCmd:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class StatusCmd:
+    """``/watch status``: feeds, subscriptions, last alerts and the queue, in one message."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAddCmd:
+    url: str
+    interval: timedelta | None = None  # None: the configured minimum
+    name: str | None = None  # None: the feed's own title
+
+
+@dataclass(frozen=True, slots=True)
+class FeedListCmd:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRemoveCmd:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTestCmd:
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHelpCmd:
+    topic: str | None = None
+
+
 Command = (
     QuoteCmd
     | NewsCmd
@@ -156,6 +188,12 @@ Command = (
     | MuteCmd
     | UnmuteCmd
     | TestCmd
+    | StatusCmd
+    | FeedAddCmd
+    | FeedListCmd
+    | FeedRemoveCmd
+    | FeedTestCmd
+    | FeedHelpCmd
 )
 
 
@@ -292,10 +330,14 @@ def parse_watch(text: str) -> Command:
         topic = None
         if args:
             word = args[0].text.lower().lstrip("/")
+            if word == "feed":
+                return FeedHelpCmd()
             topic = word if word in ("quote", "news") else _subcommand(word)
         return HelpCmd(topic)
-    if key in ("list", "subscriptions"):
+    if key in ("list", "subscriptions", "status"):
         _no_more(args, key)
+        if key == "status":
+            return StatusCmd()
         return ListCmd() if key == "list" else SubscriptionsCmd()
     if key in ("show", "delete", "test", "unsubscribe"):
         name = _name_arg(args, key)
@@ -343,8 +385,118 @@ def parse(command: str, text: str) -> Command:
             return parse_news(text)
         if command == "watch":
             return parse_watch(text)
+        if command == "feed":
+            return parse_feed(text)
     except UsageError:
         raise
     except CommandError as exc:  # the tokenizer's (an unclosed quote): show the command's usage
-        raise UsageError(str(exc), command if command in ("quote", "news") else None) from None
+        usage = command if command in ("quote", "news") else "feed help" if command == "feed" else None
+        raise UsageError(str(exc), usage) from None
     raise UsageError(msg.NO_COMMAND.format(command=str(command)[:20]))
+
+
+# ---------------------------------------------------------------- /feed
+
+FEED_NAME_MAX: Final = 64
+MAX_URL: Final = 2000
+_FEED_NAME: Final = re.compile(r"^[\w][\w .&()'’-]*$")
+_SLACK_LINK: Final = re.compile(r"^<([^<>|]+)(?:\|[^<>]*)?>$")
+
+
+def feed_url(token: Token) -> str:
+    """An http(s) URL as typed (Slack's ``<url|label>`` link form unwrapped), or a UsageError."""
+    text = token.text.strip()
+    if m := _SLACK_LINK.match(text):
+        text = m.group(1)
+    shown = token.shown if len(token.shown) <= 60 else token.shown[:57] + "..."
+    if (
+        len(text) > MAX_URL
+        or not re.match(r"^https?://[^\s/?#]+", text, re.I)
+        or any(c.isspace() for c in text)
+    ):
+        raise UsageError(msg.bad_feed_url(shown), None)
+    return text
+
+
+def feed_name(words: list[Token]) -> str:
+    """A feed name (several words allowed), or a UsageError saying what a name may be."""
+    name = " ".join(t.text for t in words).strip()
+    if not name or len(name) > FEED_NAME_MAX or not _FEED_NAME.match(name):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise UsageError(msg.bad_feed_name(shown, FEED_NAME_MAX), None)
+    return name
+
+
+def interval(text: str) -> timedelta:
+    """A poll interval such as ``5m`` or ``2h`` (a unit is required); the range is the handler's."""
+    if _BARE_NUMBER.match(text):
+        raise UsageError(msg.bad_interval(text), "feed add")
+    try:
+        return parse_duration(text)
+    except ValidationError:
+        raise UsageError(msg.bad_interval(text), "feed add") from None
+
+
+def _feed_subcommand(word: str) -> str:
+    key = _ALIASES.get(word.lower(), word.lower())
+    key = {"delete": "remove", "ls": "list", "check": "test"}.get(key, key)
+    if key in msg.FEED_SUBCOMMANDS:
+        return key
+    close = difflib.get_close_matches(key, msg.FEED_SUBCOMMANDS, n=1, cutoff=0.6)
+    shown = word if len(word) <= 30 else word[:27] + "..."
+    raise UsageError(msg.unknown_feed_subcommand(shown, close[0] if close else None), "feed help")
+
+
+def parse_feed(text: str) -> Command:
+    """``/feed add URL [every 5m] [name NAME...]``, ``list``, ``remove NAME``, ``test URL``, ``help``."""
+    tokens = list(iter_tokens(text))
+    if not tokens:
+        return FeedHelpCmd()
+    key = _feed_subcommand(tokens[0].text)
+    args = tokens[1:]
+    usage = f"feed {key}"
+    if key == "help":
+        topic = _feed_subcommand(args[0].text.lstrip("/")) if args else None
+        return FeedHelpCmd(topic)
+    if key == "list":
+        if args:
+            raise UsageError(msg.extra_arguments(usage, [t.shown for t in args]), usage)
+        return FeedListCmd()
+    if key == "remove":
+        if not args:
+            raise UsageError(msg.missing("the NAME of a feed (see /feed list)", usage), usage)
+        try:
+            return FeedRemoveCmd(feed_name(args))
+        except UsageError as exc:
+            raise UsageError(str(exc), usage) from None
+    if not args:
+        raise UsageError(msg.missing("a feed URL, e.g. https://example.com/rss", usage), usage)
+    try:
+        url = feed_url(args[0])
+    except UsageError as exc:
+        raise UsageError(str(exc), usage) from None
+    if key == "test":
+        if len(args) > 1:
+            raise UsageError(msg.extra_arguments(usage, [t.shown for t in args[1:]]), usage)
+        return FeedTestCmd(url)
+    every: timedelta | None = None
+    name: str | None = None
+    rest = args[1:]
+    while rest:
+        word = rest[0].text.lower()
+        if word == "every" and not rest[0].quoted:
+            if len(rest) < 2:
+                raise UsageError(msg.missing("an interval after every, e.g. every 5m", usage), usage)
+            every = interval(rest[1].text)
+            rest = rest[2:]
+        elif word == "name" and not rest[0].quoted:
+            if len(rest) < 2:
+                raise UsageError(msg.missing("a NAME after name, e.g. name Example Markets", usage), usage)
+            try:
+                name = feed_name(rest[1:])
+            except UsageError as exc:
+                raise UsageError(str(exc), usage) from None
+            rest = []
+        else:
+            raise UsageError(msg.extra_arguments(usage, [t.shown for t in rest]), usage)
+    return FeedAddCmd(url, every, name)

@@ -7,10 +7,10 @@ what to fix and show an example; usage texts are short enough for a phone screen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
-from bot.domain.timeutil import format_duration
+from bot.domain.timeutil import format_age, format_duration
 
 # ---------------------------------------------------------------- usage
 
@@ -76,7 +76,31 @@ USAGE: Final[dict[str, tuple[str, str]]] = {
     "unmute": ("/watch unmute [NAME]", "end a mute now"),
     "test": ("/watch test NAME", "which stories of the last 24 hours would have matched, and why"),
     "help": ("/watch help [COMMAND]", "this help, or one command's"),
+    "status": (
+        "/watch status",
+        "this workspace's feeds with health, this channel's subscriptions with state, "
+        "the last alert per channel and what is queued",
+    ),
+    # /feed (admins: Slack workspace admins or the config's admins; Discord: Manage Server)
+    "feed add": (
+        "/feed add URL [every 5m] [name NAME...]",
+        "test a feed and, if it works, poll it for this workspace's watchlists. "
+        "Example: /feed add https://example.com/markets.rss every 10m name Example Markets",
+    ),
+    "feed list": ("/feed list", "this workspace's feeds with health: last success, items, errors"),
+    "feed remove": (
+        "/feed remove NAME",
+        "stop polling a feed added here. Example: /feed remove Example Markets",
+    ),
+    "feed test": (
+        "/feed test URL",
+        "fetch once: the three newest items and which watchlists here they would match (nothing is added)",
+    ),
+    "feed help": ("/feed help [COMMAND]", "this help, or one command's"),
 }
+
+FEED_SUBCOMMANDS: Final = ("add", "list", "remove", "test", "help")
+FEED_HELP_TITLE: Final = "How to use /feed"
 
 WATCH_SUBCOMMANDS: Final = (
     "list",
@@ -93,6 +117,7 @@ WATCH_SUBCOMMANDS: Final = (
     "mute",
     "unmute",
     "test",
+    "status",
     "help",
 )
 
@@ -114,7 +139,7 @@ def usage_line(
 # ---------------------------------------------------------------- input errors
 
 TOO_LONG = "That is {length:,} characters; a command takes at most {limit:,}. Split it into several commands."
-NO_COMMAND = "Unknown command /{command}: use /quote, /news or /watch."
+NO_COMMAND = "Unknown command /{command}: use /quote, /news, /watch or /feed."
 UNEXPECTED = (
     "Something went wrong on my side while answering that; nothing was changed. "
     "Please try again in a minute, and tell the bot's admin if it keeps happening."
@@ -544,3 +569,108 @@ def why(tickers: Sequence[str], terms: Sequence[str]) -> str:
     if terms:
         parts.append("terms " + ", ".join(terms))
     return "matched " + "; ".join(parts) if parts else "matched"
+
+
+# ---------------------------------------------------------------- /feed
+
+FEED_ADDED_TITLE = "Feed added"
+FEED_REMOVED_TITLE = "Feed removed"
+FEED_LIST_TITLE = "Feeds of this workspace"
+FEED_NOT_ADDED_TITLE = "Feed not added"
+FEED_TEST_FAILED_TITLE = "That is not a feed I can poll"
+DENIED_FEEDS = (
+    "Only admins can manage feeds: Slack workspace admins and owners, the bot's configured admins, "
+    "or in Discord members with the Manage Server permission."
+)
+FEED_LIST_EMPTY = "No feeds added here yet. Add one: /feed add https://example.com/markets.rss"
+FEED_NEVER_POLLED = "not polled yet (within a minute or so)"
+
+
+def unknown_feed_subcommand(word: str, suggestion: str | None) -> str:
+    hint = f" Did you mean /feed {suggestion}?" if suggestion else ""
+    return f"/feed has no command {word!r}.{hint} Try /feed help."
+
+
+def bad_feed_url(shown: str) -> str:
+    return f"{shown!r} is not a feed URL: write one that starts with http:// or https://, e.g. https://example.com/rss"
+
+
+def bad_feed_name(shown: str, limit: int) -> str:
+    return f"{shown!r} cannot be a feed name: use 1 to {limit} characters, letters, digits, spaces and - _ . & ( )"
+
+
+def bad_interval(text: str) -> str:
+    return f"{text!r} is not an interval: write every 5m, every 30m or every 2h"
+
+
+def interval_out_of_range(text: str, low: str, high: str) -> str:
+    return f"every {text} is out of range: a chat feed is polled every {low} at the most often, {high} at the least"
+
+
+def feed_not_added(reason: str) -> str:
+    return f"Not added: {reason}"
+
+
+def feed_name_taken(name: str) -> str:
+    return f"This workspace already has a feed called {name!r}: pick another name with name NAME, or /feed remove {name} first."
+
+
+def feed_url_taken(url: str, name: str) -> str:
+    return f"This workspace already polls {url} (as {name!r}); nothing was added."
+
+
+def feed_limit(limit: int) -> str:
+    return f"This workspace has {limit} feeds, the limit: /feed remove one first (see /feed list)."
+
+
+def no_such_feed(name: str, names: Sequence[str]) -> str:
+    if not names:
+        return f"There is no feed called {name!r} here (none were added here yet)."
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    return f"There is no feed called {name!r} here. Feeds: {shown}."
+
+
+def feed_added(name: str, url: str, every: str, items: int) -> str:
+    return f"{name} ({url}) is polled every {every}; it has {items} items now. New ones reach matching watchlists."
+
+
+def feed_removed(name: str, url: str) -> str:
+    return f"{name} ({url}) is no longer polled. Stories it already brought in stay."
+
+
+def feed_test_summary(title: str, items: int, shown: int) -> str:
+    return f"{title}: {items} items, the {shown} newest below (nothing was added)."
+
+
+def would_match(names: Sequence[str]) -> str:
+    return "would match " + ", ".join(names) if names else "matches no watchlist here"
+
+
+def feed_count(n: int, limit: int) -> str:
+    return f"{n} of {limit} feeds"
+
+
+# ---------------------------------------------------------------- /watch status
+
+STATUS_TITLE = "Status of this workspace"
+STATUS_SHOWN = 40
+NO_ALERT_YET = "no alert sent yet"
+
+
+def last_alert(when: str, at: datetime, now: datetime) -> str:
+    return f"last alert {when} ({format_age(at, now)})"
+
+
+def status_summary(
+    *, feeds: int, failing: int, subscriptions: int, channels: int, queued: int, held: int, tz: str
+) -> str:
+    feed_part = f"{feeds} feed{'s' if feeds != 1 else ''} added here" + (
+        f" ({failing} failing)" if failing else ""
+    )
+    subs_part = f"{subscriptions} subscription{'s' if subscriptions != 1 else ''} in {channels} channel{'s' if channels != 1 else ''}"
+    queue_part = f"{queued} alert{'s' if queued != 1 else ''} queued, {held} held"
+    return f"{feed_part} · {subs_part} · {queue_part}. Times in {tz}."
+
+
+def status_more(n: int) -> str:
+    return f"{n} more lines not shown: see /feed list and /watch subscriptions in each channel."

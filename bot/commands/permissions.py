@@ -6,6 +6,9 @@
 - Elsewhere (Slack, the console): any member may create watchlists and subscribe, unsubscribe
   or mute their own channel; editing or deleting a watchlist is for its creator and admins.
 
+Feeds (/feed) are for admins only: workspace admins and owners, the config's admins, and on
+Discord members with Manage Server (``can_manage_server``).
+
 Admins are workspace admins and owners (``ctx.is_admin``, from Slack's ``users.info``) and the
 config's ``admins`` (``slack:U0123ABCD``, ``discord:112233445566778899``).
 """
@@ -50,3 +53,9 @@ class Permissions:
             return
         if change == "edit" and watchlist is not None and watchlist.created_by != ctx.user:
             raise PermissionDenied(msg.denied_not_creator(watchlist.name))
+
+    def check_feeds(self, ctx: CommandContext) -> None:
+        """Raise PermissionDenied unless ``ctx`` may manage this workspace's feeds."""
+        if self.is_admin(ctx) or (ctx.platform == "discord" and ctx.can_manage_server):
+            return
+        raise PermissionDenied(msg.DENIED_FEEDS)

@@ -8,15 +8,22 @@ logged once here and answers a private apology, never a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 from bot.commands import grammar
 from bot.commands import messages as msg
 from bot.commands.args import normalize
+from bot.commands.feeds import FeedHandlers
 from bot.commands.grammar import (
     Command,
     DeleteCmd,
     EditCmd,
+    FeedAddCmd,
+    FeedHelpCmd,
+    FeedListCmd,
+    FeedRemoveCmd,
+    FeedTestCmd,
     HelpCmd,
     ListCmd,
     MuteCmd,
@@ -25,6 +32,7 @@ from bot.commands.grammar import (
     QueryCmd,
     QuoteCmd,
     ShowCmd,
+    StatusCmd,
     SubscribeCmd,
     SubscriptionsCmd,
     TestCmd,
@@ -40,7 +48,7 @@ from bot.config import BotConfig
 from bot.domain.errors import BotError
 from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
 from bot.domain.rules.symbols import SymbolDirectory
-from bot.ports import ChartSource, Clock, CommandName, CompleteKind, QuoteSource, Store
+from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource, Store
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -89,8 +97,31 @@ def error_reply(
     )
 
 
+Dispatch = Callable[[CommandContext, Command], Awaitable[Reply]]
+
+
+async def answer(dispatch: Dispatch, ctx: CommandContext, command: CommandName, text: str) -> Reply:
+    """Parse ``text`` as ``/command`` and run it through ``dispatch``; user errors become private
+    one-line replies with the usage concerned. Shared by chat (``CommandService``) and the CLI."""
+    try:
+        text = normalize(text or "")
+        if len(text) > MAX_TEXT:
+            raise UsageError(msg.TOO_LONG.format(length=len(text), limit=MAX_TEXT))
+        parsed = grammar.parse(command, text)
+        return await dispatch(ctx, parsed)
+    except PermissionDenied as exc:
+        return error_reply(str(exc), command="", denied=True)
+    except UsageError as exc:
+        return error_reply(str(exc), usage=exc.usage, command=command)
+    except BotError as exc:  # CommandError and anything else with a user-facing message
+        return error_reply(str(exc), command="")
+    except Exception:
+        log.exception("/%s %r failed for %s:%s", command, text[:200], ctx.platform, ctx.user)
+        return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
+
+
 class CommandService:
-    """/quote, /news and /watch for every platform (implements ``bot.ports.CommandHandler``)."""
+    """/quote, /news, /watch and /feed for every platform (implements ``bot.ports.CommandHandler``)."""
 
     def __init__(
         self,
@@ -101,6 +132,7 @@ class CommandService:
         directory: SymbolDirectory,
         config: BotConfig,
         clock: Clock,
+        feeds: FeedTester | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -129,27 +161,23 @@ class CommandService:
             tz=config.tz,
         )
 
+        self.feeds = FeedHandlers(
+            store=store,
+            catalog=catalog,
+            tester=feeds,
+            permissions=self.permissions,
+            config=config.chat_feeds,
+            clock=clock,
+            tz=config.tz,
+        )
+
     def use_directory(self, directory: SymbolDirectory) -> None:
         """Use a refreshed symbol directory from now on (company names changed)."""
         self.directory = self.market.directory = self.watch.directory = directory
 
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
         """Answer one slash command; never raises for user errors (see the module docstring)."""
-        try:
-            text = normalize(text or "")
-            if len(text) > MAX_TEXT:
-                raise UsageError(msg.TOO_LONG.format(length=len(text), limit=MAX_TEXT))
-            parsed = grammar.parse(command, text)
-            return await self.dispatch(ctx, parsed)
-        except PermissionDenied as exc:
-            return error_reply(str(exc), command="", denied=True)
-        except UsageError as exc:
-            return error_reply(str(exc), usage=exc.usage, command=command)
-        except BotError as exc:  # CommandError and anything else with a user-facing message
-            return error_reply(str(exc), command="")
-        except Exception:
-            log.exception("/%s %r failed for %s:%s", command, text[:200], ctx.platform, ctx.user)
-            return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
+        return await answer(self.dispatch, ctx, command, text)
 
     async def dispatch(self, ctx: CommandContext, cmd: Command) -> Reply:
         """Run a parsed command (raises CommandError for refusals; ``handle`` turns them into replies)."""
@@ -185,6 +213,18 @@ class CommandService:
                 return await w.unmute(ctx, cmd)
             case TestCmd():
                 return await w.test(ctx, cmd)
+            case StatusCmd():
+                return await w.status(ctx, self.feeds)
+            case FeedAddCmd():
+                return await self.feeds.add(ctx, cmd)
+            case FeedListCmd():
+                return await self.feeds.list_feeds(ctx)
+            case FeedRemoveCmd():
+                return await self.feeds.remove(ctx, cmd)
+            case FeedTestCmd():
+                return await self.feeds.test(ctx, cmd)
+            case FeedHelpCmd():
+                return self.feeds.help(cmd.topic)
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
     async def complete(self, ctx: CommandContext, kind: CompleteKind, prefix: str) -> list[str]:
@@ -196,6 +236,8 @@ class CommandService:
                 return self._complete_watchlist(ctx, text)
             if kind == "session":
                 return complete_sessions(text)
+            if kind == "feed":
+                return self._complete_feed(ctx, text)
             return self._complete_ticker(text)
         except Exception:  # autocomplete must answer something, whatever the input
             log.exception("autocomplete %s %r failed", kind, prefix[:64] if prefix else "")
@@ -204,6 +246,16 @@ class CommandService:
     def _complete_watchlist(self, ctx: CommandContext, text: str) -> list[str]:
         key = text.lower()
         names = [w.name for w in self.catalog.visible(ctx.scope)]
+        starts = [n for n in names if n.lower().startswith(key)]
+        inside = [n for n in names if key in n.lower() and n not in starts]
+        return (sorted(starts, key=str.lower) + sorted(inside, key=str.lower))[:MAX_CHOICES]
+
+    def _complete_feed(self, ctx: CommandContext, text: str) -> list[str]:
+        """This workspace's chat feed names (only for those who may manage them)."""
+        if not (self.permissions.is_admin(ctx) or (ctx.platform == "discord" and ctx.can_manage_server)):
+            return []
+        key = text.lower()
+        names = [f.name for f in self.catalog.chat_feeds(ctx.scope)]
         starts = [n for n in names if n.lower().startswith(key)]
         inside = [n for n in names if key in n.lower() and n not in starts]
         return (sorted(starts, key=str.lower) + sorted(inside, key=str.lower))[:MAX_CHOICES]

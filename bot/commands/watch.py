@@ -65,6 +65,7 @@ from bot.ports import Clock, Store, SubscriptionSpec
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
+    from bot.commands.feeds import FeedHandlers
 
 MAX_PROBLEMS_SHOWN = 10
 
@@ -85,6 +86,12 @@ def format_until(until: datetime, now: datetime, tz: ZoneInfo) -> str:
     local, today = until.astimezone(tz), now.astimezone(tz)
     clock = f"{local:%H:%M %Z}" if local.date() == today.date() else f"{local:%a %d %b %H:%M %Z}"
     return f"{clock} (in {format_duration(until - now)})"
+
+
+def format_at(at: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """``08:12 EST``, or with the day when it is not today (a past instant, in the bot's zone)."""
+    local, today = at.astimezone(tz), now.astimezone(tz)
+    return f"{local:%H:%M %Z}" if local.date() == today.date() else f"{local:%a %d %b %H:%M %Z}"
 
 
 def _named(matcher: Matcher, story: Story, match: Match) -> str:
@@ -306,6 +313,72 @@ class WatchHandlers:
                 ]
             items.append(ReplyItem(text=s.watchlist, detail=" · ".join(parts)))
         return Reply(title=msg.SUBSCRIPTIONS_TITLE, items=tuple(items), private=True)
+
+    async def status(self, ctx: CommandContext, feeds: FeedHandlers) -> Reply:
+        """/watch status: this workspace's feeds with health, its subscriptions per channel with
+        state, the last alert per channel and what is queued or held, times in the bot's zone."""
+        now = self.clock.now()
+        chat_feeds = await self.store.list_chat_feeds(ctx.scope)
+        subs = [
+            s
+            for s in await self.store.list_subscriptions()
+            if s.channel.platform == ctx.platform
+            and (s.channel.workspace == ctx.workspace if ctx.workspace else s.channel == ctx.channel)
+        ]
+        stats = await self.store.channel_stats()
+        items: list[ReplyItem] = [
+            ReplyItem(text=f"Feed {i.text}", detail=i.detail) for i in await feeds.health_items(chat_feeds)
+        ]
+        by_channel: dict[str, list[Subscription]] = {}
+        for s in subs:
+            by_channel.setdefault(s.channel.channel, []).append(s)
+        queued = held = failed = 0
+        # this channel first, then the others by id
+        for channel in sorted(by_channel, key=lambda c: (c != ctx.channel.channel, c)):
+            parts: list[str] = []
+            last: datetime | None = None
+            c_queued = c_held = c_failed = 0
+            for s in by_channel[channel]:
+                notes = [n for n in self._subscription_notes(s, now) if n != "pre-market briefing"]
+                parts.append(f"{s.watchlist} ({', '.join(notes)})" if notes else s.watchlist)
+                st = stats.get(s.id)
+                if st is not None:
+                    c_queued, c_held, c_failed = c_queued + st.queued, c_held + st.held, c_failed + st.failed
+                    if st.last_delivery_at is not None and (last is None or st.last_delivery_at > last):
+                        last = st.last_delivery_at
+            queued, held, failed = queued + c_queued, held + c_held, failed + c_failed
+            parts.append(
+                msg.last_alert(format_at(last, now, self.tz), last, now) if last else msg.NO_ALERT_YET
+            )
+            parts += [
+                text
+                for count, text in (
+                    (c_queued, msg.queued_alerts(c_queued)),
+                    (c_held, msg.held_alerts(c_held)),
+                    (c_failed, msg.failed_alerts(c_failed)),
+                )
+                if count
+            ]
+            here = f" ({msg.THIS_CHANNEL})" if channel == ctx.channel.channel else ""
+            items.append(ReplyItem(text=f"#{channel}{here}", detail=" · ".join(parts)))
+        failing = 0
+        for f in chat_feeds:
+            state = await self.store.get_feed(f.feed_id)
+            if state is not None and (state.disabled_reason or state.consecutive_failures):
+                failing += 1
+        text = msg.status_summary(
+            feeds=len(chat_feeds),
+            failing=failing,
+            subscriptions=len(subs),
+            channels=len(by_channel),
+            queued=queued,
+            held=held,
+            tz=str(self.tz),
+        )
+        shown = items[: msg.STATUS_SHOWN]
+        if len(items) > len(shown):
+            text += " " + msg.status_more(len(items) - len(shown))
+        return Reply(title=msg.STATUS_TITLE, text=text, items=tuple(shown), private=True)
 
     async def _matcher_for(self, wl: Watchlist) -> Matcher:
         """The catalog's compiled matcher when it holds ``wl``, else one compiled for ``wl`` alone."""

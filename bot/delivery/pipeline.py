@@ -67,7 +67,7 @@ from bot.domain.models import (
     TradingSession,
 )
 from bot.domain.rules import Matcher
-from bot.ports import Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
+from bot.ports import ChatFeed, Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,12 @@ def _available(q: Quote | None) -> bool:
 
 
 class MatcherSource(Protocol):
-    """Where the compiled matcher comes from (``bot.catalog.Catalog``)."""
+    """Where the compiled matcher (and the feeds added from chat) come from (``bot.catalog.Catalog``)."""
 
     @property
     def matcher(self) -> Matcher: ...
+
+    def chat_feeds(self, scope: str | None = None) -> list[ChatFeed]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,13 @@ class _Planned:
     def keys(self) -> list[str]:
         """Its key and the per-subscription keys of rows queued before one message per channel."""
         return [self.key, *(story_key(self.story.id, m.sub.id) for m in self.members)]
+
+
+def _workspace_of(sub: Subscription) -> str | None:
+    """``platform:workspace`` of a subscription's channel (chat watchlists carry it as their scope)."""
+    if sub.channel.workspace:
+        return f"{sub.channel.platform}:{sub.channel.workspace}"
+    return sub.scope if sub.scope != "config" else None
 
 
 class AlertPipeline:
@@ -172,7 +181,9 @@ class AlertPipeline:
         session: TradingSession | None = None
         session_known = False
         planned: list[_Planned] = []
+        confined = await self._confined(stories)
         for story in stories:
+            allowed = confined.get(story.id)
             result = matcher.match(story.title, story.summary)
             detected = tuple(result.tickers)
             if detected != tuple(story.tickers):
@@ -182,6 +193,14 @@ class AlertPipeline:
                 for sub in subs.get((m.scope, m.watchlist.lower()), ()):
                     if sub.state == "broken":
                         self._count("skipped_broken", sub, story, f"subscription broken: {sub.broken_reason}")
+                        continue
+                    if allowed is not None and _workspace_of(sub) not in allowed:
+                        self._count(
+                            "filtered_workspace",
+                            sub,
+                            story,
+                            "only feeds added in other workspaces carried it",
+                        )
                         continue
                     if sub.options.sessions:
                         if not session_known:
@@ -281,6 +300,21 @@ class AlertPipeline:
         out: dict[tuple[str, str], list[Subscription]] = {}
         for sub in await self._store.list_subscriptions():
             out.setdefault((sub.scope, sub.watchlist.lower()), []).append(sub)
+        return out
+
+    async def _confined(self, stories: Sequence[Story]) -> dict[str, frozenset[str]]:
+        """Stories that only feeds added from chat carried: the workspaces they may reach.
+
+        A workspace's chat feed serves that workspace alone (``/feed add`` is its admins'
+        choice, not everyone's); a story also carried by a config feed is everyone's.
+        """
+        chat = {f.feed_id: f.scope for f in self._catalog.chat_feeds()}
+        if not chat:  # no chat feeds: nothing to ask the database
+            return {}
+        out: dict[str, frozenset[str]] = {}
+        for story_id, feeds in (await self._store.story_feeds([s.id for s in stories])).items():
+            if feeds and all(f.startswith("chat:") for f in feeds):
+                out[story_id] = frozenset(chat[f] for f in feeds if f in chat)
         return out
 
     def _count(self, what: str, sub: Subscription, story: Story, why: str) -> None:
@@ -608,7 +642,32 @@ class AlertPipeline:
         is over by ``resume()`` (the story's "sources" hand-off is due then), if no later
         source triggers it first. The hand-off is stored, so a restart keeps the timers.
         """
-        return await self._announce(list(dict.fromkeys(sid for sid, _ in pairs)))
+        ids = list(dict.fromkeys(sid for sid, _ in pairs))
+        return await self._widen(pairs) + await self._announce(ids)
+
+    async def _widen(self, pairs: Sequence[tuple[str, StorySource]]) -> int:
+        """Stories that feeds added from chat found first and a shared feed now carries too: they
+        are everyone's now, so alert the channels their workspace confinement left out (channels
+        already alerted are skipped by the outbox keys), under the shared outlet's name and link."""
+        if not pairs or not self._catalog.chat_feeds():
+            return 0
+        first = dict(reversed(pairs))  # story id -> the first new outlet of this batch
+        feeds = await self._store.story_feeds(list(first))
+        mixed = [
+            sid
+            for sid, fids in feeds.items()
+            if any(f.startswith("chat:") for f in fids) and not all(f.startswith("chat:") for f in fids)
+        ]
+        if not mixed:
+            return 0
+        stories = [
+            replace(
+                s, source=first[s.id].source, link=first[s.id].link, canonical_url="", sources=(first[s.id],)
+            )
+            for s in await self._store.get_stories(mixed)
+        ]
+        self.stats["widened"] += len(stories)
+        return await self.process(stories)
 
     async def flush_followups(self) -> int:
         """Queue follow-ups whose throttle interval has ended (``resume()`` does this and more)."""
@@ -671,7 +730,9 @@ class AlertPipeline:
         """(follow-ups queued, when to try again if this channel must wait, else None)."""
         now = self._clock.now()
         announced = {e.source for f in followups if f.alert.channel == sub.channel for e in f.alert.entries}
-        fresh = [s for s in story.sources if s.source != story.source and s.source not in announced]
+        # the alert's own outlet is not news to its channel (a widened story names a shared one)
+        shown = {story.source, delivery.alert.source}
+        fresh = [s for s in story.sources if s.source not in shown and s.source not in announced]
         if not fresh:
             return 0, None
         in_channel = [f for f in followups if f.alert.channel == sub.channel]

@@ -350,6 +350,7 @@ class CommandContext:
     user_name: str = ""
     is_admin: bool = False
     can_manage: bool = False
+    can_manage_server: bool = False  # Discord's Manage Server: may add and remove feeds
 
     @property
     def scope(self) -> str:

@@ -326,3 +326,56 @@ def parse_feed(
         encoding=result.get("encoding"),
         version=result.get("version") or None,
     )
+
+
+# ---------------------------------------------------------------- HTML instead of a feed
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S
+)
+_ALTERNATE = re.compile(rb"<link\b[^>]*>", re.I)
+_ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_FEED_TYPES = (b"application/rss+xml", b"application/atom+xml", b"application/rdf+xml")
+
+
+def feed_link_in_html(body: bytes, base_url: str = "") -> str | None:
+    """The first ``<link rel="alternate" type="application/rss+xml" href=...>`` of an HTML page."""
+    for tag in _ALTERNATE.finditer(body[: 256 * 1024]):
+        attrs: dict[bytes, bytes] = {}
+        for m in _ATTR.finditer(tag.group(0)):
+            attrs[m.group(1).lower()] = m.group(2) or m.group(3) or m.group(4) or b""
+        rel = attrs.get(b"rel", b"").lower().split()
+        if (
+            b"alternate" in rel
+            and attrs.get(b"type", b"").lower().strip() in _FEED_TYPES
+            and attrs.get(b"href")
+        ):
+            href = attrs[b"href"].decode("utf-8", "replace").strip()
+            return urljoin(base_url, href) if base_url else href
+    return None
+
+
+def html_instead_of_feed(
+    body: bytes, headers: Mapping[str, str] | None = None, *, url: str = ""
+) -> str | None:
+    """A one-line reason when ``body`` is a web page rather than a feed (None when it may be a feed).
+
+    Decided on the Content-Type (text/html, application/xhtml+xml) or an HTML start tag, so a
+    feed served as text/html by a careless server is still read when its body is XML. The
+    reason names the page's own feed link when it advertises one.
+    """
+    ctype = ""
+    for k, v in (headers or {}).items():
+        if k.lower() == "content-type":
+            ctype = v.split(";", 1)[0].strip().lower()
+    head = body[:4096].lstrip(b"\xef\xbb\xbf")
+    looks_html = bool(_HTML_START.match(head))
+    looks_xml_feed = re.search(rb"<(?:rss|feed|rdf:RDF)[\s>]", head) is not None
+    if looks_xml_feed and not looks_html:
+        return None
+    if not looks_html and ctype not in ("text/html", "application/xhtml+xml"):
+        return None
+    link = feed_link_in_html(body, url)
+    if link:
+        return f"this is a web page, not a feed: try its feed {link}"
+    return "this is a web page (HTML), not an RSS or Atom feed: use the site's feed URL"

@@ -236,7 +236,9 @@ class Ingestor:
             batch.items.append((item, hit.story_id))
             p.joined += 1
             names = self._sources.setdefault(hit.story_id, set())
-            if item.source not in names:
+            # a feed added from chat is its workspace's own: it never shows up as "also reported
+            # by" in other workspaces' alerts
+            if item.source not in names and not item.feed_id.startswith("chat:"):
                 names.add(item.source)
                 pair = (hit.story_id, StorySource(item.source, item.link, now))
                 batch.new_sources.append(pair)

@@ -36,7 +36,7 @@ from bot.domain.timeutil import SystemClock, format_duration
 from bot.ingest.articles import ArticleLeads, trafilatura_available
 from bot.ingest.fetcher import Fetcher, FetchResult
 from bot.ingest.normalize import items_from_feed
-from bot.ingest.parser import parse_feed
+from bot.ingest.parser import html_instead_of_feed, parse_feed
 from bot.ingest.pipeline import FeedItems, Ingestor, IngestResult
 from bot.ingest.sources import FeedSource
 from bot.ports import Clock, FeedState, HandoffKind, Store
@@ -701,8 +701,14 @@ class Poller:
         self, src: FeedSource, result: FetchResult, fetched_at: datetime
     ) -> tuple[list[NewsItem], str | None]:
         def work() -> tuple[list[NewsItem], str | None]:
+            if not src.spec.trusted and (
+                html := html_instead_of_feed(result.body, result.headers, url=result.final_url)
+            ):
+                raise ValueError(html)
             parsed = parse_feed(result.body, result.headers, url=result.final_url)
             if parsed.bozo and not parsed.entries and not parsed.version:
+                if html := html_instead_of_feed(result.body, result.headers, url=result.final_url):
+                    raise ValueError(html)
                 ctype = result.headers.get("content-type", "unknown type")
                 raise ValueError(f"not an RSS or Atom feed ({ctype}; {parsed.bozo_reason})")
             items = items_from_feed(

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from bot.config import BotConfig
 from bot.domain.models import Watchlist
-from bot.ports import FeedOrigin, FeedSpec, NewsSource
+from bot.ports import ChatFeed, FeedOrigin, FeedSpec, NewsSource
 
 _QUERY_TICKER = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:[.-][A-Za-z0-9]{1,4})?)\b")
 
@@ -87,6 +87,25 @@ def config_feeds(cfg: BotConfig) -> list[FeedSource]:
     ]
 
 
+def chat_sources(feeds: Iterable[ChatFeed]) -> list[FeedSource]:
+    """Feeds added from chat: untrusted (fetched through the SSRF guard), each on its own interval."""
+    return [
+        FeedSource(
+            FeedSpec(
+                id=f.feed_id,
+                name=f.name,
+                url=f.url,
+                origin="chat",
+                interval=int(f.interval),
+                enabled=True,
+                backfill=0,
+                trusted=False,
+            )
+        )
+        for f in feeds
+    ]
+
+
 def ticker_feeds(cfg: BotConfig, tickers: Iterable[str]) -> list[FeedSource]:
     """One feed per ``ticker_feeds`` template and watched ticker, polled every ``ingest.ticker_feed_interval``."""
     out: list[FeedSource] = []
@@ -135,11 +154,16 @@ def news_source(
 
 
 def all_feeds(
-    cfg: BotConfig, watchlists: Iterable[Watchlist], extra: Sequence[FeedSource] = ()
+    cfg: BotConfig,
+    watchlists: Iterable[Watchlist],
+    extra: Sequence[FeedSource] = (),
+    chat: Iterable[ChatFeed] = (),
 ) -> list[FeedSource]:
-    """Config feeds, ticker feeds for the tickers of ``watchlists``, then ``extra`` sources; unique ids."""
+    """Config feeds, ticker feeds for the tickers of ``watchlists``, chat feeds, then ``extra``
+    sources; unique ids."""
     out: dict[str, FeedSource] = {}
-    for src in [*config_feeds(cfg), *ticker_feeds(cfg, watched_tickers(watchlists)), *extra]:
+    sources = [*config_feeds(cfg), *ticker_feeds(cfg, watched_tickers(watchlists)), *chat_sources(chat)]
+    for src in [*sources, *extra]:
         out.setdefault(src.id, src)
     return list(out.values())
 

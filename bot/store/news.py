@@ -141,7 +141,7 @@ class NewsStore(StoreBase):
             await self._sync_feeds(feeds)
 
     async def _sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
-        origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo"}
+        origins = {f.origin for f in feeds} | {"config", "ticker", "yahoo", "chat"}
         async with self.engine.begin() as conn:
             existing = {r.id: r for r in (await conn.execute(sa.select(t.feeds))).all()}
             inserts: list[dict[str, Any]] = []
@@ -444,6 +444,21 @@ class NewsStore(StoreBase):
                 )
             ).all()
             return await self._load_stories(conn, rows)
+
+    async def story_feeds(self, story_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The feeds whose items make up each story: delivery keeps a story that only chat
+        feeds carried inside their workspaces."""
+        out: dict[str, set[str]] = {}
+        if not story_ids:
+            return out
+        c = t.items.c
+        with store_errors("reading the feeds of stories", writing=False):
+            async with self.engine.connect() as conn:
+                for chunk in _chunks(list(dict.fromkeys(story_ids))):
+                    q = sa.select(c.story_id, c.feed_id).where(c.story_id.in_(chunk)).distinct()
+                    for row in (await conn.execute(q)).all():
+                        out.setdefault(row.story_id, set()).add(row.feed_id)
+        return out
 
     async def get_story(self, story_id: str) -> Story | None:
         found = await self.get_stories([story_id])

@@ -182,6 +182,24 @@ subscriptions = sa.Table(
     sa.UniqueConstraint("platform", "channel", "scope", "watchlist"),
 )
 
+# feeds added from chat (/feed add, `marketbot feeds add`): scoped to a workspace or guild;
+# ``feed_id`` is the id of their row in ``feeds`` (polling state, health)
+chat_feeds = sa.Table(
+    "chat_feeds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("name_key", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("feed_id", sa.String(64), nullable=False),
+    sa.Column("interval", sa.Integer, nullable=False),
+    sa.Column("added_by", sa.Text, nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("scope", "name_key"),
+    sa.UniqueConstraint("scope", "feed_id"),
+)
+
 # ---------------------------------------------------------------- symbol directory
 
 symbol_names = sa.Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.store.chat_feeds import ChatFeedStore
 from bot.store.cluster import ClusterStore
 from bot.store.news import NewsStore
 from bot.store.notices import NoticeStore
@@ -15,6 +16,7 @@ from bot.store.symbols import SymbolNameStore
 class SqlStore(
     NewsStore,
     SubscriptionStore,
+    ChatFeedStore,
     OutboxStore,
     SymbolNameStore,
     PlatformStore,

@@ -137,9 +137,10 @@ async def test_commands_are_registered_globally_without_guild_ids(fake: DiscordF
     async with DiscordAdapter(
         token=fake.token, api_url=fake.api_url, gateway_url=fake.gateway_url
     ) as adapter:
-        assert adapter.synced == {None: 3}
+        assert adapter.synced == {None: 4}
     by_name = {c["name"]: c for c in fake.commands()}
-    assert set(by_name) == {"quote", "news", "watch"}
+    assert set(by_name) == {"quote", "news", "watch", "feed"}
+    assert by_name["feed"]["default_member_permissions"] == "32"  # Manage Server
     watch = by_name["watch"]
     assert watch["default_member_permissions"] == "16"  # Manage Channels
     assert watch["dm_permission"] is False
@@ -163,9 +164,9 @@ async def test_commands_sync_to_each_guild_and_clear_the_global_list(
         gateway_url=fake.gateway_url,
         guild_ids=[world.guild.id, no_scope.id, other.id],
     ) as adapter:
-        assert adapter.synced == {world.guild.id: 3, other.id: 3, None: 0}
+        assert adapter.synced == {world.guild.id: 4, other.id: 4, None: 0}
     for gid in (world.guild.id, other.id):
-        assert {c["name"] for c in fake.commands(gid)} == {"quote", "news", "watch"}
+        assert {c["name"] for c in fake.commands(gid)} == {"quote", "news", "watch", "feed"}
     assert no_scope.id not in fake.guild_commands
     assert fake.global_commands == []
     assert "marketbot discord invite" in caplog.text and str(no_scope.id) in caplog.text

@@ -72,6 +72,7 @@ async def test_every_feature_works_with_exactly_the_manifest_scopes() -> None:
                 fake.slash_command("/watch", "subscribe w", channel="G0PRIVATE1"),
                 fake.slash_command("/quote", "AMZN", channel="C0GENERAL1"),
                 fake.slash_command("/news", "AMZN"),
+                fake.slash_command("/feed", "list", channel="C0GENERAL1", user="U0ADMIN001"),
             )
             for result in results:
                 assert result.user_error is None
