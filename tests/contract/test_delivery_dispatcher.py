@@ -250,6 +250,7 @@ async def test_run_until_closed_and_shutdown_releases_unsent_claims(
         await never.wait()
 
     slow = MemoryChat("slack", channel_rate=(1, 20.0))
+    clock.advance(20)  # past the window of the alert the first dispatcher sent (limits hold across workers)
     stuck = Dispatcher(w.store, {"slack": slow}, w.cfg, clock, "stuck", sleep=blocked)
     for i in range(3):
         await w.ingest(story(f"Nvidia semiconductor queued {i}", at=clock.now()))
