@@ -351,7 +351,15 @@ async def main_async(args: argparse.Namespace, feed_port: int, addresses: list[s
         or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
     name = f"mb_bench_{uuid.uuid4().hex[:10]}"
-    await _admin(base, f'CREATE DATABASE "{name}"')
+    try:
+        await _admin(base, f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = make_url(base).render_as_string(hide_password=True)
+        raise SystemExit(
+            f"bench_replicas needs a PostgreSQL server it may create a database on: {where} "
+            f"refused ({reason}); set MARKETBOT_BENCH_POSTGRES_URL"
+        ) from None
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
         urls = [f"http://{addresses[i % len(addresses)]}:{feed_port}/feed/{i}" for i in range(args.feeds)]

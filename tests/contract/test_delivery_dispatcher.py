@@ -179,6 +179,11 @@ def test_channel_limiter_never_allows_more_than_the_budget_in_any_window() -> No
     slack = ChannelLimiter(1, 1.0)
     slack.record(10.0)
     assert slack.delay(10.25) == 0.75 and slack.delay(11.0) == 0.0
+    # sends another replica made count too: the window keeps the latest ``limit`` of all
+    discord = ChannelLimiter(5, 5.0)
+    discord.record(1.0)
+    discord.merge([0.5, 2.0, 3.0, 4.0, 4.5])
+    assert list(discord.times) == [1.0, 2.0, 3.0, 4.0, 4.5] and discord.delay(4.5) == 1.5
 
 
 async def test_an_edit_whose_original_was_never_sent_is_dropped(
