@@ -399,6 +399,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=40, help="loopback addresses to spread the feeds over")
     parser.add_argument("--quick", action="store_true", help="a small run: 1,000 feeds")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress as it goes
     if args.quick:
         args.feeds = min(args.feeds, 1000)
     addresses = [f"127.0.{1 + i // 250}.{1 + i % 250}" for i in range(args.hosts)]

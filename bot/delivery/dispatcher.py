@@ -95,12 +95,13 @@ class ChannelLimiter:
     the send times of the last ``limit`` messages and is recorded when a send really starts.
     """
 
-    __slots__ = ("limit", "per", "times")
+    __slots__ = ("foreign", "limit", "per", "times")
 
     def __init__(self, limit: int, per: float) -> None:
         self.limit = max(limit, 1)
         self.per = max(per, 0.0)
         self.times: deque[float] = deque(maxlen=self.limit)
+        self.foreign: set[float] = set()  # times already merged, so a later claim's read adds them once
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next send may start (0.0: now)."""
@@ -112,9 +113,14 @@ class ChannelLimiter:
         self.times.append(now)
 
     def merge(self, times: list[float]) -> None:
-        """Count sends made elsewhere (another replica) into the window: the latest ``limit`` of all."""
-        if times:
-            self.times = deque(sorted([*self.times, *times])[-self.limit :], maxlen=self.limit)
+        """Count sends made elsewhere (another replica) into the window: the latest ``limit`` of all.
+
+        A send already merged (a later claim reads it again) is not counted twice.
+        """
+        fresh = [at for at in times if at not in self.foreign]
+        if fresh:
+            self.times = deque(sorted([*self.times, *fresh])[-self.limit :], maxlen=self.limit)
+            self.foreign = {at for at in self.foreign | set(fresh) if at >= self.times[0]}
 
     def idle(self, now: float) -> bool:
         return not self.times or self.times[-1] + self.per <= now

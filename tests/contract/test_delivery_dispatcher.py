@@ -184,6 +184,8 @@ def test_channel_limiter_never_allows_more_than_the_budget_in_any_window() -> No
     discord.record(1.0)
     discord.merge([0.5, 2.0, 3.0, 4.0, 4.5])
     assert list(discord.times) == [1.0, 2.0, 3.0, 4.0, 4.5] and discord.delay(4.5) == 1.5
+    discord.merge([3.0, 4.0, 4.5])  # read again by the next claim: counted once
+    assert list(discord.times) == [1.0, 2.0, 3.0, 4.0, 4.5]
 
 
 async def test_an_edit_whose_original_was_never_sent_is_dropped(
