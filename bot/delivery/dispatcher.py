@@ -9,7 +9,9 @@
   when the lease expires and another dispatcher sends them.
 * Each channel has a rate limiter sized from its adapter's ``channel_rate`` (Slack 1/s,
   Discord 5 per 5 s; a sliding window, see ``ChannelLimiter``): a burst waits for budget
-  instead of failing. At most
+  instead of failing. The limit holds across replicas: a claim hands a channel to one worker
+  at a time, and the next holder counts the previous holder's latest sends (their ``sent_at``,
+  ``Store.recent_sends``) into its window before its first send. At most
   ``delivery.max_claimed`` rows are held by this process and ``delivery.concurrency`` sends
   are in flight, so a backlog of any size drains with flat memory.
 * A ``DeliveryError`` with ``retryable=True`` (429, 5xx, timeouts) is retried with exponential
@@ -60,6 +62,7 @@ MAX_LIMITERS = 10_000
 CLAIM_DUTY = 4.0  # the next claim starts no sooner than this many times the last claim's duration
 SUBSCRIPTION_TTL = 5.0  # seconds an active subscription's state is trusted without re-reading it
 NO_ADAPTER_RETRY = 300.0
+SHARED_WINDOW_MAX = 100  # channels of platforms allowing more sends per window are not paced across replicas
 RECHECK_BASE = 15.0  # first re-check of a paused platform's credentials after this many seconds
 RECHECK_CAP = 600.0  # then doubling, with jitter, up to every ten minutes
 
@@ -92,12 +95,13 @@ class ChannelLimiter:
     the send times of the last ``limit`` messages and is recorded when a send really starts.
     """
 
-    __slots__ = ("limit", "per", "times")
+    __slots__ = ("foreign", "limit", "per", "times")
 
     def __init__(self, limit: int, per: float) -> None:
         self.limit = max(limit, 1)
         self.per = max(per, 0.0)
         self.times: deque[float] = deque(maxlen=self.limit)
+        self.foreign: set[float] = set()  # times already merged, so a later claim's read adds them once
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next send may start (0.0: now)."""
@@ -107,6 +111,16 @@ class ChannelLimiter:
 
     def record(self, now: float) -> None:
         self.times.append(now)
+
+    def merge(self, times: list[float]) -> None:
+        """Count sends made elsewhere (another replica) into the window: the latest ``limit`` of all.
+
+        A send already merged (a later claim reads it again) is not counted twice.
+        """
+        fresh = [at for at in times if at not in self.foreign]
+        if fresh:
+            self.times = deque(sorted([*self.times, *fresh])[-self.limit :], maxlen=self.limit)
+            self.foreign = {at for at in self.foreign | set(fresh) if at >= self.times[0]}
 
     def idle(self, now: float) -> bool:
         return not self.times or self.times[-1] + self.per <= now
@@ -343,6 +357,7 @@ class Dispatcher:
             groups.setdefault(key, []).append(entry)
         if stale:
             await self._store.release_claims(stale, worker=self.worker_id)
+        await self._share_windows(groups)
         started = 0
         for key, rows in groups.items():
             rows.sort(key=lambda e: e.id or 0)
@@ -355,6 +370,40 @@ class Dispatcher:
             task.add_done_callback(functools.partial(self._channel_done, key, ids))
             started += len(rows)
         return started
+
+    async def _share_windows(self, groups: Mapping[str, list[OutboxEntry]]) -> None:
+        """Count other replicas' latest sends to the claimed channels into their rate limiters.
+
+        Only one worker holds a channel at a time (``claim_due``), but the one taking it over
+        next must not send before the platform's window for the previous holder's last sends
+        has passed: their ``sent_at`` times (recorded after the platform answered, so never too
+        early) are read back in one query. If that read fails, each channel waits one full
+        window before its first send instead (never a burst over the limit).
+        """
+        now = self._clock.now().timestamp()
+        limiters: dict[str, ChannelLimiter] = {}
+        for key, rows in groups.items():
+            adapter = self._adapters.get(rows[0].alert.channel.platform)
+            if adapter is None:
+                continue
+            limit, per = adapter.channel_rate
+            if limit <= SHARED_WINDOW_MAX and per > 0:
+                limiters[key] = self._limiter(rows[0], adapter, now)
+        if not limiters:
+            return
+        try:
+            recent = await self._store.recent_sends(
+                {key: lim.limit for key, lim in limiters.items()}, worker=self.worker_id
+            )
+        except Exception as exc:
+            log.warning("dispatcher: could not read other replicas' recent sends (%s); pacing from now", exc)
+            for lim in limiters.values():
+                lim.merge([now] * lim.limit)
+            return
+        for key, times in recent.items():
+            held = limiters.get(key)
+            if held is not None:
+                held.merge([at.timestamp() for at in times if at.timestamp() + held.per > now])
 
     def _done(self, entry_id: int, _task: object = None) -> None:
         self._inflight.pop(entry_id, None)

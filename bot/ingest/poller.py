@@ -214,6 +214,7 @@ class Poller:
         self.sources: dict[str, FeedSource] = {}
         self.states: dict[str, FeedState] = {}
         self._inflight: set[str] = set()  # the one in-flight guard: feeds some cycle is polling
+        self._released: set[str] = set()  # feeds whose claim went back with their saved state
         self._cycles: set[asyncio.Task[PollReport]] = set()
         self._closing = False
         self._parse_slots = asyncio.Semaphore(4)
@@ -522,6 +523,7 @@ class Poller:
             return PollReport(started_at, 0.0, interrupted=self._closing)
         ids = {src.id for src in claimed}
         self._inflight |= ids  # no await between the check and the claim
+        self._released -= ids
         task = asyncio.ensure_future(self._cycle(claimed))
         self._cycles.add(task)
 
@@ -532,7 +534,9 @@ class Poller:
         task.add_done_callback(release)
         await asyncio.wait({task})
         if self.share is not None and not task.cancelled():
-            await self._release(ids)  # a caller cancelled mid-cycle leaves its claims to lapse
+            saved = ids & self._released  # released with their saved state
+            self._released -= saved
+            await self._release(ids - saved)  # a caller cancelled mid-cycle leaves its claims to lapse
         if task.cancelled():
             return PollReport(started_at, 0.0, interrupted=True)
         return task.result()
@@ -641,11 +645,19 @@ class Poller:
         return f"{what} failed: {type(exc).__name__}: {exc}"
 
     async def _save_states(self, states: Sequence[FeedState]) -> None:
-        """Save the cycle's feed states; if the database refuses, the next cycle tries again."""
+        """Save the cycle's feed states; if the database refuses, the next cycle tries again.
+
+        With replicas, the save also gives this replica's claims on the feeds back (one
+        transaction per poll instead of two); ``_run_cycle`` releases only what was not saved.
+        """
+        holder = self.share.holder if self.share is not None else None
         try:
-            await self.store.save_feed_states(states)
+            await self.store.save_feed_states(states, release=holder)
         except Exception as exc:
             self._failure(exc, f"saving the state of {len(states)} feeds")
+        else:
+            if holder is not None:
+                self._released |= {s.id for s in states}
 
     async def _fetch_and_parse(self, src: FeedSource) -> _Polled:
         """Fetch and parse one feed; whatever goes wrong is this feed's error, never the cycle's."""

@@ -189,15 +189,21 @@ class NewsStore(StoreBase):
     async def save_feed_state(self, state: FeedState) -> None:
         await self.save_feed_states([state])
 
-    async def save_feed_states(self, states: Sequence[FeedState]) -> None:
-        """Save the polling state of many feeds in one transaction (a poll cycle's worth)."""
+    async def save_feed_states(self, states: Sequence[FeedState], *, release: str | None = None) -> None:
+        """Save the polling state of many feeds in one transaction (a poll cycle's worth).
+
+        ``release`` (a replica id) also gives that replica's claims on these feeds back in the
+        same statement (``release_feeds`` without a second transaction per poll); a claim
+        another replica holds is left alone.
+        """
         if not states:
             return
-        stmt = (
-            sa.update(t.feeds)
-            .where(t.feeds.c.id == sa.bindparam("b_id"))
-            .values({col: sa.bindparam(col) for col in _STATE_COLUMNS})
-        )
+        values: dict[str, Any] = {col: sa.bindparam(col) for col in _STATE_COLUMNS}
+        if release is not None:
+            mine = t.feeds.c.lease_holder == release
+            values["lease_holder"] = sa.case((mine, sa.null()), else_=t.feeds.c.lease_holder)
+            values["lease_until"] = sa.case((mine, sa.null()), else_=t.feeds.c.lease_until)
+        stmt = sa.update(t.feeds).where(t.feeds.c.id == sa.bindparam("b_id")).values(values)
         rows = [{"b_id": s.id, **{col: getattr(s, col) for col in _STATE_COLUMNS}} for s in states]
         with store_errors(f"saving the polling state of {len(rows)} feeds"):
             async with self.engine.begin() as conn:

@@ -156,6 +156,50 @@ class OutboxStore(StoreBase):
             rows = (await conn.execute(stmt)).all()
         return sorted((_entry(r) for r in rows), key=lambda e: (e.due_at, e.id or 0))
 
+    async def recent_sends(self, windows: Mapping[str, int], *, worker: str) -> dict[str, list[datetime]]:
+        """When other workers last sent to these channels: up to ``windows[channel]`` times each.
+
+        The times (``sent_at``, recorded after the platform answered, so never earlier than the
+        send) of each channel's latest sent rows, leaving out rows ``worker`` sent itself (its
+        own rate limiter saw those). A dispatcher that takes a channel over from another
+        replica seeds its limiter with them, so the channel's rate limit holds across replicas.
+        Reads each channel's last rows by the ``(channel, status, id)`` index: a few rows each.
+        """
+        wanted = {ch: n for ch, n in windows.items() if n > 0}
+        if not wanted:
+            return {}
+        o = t.outbox
+        out: dict[str, list[datetime]] = {}
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # one round trip: each channel's last n sent rows, read backwards along the index
+                q = sa.text(
+                    "SELECT w.ch AS channel, s.sent_at, s.claimed_by "
+                    "FROM unnest(CAST(:chs AS varchar[]), CAST(:ns AS int[])) AS w(ch, n) "
+                    "CROSS JOIN LATERAL (SELECT sent_at, claimed_by FROM outbox "
+                    "WHERE outbox.channel = w.ch AND outbox.status = 'sent' "
+                    "ORDER BY outbox.id DESC LIMIT w.n) AS s"
+                ).columns(
+                    sa.column("channel", sa.String),
+                    sa.column("sent_at", t.UTCDateTime),
+                    sa.column("claimed_by", sa.String),
+                )
+                rows = list((await conn.execute(q, {"chs": list(wanted), "ns": list(wanted.values())})).all())
+            else:
+                rows = []
+                for ch, n in wanted.items():
+                    last = (
+                        sa.select(o.c.channel, o.c.sent_at, o.c.claimed_by)
+                        .where(o.c.channel == ch, o.c.status == "sent")
+                        .order_by(o.c.id.desc())
+                        .limit(n)
+                    )
+                    rows += (await conn.execute(last)).all()
+        for r in rows:
+            if r.sent_at is not None and r.claimed_by != worker:
+                out.setdefault(r.channel, []).append(r.sent_at)
+        return out
+
     async def release_claims(self, entry_ids: Sequence[int], *, worker: str) -> int:
         """Give claimed rows back untried (due as they were, the claim's attempt not counted).
 

@@ -196,3 +196,19 @@ async def test_a_batch_keeps_slacks_rate_and_holds_back_behind_a_retry(
     assert [a.key for a in slack.alerts()] == queued
     gaps = [b - a for a, b in zip(slack.times, slack.times[1:], strict=False)]
     assert min(gaps) >= 1.0  # Slack's one message per second per channel, across batches
+
+
+async def test_recent_sends_are_other_workers_latest_send_times_per_channel(store: SqlStore) -> None:
+    await store.enqueue([entry(f"a{i}", A) for i in range(4)] + [entry("b0", B)])
+    got = await store.claim_due(now=T0, limit=100, lease=LEASE, worker="one", per_channel=3)
+    by_key = {e.key: e for e in got}
+    for n, key in enumerate(["a0", "a1", "a2", "b0"]):
+        await store.mark_sent(by_key[key].id, ref=MessageRef(A, key), now=T0 + timedelta(seconds=n))  # type: ignore[arg-type]
+    windows = {str(A): 2, str(B): 5, str(D): 5}
+    recent = await store.recent_sends(windows, worker="two")
+    # A's last two posts (a newest-first window), B's one, nothing for a channel never posted to
+    assert {k: sorted(v) for k, v in recent.items()} == {
+        str(A): [T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)],
+        str(B): [T0 + timedelta(seconds=3)],
+    }
+    assert await store.recent_sends(windows, worker="one") == {}  # its own sends its limiter knows

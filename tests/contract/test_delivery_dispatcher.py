@@ -179,6 +179,13 @@ def test_channel_limiter_never_allows_more_than_the_budget_in_any_window() -> No
     slack = ChannelLimiter(1, 1.0)
     slack.record(10.0)
     assert slack.delay(10.25) == 0.75 and slack.delay(11.0) == 0.0
+    # sends another replica made count too: the window keeps the latest ``limit`` of all
+    discord = ChannelLimiter(5, 5.0)
+    discord.record(1.0)
+    discord.merge([0.5, 2.0, 3.0, 4.0, 4.5])
+    assert list(discord.times) == [1.0, 2.0, 3.0, 4.0, 4.5] and discord.delay(4.5) == 1.5
+    discord.merge([3.0, 4.0, 4.5])  # read again by the next claim: counted once
+    assert list(discord.times) == [1.0, 2.0, 3.0, 4.0, 4.5]
 
 
 async def test_an_edit_whose_original_was_never_sent_is_dropped(
@@ -250,6 +257,7 @@ async def test_run_until_closed_and_shutdown_releases_unsent_claims(
         await never.wait()
 
     slow = MemoryChat("slack", channel_rate=(1, 20.0))
+    clock.advance(20)  # past the window of the alert the first dispatcher sent (limits hold across workers)
     stuck = Dispatcher(w.store, {"slack": slow}, w.cfg, clock, "stuck", sleep=blocked)
     for i in range(3):
         await w.ingest(story(f"Nvidia semiconductor queued {i}", at=clock.now()))

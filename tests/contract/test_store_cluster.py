@@ -160,3 +160,17 @@ async def test_concurrent_replicas_never_claim_the_same_feed_or_lease(postgres: 
     assert len(claimed) == len(ids)  # 6 replicas × 6 rounds × 40 ≥ 600: every feed went to someone
     holders = Counter(name for _, leases in results for name in leases)
     assert set(holders) == {f"job:{i}" for i in range(50)} and max(holders.values()) == 1
+
+
+async def test_saving_polled_states_gives_the_savers_claims_back_and_no_one_elses(store: SqlStore) -> None:
+    ids = await _feeds(store, 4)
+    mine = [f.id for f in await store.claim_due_feeds("a", now=T0, ttl=60, limit=2)]
+    theirs = [f.id for f in await store.claim_due_feeds("b", now=T0, ttl=60, limit=2)]
+    states = [s for s in await store.list_feeds() if s.id in ids]
+    # "a" saves all four (one of them "b" took over meanwhile): only its own claims go
+    await store.save_feed_states([_polled(s, T0 + timedelta(seconds=10)) for s in states], release="a")
+    assert await store.feed_claims() == {"b": 2}
+    later = await store.claim_due_feeds("c", now=T0 + timedelta(seconds=30), ttl=60, limit=100)
+    assert sorted(f.id for f in later) == sorted(mine)  # released and due; "b" still holds its own
+    assert all(f.last_status == "200" for f in later)
+    assert set(theirs).isdisjoint(f.id for f in later)

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import re
 import secrets
 import time
@@ -510,7 +511,16 @@ class FakeSlack:
         ack_deadline: float = 3.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        post_rate: tuple[int, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``post_rate=(n, seconds)`` enforces Slack's per-channel chat.postMessage limit (1 per
+        second: ``(1, 1.0)``) as Slack does, with HTTP 429 ``ratelimited`` and Retry-After; the
+        times of accepted posts (on ``clock``, e.g. a test's virtual clock) are in ``post_times``.
+        """
+        self.post_rate = post_rate
+        self.clock = clock
+        self.post_times: dict[str, list[float]] = defaultdict(list)
         self.team_id = team_id
         self.team = team
         self.team_domain = team_domain
@@ -733,7 +743,7 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         header_token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         token = header_token or body_token
-        call = ApiCall(method, params, token, request.method, time.monotonic())
+        call = ApiCall(method, params, token, request.method, self.clock())
         self.calls.append(call)
         self._touch()
 
@@ -801,8 +811,36 @@ class FakeSlack:
         handler: Callable[[Token, dict[str, Any]], Awaitable[dict[str, Any]]] = getattr(
             self, "_m_" + method.replace(".", "_")
         )
+        if method == "chat.postMessage" and self.post_rate is not None:
+            limited = self._rate_limited(params)
+            if limited is not None:
+                return self._answer(
+                    method,
+                    params,
+                    token,
+                    request,
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(limited)},
+                    call=call,
+                )
         result = await handler(tok, params)
+        if method == "chat.postMessage" and result.get("ok"):
+            self.post_times[str(result["channel"])].append(call.at)
         return self._answer(method, params, token, request, result, call=call)
+
+    def _rate_limited(self, params: dict[str, Any]) -> int | None:
+        """Retry-After seconds when this post would exceed the channel's ``post_rate``, else None."""
+        assert self.post_rate is not None
+        channel = self._resolve_channel(params.get("channel"))
+        if channel is None:
+            return None
+        limit, per = self.post_rate
+        now = self.clock()
+        recent = [at for at in self.post_times.get(channel.id, []) if at > now - per]
+        if len(recent) < limit:
+            return None
+        return max(1, math.ceil(recent[-limit] + per - now))
 
     def _answer(
         self,
@@ -817,7 +855,7 @@ class FakeSlack:
         call: ApiCall | None = None,
     ) -> web.Response:
         if call is None:
-            call = ApiCall(method, params, token, request.method, time.monotonic())
+            call = ApiCall(method, params, token, request.method, self.clock())
             self.calls.append(call)
         call.status = status
         call.response = payload
