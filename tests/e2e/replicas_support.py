@@ -104,7 +104,7 @@ class Cluster:
                 {"watchlist": "cloud", "channel": f"discord:{self.world.channel.id}"},
             ],
             "market": {"quote_timeout": 10},
-            "delivery": {"quote_wait": 1, "late_price_wait": 0, "lease": 10},
+            "delivery": {"quote_wait": 1, "late_price_wait": 0},
             "web": {"host": "127.0.0.1", "port": 0},
         }
         (self.tmp / "bot.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -285,6 +285,12 @@ class Cluster:
             http.get(f"{replica.web}/readyz") as resp,
         ):
             return resp.status
+
+    async def readyz_is(self, replica: Replica, status: int) -> bool:
+        try:
+            return await self.readyz(replica) == status
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     def output(self) -> str:
         return "\n\n".join(f"--- replica {r.index} ({r.id}) ---\n{r.child.output}" for r in self.replicas)
