@@ -313,6 +313,11 @@ class Runtime:
             "checks": checks,
         }
 
+    async def heartbeat(self) -> None:
+        """This replica's heartbeat; then the feeds of replicas that died or left, taken over on time."""
+        await self.node.run_once()
+        await self.poller.follow_owners()
+
     async def follow_catalog(self) -> bool:
         """Recompile when a watchlist changed in the database (an edit on any replica); True if so.
 
@@ -582,7 +587,7 @@ async def run_bot(
         # hand-offs left by a crash or a database error; follow-ups whose throttle ended
         _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs, node=rt.node)
         _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
-        _every(scheduler, "cluster:heartbeat", HEARTBEAT, rt.node.run_once, jobs)
+        _every(scheduler, "cluster:heartbeat", HEARTBEAT, rt.heartbeat, jobs)
         _every(scheduler, "catalog:follow", CATALOG_FOLLOW, rt.follow_catalog, jobs)
         # each symbol source is fetched only when due (SEC daily, quote names weekly)
         _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs, node=rt.node)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from bot.domain.cluster import Lease, Replica
@@ -166,10 +166,24 @@ class FeedShare:
         ids = [r.id for r in self.node.peers] or [self.node.id]
         if self.node.id not in ids:
             ids.append(self.node.id)
-        return max(ids, key=lambda rid: _rendezvous(rid, feed_id))
+        return feed_owner(feed_id, ids)
 
     def owns(self, feed_id: str) -> bool:
         return self.owner_of(feed_id) == self.node.id
+
+    @staticmethod
+    def alive_since(now: datetime) -> datetime:
+        """Claims of replicas whose last heartbeat is older than this are void (they are dead)."""
+        return now - timedelta(seconds=DEAD_AFTER)
+
+    def owned(self, feed_ids: Iterable[str]) -> set[str]:
+        """The feeds among ``feed_ids`` this replica owns in its current view of the live replicas."""
+        return {fid for fid in feed_ids if self.owns(fid)}
+
+
+def feed_owner(feed_id: str, replica_ids: Sequence[str]) -> str:
+    """The replica among ``replica_ids`` that owns ``feed_id`` (rendezvous hashing; see ``FeedShare``)."""
+    return max(replica_ids, key=lambda rid: _rendezvous(rid, feed_id))
 
 
 def _rendezvous(replica_id: str, feed_id: str) -> int:

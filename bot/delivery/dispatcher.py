@@ -32,7 +32,10 @@
   reply in the thread of their story's alert (or, with ``threads: off``, in the channel).
 
 Delivery is at least once: a crash after the platform accepted a message but before
-``mark_sent`` committed resends it after the lease; nothing is ever lost.
+``mark_sent`` committed resends it after the lease; nothing is ever lost. A database outage
+is not a crash: a send the platform accepted while ``mark_sent`` could not be committed is
+kept in memory and recorded as soon as the database answers (retried with backoff, well within
+the lease), and a row this process claims again meanwhile is recorded, not sent a second time.
 """
 
 from __future__ import annotations
@@ -64,7 +67,10 @@ SUBSCRIPTION_TTL = 5.0  # seconds an active subscription's state is trusted with
 NO_ADAPTER_RETRY = 300.0
 SHARED_WINDOW_MAX = 100  # channels of platforms allowing more sends per window are not paced across replicas
 RECHECK_BASE = 15.0  # first re-check of a paused platform's credentials after this many seconds
-RECHECK_CAP = 600.0  # then doubling, with jitter, up to every ten minutes
+RECHECK_CAP = 600.0
+RECORD_RETRY = 0.25  # first retry of recording sends while the database is away, then doubling
+RECORD_RETRY_CAP = 2.0
+MAX_UNRECORDED = 10_000  # then doubling, with jitter, up to every ten minutes
 
 Sleep = Callable[[float], Awaitable[None]]
 Mark = asyncio.Future[None]  # resolves once a sent row's ``mark_sent`` is committed
@@ -168,6 +174,9 @@ class Dispatcher:
         self._subs: dict[int, tuple[float, Subscription]] = {}
         self._sent: list[tuple[int, MessageRef, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # sends the platform accepted whose ``mark_sent`` failed (the database was away)
+        self._unrecorded: OrderedDict[int, MessageRef] = OrderedDict()
+        self._recorder: asyncio.Task[None] | None = None
         self._send_slots: asyncio.Semaphore | None = None
         self._changed: asyncio.Event | None = None
         self._closing = False
@@ -311,6 +320,21 @@ class Dispatcher:
         if self._flusher is not None and not self._flusher.done():
             with contextlib.suppress(Exception):
                 await self._flusher
+        if self._recorder is not None:
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
+        if self._unrecorded:  # one last try; else they are sent again after their lease
+            try:
+                async with asyncio.timeout(3):
+                    await self._store.mark_sent_many(list(self._unrecorded.items()), now=self._clock.now())
+                self._unrecorded.clear()
+            except Exception as exc:
+                log.warning(
+                    "dispatcher: %d sent alerts could not be recorded (%s); they are sent again after "
+                    "their lease",
+                    len(self._unrecorded),
+                    exc,
+                )
 
     # ------------------------------------------------------------ claiming
 
@@ -462,8 +486,8 @@ class Dispatcher:
                 if errors:
                     self.stats["errors"] += len(errors)
                     log.error(
-                        "dispatcher: recording %d sent alerts failed (%s); they are sent again after "
-                        "their lease",
+                        "dispatcher: recording %d sent alerts failed (%s); recording them again until "
+                        "the database answers (they are not sent again)",
                         len(errors),
                         errors[0],
                     )
@@ -506,6 +530,15 @@ class Dispatcher:
         # this row's task: its log lines (claimed, sent, retried, failed) name the story and key
         bind_trace(story_id=entry.alert.story_id, delivery_key=entry.key, channel=entry.alert.channel)
         log.debug("claimed outbox row %s (attempt %d)", entry.id, entry.attempts)
+        sent = self._unrecorded.pop(entry.id, None)
+        if sent is not None:  # sent before the database went away: record it, never send it twice
+            log.info(
+                "outbox row %s (%s) was sent as %s; recorded now, not sent again",
+                entry.id,
+                entry.key,
+                sent.id,
+            )
+            return True, self._record_sent(entry.id, sent)
         started = False
         try:
             adapter = self._adapters.get(entry.alert.channel.platform)
@@ -572,13 +605,34 @@ class Dispatcher:
             try:
                 await self._store.mark_sent_many([(i, ref) for i, ref, _ in batch], now=self._clock.now())
             except Exception as exc:
-                for *_, fut in batch:
+                for entry_id, ref, fut in batch:
+                    self._unrecorded[entry_id] = ref
                     if not fut.done():
                         fut.set_exception(exc)
+                while len(self._unrecorded) > MAX_UNRECORDED:
+                    self._unrecorded.popitem(last=False)  # the oldest is sent again after its lease
+                if not self._closing and (self._recorder is None or self._recorder.done()):
+                    self._recorder = asyncio.ensure_future(self._record_unrecorded())
             else:
                 for *_, fut in batch:
                     if not fut.done():
                         fut.set_result(None)
+
+    async def _record_unrecorded(self) -> None:
+        """Record the sends whose ``mark_sent`` failed, retrying with backoff until the database
+        answers: within the rows' lease, so no dispatcher (this one or another) sends them again."""
+        delay = RECORD_RETRY
+        while self._unrecorded:
+            await asyncio.sleep(delay)
+            batch = list(self._unrecorded.items())
+            try:
+                await self._store.mark_sent_many(batch, now=self._clock.now())
+            except Exception:
+                delay = min(delay * 2, RECORD_RETRY_CAP)
+                continue
+            for entry_id, _ in batch:
+                self._unrecorded.pop(entry_id, None)
+            log.info("dispatcher: recorded %d sent alerts now that the database answers again", len(batch))
 
     async def _attempt(
         self, entry: OutboxEntry, adapter: ChatAdapter | None, limiter: ChannelLimiter | None = None

@@ -219,6 +219,9 @@ class Poller:
         self._closing = False
         self._parse_slots = asyncio.Semaphore(4)
         self._scheduler: Any = None
+        self._owned: set[str] | None = (
+            None  # with ``share``: the feeds this replica owned at the last heartbeat
+        )
         self._started = False
 
     # ------------------------------------------------------------ lifecycle
@@ -349,6 +352,42 @@ class Poller:
         except JobLookupError:
             pass
 
+    async def follow_owners(self) -> int:
+        """After a heartbeat: the feeds this replica has just become owner of (a replica died or
+        left) are put on its schedule at their stored due time; returns how many.
+
+        Every replica runs a job per feed, but the phase of this replica's job was never aligned
+        with the polls another replica made: without this an inherited feed would wait for the
+        job's next tick, up to an interval after it is due (a dead replica's feed mid-poll is
+        due at once: its claim is void once the replica is seen dead).
+        """
+        if self.share is None or self._scheduler is None or self._closing:
+            return 0
+        owned = self.share.owned(self.sources)
+        if self._owned is None:
+            self._owned = owned
+            return 0
+        gained = owned - self._owned
+        if gained:
+            stored = {state.id: state for state in await self.store.list_feeds()}
+            now, wall = self.clock.now(), datetime.now(UTC)  # APScheduler runs on the real clock
+            for fid in gained:
+                state = stored.get(fid)
+                due = state.next_poll_at if state is not None and state.next_poll_at is not None else now
+                delay = max(0.0, (due - now).total_seconds())
+                self._reschedule(fid, wall + timedelta(seconds=delay))
+            log.info("feeds: this replica takes over %d feeds from replicas that left", len(gained))
+        self._owned = owned
+        return len(gained)
+
+    def _reschedule(self, feed_id: str, when: datetime) -> None:
+        from apscheduler.jobstores.base import JobLookupError
+
+        try:
+            self._scheduler.modify_job(self._job_id(feed_id), next_run_time=when)
+        except JobLookupError:
+            pass
+
     async def _refresh_job(self) -> None:
         try:
             await self.refresh()
@@ -398,7 +437,9 @@ class Poller:
             if force:
                 for src in sources:
                     ttl = max(60.0, float(src.spec.interval))
-                    held = await store.claim_feed(src.id, self.share.holder, now=now, ttl=ttl)
+                    held = await store.claim_feed(
+                        src.id, self.share.holder, now=now, ttl=ttl, alive_since=self.share.alive_since(now)
+                    )
                     if held and (state := await self.store.get_feed(src.id)) is not None:
                         got.append(state)
             elif sources:
@@ -410,6 +451,7 @@ class Poller:
                     limit=len(sources),
                     only=[src.id for src in sources],
                     due_by=due_by,
+                    alive_since=self.share.alive_since(now),
                 )
         except Exception as exc:  # a database outage: poll nothing now, the next tick retries
             self._failure(exc, "claiming feeds")

@@ -191,6 +191,7 @@ class ClusterStore(StoreBase):
         limit: int,
         only: Sequence[str] | None = None,
         due_by: datetime | None = None,
+        alive_since: datetime | None = None,
     ) -> list[FeedState]:
         """Claim up to ``limit`` due feeds for ``holder``; their stored states, most overdue first.
 
@@ -200,6 +201,9 @@ class ClusterStore(StoreBase):
         Due: enabled, active and not disabled after failures, ``next_poll_at`` unset or reached, and not claimed (no claim,
         or its ``lease_until`` passed — a dead replica's feeds come back when their claims
         expire; a feed this holder claimed and is still polling is not returned again). ``only`` restricts the claim to those feed ids.
+        With ``alive_since``, the claims of replicas whose last heartbeat is older are void too:
+        a replica killed mid-poll gives its feeds back once it is seen dead, not a whole claim
+        later.
         """
         if limit <= 0:
             return []
@@ -216,7 +220,7 @@ class ClusterStore(StoreBase):
                     # early only for a regular tick: a backoff or a server's Retry-After is kept exactly
                     c.next_poll_at <= sa.case((c.consecutive_failures > 0, now), else_=due_by or now),
                 ),
-                sa.or_(c.lease_until.is_(None), c.lease_until <= now),
+                _claim_free(now, alive_since),
             )
             .order_by(c.next_poll_at.is_(None).desc(), c.next_poll_at, c.id)
             .limit(limit)
@@ -235,16 +239,15 @@ class ClusterStore(StoreBase):
         claimed.sort(key=lambda f: (f.next_poll_at is not None, f.next_poll_at or now, f.id))
         return claimed
 
-    async def claim_feed(self, feed_id: str, holder: str, *, now: datetime, ttl: float) -> bool:
+    async def claim_feed(
+        self, feed_id: str, holder: str, *, now: datetime, ttl: float, alive_since: datetime | None = None
+    ) -> bool:
         """Claim one feed whatever its ``next_poll_at`` (a forced poll), unless a live replica has it."""
         c = t.feeds.c
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 sa.update(t.feeds)
-                .where(
-                    c.id == feed_id,
-                    sa.or_(c.lease_until.is_(None), c.lease_until <= now, c.lease_holder == holder),
-                )
+                .where(c.id == feed_id, sa.or_(_claim_free(now, alive_since), c.lease_holder == holder))
                 .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
             )
         return bool(result.rowcount)
@@ -335,6 +338,16 @@ class ClusterStore(StoreBase):
                 sa.select(t.state_versions.c.version).where(t.state_versions.c.name == name)
             )
         return int(value or 0)
+
+
+def _claim_free(now: datetime, alive_since: datetime | None) -> Any:
+    """A feed's claim is free: none, expired, or (with ``alive_since``) held by a dead replica."""
+    c = t.feeds.c
+    free = [c.lease_holder.is_(None), c.lease_until.is_(None), c.lease_until <= now]
+    if alive_since is not None:
+        live = sa.select(t.replicas.c.id).where(t.replicas.c.heartbeat_at >= alive_since)
+        free.append(c.lease_holder.not_in(live))
+    return sa.or_(*free)
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:

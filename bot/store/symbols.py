@@ -86,7 +86,10 @@ class SymbolNameStore(StoreBase):
                     }
                     for n in new[i : i + _CHUNK]
                 ]
-                await conn.execute(sa.insert(t.symbol_names), rows)
+                # two replicas refreshing at once store the same names: the second write updates
+                await conn.execute(
+                    self.upsert(t.symbol_names, ["source", "symbol", "name"], ["ident", "updated_at"]), rows
+                )
         return len(gone) + len(new)
 
     async def symbol_refreshes(self, prefix: str = "") -> dict[str, NameRefresh]:

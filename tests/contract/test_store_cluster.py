@@ -70,6 +70,28 @@ async def _feeds(store: SqlStore, n: int) -> list[str]:
     return [s.id for s in specs]
 
 
+async def test_the_claims_of_a_dead_replica_are_void_once_it_is_seen_dead(store: SqlStore) -> None:
+    ids = await _feeds(store, 3)
+    await store.heartbeat(replica("dead", T0))
+    await store.heartbeat(replica("live", T0 + timedelta(seconds=20)))
+    assert len(await store.claim_due_feeds("dead", now=T0, ttl=60, limit=2)) == 2  # then killed mid-poll
+    now = T0 + timedelta(seconds=20)
+    fresh = now - timedelta(seconds=15)
+    assert [f.id for f in await store.claim_due_feeds("live", now=now, ttl=60, limit=10)] == [ids[2]]
+    await store.release_feeds([ids[2]], "live")
+    # a replica whose heartbeat is older than ``alive_since`` holds nothing: its feeds come back now
+    back = await store.claim_due_feeds("live", now=now, ttl=60, limit=10, alive_since=fresh)
+    assert sorted(f.id for f in back) == ids
+    # a live holder's claims stay its own, and a forced claim respects them too
+    assert await store.claim_due_feeds("other", now=now, ttl=60, limit=10, alive_since=fresh) == []
+    assert not await store.claim_feed(ids[0], "other", now=now, ttl=60, alive_since=fresh)
+    later = now + timedelta(seconds=16)  # "live" has not beaten since ``now``: dead in its turn
+    assert not await store.claim_feed(ids[0], "other", now=later, ttl=60)
+    assert await store.claim_feed(
+        ids[0], "other", now=later, ttl=60, alive_since=later - timedelta(seconds=15)
+    )
+
+
 async def test_due_feeds_are_claimed_once_until_the_claim_expires_or_is_released(store: SqlStore) -> None:
     ids = await _feeds(store, 10)
     first = [f.id for f in await store.claim_due_feeds("a", now=T0, ttl=60, limit=4)]

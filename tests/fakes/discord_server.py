@@ -622,6 +622,7 @@ class GatewayConnection:
     heartbeats: int = 0
     identified: bool = False
     resumed: bool = False
+    identified_at: float | None = None  # time.monotonic() of the READY that opened its session
     close_code: int | None = None
     closed_by_server: bool = False
     received: list[dict[str, Any]] = field(default_factory=list)
@@ -1923,6 +1924,7 @@ class DiscordFake:
             session = GatewaySession(id=secrets.token_hex(16), intents=intents)
             self.sessions[session.id] = session
             conn.session, conn.identified = session, True
+            conn.identified_at = time.monotonic()
             ready = {
                 "v": 10,
                 "user": {**self.bot.payload(), "verified": True, "mfa_enabled": False},

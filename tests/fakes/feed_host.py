@@ -42,6 +42,8 @@ class Route:
     last_modified: str | None = None
     encoding: Literal["gzip", "deflate", "raw-deflate", "gzip-lie", None] = None
     delay: float = 0.0
+    # requests wait until this event is set: a test releases several answers at the same moment
+    hold: asyncio.Event | None = None
     behaviour: Behaviour = "normal"
     # errors: the next ``fail_times`` requests answer ``fail_status`` (-1: all of them)
     fail_status: int = 500
@@ -164,6 +166,8 @@ class FeedHost:
             return web.Response(status=404, text="not found")
         if route.delay:
             await asyncio.sleep(route.delay)  # noqa: TID251 - a slow server is the behaviour under test
+        if route.hold is not None:
+            await route.hold.wait()
         if route.fail_times:
             if route.fail_times > 0:
                 route.fail_times -= 1
