@@ -17,11 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import bot
 from bot.catalog import Catalog
@@ -37,7 +35,7 @@ from bot.delivery.moves import MoveMonitor
 from bot.delivery.notices import Notices
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.cluster import CATALOG_VERSION
-from bot.domain.errors import BotError, ConfigError, StoreError
+from bot.domain.errors import BotError, ConfigError
 from bot.domain.models import Story, StorySource
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
@@ -52,7 +50,8 @@ from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import SymbolNames, config_warnings
 from bot.metrics import METRICS
-from bot.ports import ChatAdapter, Clock, PlatformPause, SubscriptionSpec
+from bot.ports import ChatAdapter, Clock, Job, PlatformPause, SubscriptionSpec
+from bot.scheduler import Scheduler
 from bot.store import SqlStore, open_store
 from bot.store.db import one_process
 from bot.web import WebServer
@@ -61,6 +60,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Runtime", "cluster_status", "config_warnings", "feed_specs", "poll_once", "run_bot"]
 
+HANDOFF_SWEEP = 30.0  # seconds between sweeps that finish hand-offs left pending
 RETENTION_EVERY = 3600.0  # seconds between retention runs (the first one shortly after start)
 RETENTION_FIRST = 300.0
 
@@ -313,6 +313,53 @@ class Runtime:
             "checks": checks,
         }
 
+    def jobs(self) -> list[Job]:
+        """Everything that runs on a schedule, in one table (``bot.scheduler`` runs it).
+
+        The poller's per-feed jobs are added by ``poller.attach`` (they follow feed edits).
+        ``once_cluster_wide``: with several replicas one of them runs each tick.
+        """
+        jobs = [
+            Job("delivery:held", self.releaser.run_once, every=60, once_cluster_wide=True),
+            # hand-offs left by a crash or a database error; follow-ups whose throttle ended
+            Job("delivery:handoffs", self.pipeline.resume, every=HANDOFF_SWEEP, once_cluster_wide=True),
+            Job("catalog:reload", self.catalog.reload, every=300),
+            Job("cluster:heartbeat", self.heartbeat, every=HEARTBEAT),
+            Job("catalog:follow", self.follow_catalog, every=CATALOG_FOLLOW),
+            # each symbol source is fetched only when due (SEC daily, quote names weekly)
+            Job("symbols:refresh", self.refresh_symbols, every=3600, once_cluster_wide=True),
+            Job(
+                "store:retention",
+                self.purge,
+                every=RETENTION_EVERY,
+                first_in=RETENTION_FIRST,
+                once_cluster_wide=True,
+            ),
+            *self.briefings.jobs(),  # daily at briefing.time, plus the start-up catch-up of a missed one
+            *self.moves.jobs(),  # every move_alerts.interval seconds (nothing without thresholds)
+        ]
+        if self.notices.enabled:
+            jobs.append(Job("notices:sweep", self.notices.sweep, every=60, once_cluster_wide=True))
+        return jobs
+
+    async def purge(self) -> None:
+        """The hourly purge of what is older than ``retention`` (small batches, yielding in between)."""
+        report = await self.store.purge(
+            before=self.clock.now() - timedelta(seconds=self.config.retention),
+            pause=0.05,
+            deadline=RETENTION_EVERY / 4,
+        )
+        self.stats["retention_rows_total"] = self.stats.get("retention_rows_total", 0.0) + report.rows
+        if report.rows:
+            log.info(
+                "retention: purged %d rows older than %g days in %.1f s (%s)%s",
+                report.rows,
+                self.config.retention / 86400,
+                report.seconds,
+                ", ".join(f"{k} {v}" for k, v in report.as_dict().items() if k in _PURGED and v),
+                "" if report.complete else "; the rest next time",
+            )
+
     async def heartbeat(self) -> None:
         """This replica's heartbeat; then the feeds of replicas that died or left, taken over on time."""
         await self.node.run_once()
@@ -492,80 +539,6 @@ async def _logged(func: Callable[[], Any], name: str) -> None:
         log.exception("%s failed; it runs again at its next turn", name)
 
 
-HANDOFF_SWEEP = 30.0  # seconds between sweeps that finish hand-offs left pending
-
-
-def _every(
-    scheduler: AsyncIOScheduler,
-    name: str,
-    seconds: float,
-    func: Callable[[], Any],
-    running: set[asyncio.Task[Any]] | None = None,
-    *,
-    first: float | None = None,
-    node: Node | None = None,
-) -> None:
-    """Run ``func`` every ``seconds`` (``first``: the first run that many seconds from now).
-
-    With ``node``, the job is once cluster-wide: a replica runs a tick only when it takes the
-    job's lease, so with several replicas one of them runs it each interval, and another one
-    as soon as that one is dead (its lease lapses within the interval).
-    """
-
-    async def job() -> None:
-        task = asyncio.current_task()
-        if running is not None and task is not None:
-            running.add(task)
-        try:
-            if node is not None and not await node.turn(name, ttl=seconds * 0.9):
-                return
-            await func()
-        except asyncio.CancelledError:
-            log.info("%s: stopped by the shutdown", name)  # its work is durable or redone
-        except StoreError as exc:
-            log.error("%s failed: %s; it runs again in %.0f s", name, exc, seconds)
-        except Exception:
-            log.exception("%s failed; it runs again in %.0f s", name, seconds)
-        finally:
-            if running is not None and task is not None:
-                running.discard(task)
-
-    scheduler.add_job(
-        job,
-        "interval",
-        seconds=seconds,
-        id=name,
-        name=name,
-        max_instances=1,
-        coalesce=True,
-        jitter=min(5, seconds / 10),
-        **({"next_run_time": datetime.now(scheduler.timezone) + timedelta(seconds=first)} if first else {}),
-    )
-
-
-def _retention_job(rt: Runtime) -> Callable[[], Any]:
-    """The hourly purge of what is older than ``retention`` (small batches, yielding in between)."""
-
-    async def job() -> None:
-        report = await rt.store.purge(
-            before=rt.clock.now() - timedelta(seconds=rt.config.retention),
-            pause=0.05,
-            deadline=RETENTION_EVERY / 4,
-        )
-        rt.stats["retention_rows_total"] = rt.stats.get("retention_rows_total", 0.0) + report.rows
-        if report.rows:
-            log.info(
-                "retention: purged %d rows older than %g days in %.1f s (%s)%s",
-                report.rows,
-                rt.config.retention / 86400,
-                report.seconds,
-                ", ".join(f"{k} {v}" for k, v in report.as_dict().items() if k in _PURGED and v),
-                "" if report.complete else "; the rest next time",
-            )
-
-    return job
-
-
 _PURGED = ("outbox", "markers", "items", "stories", "story_sources", "story_tickers", "feeds")
 
 
@@ -580,30 +553,9 @@ async def run_bot(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with Runtime.open(env, cfg, clock=clock, console_json=console_json) as rt:
-        scheduler = AsyncIOScheduler(timezone=cfg.tz)
-        jobs: set[asyncio.Task[Any]] = set()
-        rt.poller.schedule(scheduler)
-        _every(scheduler, "delivery:held", 60, rt.releaser.run_once, jobs, node=rt.node)
-        # hand-offs left by a crash or a database error; follow-ups whose throttle ended
-        _every(scheduler, "delivery:handoffs", HANDOFF_SWEEP, rt.pipeline.resume, jobs, node=rt.node)
-        _every(scheduler, "catalog:reload", 300, rt.catalog.reload, jobs)
-        _every(scheduler, "cluster:heartbeat", HEARTBEAT, rt.heartbeat, jobs)
-        _every(scheduler, "catalog:follow", CATALOG_FOLLOW, rt.follow_catalog, jobs)
-        # each symbol source is fetched only when due (SEC daily, quote names weekly)
-        _every(scheduler, "symbols:refresh", 3600, rt.refresh_symbols, jobs, node=rt.node)
-        if rt.notices.enabled:
-            _every(scheduler, "notices:sweep", 60, rt.notices.sweep, jobs, node=rt.node)
-        rt.briefings.schedule(scheduler)  # cron at briefing.time, plus the start-up catch-up of a missed one
-        rt.moves.schedule(scheduler)  # every move_alerts.interval seconds (nothing without thresholds)
-        _every(
-            scheduler,
-            "store:retention",
-            RETENTION_EVERY,
-            _retention_job(rt),
-            jobs,
-            first=RETENTION_FIRST,
-            node=rt.node,
-        )
+        scheduler = Scheduler(tz=cfg.tz, node=rt.node)
+        rt.poller.attach(scheduler)
+        scheduler.add_all(rt.jobs())
         web = None
         if cfg.web.enabled:
             routes: list[Any] = []
@@ -627,12 +579,8 @@ async def run_bot(
                 ) from None
             rt.stack.push_async_callback(web.aclose)
 
-        def stop_scheduler() -> None:
-            if scheduler.running:
-                scheduler.shutdown(wait=False)  # cancels the jobs still running
-
         scheduler.start()
-        rt.stack.callback(stop_scheduler)
+        rt.stack.callback(scheduler.shutdown)  # cancels the jobs still running
         dispatch = asyncio.create_task(rt.dispatcher.run(), name="dispatcher")
         rt.notices.wake()  # problems that arose while the bot was down
         platforms = ", ".join(rt.adapters)
@@ -665,9 +613,9 @@ async def run_bot(
             await first_poll
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_symbols
-        stop_scheduler()
-        if jobs:
-            await asyncio.wait(list(jobs))
+        scheduler.shutdown()
+        if scheduler.running_tasks:
+            await asyncio.wait(list(scheduler.running_tasks))
         await rt.pipeline.aclose()
         await rt.dispatcher.aclose()
         dispatch.cancel()

@@ -7,10 +7,10 @@ Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``;
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.domain.cluster import Lease, Replica
@@ -37,6 +37,49 @@ class Clock(Protocol):
     """Where "now" comes from; tests substitute a controlled clock."""
 
     def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Scheduled work as a service describes it; ``bot.scheduler`` (the app layer) runs it.
+
+    Exactly one of ``every`` (seconds), ``daily_at`` (a wall time in ``tz``) or ``at_start``
+    says when. Runs never overlap and missed runs coalesce into one. A failure is logged in one
+    line ending with ``on_error`` and the job runs again at its next turn.
+    """
+
+    name: str  # unique, e.g. "moves:poll"; with ``once_cluster_wide`` also the lease's name
+    run: Callable[[], Awaitable[Any]]
+    every: float | None = None
+    daily_at: time | None = None
+    tz: tzinfo | None = None
+    at_start: bool = False
+    first_in: float | None = None  # the first run this many seconds from now (default: after ``every``)
+    jitter: float | None = None  # default: min(5 s, a tenth of ``every``)
+    grace: float | None = None  # how late a run may still start (default: the scheduler's)
+    once_cluster_wide: bool = False  # with several replicas only the holder of the job's lease runs a tick
+    title: str = ""  # for logs: "poll Reuters", "pre-market briefing at 08:30"
+    on_error: str = "it runs again at its next turn"
+
+    def __post_init__(self) -> None:
+        if sum((self.every is not None, self.daily_at is not None, self.at_start)) != 1:
+            raise ValueError(f"job {self.name}: say exactly one of every, daily_at or at_start")
+
+
+class JobHost(Protocol):
+    """Where services put their jobs: the app's scheduler, or a test's."""
+
+    def add(self, job: Job) -> None:
+        """Schedule ``job`` (replacing one of the same name)."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Unschedule the job of that name; nothing if there is none."""
+        ...
+
+    def run_at(self, name: str, when: datetime) -> None:
+        """Move the job's next run to ``when`` (real time); nothing if there is no such job."""
+        ...
 
 
 class NewsSource(Protocol):

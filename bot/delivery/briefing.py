@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import BotConfig
@@ -50,7 +50,7 @@ from bot.domain.rules import Matcher, TermKind, parse_query, parse_term
 from bot.domain.rules.query import iter_terms
 from bot.domain.stories import ClusterIndex
 from bot.domain.timeutil import as_utc, format_duration
-from bot.ports import Clock, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
+from bot.ports import Clock, Job, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -644,62 +644,45 @@ class BriefingService:
 
     # ------------------------------------------------------------ scheduling
 
-    def schedule(self, scheduler: Any, *, catch_up: bool = True) -> None:
-        """Add the briefing jobs to an APScheduler 3 scheduler.
+    def jobs(self, *, catch_up: bool = True) -> list[Job]:
+        """The briefing jobs (and a warning now if ``briefing.time`` can never be due).
 
-        A cron job at ``briefing.time`` in the config's zone (the calendar decides at fire time),
-        a one-minute check for a briefing the cron missed inside the grace window, and (with
+        A daily run at ``briefing.time`` in the config's zone (the calendar decides at fire time),
+        a one-minute check for a briefing the daily run missed inside the grace window, and (with
         ``catch_up``) a start-up run that sends one missed by a restart.
         """
-        from apscheduler.triggers.interval import IntervalTrigger
-
         self._warn_if_never_due()
-        scheduler.add_job(
-            self._job,
-            self.trigger(),
-            id="briefing:premarket",
-            name=f"pre-market briefing at {self._cfg.time} {self._tz.key}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(int(self.grace.total_seconds()), 1),
-            replace_existing=True,
-        )
-        scheduler.add_job(
-            self._job,
-            IntervalTrigger(seconds=CHECK_INTERVAL, jitter=5),
-            id="briefing:check",
-            name="missed pre-market briefing check",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
+        retry = "the next check retries inside the grace window"
+        jobs = [
+            Job(
+                "briefing:premarket",
+                self.run_due,
+                daily_at=self.time,
+                tz=self._tz,
+                grace=self.grace.total_seconds(),
+                title=f"pre-market briefing at {self._cfg.time} {self._tz.key}",
+                on_error=retry,
+            ),
+            Job(
+                "briefing:check",
+                self.run_due,
+                every=CHECK_INTERVAL,
+                jitter=5,
+                title="missed pre-market briefing check",
+                on_error=retry,
+            ),
+        ]
         if catch_up:
-            scheduler.add_job(
-                self._startup_job,
-                "date",
-                id="briefing:catch-up",
-                name="pre-market briefing catch-up at start-up",
-                misfire_grace_time=None,
-                replace_existing=True,
+            jobs.append(
+                Job(
+                    "briefing:catch-up",
+                    self.catch_up,
+                    at_start=True,
+                    title="pre-market briefing catch-up at start-up",
+                    on_error="the daily run and the one-minute check still send it within the grace window",
+                )
             )
-
-    def trigger(self) -> Any:
-        """The cron trigger: every day at ``briefing.time`` in the config's zone (calendar checked at fire time)."""
-        from apscheduler.triggers.cron import CronTrigger
-
-        return CronTrigger(hour=self.time.hour, minute=self.time.minute, timezone=self._tz)
-
-    async def _job(self) -> None:
-        try:
-            await self.run_due()
-        except Exception:
-            log.exception("pre-market briefing run failed; the next check retries inside the grace window")
-
-    async def _startup_job(self) -> None:
-        try:
-            await self.catch_up()
-        except Exception:
-            log.exception("pre-market briefing catch-up failed")
+        return jobs
 
     def _warn_if_never_due(self) -> None:
         """A briefing time at or after the open never sends anything: say so at start-up."""

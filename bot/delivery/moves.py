@@ -29,7 +29,6 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import BotConfig
@@ -47,7 +46,7 @@ from bot.domain.models import (
     Watchlist,
 )
 from bot.domain.timeutil import as_utc
-from bot.ports import Clock, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
+from bot.ports import Clock, Job, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -357,26 +356,18 @@ class MoveMonitor:
 
     # ------------------------------------------------------------ scheduling
 
-    def schedule(self, scheduler: Any) -> None:
-        """Add the polling job (every ``move_alerts.interval`` seconds) to an APScheduler 3 scheduler."""
+    def jobs(self) -> list[Job]:
+        """The polling job, every ``move_alerts.interval`` seconds (none without thresholds)."""
         if not self.enabled:
             log.info("move alerts are off (no move_alerts thresholds in the config)")
-            return
-        from apscheduler.triggers.interval import IntervalTrigger
-
+            return []
         interval = float(self._cfg.interval)
-        scheduler.add_job(
-            self._job,
-            IntervalTrigger(seconds=interval, jitter=min(5.0, interval / 10)),
-            id="moves:poll",
-            name=f"price-move alerts every {interval:g}s",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
-
-    async def _job(self) -> None:
-        try:
-            await self.run_once()
-        except Exception:
-            log.exception("price-move check failed; it runs again in %.0f s", float(self._cfg.interval))
+        return [
+            Job(
+                "moves:poll",
+                self.run_once,
+                every=interval,
+                title=f"price-move alerts every {interval:g}s",
+                on_error=f"it runs again in {interval:.0f} s",
+            )
+        ]

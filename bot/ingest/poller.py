@@ -1,7 +1,7 @@
 """The poller: every feed on its own schedule, conditional GETs, backoff, and the ingest pipeline.
 
 ``run_once()`` polls every (or every due) feed concurrently and returns a ``PollReport``;
-``schedule(scheduler)`` adds one APScheduler job per feed (its interval plus jitter, never
+``attach(host)`` puts one job per feed on the app's scheduler (its interval plus jitter, never
 overlapping itself, coalesced when late). New alertable stories go to ``on_stories``, which
 the app wires to matching and delivery. A failing feed backs off exponentially (with jitter,
 at least as long as its ``Retry-After``) and is disabled after ``max_failures`` consecutive
@@ -18,6 +18,7 @@ if the callback fails, the stories are finished later from the store, not lost.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
@@ -39,7 +40,7 @@ from bot.ingest.normalize import items_from_feed
 from bot.ingest.parser import html_instead_of_feed, parse_feed
 from bot.ingest.pipeline import FeedItems, Ingestor, IngestResult
 from bot.ingest.sources import FeedSource
-from bot.ports import Clock, FeedState, HandoffKind, Store
+from bot.ports import Clock, FeedState, HandoffKind, Job, JobHost, Store
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ MAX_BACKOFF = 6 * 3600.0
 PARSE_IN_THREAD_BYTES = 256 * 1024
 INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this many items are parsed
 REFRESH_INTERVAL = 60.0
+REFRESH_JOB = "ingest:refresh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ class Poller:
     """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
 
     Use as an async context manager (it opens the fetcher it owns and loads feed states
-    and the recent-story index), then ``run_once()`` or ``schedule(scheduler)``.
+    and the recent-story index), then ``run_once()`` or ``attach(host)``.
     ``on_stories`` receives new alertable stories (oldest first); ``on_sources`` receives
     ``(story id, StorySource)`` pairs when another outlet reports a story already known.
     """
@@ -218,7 +220,7 @@ class Poller:
         self._cycles: set[asyncio.Task[PollReport]] = set()
         self._closing = False
         self._parse_slots = asyncio.Semaphore(4)
-        self._scheduler: Any = None
+        self._host: JobHost | None = None
         self._owned: set[str] | None = (
             None  # with ``share``: the feeds this replica owned at the last heartbeat
         )
@@ -268,10 +270,10 @@ class Poller:
     async def aclose(self) -> None:
         """Stop polling, remove scheduled jobs and close the fetcher (if this poller opened it)."""
         await self.stop()
-        if self._scheduler is not None:
-            for job_id in [*self.sources, "ingest:refresh"]:
-                self._remove_job(self._job_id(job_id) if job_id != "ingest:refresh" else job_id)
-            self._scheduler = None
+        if self._host is not None:
+            for name in [*map(self._job_id, self.sources), REFRESH_JOB]:
+                self._host.remove(name)
+            self._host = None
         if self._own_fetcher:
             await self.fetcher.aclose()
         self._started = False
@@ -291,66 +293,49 @@ class Poller:
             self.states[fid] = replace(base, spec=src.spec)
         for fid in set(self.states) - set(self.sources):
             del self.states[fid]
-        if self._scheduler is not None:
+        if self._host is not None:
             for fid in old - set(self.sources):
-                self._remove_job(self._job_id(fid))
+                self._host.remove(self._job_id(fid))
             for fid in set(self.sources) - old:
-                self._add_job(self.sources[fid])
+                self._host.add(self._feed_job(self.sources[fid]))
         return list(self.sources.values())
 
     # ------------------------------------------------------------ scheduling
 
-    def schedule(self, scheduler: Any) -> None:
-        """Add one job per feed to an APScheduler 3 ``AsyncIOScheduler`` (plus a source refresh job)."""
-        from apscheduler.triggers.interval import IntervalTrigger
+    def attach(self, host: JobHost) -> None:
+        """Put this poller's jobs on ``host``: one per feed, plus the source refresh; from then on
+        feeds added or dropped by a refresh are added to or removed from it."""
+        self._host = host
+        for job in self.jobs():
+            host.add(job)
 
-        self._scheduler = scheduler
-        for src in self.sources.values():
-            self._add_job(src)
-        scheduler.add_job(
-            self._refresh_job,
-            IntervalTrigger(seconds=REFRESH_INTERVAL, jitter=5),
-            id="ingest:refresh",
-            name="refresh feed sources",
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
+    def jobs(self) -> list[Job]:
+        """One job per feed (its interval with jitter, never overlapping) and the source refresh."""
+        refresh = Job(
+            REFRESH_JOB, self._refresh_job, every=REFRESH_INTERVAL, jitter=5, title="refresh feed sources"
         )
+        return [*(self._feed_job(src) for src in self.sources.values()), refresh]
 
     @staticmethod
     def _job_id(feed_id: str) -> str:
         return f"feed:{feed_id}"
 
-    def _add_job(self, src: FeedSource) -> None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
+    def _feed_job(self, src: FeedSource) -> Job:
         interval = max(30, int(src.spec.interval))
         state = self.states.get(src.id)
-        # APScheduler runs on the real clock; the bot's clock may be shifted (MARKETBOT_NOW)
+        # the scheduler runs on the real clock; the bot's clock may be shifted (MARKETBOT_NOW)
         delay = self._rng.uniform(0, min(interval, 30))  # spread the first polls out
         if state is not None and state.next_poll_at is not None:
             delay = max(delay, (state.next_poll_at - self.clock.now()).total_seconds())
-        first = datetime.now(UTC) + timedelta(seconds=delay)
-        self._scheduler.add_job(
-            self.poll_feed,
-            IntervalTrigger(seconds=interval, jitter=max(1, int(interval * 0.1))),
-            args=[src.id],
-            id=self._job_id(src.id),
-            name=f"poll {src.spec.name}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=interval,
-            next_run_time=first,
-            replace_existing=True,
+        return Job(
+            self._job_id(src.id),
+            functools.partial(self.poll_feed, src.id),
+            every=interval,
+            jitter=max(1, int(interval * 0.1)),
+            grace=interval,
+            first_in=delay,
+            title=f"poll {src.spec.name}",
         )
-
-    def _remove_job(self, job_id: str) -> None:
-        from apscheduler.jobstores.base import JobLookupError
-
-        try:
-            self._scheduler.remove_job(job_id)
-        except JobLookupError:
-            pass
 
     async def follow_owners(self) -> int:
         """After a heartbeat: the feeds this replica has just become owner of (a replica died or
@@ -361,7 +346,7 @@ class Poller:
         job's next tick, up to an interval after it is due (a dead replica's feed mid-poll is
         due at once: its claim is void once the replica is seen dead).
         """
-        if self.share is None or self._scheduler is None or self._closing:
+        if self.share is None or self._host is None or self._closing:
             return 0
         owned = self.share.owned(self.sources)
         if self._owned is None:
@@ -370,23 +355,15 @@ class Poller:
         gained = owned - self._owned
         if gained:
             stored = {state.id: state for state in await self.store.list_feeds()}
-            now, wall = self.clock.now(), datetime.now(UTC)  # APScheduler runs on the real clock
+            now, wall = self.clock.now(), datetime.now(UTC)  # the scheduler runs on the real clock
             for fid in gained:
                 state = stored.get(fid)
                 due = state.next_poll_at if state is not None and state.next_poll_at is not None else now
                 delay = max(0.0, (due - now).total_seconds())
-                self._reschedule(fid, wall + timedelta(seconds=delay))
+                self._host.run_at(self._job_id(fid), wall + timedelta(seconds=delay))
             log.info("feeds: this replica takes over %d feeds from replicas that left", len(gained))
         self._owned = owned
         return len(gained)
-
-    def _reschedule(self, feed_id: str, when: datetime) -> None:
-        from apscheduler.jobstores.base import JobLookupError
-
-        try:
-            self._scheduler.modify_job(self._job_id(feed_id), next_run_time=when)
-        except JobLookupError:
-            pass
 
     async def _refresh_job(self) -> None:
         try:

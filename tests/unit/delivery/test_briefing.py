@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.delivery.briefing import briefing_key, fold_stories
 from bot.domain.models import Alert, QuietHours, TradingSession
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import ticker_view
+from bot.scheduler import Scheduler, trigger_of
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
 from tests.support.wait import wait_until
@@ -266,7 +266,7 @@ async def test_monday_after_the_early_close_counts_from_13_00(world: World, cloc
 
 
 def test_cron_trigger_keeps_08_30_new_york_across_the_dst_change(world: World) -> None:
-    trigger = world.briefings.trigger()
+    trigger = trigger_of(world.briefings.jobs()[0])
     fires = []
     current = trigger.get_next_fire_time(None, et("2027-03-11 12:00"))
     for _ in range(5):
@@ -283,7 +283,7 @@ def test_cron_trigger_keeps_08_30_new_york_across_the_dst_change(world: World) -
 
 async def test_dst_week_briefs_on_trading_days_at_08_30_local(world: World, clock: ManualClock) -> None:
     await world.subscribe("cloud-china", briefing="premarket")
-    trigger = world.briefings.trigger()
+    trigger = trigger_of(world.briefings.jobs()[0])
     fire = trigger.get_next_fire_time(None, et("2027-03-11 12:00"))
     for _ in range(4):  # Fri 12, Sat 13, Sun 14 (DST starts), Mon 15
         clock.set(fire)
@@ -303,11 +303,12 @@ async def test_dst_week_briefs_on_trading_days_at_08_30_local(world: World, cloc
 
 
 async def test_schedule_adds_cron_check_and_catch_up_jobs(world: World) -> None:
-    scheduler = AsyncIOScheduler(timezone=world.cfg.tz)
-    world.briefings.schedule(scheduler)
-    jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {"briefing:premarket", "briefing:check", "briefing:catch-up"}
-    cron = jobs["briefing:premarket"].trigger
+    scheduler = Scheduler(tz=world.cfg.tz)
+    scheduler.add_all(world.briefings.jobs())
+    assert scheduler.names() == {"briefing:premarket", "briefing:check", "briefing:catch-up"}
+    premarket = scheduler.get("briefing:premarket")
+    assert premarket is not None
+    cron = premarket.trigger
     assert str(cron.timezone) == "America/New_York"
     assert {f.name: str(f) for f in cron.fields}["hour"] == "8"
     assert {f.name: str(f) for f in cron.fields}["minute"] == "30"
@@ -320,13 +321,13 @@ async def test_catch_up_job_runs_when_the_scheduler_starts(world: World, clock: 
     clock.set(et("2026-11-25 08:45"))  # the bot starts 15 minutes after the briefing time
     queued = asyncio.Event()
     world.briefings._on_queued = queued.set
-    scheduler = AsyncIOScheduler(timezone=world.cfg.tz)
-    world.briefings.schedule(scheduler)
+    scheduler = Scheduler(tz=world.cfg.tz)
+    scheduler.add_all(world.briefings.jobs())
     scheduler.start()
     try:
         await wait_until(queued.is_set, what="the start-up catch-up queueing the briefing")
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown()
     sent = await world.deliver()
     assert [a.kind for a in sent] == ["briefing"]
     assert sent[0].late
@@ -338,9 +339,8 @@ def test_a_time_after_the_open_is_warned_about(world: World, caplog: pytest.LogC
 
     cfg = config(briefing='{time: "10:00"}')
     service = BriefingService(world.store, world.catalog, world.quotes, world.calendar, cfg, world.clock)
-    scheduler = AsyncIOScheduler(timezone=cfg.tz)
     with caplog.at_level(logging.WARNING, logger="bot.delivery.briefing"):
-        service.schedule(scheduler)
+        service.jobs()
     assert "briefing.time 10:00 (America/New_York) is not before NYSE opens (09:30 EST)" in caplog.text
 
 

@@ -13,7 +13,6 @@ from datetime import date, time, timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import parse_config
 from bot.delivery.moves import MoveMonitor, move_key
@@ -22,6 +21,7 @@ from bot.domain.models import Alert, ChannelRef, QuietHours, TradingSession, Wat
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import ticker_view
 from bot.ports import SubscriptionSpec
+from bot.scheduler import Scheduler
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
 from tests.unit.delivery.market_world import (
@@ -401,14 +401,12 @@ def test_config_shapes() -> None:
 
 
 async def test_schedule_polls_at_the_configured_interval(world: World) -> None:
-    scheduler = AsyncIOScheduler(timezone=world.cfg.tz)
-    world.moves.schedule(scheduler)
-    job = scheduler.get_job("moves:poll")
+    scheduler = Scheduler(tz=world.cfg.tz)
+    scheduler.add_all(world.moves.jobs())
+    job = scheduler.get("moves:poll")
     assert job is not None and job.trigger.interval == timedelta(seconds=60)
     off = MoveMonitor(
         world.store, world.catalog, world.quotes, world.calendar, config(move_alerts="[]"), world.clock
     )
-    scheduler = AsyncIOScheduler(timezone=world.cfg.tz)
-    off.schedule(scheduler)
-    assert scheduler.get_jobs() == []
+    assert off.jobs() == []
     assert await off.run_once() == 0

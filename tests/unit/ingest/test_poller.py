@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, enable_feed
 from bot.ingest.sources import FeedSource, news_source
 from bot.ports import FeedSpec, FeedState, Store
+from bot.scheduler import Scheduler
 from bot.store import open_store
 from tests.fakes.feed_host import Entry, FeedHost, entity_bomb, entry, rss
 from tests.support.wait import wait_until
@@ -478,10 +479,8 @@ async def test_article_lead_when_the_feed_gives_no_summary(
 
 
 async def test_schedule_adds_one_non_overlapping_job_per_feed(host: FeedHost, db: str) -> None:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     urls = [host.serve(f"/s{i}.xml", rss([entry(f"Item {i}", f"https://s.test/{i}")])) for i in range(3)]
-    scheduler = AsyncIOScheduler()
+    scheduler = Scheduler(tz=UTC)
     async with (
         open_store(db) as store,
         Poller(
@@ -490,11 +489,11 @@ async def test_schedule_adds_one_non_overlapping_job_per_feed(host: FeedHost, db
             config=CONFIG,
         ) as poller,
     ):
-        poller.schedule(scheduler)
-        jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"feed:s0", "feed:s1", "feed:s2", "ingest:refresh"}
+        poller.attach(scheduler)
+        assert scheduler.names() == {"feed:s0", "feed:s1", "feed:s2", "ingest:refresh"}
         for i in range(3):
-            job = jobs[f"feed:s{i}"]
+            job = scheduler.get(f"feed:s{i}")
+            assert job is not None
             assert job.max_instances == 1 and job.coalesce
             assert job.trigger.interval == timedelta(seconds=60 * (i + 1)) and job.trigger.jitter
         # the job polls when due and skips while the feed backs off
@@ -502,7 +501,7 @@ async def test_schedule_adds_one_non_overlapping_job_per_feed(host: FeedHost, db
         assert result is not None and result.status == "200"
         assert await poller.poll_feed("s0") is None  # just polled: next poll is an interval away
         await poller.aclose()
-        assert scheduler.get_jobs() == []
+        assert scheduler.names() == set()
 
 
 class _NoJitter(random.Random):
@@ -513,12 +512,10 @@ class _NoJitter(random.Random):
 
 
 async def test_the_scheduler_polls_each_feed_on_its_own(host: FeedHost, db: str) -> None:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     urls = [
         host.serve(f"/live{i}.xml", rss([entry(f"Live item {i}", f"https://l.test/{i}")])) for i in range(2)
     ]
-    scheduler = AsyncIOScheduler()
+    scheduler = Scheduler(tz=UTC)
     async with (
         open_store(db) as store,
         Poller(
@@ -528,7 +525,7 @@ async def test_the_scheduler_polls_each_feed_on_its_own(host: FeedHost, db: str)
             rng=_NoJitter(),
         ) as poller,
     ):
-        poller.schedule(scheduler)
+        poller.attach(scheduler)
         scheduler.start()
         try:
             # each job is done once it saved its feed's state: only then stop the scheduler, whose
@@ -537,7 +534,7 @@ async def test_the_scheduler_polls_each_feed_on_its_own(host: FeedHost, db: str)
                 lambda: _all_saved(store), what="both scheduled polls saving their feed state"
             )
         finally:
-            scheduler.shutdown(wait=False)
+            scheduler.shutdown()
         assert host.hits["/live0.xml"] == 1 and host.hits["/live1.xml"] == 1
         assert [s.last_status for s in saved] == ["200", "200"]
 
