@@ -75,6 +75,13 @@ async def test_racing_adds_of_one_name_store_one(store: SqlStore) -> None:
     assert len(await store.list_chat_feeds("slack:T1")) == 1
 
 
+async def test_racing_adds_never_pass_the_limit(store: SqlStore) -> None:
+    feeds = [chat_feed("slack:T2", f"Feed {n}", f"https://f{n}.example/rss") for n in range(6)]
+    results = await asyncio.gather(*(store.add_chat_feed(f, limit=2) for f in feeds))
+    assert sorted(results) == ["added", "added", "limit", "limit", "limit", "limit"]
+    assert len(await store.list_chat_feeds("slack:T2")) == 2
+
+
 CONFIG = """
 feeds: []
 market: {quote_timeout: 2}
