@@ -45,39 +45,43 @@ class ChatFeedStore(StoreBase):
     async def add_chat_feed(self, feed: ChatFeed, *, limit: int) -> ChatFeedAdd:
         """Store ``feed``; refuses a taken name or URL in its scope, or a scope at ``limit``.
 
-        The count and the insert share one transaction (on PostgreSQL the scope's rows are
-        locked first), so two admins adding at once cannot pass the limit together.
+        One conditional ``INSERT … SELECT … WHERE (count of the scope) < limit ON CONFLICT DO
+        NOTHING``: the check happens where the row is written (SQLite writes one at a time), and
+        on PostgreSQL a transaction lock per scope serialises adds, so two admins (or replicas)
+        adding at once can pass neither the limit nor the unique name and URL.
         """
         c = t.chat_feeds.c
         async with self.engine.begin() as conn:
-            q = sa.select(c.name_key, c.feed_id).where(c.scope == feed.scope)
             if self.dialect == "postgresql":
-                q = q.with_for_update()
-            rows = (await conn.execute(q)).all()
-            if any(r.name_key == feed.name.lower() for r in rows):
-                return "name-taken"
-            if any(r.feed_id == feed.feed_id for r in rows):
-                return "url-taken"
-            if len(rows) >= limit:
-                return "limit"
-            # no conflict target: a name or a URL added meanwhile (another replica) is skipped alike
-            insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            stmt = (
-                insert(t.chat_feeds)
-                .on_conflict_do_nothing()
-                .values(
-                    scope=feed.scope,
-                    name=feed.name,
-                    name_key=feed.name.lower(),
-                    url=feed.url,
-                    feed_id=feed.feed_id,
-                    interval=int(feed.interval),
-                    added_by=feed.added_by,
-                    added_at=feed.added_at,
+                await conn.execute(
+                    sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"chat_feeds:{feed.scope}")))
                 )
+            values = {
+                "scope": feed.scope,
+                "name": feed.name,
+                "name_key": feed.name.lower(),
+                "url": feed.url,
+                "feed_id": feed.feed_id,
+                "interval": int(feed.interval),
+                "added_by": feed.added_by,
+                "added_at": feed.added_at,
+            }
+            count = sa.select(sa.func.count()).select_from(t.chat_feeds).where(c.scope == feed.scope)
+            source = sa.select(*(sa.literal(v, type_=c[k].type).label(k) for k, v in values.items())).where(
+                count.scalar_subquery() < limit
             )
+            insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            # no conflict target: a name or a URL added meanwhile is skipped alike (told apart below)
+            stmt = insert(t.chat_feeds).from_select(list(values), source).on_conflict_do_nothing()
             if (await conn.execute(stmt.returning(c.id))).first() is None:
-                return "name-taken"  # added by someone else meanwhile: the first one wins
+                rows = (
+                    await conn.execute(sa.select(c.name_key, c.feed_id).where(c.scope == feed.scope))
+                ).all()
+                if any(r.name_key == feed.name.lower() for r in rows):
+                    return "name-taken"
+                if any(r.feed_id == feed.feed_id for r in rows):
+                    return "url-taken"
+                return "limit"
             await self._bump_version(conn, CATALOG_VERSION, datetime.now(UTC))
         return "added"
 

@@ -75,6 +75,13 @@ async def test_racing_adds_of_one_name_store_one(store: SqlStore) -> None:
     assert len(await store.list_chat_feeds("slack:T1")) == 1
 
 
+async def test_racing_adds_never_pass_the_limit(store: SqlStore) -> None:
+    feeds = [chat_feed("slack:T2", f"Feed {n}", f"https://f{n}.example/rss") for n in range(6)]
+    results = await asyncio.gather(*(store.add_chat_feed(f, limit=2) for f in feeds))
+    assert sorted(results) == ["added", "added", "limit", "limit", "limit", "limit"]
+    assert len(await store.list_chat_feeds("slack:T2")) == 2
+
+
 CONFIG = """
 feeds: []
 market: {quote_timeout: 2}
@@ -212,3 +219,35 @@ async def test_story_feeds(store: SqlStore) -> None:
         "s-two": {"chat:1"},
     }
     assert await store.story_feeds([]) == {}
+
+
+async def test_a_chat_feed_in_an_opened_network_is_polled_and_ingested(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    from tests.fakes.feed_host import FeedHost, entry, rss
+
+    db = f"sqlite+aiosqlite:///{tmp_path / 'rt.db'}"
+    env = load_env(
+        {
+            "MARKETBOT_DATABASE_URL": db,
+            "MARKETBOT_CONFIG": str(tmp_path / "bot.yaml"),
+            "MARKETBOT_YAHOO_URL": "http://127.0.0.1:9",
+        },
+        dotenv=None,
+    )
+    cfg = parse_config(CONFIG + "chat_feeds: {allow_networks: [127.0.0.2/32]}\n")
+    async with FeedHost(["127.0.0.2"]) as host, AsyncExitStack() as stack:
+        now = datetime.now(UTC)
+        url = host.serve(
+            "/wire.xml", rss([entry("Intranet memo on chips", "https://intra.test/1", published=now)])
+        )
+        rt = await stack.enter_async_context(Runtime.open(env, cfg, connect_chat=False))
+        feed = chat_feed("slack:T1", "Intranet", url)
+        assert await rt.store.add_chat_feed(feed, limit=50) == "added"
+        await rt.catalog.reload()
+        await rt.poller.refresh()
+        report = await rt.poller.run_once()
+        (polled,) = [f for f in report.feeds if f.feed_id == feed.feed_id]
+        assert polled.status == "200" and polled.new_items == 1, polled
+        state = await rt.store.get_feed(feed.feed_id)
+        assert state is not None and state.items_seen == 1 and state.last_success_at is not None
