@@ -53,6 +53,7 @@ from bot.metrics import METRICS
 from bot.ports import ChatAdapter, Clock, PlatformPause, SubscriptionSpec
 from bot.store import SqlStore, open_store
 from bot.store.db import one_process
+from bot.store.news import is_outage
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -516,8 +517,17 @@ def _every(
             log.info("%s: stopped by the shutdown", name)  # its work is durable or redone
         except StoreError as exc:
             log.error("%s failed: %s; it runs again in %.0f s", name, exc, seconds)
-        except Exception:
-            log.exception("%s failed; it runs again in %.0f s", name, seconds)
+        except Exception as exc:
+            if is_outage(exc):  # the database is away (a restart, a network cut): one line each time
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.error(
+                    "%s failed, the database is unreachable (%s); it runs again in %.0f s",
+                    name,
+                    reason,
+                    seconds,
+                )
+            else:
+                log.exception("%s failed; it runs again in %.0f s", name, seconds)
         finally:
             if running is not None and task is not None:
                 running.discard(task)
@@ -688,6 +698,17 @@ async def _start_up(rt: Runtime) -> None:
         log.exception("start-up poll failed; the scheduled polls carry on")
 
 
+async def _keep_beating(node: Node) -> None:
+    """Heartbeats for a ``poll --once`` beside running replicas: a cycle longer than DEAD_AFTER
+    must not look dead to them (they would take back its feed claims and poll those feeds too)."""
+    while True:
+        await asyncio.sleep(HEARTBEAT)
+        try:
+            await node.run_once()
+        except Exception as exc:  # the database is away: the poll itself reports that
+            log.debug("heartbeat failed: %s", exc)
+
+
 @dataclass(frozen=True)
 class PollOnceResult:
     poll: PollReport
@@ -722,13 +743,17 @@ async def poll_once(
         async with Runtime.open(
             env, cfg, console_json=console_json, console_stream=stream, listen=False, role="poll --once"
         ) as rt:
-            await _resume(rt)
-            report = await rt.poller.run_once(force=force)
-            await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
-            await rt.releaser.run_once()
-            drained = await rt.dispatcher.drain()
-            if await rt.notices.sweep():  # what this run found broken, disabled or paused
-                await rt.dispatcher.drain()
+            beat = asyncio.create_task(_keep_beating(rt.node), name="heartbeat")
+            try:
+                await _resume(rt)
+                report = await rt.poller.run_once(force=force)
+                await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
+                await rt.releaser.run_once()
+                drained = await rt.dispatcher.drain()
+                if await rt.notices.sweep():  # what this run found broken, disabled or paused
+                    await rt.dispatcher.drain()
+            finally:
+                beat.cancel()
             return PollOnceResult(report, drained, rt.dispatcher.pauses)
     except asyncio.CancelledError:
         if not stopped:
