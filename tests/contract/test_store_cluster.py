@@ -182,3 +182,12 @@ async def test_concurrent_replicas_never_claim_the_same_feed_or_lease(postgres: 
     assert len(claimed) == len(ids)  # 6 replicas × 6 rounds × 40 ≥ 600: every feed went to someone
     holders = Counter(name for _, leases in results for name in leases)
     assert set(holders) == {f"job:{i}" for i in range(50)} and max(holders.values()) == 1
+
+
+async def test_replicas_starting_together_sync_the_same_feeds_without_a_unique_key_error(
+    database_url: str,
+) -> None:
+    specs = [FeedSpec(id=f"f{i:05d}", name=f"Feed {i}", url=f"https://x.test/{i}") for i in range(50)]
+    async with open_store(database_url) as a, open_store(database_url) as b, open_store(database_url) as c:
+        await asyncio.gather(*(s.sync_feeds(specs) for s in (a, b, c)))
+        assert sorted(f.id for f in await a.list_feeds()) == [s.id for s in specs]
