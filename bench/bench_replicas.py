@@ -20,8 +20,10 @@ Runs, in one database, one after the other (the first interval of each run warms
    the leader stops renewing; the real time until a standby holds the lease.
 
 Figures: load spread (largest deviation of a replica's share of polls from the mean), lease
-overhead per poll (extra wall time per poll against run 1, i.e. claim + release, plus the
-claims the non-owners try), throughput of three replicas vs one, failover times.
+overhead per poll (extra wall time per poll of the three replicas against run 1: the claim
+statement, the release riding on the state save, any claims non-owners try, the refresh
+jobs; CPU time too, steadier on a busy host), throughput of three replicas vs one, failover
+times. All in one process on one host: wall figures move with the host's load.
 
     .venv/bin/python bench/bench_replicas.py [--feeds 10000] [--quick]
 
