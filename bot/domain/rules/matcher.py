@@ -346,6 +346,31 @@ class _Compiled:
 
 
 _NO_POSTS: Final = (0, 0, 0, 0, 0)
+_MATCH_SLOTS: Final = tuple(Match.__dict__[f].__set__ for f in Match.__slots__)
+assert Match.__slots__ == ("story_id", "watchlist", "scope", "tickers", "terms", "hits")
+
+
+def _new_match(
+    story_id: str,
+    watchlist: str,
+    scope: str,
+    tickers: tuple[str, ...],
+    terms: tuple[str, ...],
+    hits: tuple[TermHit, ...],
+) -> Match:
+    """``Match(...)`` without the frozen dataclass's per-field ``object.__setattr__`` calls
+    (a story can match thousands of watchlists; Match has no __post_init__ to skip)."""
+    m = object.__new__(Match)
+    s0, s1, s2, s3, s4, s5 = _MATCH_SLOTS
+    s0(m, story_id)
+    s1(m, watchlist)
+    s2(m, scope)
+    s3(m, tickers)
+    s4(m, terms)
+    s5(m, hits)
+    return m
+
+
 _EXTRA_PATTERNS: Final = 256  # keyword patterns added incrementally before the automaton is rebuilt
 
 
@@ -1161,21 +1186,21 @@ class Matcher:
         c = self._compiled[i]
         assert c is not None
         label, termhits = self._label, self._termhits
-        found_t = [t for t in c.shown_tickers if t in hits]
-        found_k = [t for t in c.shown_words if t in hits]
+        tickers: list[str] = []
+        terms: list[str] = []
         out: list[TermHit] = []
-        for t in found_t:
-            out += termhits[t][hits[t]]
-        for t in found_k:
-            out += termhits[t][hits[t]]
-        return Match(
-            story_id,
-            c.watchlist.name,
-            c.watchlist.scope,
-            tuple([label[t] for t in found_t]),
-            tuple([label[t] for t in found_k]),
-            tuple(out),
-        )
+        for t in c.shown_tickers:
+            where = hits.get(t)
+            if where:
+                tickers.append(label[t])
+                out += termhits[t][where]
+        for t in c.shown_words:
+            where = hits.get(t)
+            if where:
+                terms.append(label[t])
+                out += termhits[t][where]
+        w = c.watchlist
+        return _new_match(story_id, w.name, w.scope, tuple(tickers), tuple(terms), tuple(out))
 
     def explain(
         self, watchlist_name: str, scope: str = "config", title: str = "", summary: str = ""
