@@ -920,7 +920,7 @@ def _error_path(err: Mapping[str, Any]) -> tuple[str | int, ...]:
 def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
     """Validate YAML text; raise ConfigError listing every problem with file:line and key path."""
     try:
-        raw = yaml.load(text, Loader=_SAFE_LOADER) if text.strip() else {}
+        raw = _load_yaml(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
