@@ -6,8 +6,8 @@ One event loop holds what the bot runs together: the real poller over N feeds on
 (served by a separate process, 100 ms per response, like bench_ingest), the real rule engine
 with M watchlists compiled by the catalog, the real CommandService and the real Slack adapter
 (slack-bolt, Socket Mode) against the Slack fake. While a cycle with 10% of the feeds changed
-(20 new items each: fetch, parse, cluster, store, match) runs, a user types ``/watch list``
-every 100 ms; a probe task measures how late the loop wakes it (a 10 ms sleep). The baseline,
+(20 new items each: fetch, parse, cluster, store, and the real AlertPipeline: match, queue
+alerts for the subscribed watchlists) runs, a user types ``/watch subscriptions`` every 100 ms; a probe task measures how late the loop wakes it (a 10 ms sleep). The baseline,
 in the same run, is the same commands and probe with the bot idle. ``--quick``: 200 feeds,
 2,000 watchlists.
 """
@@ -33,18 +33,20 @@ from bot.catalog import Catalog
 from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
 from bot.config import IngestConfig, parse_config
-from bot.domain.models import Quote, Story
+from bot.delivery.pipeline import AlertPipeline
+from bot.domain.models import ChannelRef, Quote, Story
 from bot.domain.timeutil import SystemClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
+from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
-from bot.ports import FeedSpec
+from bot.ports import FeedSpec, SubscriptionSpec
 from bot.store import open_store
 from tests.fakes.slack_server import FakeSlack
 
 
 class NoQuotes:
-    """A QuoteSource with no prices (``/watch list`` asks for none)."""
+    """A QuoteSource with no prices (alerts go out without them)."""
 
     async def quotes(self, symbols: list[str]) -> dict[str, Quote]:
         return {s: Quote(s, None, None, None, None, None, None, reason="no prices here") for s in symbols}
@@ -71,7 +73,7 @@ async def measure(fake: FakeSlack, work: asyncio.Task[object] | None, idle_comma
     started = time.perf_counter()
     sent = 0
     while (work is not None and not work.done()) or (work is None and sent < idle_commands):
-        result = await fake.slash_command("/watch", "list")
+        result = await fake.slash_command("/watch", "subscriptions")
         sent += 1
         if result.ack_seconds is not None:
             acks.append(result.ack_seconds)
@@ -113,10 +115,15 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
             )
             await adapter.start()
 
+            await store.sync_config_subscriptions(
+                [SubscriptionSpec(w.name, ChannelRef("console", "console")) for w in watchlists[::100]]
+            )
+            calendar = ExchangeCalendar(cfg.market.exchange)
+            pipeline = AlertPipeline(store, catalog, NoQuotes(), calendar, cfg, SystemClock())  # type: ignore[arg-type]
+
             async def on_stories(stories: list[Story]) -> None:
                 nonlocal matched
-                for story in stories:
-                    matched += len(catalog.matcher.match_story(story))
+                matched += await pipeline.process(stories)
 
             config = IngestConfig(global_limit=100, per_host_limit=2)
             try:
@@ -130,15 +137,16 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
                     cycle = asyncio.create_task(poller.run_once())
                     busy = await measure(fake, cycle, 0)
             finally:
+                await pipeline.aclose()
                 await adapter.aclose()
     print(
         f"{args.feeds:,} feeds (10% changed, 20 new items each), {args.watchlists:,} watchlists, "
-        f"{matched:,} watchlist matches in the cycle"
+        f"{matched:,} alerts queued in the cycle"
     )
     for label, r in (("idle (baseline)", idle), ("during the cycle", busy)):
         print(
             f"  {label:17} loop lag p99 {r['lag_p99'] * 1000:6.1f} ms (max {r['lag_max'] * 1000:.0f} ms); "
-            f"/watch list ack median {r['ack_median'] * 1000:.0f} ms, p95 {r['ack_p95'] * 1000:.0f} ms "
+            f"/watch subscriptions ack median {r['ack_median'] * 1000:.0f} ms, p95 {r['ack_p95'] * 1000:.0f} ms "
             f"over {r['commands']:.0f} commands in {r['seconds']:.1f} s"
         )
     n = f"{args.feeds:,} feeds, {args.watchlists:,} watchlists"
