@@ -57,7 +57,9 @@ from bot.chat.discord_embeds import (
     render,
     reply_message,
 )
+from bot.commands import messages as msg
 from bot.commands.messages import WATCH_SUBCOMMANDS
+from bot.commands.runner import CommandRunner, rich_then_plain
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
@@ -117,15 +119,8 @@ _THREAD_FALLBACK: Final = frozenset(
     {"missing_permissions", "missing_access", "wrong_channel_type", "unknown_message", "thread_locked"}
 )
 
-MSG_STARTING: Final = "marketbot is still starting up; try again in a minute."
-MSG_NEEDS_MANAGE: Final = (
-    "Changing watchlists and subscriptions needs the Manage Channels permission in this server. "
-    "Ask someone who has it, or a server admin can grant it to your role."
-)
-MSG_OUT_OF_DATE: Final = (
-    "This command's definition is out of date in Discord; marketbot updates it when it restarts. "
-    "Try again in a minute."
-)
+MSG_NEEDS_MANAGE: Final = msg.NEEDS_MANAGE
+MSG_OUT_OF_DATE: Final = msg.OUT_OF_DATE
 
 
 # ---------------------------------------------------------------- errors
@@ -448,7 +443,7 @@ class _Tree(app_commands.CommandTree[_Client]):
                 interaction.command.qualified_name if interaction.command else "?",
                 exc_info=error,
             )
-            text = "Something went wrong running that command; the error was logged for the bot's admin."
+            text = msg.FAILED_SOMEHOW
         reply = Reply(text=text, private=True, error=True)
         try:
             if interaction.response.is_done():
@@ -469,6 +464,11 @@ def _kwargs(message: DiscordMessage) -> dict[str, Any]:
     if files:
         out["files"] = files
     return out
+
+
+def _refused(exc: Exception) -> bool:
+    """Discord refused the message itself (Invalid Form Body: an embed over a limit)."""
+    return isinstance(exc, DeliveryError) and exc.code == "invalid_form_body"
 
 
 def _can_manage(interaction: discord.Interaction[Any]) -> bool:
@@ -534,18 +534,22 @@ class DiscordAdapter(ChatPlatform):
         self._gateway_on = gateway and not standby  # standby: set_gateway(True) connects it later
         self._switch = asyncio.Lock()
         self._followups = followups
-        self._defer_after = defer_after
-        self._command_timeout = command_timeout
         self._request_timeout = request_timeout
         self._connect_timeout = connect_timeout
         self._autocomplete_timeout = autocomplete_timeout
         self._max_ratelimit_timeout = max(30.0, max_ratelimit_timeout)  # discord.py's minimum
-        self._grace = shutdown_grace
         self._guild_ready_timeout = guild_ready_timeout
         self._client: _Client | None = None
         self._tree: _Tree | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # answered in place when quick, else deferred ("thinking…") and followed up
+        self._command_runner = CommandRunner(
+            platform="Discord",
+            handler=lambda: self._commands,
+            command_timeout=command_timeout,
+            shutdown_grace=shutdown_grace,
+            defer_after=defer_after,
+        )
         self._threads: OrderedDict[int, None] = OrderedDict()
         self._connected = asyncio.Event()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
@@ -839,11 +843,7 @@ class DiscordAdapter(ChatPlatform):
         if self._closed:
             return
         self._closed = True
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=self._grace)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._command_runner.shutdown()
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.close()
@@ -1225,32 +1225,16 @@ class DiscordAdapter(ChatPlatform):
             can_manage=admin or _can_manage(interaction),
         )
 
-    def _spawn(self, coro: Awaitable[T], name: str) -> asyncio.Task[T]:
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     async def _command(self, interaction: discord.Interaction[Any], command: CommandName, text: str) -> None:
-        """Run a command: answer directly when it is quick, else defer and follow up."""
+        """Translate an interaction for the runner: answered in place when quick, else deferred."""
         sub = text.split(" ", 1)[0] if command == "watch" else ""
-        private_guess = sub == "help"
-        me = asyncio.current_task()
-        if me is not None:
-            self._tasks.add(me)
-        work = self._spawn(self._handle(interaction, command, text), f"discord-/{command}")
-        deferred = False
-        try:
+
+        async def context() -> CommandContext:
+            return self._context(interaction)
+
+        async def defer(private: bool) -> bool:
             try:
-                if (command, sub) in SLOW:
-                    await interaction.response.defer(thinking=True, ephemeral=private_guess)
-                    deferred = True
-                else:
-                    done, _ = await asyncio.wait({work}, timeout=self._defer_after)
-                    if not done:
-                        await interaction.response.defer(thinking=True, ephemeral=private_guess)
-                        deferred = True
+                await interaction.response.defer(thinking=True, ephemeral=private)
             except discord.HTTPException as exc:
                 # the 3-second window passed (10062) or Discord is failing: the work still runs
                 if exc.code == ALREADY_ACKNOWLEDGED:  # another gateway session of the bot answered
@@ -1259,38 +1243,23 @@ class DiscordAdapter(ChatPlatform):
                     log.warning(
                         "Discord /%s %s: could not acknowledge the interaction: %s", command, sub, exc
                     )
-                await asyncio.gather(work, return_exceptions=True)
-                return
-            reply = await work
-            await self._answer(
-                interaction, reply, deferred=deferred, deferred_private=private_guess, command=command
-            )
-        finally:
-            if me is not None:
-                self._tasks.discard(me)
+                return False
+            return True
 
-    async def _handle(self, interaction: discord.Interaction[Any], command: CommandName, text: str) -> Reply:
-        handler = self._commands
-        if handler is None:
-            return Reply(text=MSG_STARTING, private=True, error=True)
-        try:
-            ctx = self._context(interaction)
-            async with asyncio.timeout(self._command_timeout):
-                return await handler.handle(ctx, command, text)
-        except TimeoutError:
-            log.warning("Discord /%s %r took longer than %.0f s", command, text[:100], self._command_timeout)
-            return Reply(
-                text=f"/{command} took too long to answer; try again in a minute.", private=True, error=True
+        async def answer(reply: Reply, deferred: bool) -> None:
+            await self._answer(
+                interaction, reply, deferred=deferred, deferred_private=sub == "help", command=command
             )
-        except BotError as exc:
-            return Reply(text=str(exc), private=True, error=True)
-        except Exception:
-            log.exception("Discord /%s failed", command)
-            return Reply(
-                text=f"Something went wrong running /{command}; the error was logged for the bot's admin.",
-                private=True,
-                error=True,
-            )
+
+        await self._command_runner.dispatch(
+            command,
+            text,
+            context=context,
+            acknowledge=defer,
+            answer=answer,
+            slow=(command, sub) in SLOW,
+            private=sub == "help",
+        )
 
     async def _answer(
         self,
@@ -1301,10 +1270,9 @@ class DiscordAdapter(ChatPlatform):
         deferred_private: bool,
         command: str,
     ) -> None:
-        message = reply_message(reply)
-        for attempt in (message, text_only(message)):
+        async def send(attempt: DiscordMessage) -> None:
             try:
-                if not deferred:
+                if not (deferred or interaction.response.is_done()):
                     await interaction.response.send_message(**_kwargs(attempt), ephemeral=reply.private)
                 elif reply.private and not deferred_private:
                     # the "thinking…" message is public; an error or help must not be: replace it
@@ -1314,14 +1282,17 @@ class DiscordAdapter(ChatPlatform):
                 else:
                     # after a defer, the first follow-up replaces the "thinking…" message
                     await interaction.followup.send(**_kwargs(attempt), ephemeral=reply.private)
-                return
             except discord.HTTPException as exc:
-                err = delivery_error(exc, action=f"answer /{command}", channel=interaction.channel_id)
-                if err.code != "invalid_form_body" or attempt is not message:
-                    log.warning("Discord /%s: could not send the answer: %s", command, err)
-                    return
-                log.warning("Discord /%s: the answer was refused (%s); sending it as text", command, err)
-                deferred = deferred or interaction.response.is_done()
+                raise delivery_error(
+                    exc, action=f"answer /{command}", channel=interaction.channel_id
+                ) from exc
+
+        try:
+            await rich_then_plain(
+                reply_message(reply), send=send, plain=text_only, refused=_refused, what=f"Discord /{command}"
+            )
+        except DeliveryError as err:
+            log.warning("Discord /%s: could not send the answer: %s", command, err)
 
     async def _complete(
         self,
@@ -1395,19 +1366,18 @@ class DiscordAdapter(ChatPlatform):
         """POST one message; if Discord refuses the embed itself, send the same content as text once."""
         client = self._require_client()
         channel = client.get_partial_messageable(channel_id)
-        for attempt in (message, text_only(message)):
+
+        async def post(attempt: DiscordMessage) -> discord.Message:
             kwargs = _kwargs(attempt)
             if nonce is not None:
                 kwargs["nonce"] = nonce if attempt is message else _nonce(nonce, "text")
             if reference is not None:
                 kwargs["reference"] = reference
-            try:
-                return await self._call(channel.send(**kwargs), action="send a message", channel=channel_id)
-            except DeliveryError as err:
-                if err.code != "invalid_form_body" or attempt is not message:
-                    raise
-                log.warning("Discord refused a message to %s (%s); sending it as text", channel_id, err)
-        raise AssertionError("unreachable")
+            return await self._call(channel.send(**kwargs), action="send a message", channel=channel_id)
+
+        return await rich_then_plain(
+            message, send=post, plain=text_only, refused=_refused, what=f"Discord message to {channel_id}"
+        )
 
     async def send(
         self, message: Alert | Reply, *, target: ChannelRef, thread: MessageRef | None = None
@@ -1507,8 +1477,8 @@ class DiscordAdapter(ChatPlatform):
         partial = client.get_partial_messageable(channel_id).get_partial_message(
             _snowflake(ref.id, "message id")
         )
-        rendered = self.render(message)
-        for attempt in (rendered, text_only(rendered)):
+
+        async def edit(attempt: DiscordMessage) -> None:
             kwargs: dict[str, Any] = {
                 "content": attempt.content,
                 "embeds": _embeds(attempt),
@@ -1517,13 +1487,15 @@ class DiscordAdapter(ChatPlatform):
             files = _files(attempt)
             if files:
                 kwargs["attachments"] = files
-            try:
-                await self._call(partial.edit(**kwargs), action="edit a message", channel=channel_id)
-                return
-            except DeliveryError as err:
-                if err.code != "invalid_form_body" or attempt is not rendered:
-                    raise
-                log.warning("Discord refused an edit in %s (%s); sending it as text", channel_id, err)
+            await self._call(partial.edit(**kwargs), action="edit a message", channel=channel_id)
+
+        await rich_then_plain(
+            self.render(message),
+            send=edit,
+            plain=text_only,
+            refused=_refused,
+            what=f"Discord edit in {channel_id}",
+        )
 
 
 __all__ = [

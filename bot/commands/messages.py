@@ -111,6 +111,28 @@ def usage_line(
     return form, what.format(max_quote=max_quote, default_news=default_news, max_news=max_news)
 
 
+# ---------------------------------------------------------------- what the command runner answers
+
+STARTING: Final = "marketbot is still starting up; try again in a minute."
+NEEDS_MANAGE: Final = (
+    "Changing watchlists and subscriptions needs the Manage Channels permission in this server. "
+    "Ask someone who has it, or a server admin can grant it to your role."
+)
+OUT_OF_DATE: Final = (
+    "This command's definition is out of date in Discord; marketbot updates it when it restarts. "
+    "Try again in a minute."
+)
+FAILED_SOMEHOW: Final = "Something went wrong running that command; the error was logged for the bot's admin."
+
+
+def took_too_long(command: str) -> str:
+    return f"/{command} took too long to answer; try again in a minute."
+
+
+def failed(command: str) -> str:
+    return f"Something went wrong running /{command}; the error was logged for the bot's admin."
+
+
 # ---------------------------------------------------------------- input errors
 
 TOO_LONG = "That is {length:,} characters; a command takes at most {limit:,}. Split it into several commands."
