@@ -48,6 +48,7 @@ import yarl
 from discord import app_commands
 
 from bot.chat.base import ChatPlatform
+from bot.chat.discord_commands import CommandTree, build_tree, can_manage
 from bot.chat.discord_embeds import (
     CONTENT,
     DiscordMessage,
@@ -58,8 +59,9 @@ from bot.chat.discord_embeds import (
     reply_message,
 )
 from bot.commands import messages as msg
-from bot.commands.messages import WATCH_SUBCOMMANDS
 from bot.commands.runner import CommandRunner, rich_then_plain
+from bot.commands.spec import WATCH_SUBCOMMANDS
+from bot.commands.spec import command as command_spec
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
@@ -85,21 +87,6 @@ INVITE_PERMISSIONS: Final = discord.Permissions(
 )
 INVITE_SCOPES: Final = ("bot", "applications.commands")
 NO_MENTIONS: Final = discord.AllowedMentions.none()
-# option types, at module level: discord.py resolves annotations in the module's globals
-WatchlistName = app_commands.Range[str, 1, 32]
-OptionText = app_commands.Range[str, 1, 60]
-HourlyCap = app_commands.Range[int, 0, 3600]
-BRIEFING_CHOICES: Final = [
-    app_commands.Choice(name="pre-market briefing on trading days", value="premarket"),
-    app_commands.Choice(name="off", value="off"),
-]
-
-STATE_CHANGING: Final = frozenset(
-    {"create", "add", "remove", "delete", "query", "subscribe", "options", "unsubscribe", "mute", "unmute"}
-)
-# answered after a defer at once: they wait on quotes, charts or a scan of a day of stories
-SLOW: Final = frozenset({("quote", ""), ("news", ""), ("watch", "test")})
-
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 ALREADY_ACKNOWLEDGED: Final = 40060
 MISSING_ACCESS: Final = 50001
@@ -424,36 +411,6 @@ class _Client(discord.Client):
         )  # called from an except block
 
 
-class _Tree(app_commands.CommandTree[_Client]):
-    """CommandTree whose errors answer the user privately instead of vanishing into a log."""
-
-    async def on_error(
-        self, interaction: discord.Interaction[_Client], error: app_commands.AppCommandError
-    ) -> None:
-        if isinstance(error, app_commands.MissingPermissions):
-            text = MSG_NEEDS_MANAGE
-        elif isinstance(error, app_commands.CommandSignatureMismatch | app_commands.CommandNotFound):
-            log.warning("Discord: %s (commands will be synced again on restart)", error)
-            text = MSG_OUT_OF_DATE
-        elif isinstance(error, app_commands.CheckFailure):
-            text = str(error) or MSG_NEEDS_MANAGE
-        else:
-            log.error(
-                "Discord: /%s failed",
-                interaction.command.qualified_name if interaction.command else "?",
-                exc_info=error,
-            )
-            text = msg.FAILED_SOMEHOW
-        reply = Reply(text=text, private=True, error=True)
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(**_kwargs(reply_message(reply)), ephemeral=True)
-            else:
-                await interaction.response.send_message(**_kwargs(reply_message(reply)), ephemeral=True)
-        except discord.HTTPException as exc:
-            log.warning("Discord: could not tell the user about an error: %s", exc)
-
-
 def _kwargs(message: DiscordMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if message.content is not None:
@@ -469,18 +426,6 @@ def _kwargs(message: DiscordMessage) -> dict[str, Any]:
 def _refused(exc: Exception) -> bool:
     """Discord refused the message itself (Invalid Form Body: an embed over a limit)."""
     return isinstance(exc, DeliveryError) and exc.code == "invalid_form_body"
-
-
-def _can_manage(interaction: discord.Interaction[Any]) -> bool:
-    perms = interaction.permissions
-    return bool(perms.administrator or perms.manage_channels)
-
-
-def _require_manage(interaction: discord.Interaction[Any]) -> bool:
-    """Runtime check for commands that change state (server admins may have widened who sees /watch)."""
-    if _can_manage(interaction):
-        return True
-    raise app_commands.MissingPermissions(["manage_channels"])
 
 
 # ---------------------------------------------------------------- the adapter
@@ -540,7 +485,7 @@ class DiscordAdapter(ChatPlatform):
         self._max_ratelimit_timeout = max(30.0, max_ratelimit_timeout)  # discord.py's minimum
         self._guild_ready_timeout = guild_ready_timeout
         self._client: _Client | None = None
-        self._tree: _Tree | None = None
+        self._tree: CommandTree | None = None
         self._runner: asyncio.Task[None] | None = None
         # answered in place when quick, else deferred ("thinking…") and followed up
         self._command_runner = CommandRunner(
@@ -976,240 +921,25 @@ class DiscordAdapter(ChatPlatform):
             self.synced[guild.id if guild is not None else None] = len(synced)
             log.info("Discord: %d commands registered %s", len(synced), where)
 
-    def _build_tree(self, client: _Client) -> _Tree:
-        tree = _Tree(client)
-        adapter = self
-
-        @app_commands.command(name="quote", description="Price, change and session; a chart for one ticker")
-        @app_commands.describe(tickers="One or more tickers, e.g. NVDA or AMZN MSFT")
-        async def quote(
-            interaction: discord.Interaction[_Client], tickers: app_commands.Range[str, 1, 200]
-        ) -> None:
-            await adapter._command(interaction, "quote", tickers)
-
-        @quote.autocomplete("tickers")
-        async def quote_ac(
-            interaction: discord.Interaction[_Client], current: str
-        ) -> list[app_commands.Choice[str]]:
-            return await adapter._complete(interaction, "ticker", current, multi=True)
-
-        @app_commands.command(name="news", description="The latest stories that mention a ticker")
-        @app_commands.describe(ticker="A ticker, e.g. AMZN", count="How many stories (default 5, at most 20)")
-        async def news(
-            interaction: discord.Interaction[_Client],
-            ticker: app_commands.Range[str, 1, 20],
-            count: app_commands.Range[int, 1, 20] | None = None,
-        ) -> None:
-            await adapter._command(interaction, "news", f"{ticker} {count}" if count else ticker)
-
-        @news.autocomplete("ticker")
-        async def news_ac(
-            interaction: discord.Interaction[_Client], current: str
-        ) -> list[app_commands.Choice[str]]:
-            return await adapter._complete(interaction, "ticker", current)
-
-        guilds = [discord.Object(g) for g in self.guild_ids] or None
-        commands: tuple[app_commands.Command[Any, Any, None] | app_commands.Group, ...] = (
-            quote,
-            news,
-            self._watch_group(),
+    def _build_tree(self, client: _Client) -> CommandTree:
+        """The application commands of ``bot.commands.spec``, bound to this adapter."""
+        return build_tree(
+            client,
+            run=self._command,
+            complete=self._complete,
+            answer_error=self._answer_error,
+            guild_ids=self.guild_ids,
         )
-        for command in commands:
-            if guilds:
-                tree.add_command(command, guilds=guilds)
+
+    async def _answer_error(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
+        """Tell the user privately about a failed check or a stale command definition."""
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(**_kwargs(reply_message(reply)), ephemeral=True)
             else:
-                tree.add_command(command)
-        return tree
-
-    def _watch_group(self) -> app_commands.Group:
-        adapter = self
-        watch = app_commands.Group(
-            name="watch",
-            description="Watchlists and this channel's subscriptions",
-            default_permissions=discord.Permissions(manage_channels=True),
-            guild_only=True,
-        )
-        manage = app_commands.check(_require_manage)
-        items_help = 'Tickers and keywords, e.g. $NVDA AMD cloud "export control" chip*'
-
-        async def names(
-            interaction: discord.Interaction[_Client], current: str
-        ) -> list[app_commands.Choice[str]]:
-            return await adapter._complete(interaction, "watchlist", current)
-
-        async def run(interaction: discord.Interaction[_Client], *words: str | None) -> None:
-            await adapter._command(interaction, "watch", " ".join(w for w in words if w))
-
-        @watch.command(name="list", description="Watchlists you can subscribe to here")
-        async def list_(interaction: discord.Interaction[_Client]) -> None:
-            await run(interaction, "list")
-
-        @watch.command(
-            name="show", description="A watchlist's tickers, keywords, query and subscribed channels"
-        )
-        @app_commands.describe(name="The watchlist")
-        @app_commands.autocomplete(name=names)
-        async def show(interaction: discord.Interaction[_Client], name: WatchlistName) -> None:
-            await run(interaction, "show", name)
-
-        @watch.command(name="create", description="Create a watchlist of tickers and keywords")
-        @app_commands.describe(name="A name: letters, digits, - and _ (e.g. cloud-china)", items=items_help)
-        @manage
-        async def create(interaction: discord.Interaction[_Client], name: WatchlistName, items: str) -> None:
-            await run(interaction, "create", name, items)
-
-        @watch.command(name="add", description="Add tickers or keywords to a watchlist")
-        @app_commands.describe(name="The watchlist", items=items_help)
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def add(interaction: discord.Interaction[_Client], name: WatchlistName, items: str) -> None:
-            await run(interaction, "add", name, items)
-
-        @watch.command(name="remove", description="Remove tickers or keywords from a watchlist")
-        @app_commands.describe(name="The watchlist", items="What to remove, as it was added")
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def remove(interaction: discord.Interaction[_Client], name: WatchlistName, items: str) -> None:
-            await run(interaction, "remove", name, items)
-
-        @watch.command(name="delete", description="Delete a watchlist made in chat")
-        @app_commands.describe(name="The watchlist")
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def delete(interaction: discord.Interaction[_Client], name: WatchlistName) -> None:
-            await run(interaction, "delete", name)
-
-        @watch.command(name="query", description="Set a watchlist's boolean query")
-        @app_commands.describe(name="The watchlist", query="e.g. ($AMZN OR $MSFT) AND cloud AND NOT layoffs")
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def query(interaction: discord.Interaction[_Client], name: WatchlistName, query: str) -> None:
-            await run(interaction, "query", name, query)
-
-        async def sessions_ac(
-            interaction: discord.Interaction[_Client], current: str
-        ) -> list[app_commands.Choice[str]]:
-            return await adapter._complete(interaction, "session", current)
-
-        def option_words(
-            quiet: str | None,
-            max_per_hour: int | None,
-            min_move: str | None,
-            sessions: str | None,
-            threads: bool | None,
-            briefing: str | None,
-        ) -> list[str | None]:
-            """The options as /watch's grammar reads them (max 0 turns the cap off)."""
-            words: list[str | None] = []
-            if quiet is not None:
-                words += ["quiet", quiet]
-            if max_per_hour is not None:
-                words += ["max", f"{max_per_hour}/h" if max_per_hour else "off"]
-            if min_move is not None:
-                words += ["min-move", min_move]
-            if sessions is not None:
-                words += ["sessions", sessions]
-            if threads is not None:
-                words += ["threads", "on" if threads else "off"]
-            if briefing is not None:
-                words += ["briefing", briefing]
-            return words
-
-        option_help = {
-            "quiet": "Hold alerts in this window, e.g. 22:00-06:00 (off: none)",
-            "max_per_hour": "At most this many alerts an hour (0: no cap)",
-            "min_move": "Move alerts from this size, e.g. 2% (off: any)",
-            "sessions": "Only in these sessions, e.g. pre-market,regular (all: every session)",
-            "threads": "Follow-ups in a thread under the alert",
-            "briefing": "The pre-market briefing on trading days",
-        }
-
-        @watch.command(name="subscribe", description="Post this watchlist's alerts in this channel")
-        @app_commands.describe(name="The watchlist", **option_help)
-        @app_commands.rename(max_per_hour="max", min_move="min-move")
-        @app_commands.autocomplete(name=names, sessions=sessions_ac)
-        @app_commands.choices(briefing=BRIEFING_CHOICES)
-        @manage
-        async def subscribe(
-            interaction: discord.Interaction[_Client],
-            name: WatchlistName,
-            quiet: OptionText | None = None,
-            max_per_hour: HourlyCap | None = None,
-            min_move: OptionText | None = None,
-            sessions: OptionText | None = None,
-            threads: bool | None = None,
-            briefing: str | None = None,
-        ) -> None:
-            words = option_words(quiet, max_per_hour, min_move, sessions, threads, briefing)
-            await run(interaction, "subscribe", name, *words)
-
-        @watch.command(name="options", description="Show or change this channel's options for a watchlist")
-        @app_commands.describe(name="The watchlist", **option_help)
-        @app_commands.rename(max_per_hour="max", min_move="min-move")
-        @app_commands.autocomplete(name=names, sessions=sessions_ac)
-        @app_commands.choices(briefing=BRIEFING_CHOICES)
-        async def options(
-            interaction: discord.Interaction[_Client],
-            name: WatchlistName,
-            quiet: OptionText | None = None,
-            max_per_hour: HourlyCap | None = None,
-            min_move: OptionText | None = None,
-            sessions: OptionText | None = None,
-            threads: bool | None = None,
-            briefing: str | None = None,
-        ) -> None:
-            # looking is for everyone; the handler refuses changes without Manage Channels
-            words = option_words(quiet, max_per_hour, min_move, sessions, threads, briefing)
-            await run(interaction, "options", name, *words)
-
-        @watch.command(name="unsubscribe", description="Stop this watchlist's alerts in this channel")
-        @app_commands.describe(name="The watchlist")
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def unsubscribe(interaction: discord.Interaction[_Client], name: WatchlistName) -> None:
-            await run(interaction, "unsubscribe", name)
-
-        @watch.command(name="subscriptions", description="This channel's subscriptions")
-        async def subscriptions(interaction: discord.Interaction[_Client]) -> None:
-            await run(interaction, "subscriptions")
-
-        @watch.command(name="mute", description="Pause alerts in this channel for a while")
-        @app_commands.describe(duration="e.g. 30m, 2h or 1d", name="Only this watchlist (default: all)")
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def mute(
-            interaction: discord.Interaction[_Client],
-            duration: app_commands.Range[str, 1, 20],
-            name: WatchlistName | None = None,
-        ) -> None:
-            await run(interaction, "mute", duration, name)
-
-        @watch.command(name="unmute", description="Resume alerts in this channel")
-        @app_commands.describe(name="Only this watchlist (default: all)")
-        @app_commands.autocomplete(name=names)
-        @manage
-        async def unmute(
-            interaction: discord.Interaction[_Client], name: WatchlistName | None = None
-        ) -> None:
-            await run(interaction, "unmute", name)
-
-        @watch.command(
-            name="test", description="Which stories of the last 24 hours would have matched, and why"
-        )
-        @app_commands.describe(name="The watchlist")
-        @app_commands.autocomplete(name=names)
-        async def test(interaction: discord.Interaction[_Client], name: WatchlistName) -> None:
-            await run(interaction, "test", name)
-
-        @watch.command(name="help", description="How to use /watch")
-        @app_commands.describe(topic="A subcommand to explain")
-        @app_commands.choices(
-            topic=[app_commands.Choice(name=k, value=k) for k in (*WATCH_SUBCOMMANDS[:-1], "quote", "news")]
-        )
-        async def help_(interaction: discord.Interaction[_Client], topic: str | None = None) -> None:
-            await run(interaction, "help", topic)
-
-        return watch
+                await interaction.response.send_message(**_kwargs(reply_message(reply)), ephemeral=True)
+        except discord.HTTPException as exc:
+            log.warning("Discord: could not tell the user about an error: %s", exc)
 
     def _context(self, interaction: discord.Interaction[Any]) -> CommandContext:
         guild = str(interaction.guild_id) if interaction.guild_id else None
@@ -1222,12 +952,14 @@ class DiscordAdapter(ChatPlatform):
             workspace=guild,
             user_name=user.display_name,
             is_admin=admin,
-            can_manage=admin or _can_manage(interaction),
+            can_manage=admin or can_manage(interaction),
         )
 
     async def _command(self, interaction: discord.Interaction[Any], command: CommandName, text: str) -> None:
         """Translate an interaction for the runner: answered in place when quick, else deferred."""
-        sub = text.split(" ", 1)[0] if command == "watch" else ""
+        spec = command_spec(command)
+        sub = text.split(" ", 1)[0] if spec is not None and spec.subcommands else ""
+        private = spec is not None and spec.is_private(text)
 
         async def context() -> CommandContext:
             return self._context(interaction)
@@ -1248,7 +980,7 @@ class DiscordAdapter(ChatPlatform):
 
         async def answer(reply: Reply, deferred: bool) -> None:
             await self._answer(
-                interaction, reply, deferred=deferred, deferred_private=sub == "help", command=command
+                interaction, reply, deferred=deferred, deferred_private=private, command=command
             )
 
         await self._command_runner.dispatch(
@@ -1257,8 +989,8 @@ class DiscordAdapter(ChatPlatform):
             context=context,
             acknowledge=defer,
             answer=answer,
-            slow=(command, sub) in SLOW,
-            private=sub == "help",
+            slow=spec is not None and spec.is_slow(text),
+            private=private,
         )
 
     async def _answer(
@@ -1299,7 +1031,6 @@ class DiscordAdapter(ChatPlatform):
         interaction: discord.Interaction[Any],
         kind: CompleteKind,
         current: str,
-        *,
         multi: bool = False,
     ) -> list[app_commands.Choice[str]]:
         """Autocomplete from the handler (at most 25, within Discord's 3 s); the last word when ``multi``."""
@@ -1501,6 +1232,8 @@ class DiscordAdapter(ChatPlatform):
 __all__ = [
     "INVITE_PERMISSIONS",
     "INVITE_SCOPES",
+    "MSG_NEEDS_MANAGE",
+    "WATCH_SUBCOMMANDS",
     "DiscordAdapter",
     "alert_message",
     "api_base",

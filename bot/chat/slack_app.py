@@ -42,6 +42,7 @@ from bot.chat import slack_http
 from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
 from bot.commands.runner import CommandRunner, TaskSet, rich_then_plain
+from bot.commands.spec import COMMAND_NAMES
 from bot.config import BotConfig, Env
 from bot.domain.errors import ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, MessageRef, Reply
@@ -51,7 +52,7 @@ from bot.ports import Clock, CommandHandler, CommandName
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
-COMMANDS: tuple[CommandName, ...] = ("quote", "news", "watch")
+COMMANDS: tuple[CommandName, ...] = COMMAND_NAMES  # from bot.commands.spec
 
 # Errors after which retrying the same call cannot help; the subscription is marked broken.
 PERMANENT_ERRORS = frozenset(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
+from bot.commands import spec
 from bot.domain.timeutil import format_duration
 
 # ---------------------------------------------------------------- usage
@@ -78,23 +79,7 @@ USAGE: Final[dict[str, tuple[str, str]]] = {
     "help": ("/watch help [COMMAND]", "this help, or one command's"),
 }
 
-WATCH_SUBCOMMANDS: Final = (
-    "list",
-    "show",
-    "create",
-    "add",
-    "remove",
-    "delete",
-    "query",
-    "subscribe",
-    "options",
-    "unsubscribe",
-    "subscriptions",
-    "mute",
-    "unmute",
-    "test",
-    "help",
-)
+WATCH_SUBCOMMANDS: Final = spec.WATCH_SUBCOMMANDS  # declared with the commands
 
 HELP_TITLE: Final = "How to use /watch"
 QUOTE_HELP_TITLE: Final = "How to use /quote"
