@@ -19,7 +19,8 @@ from bot.chat.slack_app import SlackAdapter
 from bot.commands import grammar
 from bot.commands import messages as msg
 from bot.commands.service import help_reply
-from bot.commands.spec import COMMANDS, WATCH, Arg, CommandSpec, slack_manifest_commands
+from bot.commands.spec import COMMANDS, WATCH, WATCHLIST_NAME_MAX, Arg, CommandSpec, slack_manifest_commands
+from bot.config import WATCHLIST_NAME
 from bot.domain.models import CommandContext, Reply
 from bot.ports import CommandName, CompleteKind
 from tests.fakes.discord_server import DiscordFake, World, render_markdown
@@ -112,6 +113,13 @@ def test_the_grammar_knows_every_subcommand() -> None:
     for sub in WATCH.subcommands:
         text = " ".join([sub.name, *(SAMPLE[a.name] for a in sub.args if a.required)])
         grammar.parse("watch", text)  # raises UsageError for a subcommand it does not know
+
+
+def test_discord_takes_exactly_the_watchlist_names_the_config_allows() -> None:
+    assert WATCHLIST_NAME.match("n" * WATCHLIST_NAME_MAX)
+    assert not WATCHLIST_NAME.match("n" * (WATCHLIST_NAME_MAX + 1))
+    names = [a for s in WATCH.subcommands for a in s.args if a.name == "name"]
+    assert names and all(a.high == WATCHLIST_NAME_MAX for a in names)
 
 
 # ---------------------------------------------------------------- Discord
