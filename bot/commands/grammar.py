@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Final, Literal
 
 from bot.commands import messages as msg
+from bot.commands import spec
 from bot.commands.args import Token, iter_tokens, query_text
 from bot.commands.options import OptionChange, OptionError, parse_options
 from bot.config import WATCHLIST_NAME
@@ -292,7 +293,7 @@ def parse_watch(text: str) -> Command:
         topic = None
         if args:
             word = args[0].text.lower().lstrip("/")
-            topic = word if word in ("quote", "news") else _subcommand(word)
+            topic = word if word in spec.SINGLE_NAMES else _subcommand(word)
         return HelpCmd(topic)
     if key in ("list", "subscriptions"):
         _no_more(args, key)
@@ -346,5 +347,5 @@ def parse(command: str, text: str) -> Command:
     except UsageError:
         raise
     except CommandError as exc:  # the tokenizer's (an unclosed quote): show the command's usage
-        raise UsageError(str(exc), command if command in ("quote", "news") else None) from None
+        raise UsageError(str(exc), command if command in spec.SINGLE_NAMES else None) from None
     raise UsageError(msg.NO_COMMAND.format(command=str(command)[:20]))

@@ -81,9 +81,14 @@ USAGE: Final[dict[str, tuple[str, str]]] = {
 
 WATCH_SUBCOMMANDS: Final = spec.WATCH_SUBCOMMANDS  # declared with the commands
 
-HELP_TITLE: Final = "How to use /watch"
-QUOTE_HELP_TITLE: Final = "How to use /quote"
-NEWS_HELP_TITLE: Final = "How to use /news"
+
+def help_title(command: str) -> str:
+    return f"How to use /{command}"
+
+
+HELP_TITLE: Final = help_title("watch")
+QUOTE_HELP_TITLE: Final = help_title("quote")
+NEWS_HELP_TITLE: Final = help_title("news")
 ERROR_TITLE: Final = "That did not work"
 DENIED_TITLE: Final = "Not allowed"
 

@@ -251,9 +251,12 @@ _WATCH_SUBS: Final = (
     Sub("test", "Which stories of the last 24 hours would have matched, and why", (_NAME,), slow=True),
 )
 
+# the commands without subcommands: /watch help explains them too (a new one goes here)
+SINGLE: Final[tuple[CommandSpec, ...]] = (QUOTE, NEWS)
+SINGLE_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in SINGLE)
+
 WATCH_SUBCOMMANDS: Final = (*(s.name for s in _WATCH_SUBS), "help")
-# the other commands, whose usage /watch help also explains
-_HELP_TOPICS: Final = (*(s.name for s in _WATCH_SUBS), QUOTE.name, NEWS.name)
+_HELP_TOPICS: Final = (*(s.name for s in _WATCH_SUBS), *SINGLE_NAMES)
 
 WATCH = CommandSpec(
     name="watch",
@@ -279,7 +282,7 @@ WATCH = CommandSpec(
     managers_only=True,
 )
 
-COMMANDS: Final[tuple[CommandSpec, ...]] = (QUOTE, NEWS, WATCH)
+COMMANDS: Final[tuple[CommandSpec, ...]] = (*SINGLE, WATCH)
 COMMAND_NAMES: Final[tuple[CommandName, ...]] = tuple(c.name for c in COMMANDS)
 
 
@@ -305,6 +308,8 @@ __all__ = [
     "COMMAND_NAMES",
     "NEWS",
     "QUOTE",
+    "SINGLE",
+    "SINGLE_NAMES",
     "WATCH",
     "WATCH_SUBCOMMANDS",
     "Arg",
