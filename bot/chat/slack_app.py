@@ -712,6 +712,7 @@ class SlackAdapter(ChatPlatform):
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Translate a slash command for the runner: it acks at once (Slack's 3 s limit), then works."""
+        body = dict(body)  # the answer comes later, from a task: keep our own copy
         raw = str(body.get("command", "")).lstrip("/").lower()
         name: CommandName = next((c for c in COMMANDS if c == raw), "watch")
         text = _unescape_command_text(str(body.get("text") or ""))
