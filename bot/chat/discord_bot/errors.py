@@ -29,6 +29,46 @@ THREAD_LOCKED: Final = 160005
 THREAD_ARCHIVED: Final = 50083
 
 
+# Discord's refusals that retrying cannot change: JSON code -> (our code, what happened and the
+# fix), formatted with ``where`` (the channel), ``action`` and ``code``
+_REFUSALS: Final[dict[int, tuple[str, str]]] = {
+    MISSING_ACCESS: (
+        "missing_access",
+        "the bot cannot see {where} (Missing Access, 50001): add the bot to that channel, or "
+        "give its role View Channel there; then resubscribe",
+    ),
+    MISSING_PERMISSIONS: (
+        "missing_permissions",
+        "the bot lacks a permission in {where} (Missing Permissions, 50013): give its role "
+        "Send Messages, Embed Links, Attach Files, Create Public Threads and Send Messages in "
+        "Threads there",
+    ),
+    UNKNOWN_CHANNEL: (
+        "unknown_channel",
+        "{where} does not exist (Unknown Channel, 10003): it was deleted or the id is wrong; "
+        "unsubscribe it or fix the channel id",
+    ),
+    UNKNOWN_MESSAGE: (
+        "unknown_message",
+        "the message to {action} in {where} no longer exists (Unknown Message, 10008)",
+    ),
+    UNKNOWN_GUILD: (
+        "unknown_guild",
+        "the bot is no longer in the server of {where} (Unknown Guild, 10004): invite it again "
+        "with the URL from `marketbot discord invite`",
+    ),
+    CANNOT_DM: ("cannot_dm", "Discord does not let the bot message that user ({where}, 50007)"),
+    WRONG_CHANNEL_TYPE: (
+        "wrong_channel_type",
+        "{where} cannot take this (Cannot execute action on this channel type, 50024): "
+        "subscribe a text channel",
+    ),
+    THREAD_LOCKED: ("thread_locked", "the thread in {where} is locked or archived ({code})"),
+    THREAD_ARCHIVED: ("thread_locked", "the thread in {where} is locked or archived ({code})"),
+    THREAD_EXISTS: ("thread_exists", "the thread already exists"),
+}
+
+
 def retry_after(exc: discord.HTTPException) -> float | None:
     headers = getattr(exc.response, "headers", None) or {}
     value = headers.get("Retry-After")
@@ -66,60 +106,11 @@ def delivery_error(exc: BaseException, *, action: str, channel: int | str | None
                 retry_after=after,
                 code="ratelimited",
             )
-        if code == MISSING_ACCESS:
+        if code in _REFUSALS:
+            ours, text = _REFUSALS[code]
             return DeliveryError(
-                f"the bot cannot see {where} (Missing Access, 50001): add the bot to that channel, or "
-                "give its role View Channel there; then resubscribe",
-                retryable=False,
-                code="missing_access",
+                text.format(where=where, action=action, code=code), retryable=False, code=ours
             )
-        if code == MISSING_PERMISSIONS:
-            return DeliveryError(
-                f"the bot lacks a permission in {where} (Missing Permissions, 50013): give its role "
-                "Send Messages, Embed Links, Attach Files, Create Public Threads and Send Messages in "
-                "Threads there",
-                retryable=False,
-                code="missing_permissions",
-            )
-        if code == UNKNOWN_CHANNEL:
-            return DeliveryError(
-                f"{where} does not exist (Unknown Channel, 10003): it was deleted or the id is wrong; "
-                "unsubscribe it or fix the channel id",
-                retryable=False,
-                code="unknown_channel",
-            )
-        if code == UNKNOWN_MESSAGE:
-            return DeliveryError(
-                f"the message to {action} in {where} no longer exists (Unknown Message, 10008)",
-                retryable=False,
-                code="unknown_message",
-            )
-        if code == UNKNOWN_GUILD:
-            return DeliveryError(
-                f"the bot is no longer in the server of {where} (Unknown Guild, 10004): invite it again "
-                "with the URL from `marketbot discord invite`",
-                retryable=False,
-                code="unknown_guild",
-            )
-        if code == CANNOT_DM:
-            return DeliveryError(
-                f"Discord does not let the bot message that user ({where}, 50007)",
-                retryable=False,
-                code="cannot_dm",
-            )
-        if code == WRONG_CHANNEL_TYPE:
-            return DeliveryError(
-                f"{where} cannot take this (Cannot execute action on this channel type, 50024): "
-                "subscribe a text channel",
-                retryable=False,
-                code="wrong_channel_type",
-            )
-        if code in (THREAD_LOCKED, THREAD_ARCHIVED):
-            return DeliveryError(
-                f"the thread in {where} is locked or archived ({code})", retryable=False, code="thread_locked"
-            )
-        if code == THREAD_EXISTS:
-            return DeliveryError("the thread already exists", retryable=False, code="thread_exists")
         if status == 401:
             return rejected_token()
         if status >= 500:
