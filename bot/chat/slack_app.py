@@ -335,13 +335,9 @@ class SlackAdapter(ChatPlatform):
         listen: bool = True,
     ) -> SlackAdapter:
         """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and config admins."""
-        if env.slack_bot_token is None:
-            raise ConfigError(
-                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your Slack app"
-            )
         admins = [a for a in (config.admins if config else []) if a.startswith("slack:")]
-        return cls(
-            bot_token=env.slack_bot_token.get_secret_value(),
+        return cls(  # without SLACK_BOT_TOKEN, __init__ says how to get one
+            bot_token=env.slack_bot_token.get_secret_value() if env.slack_bot_token else "",
             app_token=env.slack_app_token.get_secret_value() if env.slack_app_token else None,
             signing_secret=env.slack_signing_secret.get_secret_value() if env.slack_signing_secret else None,
             api_url=env.slack_api_url,
