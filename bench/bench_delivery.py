@@ -173,7 +173,7 @@ async def overhead(url_for: object, n: int, chan_count: int, label: str) -> None
     async with open_store(await url_for()) as store:  # type: ignore[operator]
         await fill(store, n, chans, now)
         gc.collect()
-        d = Dispatcher(store, fast, cfg, SystemClock(), "bench")  # type: ignore[arg-type]
+        d = Dispatcher(store, fast, cfg.delivery, SystemClock(), "bench")  # type: ignore[arg-type]
         started = time.perf_counter()
         report = await d.drain()
         took = time.perf_counter() - started
@@ -207,7 +207,7 @@ async def drain_at_rate(url: str, n: int, chan_count: int) -> dict[str, float]:
     async with open_store(url) as store:
         await fill(store, n, chans, now)
         gc.collect()
-        d = Dispatcher(store, adapters, config(), SystemClock(), "bench")  # type: ignore[arg-type]
+        d = Dispatcher(store, adapters, config().delivery, SystemClock(), "bench")  # type: ignore[arg-type]
         base = rss_mb()
         peak = base
         task = asyncio.create_task(d.drain())

@@ -32,7 +32,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import BriefingConfig
 from bot.delivery.compose import in_quiet_hours
 from bot.delivery.escape import clean_alert
 from bot.domain.models import (
@@ -327,18 +327,18 @@ class BriefingService:
         catalog: WatchlistCatalog,
         quotes: QuoteSource,
         calendar: TradingCalendar,
-        config: BotConfig,
+        briefing: BriefingConfig,
         clock: Clock,
         *,
+        tz: ZoneInfo,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._config = config
-        self._cfg = config.briefing
-        self._tz = config.tz
+        self._cfg = briefing
+        self._tz = tz
         self._clock = clock
         self._on_queued = on_queued
         hour, minute = (int(p) for p in self._cfg.time.split(":"))

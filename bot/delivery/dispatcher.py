@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.config import BotConfig
+from bot.config import DeliveryConfig
 from bot.delivery.compose import edited_key
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import MessageRef, Subscription
@@ -150,7 +150,7 @@ class Dispatcher:
         self,
         store: Store,
         adapters: Mapping[str, ChatAdapter],
-        config: BotConfig,
+        delivery: DeliveryConfig,
         clock: Clock,
         worker_id: str,
         *,
@@ -160,7 +160,7 @@ class Dispatcher:
     ) -> None:
         self._store = store
         self._adapters = dict(adapters)
-        self._cfg = config.delivery
+        self._cfg = delivery
         self._clock = clock
         self.worker_id = worker_id
         self._sleep: Sleep = sleep or asyncio.sleep

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import MoveAlertsConfig
 from bot.delivery.briefing import WatchlistCatalog, clock_time, hold_reason, short_day, watchlist_symbols
 from bot.delivery.escape import clean_alert
 from bot.domain.format import format_price
@@ -132,9 +132,10 @@ class MoveMonitor:
         catalog: WatchlistCatalog,
         quotes: QuoteSource,
         calendar: TradingCalendar,
-        config: BotConfig,
+        move_alerts: MoveAlertsConfig,
         clock: Clock,
         *,
+        tz: ZoneInfo,
         on_queued: Callable[[], None] | None = None,
         batch_size: int = BATCH_SIZE,
     ) -> None:
@@ -142,8 +143,8 @@ class MoveMonitor:
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._cfg = config.move_alerts
-        self._tz = config.tz
+        self._cfg = move_alerts
+        self._tz = tz
         self._clock = clock
         self._on_queued = on_queued
         self._batch = max(1, batch_size)

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
 from bot.delivery.escape import clean_alert
 from bot.domain.models import Alert, ChannelRef
 from bot.ports import Clock, OutboxEntry, Store
@@ -59,14 +59,16 @@ class Notices:
     def __init__(
         self,
         store: Store,
-        config: BotConfig,
+        notify: Sequence[str],
         clock: Clock,
         *,
+        tz: ZoneInfo,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
+        """``notify`` is the config's ``notify`` channels (``slack:C…``), ``tz`` the bot's time zone."""
         self._store = store
-        self._targets = [ChannelRef.parse(c) for c in config.notify]
-        self._tz = config.tz
+        self._targets = [ChannelRef.parse(c) for c in notify]
+        self._tz = tz
         self._clock = clock
         self.on_queued = on_queued
         self._lock = asyncio.Lock()

@@ -40,8 +40,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import DeliveryConfig
 from bot.delivery.compose import (
     channel_story_key,
     compose_followup,
@@ -133,16 +134,21 @@ class AlertPipeline:
         catalog: MatcherSource,
         quotes: QuoteSource,
         calendar: MarketCalendar,
-        config: BotConfig,
+        delivery: DeliveryConfig,
         clock: Clock,
+        *,
+        tz: ZoneInfo,
+        max_age: float,
     ) -> None:
+        """``delivery`` is the ``delivery:`` options, ``tz`` the bot's time zone and ``max_age``
+        (``ingest.max_age``, seconds) how old a story may be and still be alerted."""
         self._store = store
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._config = config
-        self._cfg = config.delivery
-        self._tz = config.tz
+        self._cfg = delivery
+        self._max_age = timedelta(seconds=max_age)
+        self._tz = tz
         self._clock = clock
         self.stats: Counter[str] = Counter()
         self._late: set[asyncio.Task[None]] = set()
@@ -609,7 +615,7 @@ class AlertPipeline:
 
     async def _resume_stories(self, story_ids: list[str], now: datetime) -> int:
         found = await self._store.get_stories(story_ids)
-        cutoff = now - timedelta(seconds=self._config.ingest.max_age)
+        cutoff = now - self._max_age
         stale = [s for s in found if s.first_seen_at < cutoff]
         gone = set(story_ids) - {s.id for s in found}
         if stale:
@@ -617,7 +623,7 @@ class AlertPipeline:
                 "%d stories were stored but not alerted before the bot stopped, more than %s ago; "
                 "too old to alert now (ingest.max_age)",
                 len(stale),
-                timedelta(seconds=self._config.ingest.max_age),
+                self._max_age,
             )
         if stale or gone:
             await self._store.finish_handoffs(sorted(gone | {s.id for s in stale}), kind="story")

@@ -199,7 +199,7 @@ async def main(url, yahoo, at, cache):
         catalog = Catalog(store=store, config_watchlists=cfg.domain_watchlists(), directory=load_directory())
         await catalog.reload()
         async with YahooQuoteSource(cfg.market, calendar, yahoo_url=yahoo, clock=clock, cache_dir=Path(cache)) as q:
-            service = BriefingService(store, catalog, q, calendar, cfg, clock)
+            service = BriefingService(store, catalog, q, calendar, cfg.briefing, clock, tz=cfg.tz)
             print("ready", flush=True)
             sys.stdin.readline()  # the go signal: both processes start their catch-up together
             print(await service.catch_up(), flush=True)

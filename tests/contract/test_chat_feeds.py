@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp.abc
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
@@ -119,7 +120,14 @@ async def service(
         config.ingest, allow_networks=config.chat_feeds.allow_networks, resolver=resolver
     ) as f:
         yield CommandService(
-            sqlite_store, catalog, NoQuotes(), None, directory, config, clock, feeds=FeedProbe(f, clock=clock)
+            sqlite_store,
+            catalog,
+            NoQuotes(),
+            None,
+            directory,
+            command_options(config),
+            clock,
+            feeds=FeedProbe(f, clock=clock),
         )
 
 

@@ -67,7 +67,9 @@ async def test_overlapping_watchlists_are_one_message_per_channel_on_slack_and_d
     on_discord = ChannelRef("discord", str(guild.channel.id), str(guild.guild.id))
     w = await make_world(sqlite_store, clock, prices=PRICES)
     adapters: dict[str, ChatAdapter] = {"slack": slack_adapter, "discord": discord_adapter}
-    dispatcher = Dispatcher(w.store, adapters, w.cfg, clock, "overlap", sleep=w.sleep, rng=random.Random(7))
+    dispatcher = Dispatcher(
+        w.store, adapters, w.cfg.delivery, clock, "overlap", sleep=w.sleep, rng=random.Random(7)
+    )
     for channel in (on_slack, on_discord):
         await w.subscribe("cloud-china", channel)
         await w.subscribe("chips", channel)

@@ -82,7 +82,9 @@ class Replicas:
             await stack.enter_async_context(adapter)
             self.adapters.append(adapter)
             self.dispatchers.append(
-                Dispatcher(store, {"slack": adapter}, self.cfg, self.clock, f"replica-{n}", sleep=self.sleep)
+                Dispatcher(
+                    store, {"slack": adapter}, self.cfg.delivery, self.clock, f"replica-{n}", sleep=self.sleep
+                )
             )
 
     def posted(self) -> list[str]:

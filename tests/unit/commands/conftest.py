@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
@@ -193,7 +194,7 @@ async def service(
     config: BotConfig,
     clock: ManualClock,
 ) -> CommandService:
-    return CommandService(sqlite_store, catalog, quotes, charts, directory, config, clock)
+    return CommandService(sqlite_store, catalog, quotes, charts, directory, command_options(config), clock)
 
 
 @pytest.fixture

@@ -224,7 +224,7 @@ async def test_options_survive_a_restart(chat: Chat, sqlite_store: SqlStore, ser
         service.market.quotes,
         service.market.charts,
         service.directory,
-        service.config,
+        service.options,
         service.watch.clock,
     )
     reply = await again.handle(slack_ctx(), "watch", "subscriptions")

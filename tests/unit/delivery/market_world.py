@@ -180,7 +180,13 @@ async def make_world(
     await catalog.reload()
     chat = MemoryChat("slack")
     dispatcher = Dispatcher(
-        store, {"slack": chat}, cfg, clock, "test-worker", sleep=VirtualSleep(clock), rng=random.Random(7)
+        store,
+        {"slack": chat},
+        cfg.delivery,
+        clock,
+        "test-worker",
+        sleep=VirtualSleep(clock),
+        rng=random.Random(7),
     )
     return World(
         store=store,
@@ -192,9 +198,13 @@ async def make_world(
         catalog=catalog,
         chat=chat,
         dispatcher=dispatcher,
-        releaser=HeldReleaser(store, cfg, clock),
-        briefings=BriefingService(store, catalog, quotes, calendar, cfg, clock, on_queued=dispatcher.wake),
-        moves=MoveMonitor(store, catalog, quotes, calendar, cfg, clock, batch_size=batch_size),
+        releaser=HeldReleaser(store, cfg.delivery, clock, tz=cfg.tz),
+        briefings=BriefingService(
+            store, catalog, quotes, calendar, cfg.briefing, clock, tz=cfg.tz, on_queued=dispatcher.wake
+        ),
+        moves=MoveMonitor(
+            store, catalog, quotes, calendar, cfg.move_alerts, clock, tz=cfg.tz, batch_size=batch_size
+        ),
     )
 
 

@@ -144,9 +144,11 @@ async def make_world(
         quotes=quotes,
         chat=chat,
         catalog=catalog,
-        pipeline=AlertPipeline(store, catalog, quotes, calendar, cfg, clock),
-        dispatcher=Dispatcher(store, chat, cfg, clock, worker, sleep=sleep, rng=random.Random(7)),
-        releaser=HeldReleaser(store, cfg, clock),
+        pipeline=AlertPipeline(
+            store, catalog, quotes, calendar, cfg.delivery, clock, tz=cfg.tz, max_age=cfg.ingest.max_age
+        ),
+        dispatcher=Dispatcher(store, chat, cfg.delivery, clock, worker, sleep=sleep, rng=random.Random(7)),
+        releaser=HeldReleaser(store, cfg.delivery, clock, tz=cfg.tz),
         sleep=sleep,
         calendar=calendar,
     )
