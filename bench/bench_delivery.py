@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.config import parse_config
 from bot.delivery.dispatcher import Dispatcher
 from bot.domain.models import Alert, ChannelRef, MessageRef, Quote, Reply, TickerLine, TradingSession
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.domain.timeutil import SystemClock
-from bot.ports import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

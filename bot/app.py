@@ -38,6 +38,7 @@ from bot.delivery.pipeline import AlertPipeline
 from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError
 from bot.domain.models import Story, StorySource
+from bot.domain.records import PlatformPause, SubscriptionSpec
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, PollReport
@@ -51,7 +52,7 @@ from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import CompanyNameSource, SymbolNames, SymbolNameStore, config_warnings
 from bot.metrics import METRICS
-from bot.ports import ChatAdapter, Clock, Job, PlatformPause, SubscriptionSpec
+from bot.ports import ChatAdapter, Clock, Job
 from bot.scheduler import Scheduler
 from bot.store import SqlStore, open_store
 from bot.store.db import one_process

@@ -13,8 +13,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from bot.domain.models import Watchlist
+from bot.domain.records import ChatFeed
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.ports import ChatFeed, Store
+from bot.ports import Store
 
 log = logging.getLogger(__name__)
 

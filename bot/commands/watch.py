@@ -58,10 +58,11 @@ from bot.domain.models import (
     SubscriptionOptions,
     Watchlist,
 )
+from bot.domain.records import SubscriptionSpec
 from bot.domain.rules import Matcher, compile_matcher, parse_query, validate_watchlist
 from bot.domain.rules.symbols import SymbolDirectory
 from bot.domain.timeutil import format_duration
-from bot.ports import Clock, Store, SubscriptionSpec
+from bot.ports import Clock, Store
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog

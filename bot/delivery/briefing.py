@@ -46,11 +46,12 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
+from bot.domain.records import OutboxEntry, OutboxStatus
 from bot.domain.rules import Matcher, TermKind, parse_query, parse_term
 from bot.domain.rules.query import iter_terms
 from bot.domain.stories import ClusterIndex
 from bot.domain.timeutil import as_utc, format_duration
-from bot.ports import Clock, Job, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
+from bot.ports import Clock, Job, QuoteSource, Store, TradingCalendar
 
 log = logging.getLogger(__name__)
 

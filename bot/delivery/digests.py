@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from bot.config import DeliveryConfig
 from bot.delivery.compose import compose_digest, compose_late, in_quiet_hours
 from bot.domain.models import Alert, Subscription
-from bot.ports import Clock, OutboxEntry, Store
+from bot.domain.records import OutboxEntry
+from bot.ports import Clock, Store
 
 log = logging.getLogger(__name__)
 

@@ -56,8 +56,9 @@ from bot.config import DeliveryConfig
 from bot.delivery.compose import edited_key
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import MessageRef, Subscription
+from bot.domain.records import OutboxEntry, PlatformPause
 from bot.logs import bind_trace
-from bot.ports import AuthProbe, ChatAdapter, Clock, OutboxEntry, PlatformPause, Store
+from bot.ports import AuthProbe, ChatAdapter, Clock, Store
 
 log = logging.getLogger(__name__)
 

@@ -45,8 +45,9 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
+from bot.domain.records import OutboxEntry, OutboxStatus
 from bot.domain.timeutil import as_utc
-from bot.ports import Clock, Job, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
+from bot.ports import Clock, Job, QuoteSource, Store, TradingCalendar
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo
 
 from bot.delivery.escape import clean_alert
 from bot.domain.models import Alert, ChannelRef
-from bot.ports import Clock, OutboxEntry, Store
+from bot.domain.records import OutboxEntry
+from bot.ports import Clock, Store
 
 log = logging.getLogger(__name__)
 

@@ -67,8 +67,9 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
+from bot.domain.records import ChatFeed, OutboxEntry, OutboxStatus
 from bot.domain.rules import Matcher
-from bot.ports import ChatFeed, Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
+from bot.ports import Clock, MarketCalendar, QuoteSource, Store
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from bot.cluster import FeedShare
 from bot.config import IngestConfig
 from bot.domain.errors import SourceError, StoreError
 from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.records import FeedState, HandoffKind
 from bot.domain.timeutil import SystemClock, format_duration
 from bot.ingest.articles import ArticleLeads, trafilatura_available
 from bot.ingest.fetcher import Fetcher, FetchResult
@@ -40,7 +41,7 @@ from bot.ingest.normalize import items_from_feed
 from bot.ingest.parser import html_instead_of_feed, parse_feed
 from bot.ingest.pipeline import FeedItems, Ingestor, IngestResult
 from bot.ingest.sources import FeedSource
-from bot.ports import Clock, FeedState, HandoffKind, Job, JobHost, Store
+from bot.ports import Clock, Job, JobHost, Store
 
 log = logging.getLogger(__name__)
 

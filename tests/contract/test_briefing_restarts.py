@@ -21,8 +21,8 @@ import pytest
 
 from bot.delivery.briefing import briefing_key
 from bot.domain.models import Alert, SubscriptionOptions
+from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
-from bot.ports import SubscriptionSpec
 from bot.store import open_store
 from tests.fakes.yahoo_server import YahooFake
 from tests.unit.delivery.market_world import SLACK_A, WATCHLISTS, close_world, et, make_world

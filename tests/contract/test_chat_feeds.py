@@ -24,12 +24,12 @@ from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
 from bot.domain.models import ChannelRef, Quote, SubscriptionOptions
+from bot.domain.records import SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.probe import FeedProbe
 from bot.market.symbols import load_directory
-from bot.ports import SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.discord_server import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss

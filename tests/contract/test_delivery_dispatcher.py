@@ -15,8 +15,8 @@ from bot.chat.memory import MemoryChat
 from bot.delivery.dispatcher import ChannelLimiter, Dispatcher
 from bot.domain.errors import DeliveryError
 from bot.domain.models import Alert, ChannelRef
+from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
-from bot.ports import OutboxEntry
 from bot.store import SqlStore, open_store
 from tests.support.wait import wait_until
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, World, config, make_world, story

@@ -18,8 +18,9 @@ from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
 from bot.delivery.dispatcher import Dispatcher
 from bot.domain.models import ChannelRef, StorySource
+from bot.domain.records import IngestBatch
 from bot.domain.timeutil import ManualClock
-from bot.ports import ChatAdapter, IngestBatch
+from bot.ports import ChatAdapter
 from bot.store import SqlStore
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.slack_server import FakeSlack, validate_blocks

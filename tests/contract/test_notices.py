@@ -13,8 +13,8 @@ from bot.delivery.dispatcher import RECHECK_CAP, Dispatcher
 from bot.delivery.notices import MAX_LISTED, MAX_PER_DAY, Notices
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
-from bot.ports import FeedSpec
 from bot.store import SqlStore
 from tests.unit.delivery.support import SLACK_A, VirtualSleep, World, config, make_world, story
 

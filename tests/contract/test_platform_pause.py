@@ -21,8 +21,8 @@ from bot.chat.slack_app import SlackAdapter
 from bot.cli import app
 from bot.delivery.dispatcher import RECHECK_CAP, Dispatcher
 from bot.domain.models import ChannelRef
+from bot.domain.records import PlatformPause
 from bot.domain.timeutil import ManualClock
-from bot.ports import PlatformPause
 from bot.store import SqlStore, open_store
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.slack_server import FakeSlack

@@ -20,8 +20,8 @@ import pytest
 from bot.chat.slack_app import SlackAdapter
 from bot.delivery.dispatcher import Dispatcher
 from bot.domain.models import Alert, ChannelRef, TickerLine
+from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
-from bot.ports import OutboxEntry
 from bot.store import SqlStore, open_store
 from tests.fakes.slack_server import FakeSlack
 from tests.support.clock import VirtualSleep

@@ -23,12 +23,13 @@ from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
 from bot.domain.errors import SourceError
 from bot.domain.models import ChannelRef, CommandContext, Reply, Story
+from bot.domain.records import IngestBatch
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import quote_view
 from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
-from bot.ports import CommandName, IngestBatch
+from bot.ports import CommandName
 from bot.store import SqlStore
 
 CONFIG = """

@@ -23,11 +23,11 @@ from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.moves import MoveMonitor
 from bot.domain.models import Alert, ChannelRef, Story, StorySource, Subscription, SubscriptionOptions
+from bot.domain.records import IngestBatch, SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
-from bot.ports import IngestBatch, SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import YahooFake
 from tests.support.clock import VirtualSleep

@@ -18,9 +18,9 @@ from bot.config import parse_config
 from bot.delivery.moves import MoveMonitor, move_key
 from bot.domain.errors import ConfigError
 from bot.domain.models import Alert, ChannelRef, QuietHours, TradingSession, Watchlist
+from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import ticker_view
-from bot.ports import SubscriptionSpec
 from bot.scheduler import Scheduler
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
