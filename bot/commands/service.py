@@ -45,12 +45,12 @@ from bot.commands.grammar import (
 from bot.commands.options import complete_sessions
 from bot.commands.permissions import PermissionDenied, Permissions
 from bot.commands.quote_news import QuoteNewsHandlers
-from bot.commands.watch import WatchHandlers
+from bot.commands.watch import WatchHandlers, WatchStore
 from bot.config import ChatFeedsConfig, CommandsConfig
 from bot.domain.errors import BotError
 from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
 from bot.domain.rules.symbols import SymbolDirectory
-from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource, Store
+from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -139,7 +139,7 @@ class CommandService:
 
     def __init__(
         self,
-        store: Store,
+        store: WatchStore,
         catalog: Catalog,
         quotes: QuoteSource,
         charts: ChartSource | None,

@@ -51,9 +51,23 @@ from bot.domain.rules import Matcher, TermKind, parse_query, parse_term
 from bot.domain.rules.query import iter_terms
 from bot.domain.stories import ClusterIndex
 from bot.domain.timeutil import as_utc, format_duration
-from bot.ports import Clock, Job, QuoteSource, Store, TradingCalendar
+from bot.ports import (
+    Clock,
+    Job,
+    MarkerStore,
+    NewsStore,
+    OutboxStore,
+    QuoteSource,
+    SubscriptionStore,
+    TradingCalendar,
+)
 
 log = logging.getLogger(__name__)
+
+
+class BriefingStore(MarkerStore, NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities briefings use."""
+
 
 EXCHANGE_NAMES = {"XNYS": "NYSE", "XNAS": "Nasdaq", "XTSE": "TSX", "XLON": "LSE", "XTKS": "TSE"}
 # exchange_calendars' short holiday names -> the names the exchange itself uses
@@ -324,7 +338,7 @@ class BriefingService:
 
     def __init__(
         self,
-        store: Store,
+        store: BriefingStore,
         catalog: WatchlistCatalog,
         quotes: QuoteSource,
         calendar: TradingCalendar,

@@ -29,6 +29,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import MoveAlertsConfig
@@ -47,9 +48,23 @@ from bot.domain.models import (
 )
 from bot.domain.records import OutboxEntry, OutboxStatus
 from bot.domain.timeutil import as_utc
-from bot.ports import Clock, Job, QuoteSource, Store, TradingCalendar
+from bot.ports import (
+    Clock,
+    Job,
+    MarkerStore,
+    NewsStore,
+    OutboxStore,
+    QuoteSource,
+    SubscriptionStore,
+    TradingCalendar,
+)
 
 log = logging.getLogger(__name__)
+
+
+class MoveStore(MarkerStore, NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities move alerts use."""
+
 
 BATCH_SIZE = 50  # symbols per QuoteSource call (Yahoo's quote endpoint takes about 50 per request)
 WHY_SCAN = 25  # recent stories per ticker read to find the latest one the watchlist matched
@@ -129,7 +144,7 @@ class MoveMonitor:
 
     def __init__(
         self,
-        store: Store,
+        store: MoveStore,
         catalog: WatchlistCatalog,
         quotes: QuoteSource,
         calendar: TradingCalendar,

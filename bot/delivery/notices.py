@@ -28,15 +28,20 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.delivery.escape import clean_alert
 from bot.domain.models import Alert, ChannelRef
 from bot.domain.records import OutboxEntry
-from bot.ports import Clock, Store
+from bot.ports import Clock, FeedStore, MarkerStore, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class NoticeStore(FeedStore, MarkerStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities operator notices use."""
+
 
 MAX_LISTED = 10
 MAX_PER_DAY = 20
@@ -59,7 +64,7 @@ class Notices:
 
     def __init__(
         self,
-        store: Store,
+        store: NoticeStore,
         notify: Sequence[str],
         clock: Clock,
         *,

@@ -69,9 +69,14 @@ from bot.domain.models import (
 )
 from bot.domain.records import ChatFeed, OutboxEntry, OutboxStatus
 from bot.domain.rules import Matcher
-from bot.ports import Clock, MarketCalendar, QuoteSource, Store
+from bot.ports import Clock, MarketCalendar, NewsStore, OutboxStore, QuoteSource, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class PipelineStore(NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities the alert pipeline uses."""
+
 
 RESUME_BATCH = 500  # hand-offs finished per resume() round
 
@@ -131,7 +136,7 @@ class AlertPipeline:
 
     def __init__(
         self,
-        store: Store,
+        store: PipelineStore,
         catalog: MatcherSource,
         quotes: QuoteSource,
         calendar: MarketCalendar,
