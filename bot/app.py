@@ -672,6 +672,17 @@ async def _start_up(rt: Runtime) -> None:
         log.exception("start-up poll failed; the scheduled polls carry on")
 
 
+async def _keep_beating(node: Node) -> None:
+    """Heartbeats for a ``poll --once`` beside running replicas: a cycle longer than DEAD_AFTER
+    must not look dead to them (they would take back its feed claims and poll those feeds too)."""
+    while True:
+        await asyncio.sleep(HEARTBEAT)
+        try:
+            await node.run_once()
+        except Exception as exc:  # the database is away: the poll itself reports that
+            log.debug("heartbeat failed: %s", exc)
+
+
 @dataclass(frozen=True)
 class PollOnceResult:
     poll: PollReport
@@ -706,13 +717,17 @@ async def poll_once(
         async with Runtime.open(
             env, cfg, console_json=console_json, console_stream=stream, listen=False, role="poll --once"
         ) as rt:
-            await _resume(rt)
-            report = await rt.poller.run_once(force=force)
-            await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
-            await rt.releaser.run_once()
-            drained = await rt.dispatcher.drain()
-            if await rt.notices.sweep():  # what this run found broken, disabled or paused
-                await rt.dispatcher.drain()
+            beat = asyncio.create_task(_keep_beating(rt.node), name="heartbeat")
+            try:
+                await _resume(rt)
+                report = await rt.poller.run_once(force=force)
+                await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
+                await rt.releaser.run_once()
+                drained = await rt.dispatcher.drain()
+                if await rt.notices.sweep():  # what this run found broken, disabled or paused
+                    await rt.dispatcher.drain()
+            finally:
+                beat.cancel()
             return PollOnceResult(report, drained, rt.dispatcher.pauses)
     except asyncio.CancelledError:
         if not stopped:

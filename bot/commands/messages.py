@@ -630,8 +630,16 @@ def no_such_feed(name: str, names: Sequence[str]) -> str:
     return f"There is no feed called {name!r} here. Feeds: {shown}."
 
 
+def _items(n: int) -> str:
+    return "no items yet" if n == 0 else "1 item" if n == 1 else f"{n} items"
+
+
 def feed_added(name: str, url: str, every: str, items: int) -> str:
-    return f"{name} ({url}) is polled every {every}; it has {items} items now. New ones reach matching watchlists."
+    return (
+        f"{name} ({url}) is polled every {every}; it has {_items(items) if items else 'no items yet'}"
+        f"{' now' if items else ''}. "
+        "New ones reach matching watchlists."
+    )
 
 
 def feed_removed(name: str, url: str) -> str:
@@ -639,7 +647,10 @@ def feed_removed(name: str, url: str) -> str:
 
 
 def feed_test_summary(title: str, items: int, shown: int) -> str:
-    return f"{title}: {items} items, the {shown} newest below (nothing was added)."
+    if items == 0:
+        return f"{title}: a valid feed with no items yet; new ones will be polled (nothing was added)."
+    newest = "below" if items == 1 else f"the {shown} newest below"
+    return f"{title}: {_items(items)}, {newest} (nothing was added)."
 
 
 def would_match(names: Sequence[str]) -> str:

@@ -131,6 +131,20 @@ def _workspace_of(sub: Subscription) -> str | None:
     return sub.scope if sub.scope != "config" else None
 
 
+def _match_stories(
+    matcher: Matcher, stories: Sequence[Story], subs: Mapping[tuple[str, str], object]
+) -> tuple[dict[tuple[str, str], frozenset[str]], list[tuple[Story, tuple[str, ...], tuple[Match, ...]]]]:
+    """Each story's detected tickers and its Matches for the subscribed watchlists (runs in a
+    worker thread: the matcher is immutable), with every watchlist's tickers by (scope, name)."""
+    wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
+    subscribed = matcher.mask(lambda scope, name: (scope, name.lower()) in subs)
+    out = []
+    for story in stories:
+        result = matcher.match(story.title, story.summary)
+        out.append((story, tuple(result.tickers), result.matches_in(subscribed)))
+    return wl_tickers, out
+
+
 class AlertPipeline:
     """Turns matches into outbox rows, one per (story, channel), honouring each subscription's options."""
 
@@ -187,21 +201,20 @@ class AlertPipeline:
         """``process`` without the hand-off bookkeeping: (rows queued, stories still deciding)."""
         now = self._clock.now()
         matcher = self._catalog.matcher
-        wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
         subs = await self._subscriptions_by_watchlist()
-        subscribed = matcher.mask(lambda scope, name: (scope, name.lower()) in subs)
+        # CPU-bound (10,000 watchlists, stories by the hundred): in a worker thread, so chat
+        # commands and the loop's other work go on meanwhile
+        wl_tickers, matched = await asyncio.to_thread(_match_stories, matcher, stories, subs)
         session: TradingSession | None = None
         session_known = False
         planned: list[_Planned] = []
         confined = await self._confined(stories)
-        for story in stories:
+        for story, detected, matches in matched:
             allowed = confined.get(story.id)
-            result = matcher.match(story.title, story.summary)
-            detected = tuple(result.tickers)
             if detected != tuple(story.tickers):
                 await self._store.set_story_tickers(story.id, detected)
             channels: dict[ChannelRef, dict[int, _Member]] = {}
-            for m in result.matches_in(subscribed):
+            for m in matches:
                 for sub in subs.get((m.scope, m.watchlist.lower()), ()):
                     if sub.state == "broken":
                         self._count("skipped_broken", sub, story, f"subscription broken: {sub.broken_reason}")

@@ -167,6 +167,17 @@ class _Polled:
         return "200"
 
 
+def _maybe_overdue(state: FeedState, by: datetime) -> bool:
+    """Whether another replica's claim on this feed may succeed (``claim_due_feeds`` with ``by``).
+
+    False when the feed's known next poll is after ``by``, or it was never polled (only its
+    owner takes those); a backing-off feed (due when its backoff ends) is left to the database.
+    """
+    if state.consecutive_failures:
+        return True
+    return state.next_poll_at is not None and state.next_poll_at <= by
+
+
 class Poller:
     """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
 
@@ -392,7 +403,12 @@ class Poller:
             # the database decides (another replica may have polled it): the owner polls it when
             # due, allowing for the tick's jitter; another replica only once it is an interval late
             interval = timedelta(seconds=max(30, int(src.spec.interval)))
-            due_by = now + interval * 0.15 if self.share.owns(feed_id) else now - interval
+            owner = self.share.owns(feed_id)
+            if not owner and not _maybe_overdue(state, now - interval):
+                # its claim would be refused: the store's copy (re-read every REFRESH_INTERVAL, and
+                # its next poll only ever moves later) says the owner polled it within an interval
+                return None
+            due_by = now + interval * 0.15 if owner else now - interval
             claimed = await self._claim([src], now=now, due_by=due_by)
             if not claimed:
                 return None

@@ -168,6 +168,21 @@ async def says(
     return answer.visible, answer.ephemeral
 
 
+async def test_a_valid_feed_without_items_yet_can_be_added(
+    fake_slack: FakeSlack, slack: SlackAdapter, sqlite_store: SqlStore, host: FeedHost
+) -> None:
+    url = host.serve("/new-blog.xml", rss([], title="Brand New Blog"), host="127.0.0.2")
+    text, private = await says(fake_slack, f"test {url}")
+    assert (
+        private
+        and "Feed test: Brand New Blog" in text
+        and "new-blog.xml: a valid feed with no items yet" in text
+    )
+    text, _ = await says(fake_slack, f"add {url}")
+    assert "Feed added: Brand New Blog" in text and "polled every 5m; it has no items yet. New ones" in text
+    assert [f.name for f in await sqlite_store.list_chat_feeds()] == ["Brand New Blog"]
+
+
 async def test_slack_admin_tests_adds_lists_and_removes_a_feed(
     fake_slack: FakeSlack, slack: SlackAdapter, sqlite_store: SqlStore, host: FeedHost
 ) -> None:
