@@ -44,8 +44,8 @@ from bench.summary import report
 from bot.config import parse_config
 from bot.delivery.dispatcher import Dispatcher
 from bot.domain.models import Alert, ChannelRef, MessageRef, Quote, Reply, TickerLine, TradingSession
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.domain.timeutil import SystemClock
-from bot.ports import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -178,7 +178,7 @@ async def overhead(url_for: object, n: int, chan_count: int, label: str) -> tupl
     async with open_store(await url_for()) as store:  # type: ignore[operator]
         await fill(store, n, chans, now)
         gc.collect()
-        d = Dispatcher(store, fast, cfg, SystemClock(), "bench")  # type: ignore[arg-type]
+        d = Dispatcher(store, fast, cfg.delivery, SystemClock(), "bench")  # type: ignore[arg-type]
         started = time.perf_counter()
         report = await d.drain()
         took = time.perf_counter() - started
@@ -213,7 +213,7 @@ async def drain_at_rate(url: str, n: int, chan_count: int) -> dict[str, float]:
     async with open_store(url) as store:
         await fill(store, n, chans, now)
         gc.collect()
-        d = Dispatcher(store, adapters, config(), SystemClock(), "bench")  # type: ignore[arg-type]
+        d = Dispatcher(store, adapters, config().delivery, SystemClock(), "bench")  # type: ignore[arg-type]
         base = rss_mb()
         peak = base
         task = asyncio.create_task(d.drain())

@@ -244,11 +244,11 @@ async def _bench(
 ) -> dict[str, Any]:
     from bot.config import IngestConfig, load_config
     from bot.domain.models import Alert, ChannelRef, Story
+    from bot.domain.records import FeedSpec, OutboxEntry, SubscriptionSpec
     from bot.domain.rules import compile_matcher
     from bot.ingest.poller import Poller
     from bot.ingest.sources import FeedSource
     from bot.market.symbols import load_directory
-    from bot.ports import FeedSpec, OutboxEntry, SubscriptionSpec
     from bot.store import open_store
 
     cfg = load_config(ROOT / "config" / "bot.yaml")

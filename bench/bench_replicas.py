@@ -150,8 +150,8 @@ class Interval:
 class World:
     def __init__(self, url: str, urls: list[str], clock: Any) -> None:
         from bot.config import IngestConfig
+        from bot.domain.records import FeedSpec
         from bot.ingest.sources import FeedSource
-        from bot.ports import FeedSpec
 
         self.url = url
         self.clock = clock

@@ -29,18 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_ingest import _control, _serve
 from bench.bench_rules import Scenario, ticker_pool
 from bench.summary import report
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
 from bot.config import IngestConfig, parse_config
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.models import ChannelRef, Quote, Story
+from bot.domain.records import FeedSpec, SubscriptionSpec
 from bot.domain.timeutil import SystemClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
-from bot.ports import FeedSpec, SubscriptionSpec
 from bot.store import open_store
 from tests.fakes.slack_server import FakeSlack
 
@@ -109,7 +110,9 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
         async with open_store(f"sqlite+aiosqlite:///{tmp}/bench.db") as store, FakeSlack() as fake:
             catalog = Catalog(store=store, config_watchlists=watchlists, directory=directory)
             await catalog.reload()
-            service = CommandService(store, catalog, NoQuotes(), None, directory, cfg, SystemClock())  # type: ignore[arg-type]
+            service = CommandService(
+                store, catalog, NoQuotes(), None, directory, command_options(cfg), SystemClock()
+            )  # type: ignore[arg-type]
             adapter = SlackAdapter(
                 bot_token=fake.bot_token, app_token=fake.app_token, api_url=fake.api_url, commands=service
             )
@@ -119,7 +122,16 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
                 [SubscriptionSpec(w.name, ChannelRef("console", "console")) for w in watchlists[::100]]
             )
             calendar = ExchangeCalendar(cfg.market.exchange)
-            pipeline = AlertPipeline(store, catalog, NoQuotes(), calendar, cfg, SystemClock())  # type: ignore[arg-type]
+            pipeline = AlertPipeline(
+                store,
+                catalog,
+                NoQuotes(),
+                calendar,
+                cfg.delivery,
+                SystemClock(),
+                tz=cfg.tz,
+                max_age=cfg.ingest.max_age,
+            )  # type: ignore[arg-type]
 
             async def on_stories(stories: list[Story]) -> None:
                 nonlocal matched

@@ -11,12 +11,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from bot.domain.models import Watchlist
+from bot.domain.records import ChatFeed
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.ports import ChatFeed, Store
+from bot.ports import FeedStore, WatchlistStore
 
 log = logging.getLogger(__name__)
+
+
+class CatalogStore(FeedStore, WatchlistStore, Protocol):
+    """The store capabilities the catalog uses."""
 
 
 class Catalog:
@@ -25,7 +31,7 @@ class Catalog:
     def __init__(
         self,
         *,
-        store: Store,
+        store: CatalogStore,
         config_watchlists: Sequence[Watchlist],
         directory: SymbolDirectory,
         aliases: Mapping[str, Sequence[str]] | None = None,

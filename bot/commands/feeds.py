@@ -27,8 +27,9 @@ from bot.commands.permissions import Permissions
 from bot.config import ChatFeedsConfig
 from bot.domain.errors import CommandError
 from bot.domain.models import CommandContext, NewsItem, Reply, ReplyField, ReplyItem
+from bot.domain.records import ChatFeed, FeedState
 from bot.domain.timeutil import format_age, format_duration
-from bot.ports import ChatFeed, Clock, FeedCheck, FeedState, FeedTester, Store
+from bot.ports import Clock, FeedCheck, FeedStore, FeedTester
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -69,7 +70,7 @@ class FeedHandlers:
     def __init__(
         self,
         *,
-        store: Store,
+        store: FeedStore,
         catalog: Catalog,
         tester: FeedTester | None,
         permissions: Permissions,

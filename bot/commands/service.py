@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+from zoneinfo import ZoneInfo
 
 from bot.commands import grammar, spec
 from bot.commands import messages as msg
@@ -43,12 +45,12 @@ from bot.commands.grammar import (
 from bot.commands.options import complete_sessions
 from bot.commands.permissions import PermissionDenied, Permissions
 from bot.commands.quote_news import QuoteNewsHandlers
-from bot.commands.watch import WatchHandlers
-from bot.config import BotConfig
+from bot.commands.watch import WatchHandlers, WatchStore
+from bot.config import ChatFeedsConfig, CommandsConfig
 from bot.domain.errors import BotError
 from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
 from bot.domain.rules.symbols import SymbolDirectory
-from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource, Store
+from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -121,28 +123,40 @@ async def answer(dispatch: Dispatch, ctx: CommandContext, command: CommandName, 
         return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
 
 
+@dataclass(frozen=True, slots=True)
+class CommandOptions:
+    """The configuration the commands read: admins, ``commands:`` and ``chat_feeds:`` options,
+    the quote timeout (``market.quote_timeout``) and the bot's time zone."""
+
+    admins: tuple[str, ...]
+    commands: CommandsConfig
+    chat_feeds: ChatFeedsConfig
+    quote_timeout: float
+    tz: ZoneInfo
+
+
 class CommandService:
     """/quote, /news, /watch and /feed for every platform (implements ``bot.ports.CommandHandler``)."""
 
     def __init__(
         self,
-        store: Store,
+        store: WatchStore,
         catalog: Catalog,
         quotes: QuoteSource,
         charts: ChartSource | None,
         directory: SymbolDirectory,
-        config: BotConfig,
+        options: CommandOptions,
         clock: Clock,
         feeds: FeedTester | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.directory = directory
-        self.config = config
+        self.options = options
         self.permissions = Permissions(
-            admins=config.admins, restrict_to_admins=config.commands.restrict_to_admins
+            admins=options.admins, restrict_to_admins=options.commands.restrict_to_admins
         )
-        quote_timeout = config.market.quote_timeout + 2.0
+        quote_timeout = options.quote_timeout + 2.0
         self.market = QuoteNewsHandlers(
             store=store,
             quotes=quotes,
@@ -157,9 +171,9 @@ class CommandService:
             catalog=catalog,
             directory=directory,
             permissions=self.permissions,
-            limits=config.commands,
+            limits=options.commands,
             clock=clock,
-            tz=config.tz,
+            tz=options.tz,
         )
 
         self.feeds = FeedHandlers(
@@ -167,9 +181,9 @@ class CommandService:
             catalog=catalog,
             tester=feeds,
             permissions=self.permissions,
-            config=config.chat_feeds,
+            config=options.chat_feeds,
             clock=clock,
-            tz=config.tz,
+            tz=options.tz,
         )
 
     def use_directory(self, directory: SymbolDirectory) -> None:

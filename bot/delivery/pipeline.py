@@ -40,8 +40,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import DeliveryConfig
 from bot.delivery.compose import (
     channel_story_key,
     compose_followup,
@@ -66,10 +67,16 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
+from bot.domain.records import ChatFeed, OutboxEntry, OutboxStatus
 from bot.domain.rules import Matcher
-from bot.ports import ChatFeed, Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
+from bot.ports import Clock, MarketCalendar, NewsStore, OutboxStore, QuoteSource, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class PipelineStore(NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities the alert pipeline uses."""
+
 
 RESUME_BATCH = 500  # hand-offs finished per resume() round
 
@@ -143,20 +150,25 @@ class AlertPipeline:
 
     def __init__(
         self,
-        store: Store,
+        store: PipelineStore,
         catalog: MatcherSource,
         quotes: QuoteSource,
         calendar: MarketCalendar,
-        config: BotConfig,
+        delivery: DeliveryConfig,
         clock: Clock,
+        *,
+        tz: ZoneInfo,
+        max_age: float,
     ) -> None:
+        """``delivery`` is the ``delivery:`` options, ``tz`` the bot's time zone and ``max_age``
+        (``ingest.max_age``, seconds) how old a story may be and still be alerted."""
         self._store = store
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._config = config
-        self._cfg = config.delivery
-        self._tz = config.tz
+        self._cfg = delivery
+        self._max_age = timedelta(seconds=max_age)
+        self._tz = tz
         self._clock = clock
         self.stats: Counter[str] = Counter()
         self._late: set[asyncio.Task[None]] = set()
@@ -622,7 +634,7 @@ class AlertPipeline:
 
     async def _resume_stories(self, story_ids: list[str], now: datetime) -> int:
         found = await self._store.get_stories(story_ids)
-        cutoff = now - timedelta(seconds=self._config.ingest.max_age)
+        cutoff = now - self._max_age
         stale = [s for s in found if s.first_seen_at < cutoff]
         gone = set(story_ids) - {s.id for s in found}
         if stale:
@@ -630,7 +642,7 @@ class AlertPipeline:
                 "%d stories were stored but not alerted before the bot stopped, more than %s ago; "
                 "too old to alert now (ingest.max_age)",
                 len(stale),
-                timedelta(seconds=self._config.ingest.max_age),
+                self._max_age,
             )
         if stale or gone:
             await self._store.finish_handoffs(sorted(gone | {s.id for s in stale}), kind="story")

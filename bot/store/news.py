@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 
 from bot.domain.errors import StoreError
 from bot.domain.models import NewsItem, Story, StorySource
-from bot.ports import FeedSpec, FeedState, Handoff, HandoffKind, IngestBatch
+from bot.domain.records import FeedSpec, FeedState, Handoff, HandoffKind, IngestBatch
 from bot.store import schema as t
 from bot.store.base import StoreBase
 

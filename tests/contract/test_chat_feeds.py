@@ -17,18 +17,19 @@ from typing import Any
 import aiohttp.abc
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
 from bot.domain.models import ChannelRef, Quote, SubscriptionOptions
+from bot.domain.records import SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.probe import FeedProbe
 from bot.market.symbols import load_directory
-from bot.ports import SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.discord_server import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss
@@ -119,7 +120,14 @@ async def service(
         config.ingest, allow_networks=config.chat_feeds.allow_networks, resolver=resolver
     ) as f:
         yield CommandService(
-            sqlite_store, catalog, NoQuotes(), None, directory, config, clock, feeds=FeedProbe(f, clock=clock)
+            sqlite_store,
+            catalog,
+            NoQuotes(),
+            None,
+            directory,
+            command_options(config),
+            clock,
+            feeds=FeedProbe(f, clock=clock),
         )
 
 

@@ -18,10 +18,10 @@ import pytest
 
 from bot.cluster import DEAD_AFTER, FeedShare, Node
 from bot.config import IngestConfig
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
-from bot.ports import FeedSpec
 from bot.store import SqlStore, open_store
 from tests.fakes.feed_host import FeedHost, entry, rss
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.cluster import Replica
-from bot.ports import FeedSpec, FeedState
+from bot.domain.records import FeedSpec, FeedState
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
