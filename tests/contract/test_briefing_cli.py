@@ -22,7 +22,8 @@ from bot.market.symbols import load_directory
 from bot.ports import IngestBatch
 from bot.store import open_store
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
-from tests.unit.delivery.market_world import WATCHLISTS, et, story
+from tests.support.factories import story
+from tests.unit.delivery.market_world import WATCHLISTS, et
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKETBOT = [sys.executable, "-m", "bot"]

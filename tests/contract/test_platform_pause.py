@@ -26,7 +26,9 @@ from bot.ports import PlatformPause
 from bot.store import SqlStore, open_store
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.slack_server import FakeSlack
-from tests.unit.delivery.support import VirtualSleep, config, make_world, story
+from tests.support.clock import VirtualSleep
+from tests.support.factories import story
+from tests.unit.delivery.support import config, make_world
 
 ALERTS = "C0ALERTS01"
 OTHER = "C0OTHER001"
