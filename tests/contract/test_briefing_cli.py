@@ -21,7 +21,7 @@ from bot.domain.timeutil import ManualClock
 from bot.market.symbols import load_directory
 from bot.ports import IngestBatch
 from bot.store import open_store
-from tests.fakes.yahoo_server import NO_TRADES, YahooFake
+from tests.fakes.yahoo import NO_TRADES, YahooFake
 from tests.support.factories import story
 from tests.unit.delivery.market_world import WATCHLISTS, et
 

@@ -29,7 +29,7 @@ import yaml
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack_server import FakeSlack
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 

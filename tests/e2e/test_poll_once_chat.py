@@ -12,7 +12,7 @@ from tests.e2e.conftest import Bot
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack_server import FakeSlack
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 
 pytestmark = pytest.mark.e2e
 

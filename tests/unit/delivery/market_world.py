@@ -28,7 +28,7 @@ from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
 from bot.ports import IngestBatch, SubscriptionSpec
 from bot.store import SqlStore
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 from tests.support.clock import VirtualSleep
 
 ET = ZoneInfo("America/New_York")

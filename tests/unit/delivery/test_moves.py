@@ -23,7 +23,7 @@ from bot.domain.view import ticker_view
 from bot.ports import SubscriptionSpec
 from bot.scheduler import Scheduler
 from bot.store import SqlStore
-from tests.fakes.yahoo_server import NO_TRADES, YahooFake
+from tests.fakes.yahoo import NO_TRADES, YahooFake
 from tests.support.factories import story
 from tests.unit.delivery.market_world import (
     SLACK_A,
