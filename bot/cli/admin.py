@@ -81,6 +81,7 @@ async def run_command(
     env: Env, cfg: BotConfig, ctx: CommandContext, command: CommandName, text: str
 ) -> Reply:
     """Run ``/command text`` as ``ctx`` against the database, with chat's handlers."""
+    from bot.app import symbol_names
     from bot.catalog import Catalog
     from bot.commands.feeds import FeedHandlers
     from bot.commands.grammar import (
@@ -100,12 +101,11 @@ async def run_command(
     from bot.domain.timeutil import OffsetClock, SystemClock
     from bot.ingest.fetcher import Fetcher
     from bot.ingest.probe import FeedProbe
-    from bot.market.symbols import SymbolNames
     from bot.store import open_store
 
     clock = OffsetClock(env.now) if env.now else SystemClock()
     async with open_store(env.database_url) as store:
-        directory = await SymbolNames(store, cfg, clock=clock).directory()
+        directory = await symbol_names(store, cfg, clock=clock).directory()
         catalog = Catalog(
             store=store, config_watchlists=cfg.domain_watchlists(), directory=directory, aliases=cfg.aliases
         )

@@ -147,7 +147,7 @@ async def collect(
             clock=clock,
             cache_dir=data_dir(env) / "cache",
         ) as quotes:
-            service = BriefingService(store, catalog, quotes, calendar, cfg, clock)
+            service = BriefingService(store, catalog, quotes, calendar, cfg.briefing, clock, tz=cfg.tz)
             return [(s, await service.prepare(s, at)) for s in sorted(subs, key=lambda s: s.id)]
 
 

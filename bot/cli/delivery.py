@@ -21,7 +21,7 @@ from bot.config import BotConfig, Env
 from bot.domain.codec import dt_out, options_to_dict
 from bot.domain.errors import BotError, StoreError, ValidationError
 from bot.domain.models import Subscription, SubscriptionOptions
-from bot.ports import ChannelStats, PlatformPause, SubscriptionSpec
+from bot.domain.records import ChannelStats, PlatformPause, SubscriptionSpec
 
 
 def options_text(o: SubscriptionOptions, tz: ZoneInfo) -> str:

@@ -21,8 +21,8 @@ import typer
 from bot.cli.common import EXIT_USAGE, ConfigOption, fail, load
 from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, StoreError, ValidationError
+from bot.domain.records import FeedState
 from bot.domain.timeutil import OffsetClock, SystemClock, format_age, format_duration
-from bot.ports import FeedState
 
 
 def _iso(value: datetime | None) -> str | None:

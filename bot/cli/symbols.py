@@ -22,7 +22,7 @@ from bot.domain.rules import SymbolDirectory, canonical_symbol
 from bot.domain.rules.symbols import GATES
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.sources import watched_tickers
-from bot.market.symbols import SymbolNames, load_directory
+from bot.market.symbols import load_directory
 from bot.store import open_store
 
 
@@ -35,9 +35,11 @@ async def stored_directory(env: Env, cfg: BotConfig) -> SymbolDirectory:
 
     A database that cannot be opened leaves the bundled index (with a warning on stderr).
     """
+    from bot.app import symbol_names
+
     try:
         async with open_store(env.database_url) as store:
-            return await SymbolNames(store, cfg, clock=_clock(env)).directory()
+            return await symbol_names(store, cfg, clock=_clock(env)).directory()
     except BotError as exc:
         typer.echo(f"marketbot: warning: {exc}; using the bundled symbol index only", err=True)
         return load_directory(cfg.aliases)
@@ -49,7 +51,7 @@ def directory_for(env: Env, cfg: BotConfig) -> SymbolDirectory:
 
 
 async def _refresh(env: Env, cfg: BotConfig) -> tuple[list[str], bool]:
-    from bot.app import data_dir
+    from bot.app import data_dir, symbol_names
     from bot.market.quotes import YahooQuoteSource
     from bot.market.sessions import ExchangeCalendar
 
@@ -61,15 +63,17 @@ async def _refresh(env: Env, cfg: BotConfig) -> tuple[list[str], bool]:
         async with YahooQuoteSource(
             cfg.market, calendar, yahoo_url=env.yahoo_url, clock=clock, cache_dir=data_dir(env) / "cache"
         ) as quotes:
-            names = SymbolNames(store, cfg, clock=clock, quotes=quotes)
+            names = symbol_names(store, cfg, clock=clock, quotes=quotes)
             report = await names.refresh(symbols, force=True)
         failed = any(": error" in line or "not fetched" in line for line in report.lines)
         return [*report.lines, f"{len(symbols)} watched tickers"], failed
 
 
 async def _summary(env: Env, cfg: BotConfig) -> list[str]:
+    from bot.app import symbol_names
+
     async with open_store(env.database_url) as store:
-        names = SymbolNames(store, cfg, clock=_clock(env))
+        names = symbol_names(store, cfg, clock=_clock(env))
         directory = await names.directory()
         refreshes = await store.symbol_refreshes()
     by_source: dict[str, set[str]] = {}

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.models import ChannelRef, MessageRef, Quote, TickerLine
-from bot.ports import OutboxEntry, SubscriptionSpec
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
 from tests.support.factories import SLACK, T0, alert, entry
 

@@ -18,7 +18,7 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
-from bot.ports import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
+from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
 from tests.support.factories import SLACK, T0, alert, item, story
 

@@ -22,7 +22,7 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
-from bot.ports import OutboxEntry
+from bot.domain.records import OutboxEntry
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)  # 08:00 New York, pre-market
 SLACK = ChannelRef("slack", "C0123ABCD", "T1")
