@@ -22,7 +22,7 @@ import pytest
 from tests.e2e.conftest import running
 from tests.fakes.discord_server import EPHEMERAL, DiscordFake, Message, World
 from tests.fakes.feed_host import FeedHost, entry, rss
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
