@@ -58,7 +58,7 @@ from bot.chat.discord_embeds import (
     reply_message,
 )
 from bot.commands.messages import FEED_SUBCOMMANDS, WATCH_SUBCOMMANDS
-from bot.config import BotConfig, Env
+from bot.config import Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, CommandContext, MessageRef, Reply
 from bot.ports import CommandHandler, CommandName, CompleteKind
@@ -565,19 +565,19 @@ class DiscordAdapter(ChatPlatform):
     def from_settings(
         cls,
         env: Env,
-        config: BotConfig | None = None,
+        admins: Sequence[str] = (),
         *,
         commands: CommandHandler | None = None,
         gateway: bool = True,
         standby: bool = False,
     ) -> DiscordAdapter:
-        """Build from DISCORD_BOT_TOKEN, DISCORD_GUILD_IDS, DISCORD_API_URL, DISCORD_GATEWAY_URL and config admins."""
+        """Build from DISCORD_BOT_TOKEN, DISCORD_GUILD_IDS, DISCORD_API_URL, DISCORD_GATEWAY_URL and the config's ``admins``."""
         if env.discord_bot_token is None:
             raise ConfigError(
                 "DISCORD_BOT_TOKEN is not set: copy the bot token from the Developer Portal "
                 "(your application → Bot → Reset Token)"
             )
-        admins = [a for a in (config.admins if config else []) if a.startswith("discord:")]
+        admins = [a for a in admins if a.startswith("discord:")]
         return cls(
             token=env.discord_bot_token.get_secret_value(),
             commands=commands,

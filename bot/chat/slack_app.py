@@ -41,7 +41,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.chat import slack_http
 from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
-from bot.config import BotConfig, Env
+from bot.config import Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, MessageRef, Reply
 from bot.domain.timeutil import SystemClock
@@ -315,18 +315,18 @@ class SlackAdapter(ChatPlatform):
     def from_settings(
         cls,
         env: Env,
-        config: BotConfig | None = None,
+        admins: Sequence[str] = (),
         *,
         commands: CommandHandler | None = None,
         clock: Clock | None = None,
         listen: bool = True,
     ) -> SlackAdapter:
-        """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and config admins."""
+        """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and the config's ``admins``."""
         if env.slack_bot_token is None:
             raise ConfigError(
                 "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your Slack app"
             )
-        admins = [a for a in (config.admins if config else []) if a.startswith("slack:")]
+        admins = [a for a in admins if a.startswith("slack:")]
         return cls(
             bot_token=env.slack_bot_token.get_secret_value(),
             app_token=env.slack_app_token.get_secret_value() if env.slack_app_token else None,
