@@ -43,7 +43,7 @@ from bot.market.charts import render_png
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.yahoo import Bars
-from tests.fakes.yahoo_server import YahooFakeThread
+from tests.fakes.yahoo import YahooFakeThread
 
 AT = datetime(2026, 11, 25, 20, 30, tzinfo=ZoneInfo("America/New_York"))
 SYMBOLS = [f"B{i:02d}X" for i in range(50)]

@@ -43,7 +43,7 @@ from bot.ingest.sources import FeedSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
 from bot.store import open_store
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 
 class NoQuotes:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
-from bot.commands import grammar
+from bot.commands import grammar, spec
 from bot.commands import messages as msg
 from bot.commands.args import normalize
-from bot.commands.feeds import FeedHandlers
+from bot.commands.feeds import FeedHandlers, feed_help
 from bot.commands.grammar import (
     Command,
     DeleteCmd,
@@ -70,11 +70,12 @@ def _usage_kwargs() -> dict[str, int]:
 
 
 def help_reply(topic: str | None = None) -> Reply:
-    """/watch help, /watch help COMMAND, or the usage of /quote or /news."""
-    if topic in ("quote", "news"):
+    """/watch help, /watch help COMMAND, the usage of /quote or /news, or /feed's help."""
+    if topic == spec.FEED.name:
+        return feed_help()
+    if topic in spec.SINGLE_NAMES:
         form, what = msg.usage_line(topic, **_usage_kwargs())
-        title = msg.QUOTE_HELP_TITLE if topic == "quote" else msg.NEWS_HELP_TITLE
-        return Reply(title=title, items=(ReplyItem(text=form, detail=what),), private=True)
+        return Reply(title=msg.help_title(topic), items=(ReplyItem(text=form, detail=what),), private=True)
     keys = [topic] if topic else list(msg.WATCH_SUBCOMMANDS)
     items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
     needs_items = topic in (None, "create", "add", "remove")
@@ -86,7 +87,7 @@ def error_reply(
 ) -> Reply:
     """A private error: what went wrong, and the usage line of the command concerned."""
     fields: tuple[ReplyField, ...] = ()
-    key = usage or (command if command in ("quote", "news") else None)
+    key = usage or (command if command in spec.SINGLE_NAMES else None)
     if key is not None:
         form, what = msg.usage_line(key, **_usage_kwargs())
         fields = (ReplyField("Usage", f"{form} - {what}"),)

@@ -21,8 +21,9 @@ from bot.domain.records import IngestBatch
 from bot.domain.timeutil import ManualClock
 from bot.market.symbols import load_directory
 from bot.store import open_store
-from tests.fakes.yahoo_server import NO_TRADES, YahooFake
-from tests.unit.delivery.market_world import WATCHLISTS, et, story
+from tests.fakes.yahoo import NO_TRADES, YahooFake
+from tests.support.factories import story
+from tests.unit.delivery.market_world import WATCHLISTS, et
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKETBOT = [sys.executable, "-m", "bot"]

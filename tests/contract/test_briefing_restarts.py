@@ -24,7 +24,7 @@ from bot.domain.models import Alert, SubscriptionOptions
 from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.store import open_store
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 from tests.unit.delivery.market_world import SLACK_A, WATCHLISTS, close_world, et, make_world
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*inplace keyword:DeprecationWarning")

@@ -24,7 +24,7 @@ from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord_server import DiscordFake, World
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 CONFIG = """
 timezone: America/New_York

@@ -33,7 +33,7 @@ from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord_server import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 MANAGE_GUILD = 1 << 5
 CONFIG = """

@@ -16,7 +16,8 @@ from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.records import ChatFeed, IngestBatch
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
-from tests.unit.delivery.support import DISCORD_A, SLACK_A, make_world, story
+from tests.support.factories import story
+from tests.unit.delivery.support import DISCORD_A, SLACK_A, make_world
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 

@@ -16,7 +16,8 @@ import pytest
 from bot.domain.models import ChannelRef
 from bot.domain.timeutil import ManualClock
 from bot.store import open_store
-from tests.unit.delivery.support import SLACK_A, SLACK_B, make_world, story
+from tests.support.factories import story
+from tests.unit.delivery.support import SLACK_A, SLACK_B, make_world
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG_GUARD = 60  # seconds; only to fail instead of hanging if a child misbehaves

@@ -18,8 +18,9 @@ from bot.domain.models import Alert, ChannelRef
 from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
+from tests.support.factories import story
 from tests.support.wait import wait_until
-from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, World, config, make_world, story
+from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, World, config, make_world
 
 PRICES = {"NVDA": (140.0, 133.0), "AMD": (150.0, 149.0)}
 

@@ -15,8 +15,9 @@ from bot.domain.models import Story, StorySource
 from bot.domain.records import Handoff, IngestBatch
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
+from tests.support.factories import story
 from tests.support.wait import wait_until
-from tests.unit.delivery.support import SLACK_A, SLACK_B, World, config, make_world, story
+from tests.unit.delivery.support import SLACK_A, SLACK_B, World, config, make_world
 
 PRICES = {"AMZN": (181.20, 182.69), "MSFT": (420.00, 415.00), "NVDA": (140.00, 133.00)}
 AMAZON = "Amazon expands cloud business in China as Microsoft watches"

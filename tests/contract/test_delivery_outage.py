@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.domain.timeutil import ManualClock
 from bot.store import open_store
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.support.factories import story
 from tests.support.wait import wait_until
-from tests.unit.delivery.support import SLACK_A, make_world, story
+from tests.unit.delivery.support import SLACK_A, make_world
 
 pytestmark = [pytest.mark.postgres]
 

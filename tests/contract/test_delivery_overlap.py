@@ -23,8 +23,9 @@ from bot.domain.timeutil import ManualClock
 from bot.ports import ChatAdapter
 from bot.store import SqlStore
 from tests.fakes.discord_server import DiscordFake
-from tests.fakes.slack_server import FakeSlack, validate_blocks
-from tests.unit.delivery.support import make_world, story
+from tests.fakes.slack import FakeSlack, validate_blocks
+from tests.support.factories import story
+from tests.unit.delivery.support import make_world
 
 SLACK_CHANNEL = "C0MARKETS1"
 PRICES = {"AMZN": (181.20, 182.69), "NVDA": (140.00, 133.00)}

@@ -13,7 +13,8 @@ from bot.delivery.dispatcher import RECHECK_BASE, RECHECK_CAP, Dispatcher
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
-from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, make_world, story
+from tests.support.factories import story
+from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, make_world
 
 PRICES = {"NVDA": (140.0, 133.0), "AMD": (150.0, 149.0)}
 

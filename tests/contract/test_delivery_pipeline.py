@@ -14,7 +14,8 @@ from bot.domain.models import Alert, QuietHours, StorySource, TradingSession
 from bot.domain.records import IngestBatch, OutboxEntry
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
-from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, config, make_world, story
+from tests.support.factories import story
+from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, config, make_world
 
 PRICES = {
     "AMZN": (181.20, 182.69),  # -0.82%

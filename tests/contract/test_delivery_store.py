@@ -5,47 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from bot.domain.models import Alert, ChannelRef, MessageRef, Quote, TickerLine
+from bot.domain.models import ChannelRef, MessageRef, Quote, TickerLine
 from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
+from tests.support.factories import SLACK, T0, alert, entry
 
-T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-SLACK = ChannelRef("slack", "C0123ABCD", "T1")
 LEASE = timedelta(seconds=60)
-
-
-def alert(
-    key: str, *, story_id: str | None = None, kind: str = "story", channel: ChannelRef = SLACK
-) -> Alert:
-    return Alert(
-        key=key,
-        kind=kind,  # type: ignore[arg-type]
-        channel=channel,
-        watchlist="cloud-china",
-        title=f"Title {key}",
-        link="https://news.example/x",
-        source="Reuters",
-        published_at=T0,
-        tickers=(TickerLine("AMZN"),),
-        story_id=story_id,
-    )
-
-
-def entry(
-    key: str, sub: int | None, *, status: str = "pending", at: datetime = T0, **kw: object
-) -> OutboxEntry:
-    return OutboxEntry(
-        key=key,
-        alert=alert(key, **kw),  # type: ignore[arg-type]
-        subscription_id=sub,
-        due_at=at,
-        status=status,  # type: ignore[arg-type]
-        created_at=at,
-    )
 
 
 def digest_of(entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:

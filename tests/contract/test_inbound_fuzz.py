@@ -31,7 +31,7 @@ from bot.domain.models import CommandContext, Reply
 from bot.ports import CommandName
 from bot.web import MAX_BODY_BYTES as WEB_MAX_BODY
 from bot.web import WebServer
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 SEED = 20261125
 ROUNDS = 3000

@@ -28,7 +28,7 @@ from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.yahoo import configure_cache
 from bot.ports import ChartSource, MarketCalendar, NewsSource, QuoteSource
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*inplace keyword:DeprecationWarning")
 

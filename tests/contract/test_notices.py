@@ -16,7 +16,9 @@ from bot.domain.models import Alert, ChannelRef
 from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
-from tests.unit.delivery.support import SLACK_A, VirtualSleep, World, config, make_world, story
+from tests.support.clock import VirtualSleep
+from tests.support.factories import story
+from tests.unit.delivery.support import SLACK_A, World, config, make_world
 
 PRICES = {"NVDA": (140.0, 133.0)}
 OPS = ChannelRef("slack", "C0OPSOPS01")

@@ -25,8 +25,10 @@ from bot.domain.records import PlatformPause
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
 from tests.fakes.discord_server import DiscordFake
-from tests.fakes.slack_server import FakeSlack
-from tests.unit.delivery.support import VirtualSleep, config, make_world, story
+from tests.fakes.slack import FakeSlack
+from tests.support.clock import VirtualSleep
+from tests.support.factories import story
+from tests.unit.delivery.support import config, make_world
 
 ALERTS = "C0ALERTS01"
 OTHER = "C0OTHER001"

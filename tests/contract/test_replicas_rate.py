@@ -23,7 +23,7 @@ from bot.domain.models import Alert, ChannelRef, TickerLine
 from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 from tests.support.clock import VirtualSleep
 from tests.support.wait import wait_until
 from tests.unit.delivery.support import config

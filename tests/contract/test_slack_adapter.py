@@ -28,7 +28,7 @@ from bot.domain.models import (
 )
 from bot.domain.timeutil import ManualClock
 from bot.ports import ChatAdapter
-from tests.fakes.slack_server import FakeSlack, validate_blocks
+from tests.fakes.slack import FakeSlack, validate_blocks
 
 ALERTS = "C0ALERTS01"
 TARGET = ChannelRef("slack", ALERTS)

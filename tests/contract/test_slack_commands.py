@@ -15,7 +15,7 @@ import pytest
 from bot.chat.slack_app import SlackAdapter
 from bot.domain.models import Attachment, CommandContext, Quote, Reply, ReplyItem, TradingSession
 from bot.ports import CommandName
-from tests.fakes.slack_server import FakeSlack, validate_blocks
+from tests.fakes.slack import FakeSlack, validate_blocks
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"chart" * 100
 GENERAL = "C0GENERAL1"

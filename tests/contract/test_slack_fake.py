@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.fakes.slack_server import FakeSlack, validate_blocks
+from tests.fakes.slack import FakeSlack, validate_blocks
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from bot.chat.slack_app import SlackAdapter
 from bot.domain.models import CommandContext, Reply
 from bot.ports import CommandName
 from bot.web import WebServer
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 
 class Commands:

@@ -11,7 +11,7 @@ import yaml
 from bot.chat.slack_app import COMMANDS, SlackAdapter
 from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, Reply
 from bot.ports import CommandName
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 MANIFEST = Path(__file__).resolve().parents[2] / "config" / "slack-app-manifest.yaml"
 

@@ -14,7 +14,7 @@ import pytest
 from bot.chat.slack_app import SlackAdapter
 from bot.domain.models import CommandContext, Reply
 from bot.ports import CommandName
-from tests.fakes.slack_server import FakeSlack
+from tests.fakes.slack import FakeSlack
 
 
 class EchoCommands:

@@ -4,80 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from bot.domain.models import (
-    Alert,
     ChannelRef,
     MessageRef,
-    NewsItem,
     QuietHours,
-    Story,
     StorySource,
     SubscriptionOptions,
-    TickerLine,
     TradingSession,
     Watchlist,
 )
 from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
+from tests.support.factories import SLACK, T0, alert, item, story
 
-T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-
-
-def item(
-    feed: str, n: int, *, title: str | None = None, link: str | None = None, guid: str | None = None
-) -> NewsItem:
-    link = link or f"https://news.example/{n}"
-    return NewsItem(
-        id=guid or link,
-        feed_id=feed,
-        source=f"Feed {feed}",
-        title=title or f"Headline {n}",
-        link=link,
-        canonical_url=link,
-        summary="",
-        published_at=T0,
-        fetched_at=T0,
-        guid=guid,
-    )
-
-
-def story(sid: str, *, tickers: tuple[str, ...] = (), at: datetime = T0) -> Story:
-    return Story(
-        id=sid,
-        title=f"Story {sid}",
-        link=f"https://news.example/{sid}",
-        canonical_url=f"https://news.example/{sid}",
-        summary="Summary.",
-        source="Reuters",
-        published_at=at,
-        first_seen_at=at,
-        tickers=tickers,
-    )
-
-
-def alert(key: str, channel: ChannelRef, story_id: str | None = None) -> Alert:
-    return Alert(
-        key=key,
-        kind="story",
-        channel=channel,
-        watchlist="cloud-china",
-        title=f"Title {key}",
-        link="https://news.example/x",
-        source="Reuters",
-        published_at=T0,
-        summary="s",
-        tickers=(TickerLine("AMZN"),),
-        terms=("cloud",),
-        story_id=story_id,
-    )
-
-
-SLACK = ChannelRef("slack", "C0123ABCD", "T1")
 DISCORD = ChannelRef("discord", "112233445566778899", "999")
 
 
@@ -116,7 +60,10 @@ async def test_feeds_sync_and_state(store: SqlStore) -> None:
 async def test_dedup_by_identity_and_by_link_and_title(store: SqlStore) -> None:
     first = [item("f", 1), item("f", 2)]
     assert await store.unseen_items(first) == first
-    s1, s2 = story("s1"), story("s2")
+    s1, s2 = (
+        story(sid="s1", summary="Summary.", sourced=False),
+        story(sid="s2", summary="Summary.", sourced=False),
+    )
     await store.save_ingest(IngestBatch(items=[(first[0], "s1"), (first[1], "s2")], new_stories=[s1, s2]))
     # same guid again, and a rewritten guid with the same link and title: both seen
     again = item("f", 1)
@@ -128,9 +75,11 @@ async def test_dedup_by_identity_and_by_link_and_title(store: SqlStore) -> None:
 
 
 async def test_stories_sources_and_ticker_queries(store: SqlStore) -> None:
-    old = story("old", tickers=("AMZN",), at=T0 - timedelta(hours=3))
-    new = story("new", tickers=("AMZN", "MSFT"), at=T0)
-    other = story("other", tickers=("NVDA",), at=T0 - timedelta(hours=1))
+    old = story(sid="old", summary="Summary.", sourced=False, tickers=("AMZN",), at=T0 - timedelta(hours=3))
+    new = story(sid="new", summary="Summary.", sourced=False, tickers=("AMZN", "MSFT"), at=T0)
+    other = story(
+        sid="other", summary="Summary.", sourced=False, tickers=("NVDA",), at=T0 - timedelta(hours=1)
+    )
     await store.save_ingest(IngestBatch(new_stories=[old, new, other]))
     await store.save_ingest(
         IngestBatch(new_sources=[("new", StorySource("CNBC", "https://cnbc.example/1", T0))])
@@ -200,10 +149,20 @@ async def test_subscriptions_config_sync_and_chat(store: SqlStore) -> None:
 async def test_outbox_idempotent_ordered_per_channel_with_leases(store: SqlStore) -> None:
     sub = await store.add_subscription(SubscriptionSpec("w", SLACK, scope="slack:T1"))
     entries = [
-        OutboxEntry(key=f"k{i}", alert=alert(f"k{i}", SLACK, f"s{i}"), subscription_id=sub.id, due_at=T0)
+        OutboxEntry(
+            key=f"k{i}",
+            alert=alert(f"k{i}", channel=SLACK, story_id=f"s{i}", summary="s", terms=("cloud",)),
+            subscription_id=sub.id,
+            due_at=T0,
+        )
         for i in range(3)
     ]
-    other = OutboxEntry(key="d0", alert=alert("d0", DISCORD), subscription_id=None, due_at=T0)
+    other = OutboxEntry(
+        key="d0",
+        alert=alert("d0", channel=DISCORD, summary="s", terms=("cloud",)),
+        subscription_id=None,
+        due_at=T0,
+    )
     assert await store.enqueue([*entries, other]) == 4
     assert await store.enqueue(entries) == 0  # same keys never queue twice
 
@@ -248,7 +207,11 @@ async def test_held_entries_are_released_once(store: SqlStore) -> None:
     sub = await store.add_subscription(SubscriptionSpec("w", SLACK, scope="slack:T1"))
     held = [
         OutboxEntry(
-            key=f"h{i}", alert=alert(f"h{i}", SLACK), subscription_id=sub.id, due_at=T0, status="held"
+            key=f"h{i}",
+            alert=alert(f"h{i}", channel=SLACK, summary="s", terms=("cloud",)),
+            subscription_id=sub.id,
+            due_at=T0,
+            status="held",
         )
         for i in range(2)
     ]
@@ -275,7 +238,12 @@ async def test_two_engines_claim_concurrently_without_double_sends(postgres: obj
     async with open_store(url) as a, open_store(url) as b:
         await a.enqueue(
             [
-                OutboxEntry(key=f"k{n}", alert=alert(f"k{n}", ch), subscription_id=None, due_at=T0)
+                OutboxEntry(
+                    key=f"k{n}",
+                    alert=alert(f"k{n}", channel=ch, summary="s", terms=("cloud",)),
+                    subscription_id=None,
+                    due_at=T0,
+                )
                 for n, ch in enumerate(channels)
             ]
         )

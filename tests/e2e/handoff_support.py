@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.store.db import upgrade
 from tests.fakes.feed_host import FeedHost, entry, rss
-from tests.fakes.slack_server import FakeSlack, Message
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.slack import FakeSlack, Message
+from tests.fakes.yahoo import YahooFake
 from tests.support.wait import wait_until
 
 DEADLINE = 90.0  # processes start, poll and restart: a hang guard

@@ -31,10 +31,10 @@ from tests.e2e.handoff_support import Child
 from tests.fakes.discord_server import DiscordFake, Interaction, World
 from tests.fakes.discord_server import Message as DiscordMessage
 from tests.fakes.feed_host import Entry, FeedHost, entry, rss
-from tests.fakes.slack_server import FakeSlack
-from tests.fakes.slack_server import Message as SlackMessage
+from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import Message as SlackMessage
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

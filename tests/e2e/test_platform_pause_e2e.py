@@ -24,8 +24,8 @@ import pytest
 
 from tests.e2e.conftest import running
 from tests.fakes.feed_host import FeedHost, entry, rss
-from tests.fakes.slack_server import FakeSlack
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.slack import FakeSlack
+from tests.fakes.yahoo import YahooFake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Bot
 from tests.fakes.feed_host import FeedHost, entry, rss
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 
 pytestmark = pytest.mark.e2e
 
@@ -140,7 +140,7 @@ async def test_the_same_story_from_another_outlet_is_one_alert_and_one_also_repo
 
 
 async def test_yahoo_ticker_news_is_a_source_when_enabled(bot_env: Bot) -> None:
-    from tests.fakes.yahoo_server import Article
+    from tests.fakes.yahoo import Article
 
     async with FeedHost() as host, YahooFake(clock=Frozen()) as yahoo:
         cfg = config(host.serve("/empty.xml", rss([])))

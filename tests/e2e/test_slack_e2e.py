@@ -17,8 +17,8 @@ import pytest
 
 from tests.e2e.conftest import running
 from tests.fakes.feed_host import FeedHost, entry, rss
-from tests.fakes.slack_server import FakeSlack, Message, validate_blocks
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.slack import FakeSlack, Message, validate_blocks
+from tests.fakes.yahoo import YahooFake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

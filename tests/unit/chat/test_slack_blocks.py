@@ -31,7 +31,7 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
-from tests.fakes.slack_server import render_blocks, render_mrkdwn, validate_blocks
+from tests.fakes.slack import render_blocks, render_mrkdwn, validate_blocks
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 CHANNEL = ChannelRef("slack", "C0GENERAL1")

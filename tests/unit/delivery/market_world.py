@@ -9,7 +9,6 @@ dispatcher and the held-alert releaser are the app's own.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,14 +21,14 @@ from bot.delivery.briefing import BriefingService
 from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.moves import MoveMonitor
-from bot.domain.models import Alert, ChannelRef, Story, StorySource, Subscription, SubscriptionOptions
+from bot.domain.models import Alert, ChannelRef, Story, Subscription, SubscriptionOptions
 from bot.domain.records import IngestBatch, SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
 from bot.store import SqlStore
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 from tests.support.clock import VirtualSleep
 
 ET = ZoneInfo("America/New_York")
@@ -66,37 +65,6 @@ def config(
     """The test config; each section is a YAML flow value."""
     return parse_config(
         f"{WATCHLISTS}briefing: {briefing}\nmove_alerts: {move_alerts}\ndelivery: {delivery}\n{extra}"
-    )
-
-
-_ids = iter(range(1, 1_000_000))
-
-
-def story(
-    title: str,
-    *,
-    at: datetime,
-    summary: str = "",
-    source: str = "Reuters",
-    also: Sequence[str] = (),
-    link: str | None = None,
-) -> Story:
-    """A stored-story shape: ``also`` are outlets that carried it later."""
-    sid = f"s{next(_ids):05d}"
-    link = link or f"https://news.example/{sid}"
-    sources = [StorySource(source, link, at)] + [
-        StorySource(o, f"https://{o.lower().replace(' ', '')}.example/{sid}", at) for o in also
-    ]
-    return Story(
-        id=sid,
-        title=title,
-        link=link,
-        canonical_url=link,
-        summary=summary,
-        source=source,
-        published_at=at,
-        first_seen_at=at,
-        sources=tuple(sources),
     )
 
 

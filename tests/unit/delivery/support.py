@@ -10,7 +10,6 @@ prices, optionally held back behind a gate to play a slow quote service.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
@@ -18,7 +17,7 @@ from bot.config import BotConfig, parse_config
 from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pipeline import AlertPipeline
-from bot.domain.models import ChannelRef, Story, StorySource
+from bot.domain.models import ChannelRef, Story
 from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.market.memory import MemoryQuotes
@@ -52,34 +51,6 @@ def config(extra: str = "") -> BotConfig:
     if "delivery:" in extra:
         text = text.split("delivery:")[0]
     return parse_config(text + extra)
-
-
-_counter = iter(range(1, 1_000_000))
-
-
-def story(
-    title: str,
-    *,
-    at: datetime,
-    summary: str = "",
-    source: str = "Reuters",
-    link: str | None = None,
-    sid: str | None = None,
-) -> Story:
-    n = next(_counter)
-    sid = sid or f"story{n:05d}"
-    link = link if link is not None else f"https://news.example/{sid}"
-    return Story(
-        id=sid,
-        title=title,
-        link=link,
-        canonical_url=link,
-        summary=summary,
-        source=source,
-        published_at=at,
-        first_seen_at=at,
-        sources=(StorySource(source, link, at),),
-    )
 
 
 @dataclass

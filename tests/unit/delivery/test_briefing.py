@@ -20,18 +20,10 @@ from bot.domain.timeutil import ManualClock
 from bot.domain.view import ticker_view
 from bot.scheduler import Scheduler, trigger_of
 from bot.store import SqlStore
-from tests.fakes.yahoo_server import NO_TRADES, YahooFake
+from tests.fakes.yahoo import NO_TRADES, YahooFake
+from tests.support.factories import story
 from tests.support.wait import wait_until
-from tests.unit.delivery.market_world import (
-    SLACK_A,
-    SLACK_B,
-    World,
-    close_world,
-    config,
-    et,
-    make_world,
-    story,
-)
+from tests.unit.delivery.market_world import SLACK_A, SLACK_B, World, close_world, config, et, make_world
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*inplace keyword:DeprecationWarning")
 

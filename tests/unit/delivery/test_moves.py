@@ -23,7 +23,8 @@ from bot.domain.timeutil import ManualClock
 from bot.domain.view import ticker_view
 from bot.scheduler import Scheduler
 from bot.store import SqlStore
-from tests.fakes.yahoo_server import NO_TRADES, YahooFake
+from tests.fakes.yahoo import NO_TRADES, YahooFake
+from tests.support.factories import story
 from tests.unit.delivery.market_world import (
     SLACK_A,
     SLACK_B,
@@ -33,7 +34,6 @@ from tests.unit.delivery.market_world import (
     config,
     et,
     make_world,
-    story,
 )
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*inplace keyword:DeprecationWarning")

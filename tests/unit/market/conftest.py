@@ -21,7 +21,7 @@ from bot.domain.timeutil import ManualClock
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.yahoo import configure_cache
-from tests.fakes.yahoo_server import YahooFake
+from tests.fakes.yahoo import YahooFake
 
 ET = ZoneInfo("America/New_York")
 

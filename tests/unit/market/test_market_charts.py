@@ -15,7 +15,7 @@ from bot.domain.timeutil import ManualClock
 from bot.market.charts import PALETTES, ChartRenderer, headline, render_png
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
-from tests.fakes.yahoo_server import Instrument, YahooFake
+from tests.fakes.yahoo import Instrument, YahooFake
 from tests.unit.market.conftest import et
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

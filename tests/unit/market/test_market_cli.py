@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.yahoo_server import YahooFake, YahooFakeThread
+from tests.fakes.yahoo import YahooFake, YahooFakeThread
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -11,7 +11,7 @@ import pytest
 from bot.domain.errors import SourceError
 from bot.domain.timeutil import ManualClock
 from bot.market.news import YahooNewsSource, item_from_yahoo
-from tests.fakes.yahoo_server import Article, YahooFake
+from tests.fakes.yahoo import Article, YahooFake
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.domain.timeutil import ManualClock
 from bot.domain.view import quote_view
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
-from tests.fakes.yahoo_server import NO_TRADES, Instrument, YahooFake
+from tests.fakes.yahoo import NO_TRADES, Instrument, YahooFake
 from tests.support.wait import wait_until
 from tests.unit.market.conftest import et
 
@@ -361,7 +361,7 @@ async def test_missing_extended_fields_are_checked_on_the_chart(
 async def test_named_scenarios(
     source: YahooQuoteSource, clock: ManualClock, scenario: str, label: str
 ) -> None:
-    from tests.fakes.yahoo_server import SCENARIOS
+    from tests.fakes.yahoo import SCENARIOS
 
     clock.set(et(SCENARIOS[scenario].replace("T", " ")))
     q = await source.quote("TSLA")

@@ -22,7 +22,7 @@ from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import fetch_directory_file, parse_company_tickers
 from bot.store import SqlStore
 from tests.fakes.sec_server import DATA, SecFake
-from tests.fakes.yahoo_server import DEFAULT_INSTRUMENTS, Instrument, YahooFake, YahooFakeThread
+from tests.fakes.yahoo import DEFAULT_INSTRUMENTS, Instrument, YahooFake, YahooFakeThread
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
