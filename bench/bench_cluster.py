@@ -100,7 +100,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="5,000 items")
     args = parser.parse_args()
+    if args.quick:
+        args.items = min(args.items, 5_000)
     directory = load_directory()
 
     def entities(title: str) -> Iterable[str]:

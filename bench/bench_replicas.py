@@ -4,9 +4,10 @@ A separate process serves the feeds from many loopback addresses with no delay (
 host: one small RSS document each, answering 304 to a matching If-None-Match). In this process,
 "replicas" are full ingest runtimes — each its own store (own connection pool, as a process has),
 heartbeat ``Node``, ``FeedShare`` and ``Poller`` — on one fresh PostgreSQL database. Time is a
-manual clock that the bench moves on in slots of a tenth of the feed interval; in each slot every
-live replica runs the scheduled job (``Poller.poll_feed``) of the feeds whose tick falls in it,
-32 at a time, as APScheduler would. Wall and CPU time are measured around the slots.
+manual clock that the bench moves on in slots of a tenth of the feed interval (120 s, the
+default); in each slot every live replica runs the scheduled job (``Poller.poll_feed``) of the
+feeds whose tick falls in it, 32 at a time, as APScheduler would, and every minute its refresh
+job. Wall and CPU time are measured around the slots.
 
 Runs, in one database, one after the other (the first interval of each run warms it up):
 
@@ -19,8 +20,10 @@ Runs, in one database, one after the other (the first interval of each run warms
    the leader stops renewing; the real time until a standby holds the lease.
 
 Figures: load spread (largest deviation of a replica's share of polls from the mean), lease
-overhead per poll (extra wall time per poll against run 1, i.e. claim + release, plus the
-claims the non-owners try), throughput of three replicas vs one, failover times.
+overhead per poll (extra wall time per poll of the three replicas against run 1: the claim
+statement, the release riding on the state save, any claims non-owners try, the refresh
+jobs; CPU time too, steadier on a busy host), throughput of three replicas vs one, failover
+times. All in one process on one host: wall figures move with the host's load.
 
     .venv/bin/python bench/bench_replicas.py [--feeds 10000] [--quick]
 
@@ -52,9 +55,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.summary import report  # noqa: E402
 
-INTERVAL = 60  # seconds: every feed's polling interval
+INTERVAL = 120  # seconds: every feed's polling interval (the default)
 SLOTS = 10  # scheduler slots per interval (a feed's tick falls in one of them)
 CONCURRENCY = 32  # scheduled jobs running at once per replica
+REFRESH = 60  # seconds between the poller's refresh jobs (bot.ingest.poller.REFRESH_INTERVAL)
 T0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
 
 
@@ -146,8 +150,8 @@ class Interval:
 class World:
     def __init__(self, url: str, urls: list[str], clock: Any) -> None:
         from bot.config import IngestConfig
+        from bot.domain.records import FeedSpec
         from bot.ingest.sources import FeedSource
-        from bot.ports import FeedSpec
 
         self.url = url
         self.clock = clock
@@ -184,8 +188,13 @@ class World:
     async def slot(self, replicas: Sequence[Replica], n: int) -> None:
         feeds = self.by_slot[n % SLOTS]
         await asyncio.gather(*(r.tick(feeds, self.clock) for r in replicas if r.alive))
+        before = self.clock.now()
         self.clock.advance(timedelta(seconds=INTERVAL / SLOTS))
         await self.heartbeats(replicas)
+        if int(self.clock.now().timestamp() // REFRESH) != int(before.timestamp() // REFRESH):
+            for r in replicas:  # the poller's refresh job (sources and the store's feed states)
+                if r.alive:
+                    await r.poller.refresh()
 
     async def interval(self, replicas: Sequence[Replica]) -> Interval:
         before = {r.name: sum(r.polls.values()) for r in replicas}

@@ -49,7 +49,7 @@ import sqlalchemy as sa
 
 from bench.summary import report as summary
 from bot.domain.models import Alert, ChannelRef, NewsItem, Story, StorySource
-from bot.ports import FeedSpec, IngestBatch, OutboxEntry
+from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

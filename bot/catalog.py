@@ -11,12 +11,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from bot.domain.models import Watchlist
+from bot.domain.records import ChatFeed
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.ports import ChatFeed, Store
+from bot.ports import FeedStore, WatchlistStore
 
 log = logging.getLogger(__name__)
+
+
+class CatalogStore(FeedStore, WatchlistStore, Protocol):
+    """The store capabilities the catalog uses."""
 
 
 class Catalog:
@@ -25,7 +31,7 @@ class Catalog:
     def __init__(
         self,
         *,
-        store: Store,
+        store: CatalogStore,
         config_watchlists: Sequence[Watchlist],
         directory: SymbolDirectory,
         aliases: Mapping[str, Sequence[str]] | None = None,
@@ -59,7 +65,11 @@ class Catalog:
             feeds = tuple(await self._store.list_chat_feeds())
             started = time.perf_counter()
             watchlists = [*self._config, *stored]
-            matcher = await asyncio.to_thread(compile_matcher, watchlists, self.directory, self.aliases)
+            # incremental: only what changed since the last compile (a full compile of 10,000
+            # watchlists takes most of a second), and in a worker thread, never on the event loop
+            matcher = await asyncio.to_thread(
+                compile_matcher, watchlists, self.directory, self.aliases, previous=self._matcher
+            )
             self._stored, self._matcher, self._feeds = stored, matcher, feeds
             self.version += 1
             log.info(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -806,11 +806,65 @@ def _format_path(path: tuple[str | int, ...]) -> str:
     return out or "(top level)"
 
 
+# libyaml's C parser when PyYAML was built with it (about 10x faster than the pure-Python one)
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_SEQ_TAG: Final = "tag:yaml.org,2002:seq"
+_MAP_TAG: Final = "tag:yaml.org,2002:map"
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+
+
+class _Shared(Exception):
+    """An anchor used twice (or a merge key): built by PyYAML's own constructor instead."""
+
+
+def _load_yaml(text: str) -> Any:
+    """The YAML document as Python data, as ``yaml.safe_load`` gives it, in a fraction of the time.
+
+    libyaml (when present) parses; plain strings, lists and mappings, nearly all of a config,
+    are built here, and every other scalar (numbers, booleans, dates, null) by PyYAML's safe
+    constructor. A document with aliases or merge keys goes to PyYAML's constructor whole.
+    """
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            return _build(node, loader, set())
+        except _Shared:
+            return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _build(node: yaml.Node, loader: Any, seen: set[int]) -> Any:
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if tag == _STR_TAG else loader.construct_object(node, deep=True)
+    if id(node) in seen:
+        raise _Shared
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode) and tag == _SEQ_TAG:
+        return [_build(v, loader, seen) for v in node.value]
+    if isinstance(node, yaml.MappingNode) and tag == _MAP_TAG:
+        out: dict[Any, Any] = {}
+        for k, v in node.value:
+            if k.tag == _MERGE_TAG or not isinstance(k, yaml.ScalarNode):
+                raise _Shared
+            out[_build(k, loader, seen)] = _build(v, loader, seen)
+        return out
+    raise _Shared
+
+
 def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
-    """Map key paths to 1-based line numbers using the YAML node tree."""
+    """Map key paths to 1-based line numbers using the YAML node tree (only built to report
+    an error: it parses the text a second time)."""
     index: dict[tuple[str | int, ...], int] = {}
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError:
         return index
 
@@ -896,7 +950,7 @@ def _error_path(err: Mapping[str, Any]) -> tuple[str | int, ...]:
 def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
     """Validate YAML text; raise ConfigError listing every problem with file:line and key path."""
     try:
-        raw = yaml.safe_load(text) if text.strip() else {}
+        raw = _load_yaml(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -910,10 +964,10 @@ def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
         raise ConfigError(
             f"{source}: the top level must be a mapping of keys (timezone:, feeds:, watchlists: ...)"
         )
-    lines = _line_index(text)
     try:
         return BotConfig.model_validate(raw)
     except PydanticValidationError as exc:
+        lines = _line_index(text)
         problems = []
         for err in exc.errors():
             ctx = err.get("ctx") or {}

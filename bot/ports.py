@@ -6,10 +6,9 @@ Concrete implementations live in ``ingest``, ``market``, ``chat`` and ``store``;
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -24,11 +23,25 @@ from bot.domain.models import (
     Quote,
     Reply,
     Story,
-    StorySource,
     Subscription,
     SubscriptionOptions,
     TradingSession,
     Watchlist,
+)
+from bot.domain.records import (
+    ChannelStats,
+    ChatFeed,
+    ChatFeedAdd,
+    FeedSpec,
+    FeedState,
+    Handoff,
+    HandoffKind,
+    HeldRelease,
+    IngestBatch,
+    OutboxEntry,
+    OutboxStatus,
+    PlatformPause,
+    SubscriptionSpec,
 )
 from bot.domain.status import QuoteSourceStatus
 
@@ -248,175 +261,14 @@ class CommandHandler(Protocol):
 # ---------------------------------------------------------------- store records
 
 
-FeedOrigin = Literal["config", "ticker", "yahoo", "chat"]
+# ---------------------------------------------------------------- the store, by capability
+# Each service annotates the capabilities it uses (a Protocol combining them where it needs
+# more than one); ``Store`` is all of them, what ``bot.store.SqlStore`` implements.
 
 
-@dataclass(frozen=True, slots=True)
-class FeedSpec:
-    """A feed as configured: the part of a feed's record that the config owns."""
+class FeedStore(Protocol):
+    """Feeds: config feeds' specs and polling state, and feeds added from chat."""
 
-    id: str
-    name: str
-    url: str
-    origin: FeedOrigin = "config"
-    interval: int = 120
-    enabled: bool = True
-    backfill: int = 0
-    trusted: bool = True  # False for URLs from chat: SSRF guard applies
-
-
-ChatFeedAdd = Literal["added", "name-taken", "url-taken", "limit"]
-
-
-@dataclass(frozen=True, slots=True)
-class ChatFeed:
-    """A feed added from chat or the CLI, scoped to one workspace or guild (``scope``).
-
-    ``feed_id`` names its row in the feeds table (polling state and health); it derives
-    from the scope and the URL, so two workspaces adding one URL each see only their own.
-    ``added_by`` is ``platform:user`` (or ``cli:NAME``).
-    """
-
-    scope: str
-    name: str
-    url: str
-    feed_id: str
-    interval: int
-    added_by: str
-    added_at: datetime
-
-    @staticmethod
-    def id_for(scope: str, url: str) -> str:
-        """The feeds-table id of ``url`` added in ``scope``: ``chat:1a2b3c4d5e6f7a8b``."""
-        digest = hashlib.sha256(f"{scope}\n{url.strip()}".encode()).hexdigest()
-        return f"chat:{digest[:16]}"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """A feed's polling state, kept across restarts."""
-
-    spec: FeedSpec
-    etag: str | None = None
-    last_modified: str | None = None
-    last_status: str | None = None
-    last_polled_at: datetime | None = None
-    last_success_at: datetime | None = None
-    first_success_at: datetime | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    disabled_reason: str | None = None
-    next_poll_at: datetime | None = None
-    items_seen: int = 0
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionSpec:
-    """A subscription as written in the config file."""
-
-    watchlist: str
-    channel: ChannelRef
-    options: SubscriptionOptions = SubscriptionOptions()
-    scope: str = "config"
-
-
-OutboxStatus = Literal["pending", "claimed", "sent", "failed", "held", "folded", "dropped"]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """An alert waiting to be sent to one subscription's channel."""
-
-    key: str
-    alert: Alert
-    subscription_id: int | None
-    due_at: datetime
-    status: OutboxStatus = "pending"
-    id: int | None = None
-    attempts: int = 0
-    first_attempt_at: datetime | None = None
-    claimed_until: datetime | None = None
-    claimed_by: str | None = None
-    last_error: str | None = None
-    message_id: str | None = None
-    thread_id: str | None = None
-    sent_at: datetime | None = None
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformPause:
-    """Delivery to a whole platform is paused: it rejects the bot's credentials.
-
-    ``reason`` says what to fix (it names the setting, e.g. SLACK_BOT_TOKEN); ``checks`` counts
-    the re-checks that still failed since ``since``.
-    """
-
-    platform: str
-    code: str
-    reason: str
-    setting: str
-    since: datetime
-    checked_at: datetime | None = None
-    checks: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelStats:
-    """Delivery state of one subscription, for ``marketbot subscriptions``."""
-
-    subscription_id: int
-    queued: int = 0
-    held: int = 0
-    failed: int = 0
-    last_delivery_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HeldRelease:
-    """What ``Store.fold_held`` did: rows folded, rows dropped as stale, entries queued instead."""
-
-    folded: list[OutboxEntry] = field(default_factory=list)
-    dropped: list[OutboxEntry] = field(default_factory=list)
-    queued: list[OutboxEntry] = field(default_factory=list)
-
-
-HandoffKind = Literal["story", "sources"]
-
-
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    """Delivery work a stored story still needs: its alerts ("story") or "also reported by" ("sources").
-
-    Stored in the transaction that stores the story (or its new outlet) and finished by the alert
-    pipeline once it has queued what is due, so a crash in between loses nothing.
-    """
-
-    story_id: str
-    kind: HandoffKind
-    due_at: datetime
-    created_at: datetime | None = None
-
-
-@dataclass(slots=True)
-class IngestBatch:
-    """What a poll wants stored atomically: items with their story, new stories, new sources,
-    and the hand-offs to delivery that those stories need."""
-
-    items: list[tuple[NewsItem, str]] = field(default_factory=list)
-    new_stories: list[Story] = field(default_factory=list)
-    new_sources: list[tuple[str, StorySource]] = field(default_factory=list)
-    handoffs: list[Handoff] = field(default_factory=list)
-
-
-class Store(Protocol):
-    """Domain operations on the database. Claims are atomic across processes."""
-
-    # feeds
     async def sync_feeds(self, feeds: Sequence[FeedSpec]) -> None: ...
     async def list_feeds(self) -> list[FeedState]: ...
     async def get_feed(self, feed_id: str) -> FeedState | None: ...
@@ -426,7 +278,18 @@ class Store(Protocol):
         (a replica id) gives that replica's claims on them back in the same statement."""
         ...
 
-    # news
+    # feeds added from chat, per workspace or guild
+    async def list_chat_feeds(self, scope: str | None = None) -> list[ChatFeed]: ...
+    async def add_chat_feed(self, feed: ChatFeed, *, limit: int) -> ChatFeedAdd:
+        """Store a chat feed unless its scope has the name or URL already or is at ``limit``."""
+        ...
+
+    async def remove_chat_feed(self, scope: str, name: str) -> ChatFeed | None: ...
+
+
+class NewsStore(Protocol):
+    """Stored news: seen items, stories and their sources, and the hand-offs to delivery."""
+
     async def unseen_items(self, items: Sequence[NewsItem]) -> list[NewsItem]: ...
     async def save_ingest(self, batch: IngestBatch) -> None: ...
     async def set_story_tickers(self, story_id: str, tickers: Sequence[str]) -> None: ...
@@ -451,15 +314,10 @@ class Store(Protocol):
 
     async def defer_handoff(self, story_id: str, *, kind: HandoffKind, due_at: datetime) -> None: ...
 
-    # feeds added from chat, per workspace or guild
-    async def list_chat_feeds(self, scope: str | None = None) -> list[ChatFeed]: ...
-    async def add_chat_feed(self, feed: ChatFeed, *, limit: int) -> ChatFeedAdd:
-        """Store a chat feed unless its scope has the name or URL already or is at ``limit``."""
-        ...
 
-    async def remove_chat_feed(self, scope: str, name: str) -> ChatFeed | None: ...
+class WatchlistStore(Protocol):
+    """Watchlists created in chat (config watchlists are not stored)."""
 
-    # watchlists created in chat (config watchlists are not stored)
     async def list_watchlists(self, scope: str | None = None) -> list[Watchlist]: ...
     async def get_watchlist(self, scope: str, name: str) -> Watchlist | None: ...
     async def save_watchlist(self, watchlist: Watchlist) -> None: ...
@@ -475,7 +333,10 @@ class Store(Protocol):
 
     async def delete_watchlist(self, scope: str, name: str) -> bool: ...
 
-    # subscriptions
+
+class SubscriptionStore(Protocol):
+    """Subscriptions of channels to watchlists, from the config and from chat."""
+
     async def sync_config_subscriptions(self, specs: Sequence[SubscriptionSpec]) -> None: ...
     async def list_subscriptions(
         self, *, channel: ChannelRef | None = None, watchlist: str | None = None, scope: str | None = None
@@ -490,7 +351,11 @@ class Store(Protocol):
     ) -> None: ...
     async def mark_subscription_broken(self, subscription_id: int, reason: str | None) -> None: ...
 
-    # outbox
+
+class OutboxStore(Protocol):
+    """The outbox: alerts queued per channel, claimed, sent, retried, held and folded; and the
+    platforms whose delivery is paused (they reject the bot's credentials)."""
+
     async def enqueue(self, entries: Sequence[OutboxEntry]) -> int: ...
     async def existing_keys(self, keys: Sequence[str]) -> set[str]: ...
     async def claim_due(
@@ -531,10 +396,6 @@ class Store(Protocol):
         self, story_id: str, *, kinds: Sequence[str] = ("story",)
     ) -> list[OutboxEntry]: ...
 
-    # markers: "this happened once" (briefing sent, threshold crossed, follow-up throttle)
-    async def add_marker(self, key: str, *, now: datetime) -> bool: ...
-    async def has_marker(self, key: str) -> bool: ...
-
     # platforms whose delivery is paused (they reject the bot's credentials)
     async def pause_platform(self, pause: PlatformPause) -> bool:
         """Record (or update) a pause; True when the platform was not paused before."""
@@ -549,10 +410,23 @@ class Store(Protocol):
         """Give a claimed row back untried: due at ``due_at``, attempts and retry window reset."""
         ...
 
+
+class MarkerStore(Protocol):
+    """Markers: "this happened once" (briefing sent, threshold crossed, follow-up throttle); and the
+    operator notices announced and not yet announced as recovered."""
+
+    async def add_marker(self, key: str, *, now: datetime) -> bool: ...
+    async def has_marker(self, key: str) -> bool: ...
+    async def count_markers(self, prefix: str) -> int: ...
+
     # operator notices: problems announced and not yet announced as recovered
     async def open_notices(self) -> dict[str, datetime]: ...
     async def set_notice_open(self, thing: str, *, now: datetime, is_open: bool) -> None: ...
-    async def count_markers(self, prefix: str) -> int: ...
+
+
+class Store(FeedStore, NewsStore, WatchlistStore, SubscriptionStore, OutboxStore, MarkerStore, Protocol):
+    """Domain operations on the database, every capability (``bot.store.SqlStore``). Claims are
+    atomic across processes."""
 
 
 class Coordination(Protocol):

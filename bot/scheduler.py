@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.cluster import Node
 from bot.domain.errors import StoreError
 from bot.ports import Job
+from bot.store.news import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,12 @@ class Scheduler:
             log.info("%s: stopped by the shutdown", job.name)
         except StoreError as exc:
             log.error("%s failed: %s; %s", job.name, exc, job.on_error)
-        except Exception:
-            log.exception("%s failed; %s", job.name, job.on_error)
+        except Exception as exc:
+            if is_outage(exc):  # the database is away (a restart, a network cut): one line each time
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.error("%s failed, the database is unreachable (%s); %s", job.name, reason, job.on_error)
+            else:
+                log.exception("%s failed; %s", job.name, job.on_error)
         finally:
             if task is not None:
                 self.running_tasks.discard(task)

@@ -27,6 +27,7 @@ from bot.chat.console import ConsoleChat
 from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, FeedShare, Node
 from bot.cluster.gateway import GatewayLeader
 from bot.commands import CommandService
+from bot.commands.service import CommandOptions
 from bot.config import BotConfig, Env
 from bot.delivery.briefing import BriefingService
 from bot.delivery.digests import HeldReleaser
@@ -37,6 +38,7 @@ from bot.delivery.pipeline import AlertPipeline
 from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError
 from bot.domain.models import Story, StorySource
+from bot.domain.records import PlatformPause, SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
@@ -49,9 +51,9 @@ from bot.market.charts import warm_up as warm_up_charts
 from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
-from bot.market.symbols import SymbolNames, config_warnings
+from bot.market.symbols import CompanyNameSource, SymbolNames, SymbolNameStore, config_warnings
 from bot.metrics import METRICS
-from bot.ports import ChatAdapter, Clock, Job, PlatformPause, SubscriptionSpec
+from bot.ports import ChatAdapter, Clock, Job
 from bot.scheduler import Scheduler
 from bot.store import SqlStore, open_store
 from bot.store.db import one_process
@@ -71,6 +73,26 @@ def subscription_specs(cfg: BotConfig) -> list[SubscriptionSpec]:
     return [
         SubscriptionSpec(s.watchlist, s.channel_ref, s.options(), scope="config") for s in cfg.subscriptions
     ]
+
+
+def command_options(cfg: BotConfig) -> CommandOptions:
+    """The slice of the config the slash commands read."""
+    return CommandOptions(
+        admins=tuple(cfg.admins),
+        commands=cfg.commands,
+        chat_feeds=cfg.chat_feeds,
+        quote_timeout=cfg.market.quote_timeout,
+        tz=cfg.tz,
+    )
+
+
+def symbol_names(
+    store: SymbolNameStore, cfg: BotConfig, *, clock: Clock, quotes: CompanyNameSource | None = None
+) -> SymbolNames:
+    """Company names kept fresh per the config's ``symbols:``, aliases and ``ingest.contact``."""
+    return SymbolNames(
+        store, cfg.symbols, aliases=cfg.aliases, contact=cfg.ingest.contact, clock=clock, quotes=quotes
+    )
 
 
 def secrets_of(env: Env) -> list[str]:
@@ -148,7 +170,7 @@ class Runtime:
             await node.run_once()  # visible to the other replicas (and `marketbot status`) at once
             stack.push_async_callback(_leave, node)  # runs last: leases and feed claims go back
             await store.sync_config_subscriptions(subscription_specs(cfg))
-            symbols = SymbolNames(store, cfg, clock=clock)
+            symbols = symbol_names(store, cfg, clock=clock)
             directory = await symbols.directory()  # bundled index + stored SEC and quote names
             for warning in config_warnings(cfg, directory):
                 log.warning("%s: %s", env.config_path, warning)
@@ -171,32 +193,38 @@ class Runtime:
             # lets through only public addresses and the operator's chat_feeds.allow_networks
             fetcher = await stack.enter_async_context(feed_fetcher(cfg))
             probe = feed_probe(cfg, fetcher, clock)
-            commands = CommandService(store, catalog, quotes, charts, directory, cfg, clock, feeds=probe)
+            commands = CommandService(
+                store, catalog, quotes, charts, directory, command_options(cfg), clock, feeds=probe
+            )
             if connect_chat:
                 for platform, adapter in await _chat_adapters(
                     env, cfg, commands, clock, stack, listen=listen, node=node, store=store
                 ):
                     adapters[platform] = adapter
 
-            pipeline = AlertPipeline(store, catalog, quotes, calendar, cfg, clock)
+            pipeline = AlertPipeline(
+                store, catalog, quotes, calendar, cfg.delivery, clock, tz=cfg.tz, max_age=cfg.ingest.max_age
+            )
             stack.push_async_callback(pipeline.aclose)
-            notices = Notices(store, cfg, clock)
+            notices = Notices(store, cfg.notify, clock, tz=cfg.tz)
             stack.push_async_callback(notices.aclose)
             dispatcher = Dispatcher(
                 store,
                 adapters,
-                cfg,
+                cfg.delivery,
                 clock,
                 worker_id=node.id,
                 on_change=notices.wake,
             )
             notices.on_queued = dispatcher.wake
             stack.push_async_callback(dispatcher.aclose)
-            releaser = HeldReleaser(store, cfg, clock)
+            releaser = HeldReleaser(store, cfg.delivery, clock, tz=cfg.tz)
             briefings = BriefingService(
-                store, catalog, quotes, calendar, cfg, clock, on_queued=dispatcher.wake
+                store, catalog, quotes, calendar, cfg.briefing, clock, tz=cfg.tz, on_queued=dispatcher.wake
             )
-            moves = MoveMonitor(store, catalog, quotes, calendar, cfg, clock, on_queued=dispatcher.wake)
+            moves = MoveMonitor(
+                store, catalog, quotes, calendar, cfg.move_alerts, clock, tz=cfg.tz, on_queued=dispatcher.wake
+            )
 
             async def on_stories(stories: list[Story]) -> None:
                 if await pipeline.process(stories):
@@ -669,6 +697,17 @@ async def _start_up(rt: Runtime) -> None:
         log.exception("start-up poll failed; the scheduled polls carry on")
 
 
+async def _keep_beating(node: Node) -> None:
+    """Heartbeats for a ``poll --once`` beside running replicas: a cycle longer than DEAD_AFTER
+    must not look dead to them (they would take back its feed claims and poll those feeds too)."""
+    while True:
+        await asyncio.sleep(HEARTBEAT)
+        try:
+            await node.run_once()
+        except Exception as exc:  # the database is away: the poll itself reports that
+            log.debug("heartbeat failed: %s", exc)
+
+
 @dataclass(frozen=True)
 class PollOnceResult:
     poll: PollReport
@@ -703,13 +742,17 @@ async def poll_once(
         async with Runtime.open(
             env, cfg, console_json=console_json, console_stream=stream, listen=False, role="poll --once"
         ) as rt:
-            await _resume(rt)
-            report = await rt.poller.run_once(force=force)
-            await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
-            await rt.releaser.run_once()
-            drained = await rt.dispatcher.drain()
-            if await rt.notices.sweep():  # what this run found broken, disabled or paused
-                await rt.dispatcher.drain()
+            beat = asyncio.create_task(_keep_beating(rt.node), name="heartbeat")
+            try:
+                await _resume(rt)
+                report = await rt.poller.run_once(force=force)
+                await rt.pipeline.settle(timeout=cfg.market.quote_timeout)
+                await rt.releaser.run_once()
+                drained = await rt.dispatcher.drain()
+                if await rt.notices.sweep():  # what this run found broken, disabled or paused
+                    await rt.dispatcher.drain()
+            finally:
+                beat.cancel()
             return PollOnceResult(report, drained, rt.dispatcher.pauses)
     except asyncio.CancelledError:
         if not stopped:

@@ -26,6 +26,7 @@ from bot.app import (
     new_catalog,
     quote_source,
     subscription_specs,
+    symbol_names,
 )
 from bot.chat.console import ConsoleChat, reply_json, reply_text
 from bot.chat.discord_bot import (
@@ -62,6 +63,7 @@ from bot.domain.models import (
     Subscription,
     SubscriptionOptions,
 )
+from bot.domain.records import ChannelStats, FeedState, PlatformPause, SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.rules.symbols import NameRefresh
 from bot.domain.status import QuoteSourceStatus
@@ -72,8 +74,8 @@ from bot.logs import setup_logging
 from bot.market.charts import ChartRenderer
 from bot.market.quotes import YahooQuoteSource, normalize_symbol
 from bot.market.sessions import ExchangeCalendar
-from bot.market.symbols import SymbolNames, config_warnings, load_directory
-from bot.ports import ChannelStats, CommandName, FeedState, PlatformPause, SubscriptionSpec
+from bot.market.symbols import config_warnings, load_directory
+from bot.ports import CommandName
 from bot.store import open_store
 from bot.store.db import create_engine, current_revision, probe, redact, upgrade
 
@@ -184,7 +186,7 @@ async def briefing_plans(
                 )
             ]
         async with quote_source(env, cfg, calendar, clock) as quotes:
-            service = BriefingService(store, catalog, quotes, calendar, cfg, clock)
+            service = BriefingService(store, catalog, quotes, calendar, cfg.briefing, clock, tz=cfg.tz)
             return [(s, await service.prepare(s, at)) for s in sorted(subs, key=lambda s: s.id)]
 
 
@@ -269,7 +271,7 @@ async def run_command(
     """Run ``/command text`` as ``ctx`` against the database, with chat's handlers."""
     clock = bot_clock(env)
     async with open_store(env.database_url) as store:
-        directory = await SymbolNames(store, cfg, clock=clock).directory()
+        directory = await symbol_names(store, cfg, clock=clock).directory()
         catalog = new_catalog(store, cfg, directory)
         await catalog.reload()
         permissions = Permissions(admins=cfg.admins, restrict_to_admins=cfg.commands.restrict_to_admins)
@@ -325,7 +327,7 @@ def bundled_directory(cfg: BotConfig) -> SymbolDirectory:
 async def stored_directory(env: Env, cfg: BotConfig) -> SymbolDirectory:
     """The directory the running bot uses: bundled index + stored names + config aliases."""
     async with open_store(env.database_url) as store:
-        return await SymbolNames(store, cfg, clock=bot_clock(env)).directory()
+        return await symbol_names(store, cfg, clock=bot_clock(env)).directory()
 
 
 async def refresh_symbols(env: Env, cfg: BotConfig) -> tuple[list[str], bool]:
@@ -336,7 +338,7 @@ async def refresh_symbols(env: Env, cfg: BotConfig) -> tuple[list[str], bool]:
         symbols = watched_tickers(watchlists)
         calendar = ExchangeCalendar(cfg.market.exchange)
         async with quote_source(env, cfg, calendar, clock) as quotes:
-            names = SymbolNames(store, cfg, clock=clock, quotes=quotes)
+            names = symbol_names(store, cfg, clock=clock, quotes=quotes)
             report = await names.refresh(symbols, force=True)
         failed = any(": error" in line or "not fetched" in line for line in report.lines)
         return [*report.lines, f"{len(symbols)} watched tickers"], failed
@@ -352,7 +354,7 @@ class SymbolSummary:
 
 async def symbol_summary(env: Env, cfg: BotConfig) -> SymbolSummary:
     async with open_store(env.database_url) as store:
-        directory = await SymbolNames(store, cfg, clock=bot_clock(env)).directory()
+        directory = await symbol_names(store, cfg, clock=bot_clock(env)).directory()
         refreshes = await store.symbol_refreshes()
     return SymbolSummary(directory, refreshes)
 

@@ -7,6 +7,7 @@ adapter raises them (rate limits with retry_after, outages, permanent channel er
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class MemoryChat:
         self.broken_channels: dict[str, DeliveryError] = {}
         self.rejected: CredentialsRejected | None = None
         self.auth_checks = 0
+        # set: a send is accepted (the message is in the channel) but its answer waits for this
+        self.answer_gate: asyncio.Event | None = None
 
     # ------------------------------------------------------------ scripting
 
@@ -95,6 +98,8 @@ class MemoryChat:
         self._maybe_fail(target.channel)
         ref = MessageRef(target, str(next(self._ids)), thread.id if thread else None)
         self.messages.append(Sent(ref=ref, target=target, message=message, thread=thread, history=[message]))
+        if self.answer_gate is not None:
+            await self.answer_gate.wait()
         return ref
 
     async def edit(self, ref: MessageRef, message: Alert | Reply) -> None:

@@ -41,8 +41,10 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.chat import slack_http
 from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
+from bot.commands.runner import CommandRunner, TaskSet, rich_then_plain
+from bot.commands.spec import COMMAND_NAMES
 from bot.config import BotConfig, Env
-from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
+from bot.domain.errors import ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, MessageRef, Reply
 from bot.domain.timeutil import SystemClock
 from bot.ports import Clock, CommandHandler, CommandName
@@ -50,7 +52,7 @@ from bot.ports import Clock, CommandHandler, CommandName
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
-COMMANDS: tuple[CommandName, ...] = ("quote", "news", "watch", "feed")
+COMMANDS: tuple[CommandName, ...] = COMMAND_NAMES  # from bot.commands.spec
 
 # Errors after which retrying the same call cannot help; the subscription is marked broken.
 PERMANENT_ERRORS = frozenset(
@@ -211,6 +213,11 @@ class _QuietBoltWarnings(logging.Filter):
         return "`token` will be unused" not in msg and "`token` (or SLACK_BOT_TOKEN" not in msg
 
 
+def _refused(exc: Exception) -> bool:
+    """Slack refused the message itself (its blocks or size), not the channel or the token."""
+    return isinstance(exc, DeliveryError) and exc.code in MESSAGE_REFUSED
+
+
 def _unescape_command_text(text: str) -> str:
     """Slack escapes ``&``, ``<`` and ``>`` in slash-command text; give handlers what the user typed."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -290,9 +297,7 @@ class SlackAdapter(ChatPlatform):
         self._timeout = timeout
         self._ping_interval = ping_interval
         self._connect_timeout = connect_timeout
-        self._command_timeout = command_timeout
         self._admin_ttl = admin_cache_ttl
-        self._grace = shutdown_grace
         self._admin_cache: OrderedDict[str, tuple[float, bool]] = OrderedDict()
         self._session: aiohttp.ClientSession | None = None
         self._client: AsyncWebClient | None = None
@@ -300,7 +305,15 @@ class SlackAdapter(ChatPlatform):
         self._socket: AsyncSocketModeHandler | None = None
         self._identity: SlackIdentity | None = None
         self._auth_problem: CredentialsRejected | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()  # the socket's connect loop and watchdog
+        # Slack's acknowledgement carries nothing: ack at once, answer through response_url
+        self._runner = CommandRunner(
+            platform="Slack",
+            handler=lambda: self._commands,
+            command_timeout=command_timeout,
+            shutdown_grace=shutdown_grace,
+            defer_after=None,
+        )
         self._hello = asyncio.Event()
         self._started = False
         self._closed = False
@@ -322,13 +335,9 @@ class SlackAdapter(ChatPlatform):
         listen: bool = True,
     ) -> SlackAdapter:
         """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and config admins."""
-        if env.slack_bot_token is None:
-            raise ConfigError(
-                "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your Slack app"
-            )
         admins = [a for a in (config.admins if config else []) if a.startswith("slack:")]
-        return cls(
-            bot_token=env.slack_bot_token.get_secret_value(),
+        return cls(  # without SLACK_BOT_TOKEN, __init__ says how to get one
+            bot_token=env.slack_bot_token.get_secret_value() if env.slack_bot_token else "",
             app_token=env.slack_app_token.get_secret_value() if env.slack_app_token else None,
             signing_secret=env.slack_signing_secret.get_secret_value() if env.slack_signing_secret else None,
             api_url=env.slack_api_url,
@@ -415,11 +424,9 @@ class SlackAdapter(ChatPlatform):
         if self._closed:
             return
         self._closed = True
+        self._runner.closed = True
         socket, self._socket = self._socket, None
-        background = [t for t in self._tasks if not t.get_name().startswith("slack-command")]
-        for t in background:
-            t.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await self._background.cancel()
         if socket is not None:
             client = socket.client
             with contextlib.suppress(Exception):
@@ -432,22 +439,11 @@ class SlackAdapter(ChatPlatform):
             for f in leftovers:
                 f.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=self._grace)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._runner.shutdown()
         self._client = None
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     @property
     def identity(self) -> SlackIdentity | None:
@@ -594,8 +590,8 @@ class SlackAdapter(ChatPlatform):
             socket.client.wss_uri = await self._open_socket_url(app_client)
         except DeliveryError as err:
             log.warning("Slack Socket Mode: %s; retrying in the background", err)
-        self._spawn(socket.client.connect(), "slack-socket-connect")  # type: ignore[no-untyped-call]
-        self._spawn(self._watchdog(), "slack-socket-watchdog")
+        self._background.spawn(socket.client.connect(), "slack-socket-connect")  # type: ignore[no-untyped-call]
+        self._background.spawn(self._watchdog(), "slack-socket-watchdog")
         try:
             async with asyncio.timeout(self._connect_timeout):
                 await self._hello.wait()
@@ -711,26 +707,27 @@ class SlackAdapter(ChatPlatform):
     # ------------------------------------------------------------ slash commands
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        """Acknowledge at once (Slack's 3 s limit), then do the work in a tracked task."""
-        await ack()
-        if self._closed:
-            return
-        self._spawn(self._run_command(dict(body), respond), f"slack-command-{body.get('command', '?')}")
-
-    async def _run_command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Translate a slash command for the runner: it acks at once (Slack's 3 s limit), then works."""
+        body = dict(body)  # the answer comes later, from a task: keep our own copy
         raw = str(body.get("command", "")).lstrip("/").lower()
         name: CommandName = next((c for c in COMMANDS if c == raw), "watch")
-        try:
-            await self._answer_command(name, body, respond)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("Slack /%s: answering failed", name)
-
-    async def _answer_command(self, name: CommandName, body: dict[str, Any], respond: AsyncRespond) -> None:
         text = _unescape_command_text(str(body.get("text") or ""))
+
+        async def acknowledge(_private: bool) -> bool:
+            await ack()
+            return True
+
+        async def answer(reply: Reply, _acknowledged: bool) -> None:
+            await self._answer_command(name, text, body, reply, respond)
+
+        await self._runner.dispatch(
+            name, text, context=lambda: self._context(body), acknowledge=acknowledge, answer=answer
+        )
+
+    async def _answer_command(
+        self, name: CommandName, text: str, body: dict[str, Any], reply: Reply, respond: AsyncRespond
+    ) -> None:
         channel_id = str(body.get("channel_id") or "")
-        reply = await self._handle(name, text, body)
         if name == "watch" and not reply.error and text.split()[:1] in (["subscribe"], ["sub"]):
             reply = await self._membership_note(reply, channel_id)
         await self._respond(respond, reply, command=name)
@@ -738,31 +735,6 @@ class SlackAdapter(ChatPlatform):
             problem = await self._upload(channel_id, reply.attachments, thread_ts=None)
             if problem:
                 await self._respond(respond, Reply(text=problem, private=True, error=True), command=name)
-
-    async def _handle(self, name: CommandName, text: str, body: dict[str, Any]) -> Reply:
-        handler = self._commands
-        if handler is None:
-            return Reply(
-                text="marketbot is still starting up; try again in a minute.", private=True, error=True
-            )
-        try:
-            ctx = await self._context(body)
-            async with asyncio.timeout(self._command_timeout):
-                return await handler.handle(ctx, name, text)
-        except TimeoutError:
-            log.warning("Slack /%s %r took longer than %.0f s", name, text[:100], self._command_timeout)
-            return Reply(
-                text=f"/{name} took too long to answer; try again in a minute.", private=True, error=True
-            )
-        except BotError as exc:
-            return Reply(text=str(exc), private=True, error=True)
-        except Exception:
-            log.exception("Slack /%s failed", name)
-            return Reply(
-                text=f"Something went wrong running /{name}; the error was logged for the bot's admin.",
-                private=True,
-                error=True,
-            )
 
     async def _context(self, body: dict[str, Any]) -> CommandContext:
         user = str(body.get("user_id") or "")
@@ -828,21 +800,24 @@ class SlackAdapter(ChatPlatform):
         return dataclasses.replace(reply, text=f"{reply.text}\n\n{note}" if reply.text else note)
 
     async def _respond(self, respond: AsyncRespond, reply: Reply, *, command: str) -> None:
-        message = reply_message(reply)
         response_type = "ephemeral" if reply.private else "in_channel"
-        for attempt in (message, text_only(message)):
-            try:
-                resp = await respond(
-                    text=attempt.text, blocks=list(attempt.blocks) or None, response_type=response_type
+
+        async def post(m: SlackMessage) -> None:
+            resp = await respond(text=m.text, blocks=list(m.blocks) or None, response_type=response_type)
+            if resp.status_code != 200:
+                # response_url answers 400 when it refuses the blocks (it gives no error code)
+                raise DeliveryError(
+                    f"response_url answered {resp.status_code} {resp.body[:200]}",
+                    retryable=False,
+                    code="invalid_blocks" if resp.status_code == 400 else f"http_{resp.status_code}",
                 )
-            except Exception as exc:
-                log.warning("Slack /%s: could not send the response (%s)", command, exc)
-                return
-            if resp.status_code == 200:
-                return
-            log.warning("Slack /%s: response_url answered %s %s", command, resp.status_code, resp.body[:200])
-            if resp.status_code != 400:
-                return
+
+        try:
+            await rich_then_plain(
+                reply_message(reply), send=post, plain=text_only, refused=_refused, what=f"Slack /{command}"
+            )
+        except Exception as exc:
+            log.warning("Slack /%s: could not send the response (%s)", command, exc)
 
     async def _upload(
         self, channel: str, attachments: Sequence[Attachment], *, thread_ts: str | None
@@ -927,24 +902,19 @@ class SlackAdapter(ChatPlatform):
         call: Callable[[SlackMessage], Awaitable[AsyncSlackResponse]],
     ) -> AsyncSlackResponse:
         """Call; if Slack refuses the blocks themselves, send the same content as plain text once."""
-        try:
-            return await call(rendered)
-        except Exception as exc:
-            err = delivery_error(exc, method=method, channel=channel)
-            if isinstance(err, CredentialsRejected):
-                self._auth_problem = err
-            if err.code not in MESSAGE_REFUSED:
+
+        async def mapped(m: SlackMessage) -> AsyncSlackResponse:
+            try:
+                return await call(m)
+            except Exception as exc:
+                err = delivery_error(exc, method=method, channel=channel)
+                if isinstance(err, CredentialsRejected):
+                    self._auth_problem = err
                 raise err from exc
-            log.warning(
-                "Slack refused the blocks of a message to %s (%s); sending it as text", channel, err.code
-            )
-        try:
-            return await call(text_only(rendered))
-        except Exception as exc:
-            err = delivery_error(exc, method=method, channel=channel)
-            if isinstance(err, CredentialsRejected):
-                self._auth_problem = err
-            raise err from exc
+
+        return await rich_then_plain(
+            rendered, send=mapped, plain=text_only, refused=_refused, what=f"Slack {method} to {channel}"
+        )
 
     def _require_client(self) -> AsyncWebClient:
         if self._client is None:

@@ -3,13 +3,14 @@
 Discord sends every interaction to every gateway session of a bot, so two replicas with a
 session each would both run every command (and the slower answer is refused with 40060).
 ``GatewayLeader`` keeps ``GATEWAY_LEASE`` through a ``LeaseKeeper`` — a ``GATEWAY_TTL``
-(10 s) lease renewed every ``GATEWAY_EVERY`` (3 s) — and switches the gateway session on while
+(8 s) lease renewed every ``GATEWAY_EVERY`` (2 s) — and switches the gateway session on while
 this replica holds the lease and off as soon as it does not. Every replica still sends alerts
 and answers over REST; only the session (which receives interactions) moves.
 
 Timings: a leader that dies (SIGKILL) stops renewing, its lease expires at most ``ttl`` after
 its last renewal, and a standby ticking every ``every`` seconds takes it at most ``every``
-later: a new session within ``ttl + every`` (13 s) plus one gateway connect. A leader that
+later: a new session within ``ttl + every`` (10 s) plus one gateway connect, which keeps the
+failover inside 15 s on a busy host too (``tests/e2e/test_replicas_e2e.py``). A leader that
 cannot renew (the database is away, or slow) stops at ``0.8 · ttl`` after its last good
 renewal, before anyone else may take the lease, so two sessions never overlap on the lease's
 account. A clean shutdown closes the session first, then releases the lease: the next standby
@@ -29,8 +30,8 @@ from bot.ports import Clock, Coordination
 
 log = logging.getLogger(__name__)
 
-GATEWAY_TTL = 10.0  # seconds a gateway lease lives without renewal
-GATEWAY_EVERY = 3.0  # seconds between renewals (and between a standby's attempts)
+GATEWAY_TTL = 8.0  # seconds a gateway lease lives without renewal
+GATEWAY_EVERY = 2.0  # seconds between renewals (and between a standby's attempts)
 
 
 class GatewaySwitch(Protocol):

@@ -27,8 +27,9 @@ from bot.commands.permissions import Permissions
 from bot.config import ChatFeedsConfig
 from bot.domain.errors import CommandError
 from bot.domain.models import CommandContext, NewsItem, Reply, ReplyField, ReplyItem
+from bot.domain.records import ChatFeed, FeedState
 from bot.domain.timeutil import format_age, format_duration
-from bot.ports import ChatFeed, Clock, FeedCheck, FeedState, FeedTester, Store
+from bot.ports import Clock, FeedCheck, FeedStore, FeedTester
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -69,7 +70,7 @@ class FeedHandlers:
     def __init__(
         self,
         *,
-        store: Store,
+        store: FeedStore,
         catalog: Catalog,
         tester: FeedTester | None,
         permissions: Permissions,
@@ -243,12 +244,17 @@ class FeedHandlers:
         return tuple(out)
 
     def help(self, topic: str | None = None) -> Reply:
-        keys = [f"feed {topic}"] if topic else [f"feed {k}" for k in msg.FEED_SUBCOMMANDS]
-        items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
-        return Reply(
-            title=msg.FEED_HELP_TITLE,
-            text=msg.DENIED_FEEDS.replace("Only admins can manage feeds: ", "Admins only: "),
-            items=items,
-            private=True,
-            fields=(ReplyField("Limit", f"{self.config.limit_per_workspace} feeds per workspace"),),
-        )
+        return feed_help(topic, limit=self.config.limit_per_workspace)
+
+
+def feed_help(topic: str | None = None, *, limit: int | None = None) -> Reply:
+    """/feed help [COMMAND] (also /watch help feed); ``limit``: the feeds a workspace may have."""
+    keys = [f"feed {topic}"] if topic else [f"feed {k}" for k in msg.FEED_SUBCOMMANDS]
+    items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
+    return Reply(
+        title=msg.FEED_HELP_TITLE,
+        text=msg.DENIED_FEEDS.replace("Only admins can manage feeds: ", "Admins only: "),
+        items=items,
+        private=True,
+        fields=(ReplyField("Limit", f"{limit} feeds per workspace"),) if limit is not None else (),
+    )

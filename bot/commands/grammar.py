@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Final, Literal
 
 from bot.commands import messages as msg
+from bot.commands import spec
 from bot.commands.args import Token, iter_tokens, query_text
 from bot.commands.options import OptionChange, OptionError, parse_options
 from bot.config import WATCHLIST_NAME
@@ -332,7 +333,7 @@ def parse_watch(text: str) -> Command:
             word = args[0].text.lower().lstrip("/")
             if word == "feed":
                 return FeedHelpCmd()
-            topic = word if word in ("quote", "news") else _subcommand(word)
+            topic = word if word in spec.SINGLE_NAMES else _subcommand(word)
         return HelpCmd(topic)
     if key in ("list", "subscriptions", "status"):
         _no_more(args, key)
@@ -390,15 +391,15 @@ def parse(command: str, text: str) -> Command:
     except UsageError:
         raise
     except CommandError as exc:  # the tokenizer's (an unclosed quote): show the command's usage
-        usage = command if command in ("quote", "news") else "feed help" if command == "feed" else None
+        usage = command if command in spec.SINGLE_NAMES else "feed help" if command == "feed" else None
         raise UsageError(str(exc), usage) from None
     raise UsageError(msg.NO_COMMAND.format(command=str(command)[:20]))
 
 
 # ---------------------------------------------------------------- /feed
 
-FEED_NAME_MAX: Final = 64
-MAX_URL: Final = 2000
+FEED_NAME_MAX: Final = spec.FEED_NAME_MAX
+MAX_URL: Final = spec.FEED_URL_MAX
 _FEED_NAME: Final = re.compile(r"^[\w][\w .&()'’-]*$")
 _SLACK_LINK: Final = re.compile(r"^<([^<>|]+)(?:\|[^<>]*)?>$")
 

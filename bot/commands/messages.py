@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
+from bot.commands import spec
 from bot.domain.timeutil import format_age, format_duration
 
 # ---------------------------------------------------------------- usage
@@ -99,31 +100,18 @@ USAGE: Final[dict[str, tuple[str, str]]] = {
     "feed help": ("/feed help [COMMAND]", "this help, or one command's"),
 }
 
-FEED_SUBCOMMANDS: Final = ("add", "list", "remove", "test", "help")
-FEED_HELP_TITLE: Final = "How to use /feed"
+FEED_SUBCOMMANDS: Final = spec.FEED_SUBCOMMANDS  # declared with the commands
+WATCH_SUBCOMMANDS: Final = spec.WATCH_SUBCOMMANDS
 
-WATCH_SUBCOMMANDS: Final = (
-    "list",
-    "show",
-    "create",
-    "add",
-    "remove",
-    "delete",
-    "query",
-    "subscribe",
-    "options",
-    "unsubscribe",
-    "subscriptions",
-    "mute",
-    "unmute",
-    "test",
-    "status",
-    "help",
-)
 
-HELP_TITLE: Final = "How to use /watch"
-QUOTE_HELP_TITLE: Final = "How to use /quote"
-NEWS_HELP_TITLE: Final = "How to use /news"
+def help_title(command: str) -> str:
+    return f"How to use /{command}"
+
+
+HELP_TITLE: Final = help_title("watch")
+QUOTE_HELP_TITLE: Final = help_title("quote")
+NEWS_HELP_TITLE: Final = help_title("news")
+FEED_HELP_TITLE: Final = help_title("feed")
 ERROR_TITLE: Final = "That did not work"
 DENIED_TITLE: Final = "Not allowed"
 
@@ -134,6 +122,28 @@ def usage_line(
     """The (form, description) usage pair for a command or /watch subcommand."""
     form, what = USAGE[key]
     return form, what.format(max_quote=max_quote, default_news=default_news, max_news=max_news)
+
+
+# ---------------------------------------------------------------- what the command runner answers
+
+STARTING: Final = "marketbot is still starting up; try again in a minute."
+NEEDS_MANAGE: Final = (
+    "Changing watchlists and subscriptions needs the Manage Channels permission in this server. "
+    "Ask someone who has it, or a server admin can grant it to your role."
+)
+OUT_OF_DATE: Final = (
+    "This command's definition is out of date in Discord; marketbot updates it when it restarts. "
+    "Try again in a minute."
+)
+FAILED_SOMEHOW: Final = "Something went wrong running that command; the error was logged for the bot's admin."
+
+
+def took_too_long(command: str) -> str:
+    return f"/{command} took too long to answer; try again in a minute."
+
+
+def failed(command: str) -> str:
+    return f"Something went wrong running /{command}; the error was logged for the bot's admin."
 
 
 # ---------------------------------------------------------------- input errors
@@ -630,8 +640,16 @@ def no_such_feed(name: str, names: Sequence[str]) -> str:
     return f"There is no feed called {name!r} here. Feeds: {shown}."
 
 
+def _items(n: int) -> str:
+    return "no items yet" if n == 0 else "1 item" if n == 1 else f"{n} items"
+
+
 def feed_added(name: str, url: str, every: str, items: int) -> str:
-    return f"{name} ({url}) is polled every {every}; it has {items} items now. New ones reach matching watchlists."
+    return (
+        f"{name} ({url}) is polled every {every}; it has {_items(items) if items else 'no items yet'}"
+        f"{' now' if items else ''}. "
+        "New ones reach matching watchlists."
+    )
 
 
 def feed_removed(name: str, url: str) -> str:
@@ -639,7 +657,10 @@ def feed_removed(name: str, url: str) -> str:
 
 
 def feed_test_summary(title: str, items: int, shown: int) -> str:
-    return f"{title}: {items} items, the {shown} newest below (nothing was added)."
+    if items == 0:
+        return f"{title}: a valid feed with no items yet; new ones will be polled (nothing was added)."
+    newest = "below" if items == 1 else f"the {shown} newest below"
+    return f"{title}: {_items(items)}, {newest} (nothing was added)."
 
 
 def would_match(names: Sequence[str]) -> str:

@@ -17,7 +17,7 @@ from bot.domain.errors import BotError
 from bot.domain.models import Attachment, CommandContext, Quote, Reply, ReplyItem, Story
 from bot.domain.rules.symbols import SymbolDirectory
 from bot.domain.timeutil import format_age
-from bot.ports import ChartSource, Clock, QuoteSource, Store
+from bot.ports import ChartSource, Clock, NewsStore, QuoteSource
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class QuoteNewsHandlers:
     def __init__(
         self,
         *,
-        store: Store,
+        store: NewsStore,
         quotes: QuoteSource,
         charts: ChartSource | None,
         directory: SymbolDirectory,

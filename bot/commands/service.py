@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+from zoneinfo import ZoneInfo
 
-from bot.commands import grammar
+from bot.commands import grammar, spec
 from bot.commands import messages as msg
 from bot.commands.args import normalize
-from bot.commands.feeds import FeedHandlers
+from bot.commands.feeds import FeedHandlers, feed_help
 from bot.commands.grammar import (
     Command,
     DeleteCmd,
@@ -43,12 +45,12 @@ from bot.commands.grammar import (
 from bot.commands.options import complete_sessions
 from bot.commands.permissions import PermissionDenied, Permissions
 from bot.commands.quote_news import QuoteNewsHandlers
-from bot.commands.watch import WatchHandlers
-from bot.config import BotConfig
+from bot.commands.watch import WatchHandlers, WatchStore
+from bot.config import ChatFeedsConfig, CommandsConfig
 from bot.domain.errors import BotError
 from bot.domain.models import CommandContext, Reply, ReplyField, ReplyItem
 from bot.domain.rules.symbols import SymbolDirectory
-from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource, Store
+from bot.ports import ChartSource, Clock, CommandName, CompleteKind, FeedTester, QuoteSource
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -68,11 +70,12 @@ def _usage_kwargs() -> dict[str, int]:
 
 
 def help_reply(topic: str | None = None) -> Reply:
-    """/watch help, /watch help COMMAND, or the usage of /quote or /news."""
-    if topic in ("quote", "news"):
+    """/watch help, /watch help COMMAND, the usage of /quote or /news, or /feed's help."""
+    if topic == spec.FEED.name:
+        return feed_help()
+    if topic in spec.SINGLE_NAMES:
         form, what = msg.usage_line(topic, **_usage_kwargs())
-        title = msg.QUOTE_HELP_TITLE if topic == "quote" else msg.NEWS_HELP_TITLE
-        return Reply(title=title, items=(ReplyItem(text=form, detail=what),), private=True)
+        return Reply(title=msg.help_title(topic), items=(ReplyItem(text=form, detail=what),), private=True)
     keys = [topic] if topic else list(msg.WATCH_SUBCOMMANDS)
     items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
     needs_items = topic in (None, "create", "add", "remove")
@@ -84,7 +87,7 @@ def error_reply(
 ) -> Reply:
     """A private error: what went wrong, and the usage line of the command concerned."""
     fields: tuple[ReplyField, ...] = ()
-    key = usage or (command if command in ("quote", "news") else None)
+    key = usage or (command if command in spec.SINGLE_NAMES else None)
     if key is not None:
         form, what = msg.usage_line(key, **_usage_kwargs())
         fields = (ReplyField("Usage", f"{form} - {what}"),)
@@ -120,28 +123,40 @@ async def answer(dispatch: Dispatch, ctx: CommandContext, command: CommandName, 
         return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
 
 
+@dataclass(frozen=True, slots=True)
+class CommandOptions:
+    """The configuration the commands read: admins, ``commands:`` and ``chat_feeds:`` options,
+    the quote timeout (``market.quote_timeout``) and the bot's time zone."""
+
+    admins: tuple[str, ...]
+    commands: CommandsConfig
+    chat_feeds: ChatFeedsConfig
+    quote_timeout: float
+    tz: ZoneInfo
+
+
 class CommandService:
     """/quote, /news, /watch and /feed for every platform (implements ``bot.ports.CommandHandler``)."""
 
     def __init__(
         self,
-        store: Store,
+        store: WatchStore,
         catalog: Catalog,
         quotes: QuoteSource,
         charts: ChartSource | None,
         directory: SymbolDirectory,
-        config: BotConfig,
+        options: CommandOptions,
         clock: Clock,
         feeds: FeedTester | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.directory = directory
-        self.config = config
+        self.options = options
         self.permissions = Permissions(
-            admins=config.admins, restrict_to_admins=config.commands.restrict_to_admins
+            admins=options.admins, restrict_to_admins=options.commands.restrict_to_admins
         )
-        quote_timeout = config.market.quote_timeout + 2.0
+        quote_timeout = options.quote_timeout + 2.0
         self.market = QuoteNewsHandlers(
             store=store,
             quotes=quotes,
@@ -156,9 +171,9 @@ class CommandService:
             catalog=catalog,
             directory=directory,
             permissions=self.permissions,
-            limits=config.commands,
+            limits=options.commands,
             clock=clock,
-            tz=config.tz,
+            tz=options.tz,
         )
 
         self.feeds = FeedHandlers(
@@ -166,9 +181,9 @@ class CommandService:
             catalog=catalog,
             tester=feeds,
             permissions=self.permissions,
-            config=config.chat_feeds,
+            config=options.chat_feeds,
             clock=clock,
-            tz=config.tz,
+            tz=options.tz,
         )
 
     def use_directory(self, directory: SymbolDirectory) -> None:

@@ -24,7 +24,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.commands import messages as msg
@@ -58,10 +58,16 @@ from bot.domain.models import (
     SubscriptionOptions,
     Watchlist,
 )
+from bot.domain.records import SubscriptionSpec
 from bot.domain.rules import Matcher, compile_matcher, parse_query, validate_watchlist
 from bot.domain.rules.symbols import SymbolDirectory
 from bot.domain.timeutil import format_duration
-from bot.ports import Clock, Store, SubscriptionSpec
+from bot.ports import Clock, FeedStore, NewsStore, OutboxStore, SubscriptionStore, WatchlistStore
+
+
+class WatchStore(FeedStore, NewsStore, OutboxStore, SubscriptionStore, WatchlistStore, Protocol):
+    """The store capabilities /watch uses (and so the command service, which hands it on)."""
+
 
 if TYPE_CHECKING:
     from bot.catalog import Catalog
@@ -131,7 +137,7 @@ class WatchHandlers:
     def __init__(
         self,
         *,
-        store: Store,
+        store: WatchStore,
         catalog: Catalog,
         directory: SymbolDirectory,
         permissions: Permissions,

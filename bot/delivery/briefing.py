@@ -32,7 +32,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import BriefingConfig
 from bot.delivery.compose import in_quiet_hours
 from bot.delivery.escape import clean_alert
 from bot.domain.models import (
@@ -46,13 +46,28 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
+from bot.domain.records import OutboxEntry, OutboxStatus
 from bot.domain.rules import Matcher, TermKind, parse_query, parse_term
 from bot.domain.rules.query import iter_terms
 from bot.domain.stories import ClusterIndex
 from bot.domain.timeutil import as_utc, format_duration
-from bot.ports import Clock, Job, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
+from bot.ports import (
+    Clock,
+    Job,
+    MarkerStore,
+    NewsStore,
+    OutboxStore,
+    QuoteSource,
+    SubscriptionStore,
+    TradingCalendar,
+)
 
 log = logging.getLogger(__name__)
+
+
+class BriefingStore(MarkerStore, NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities briefings use."""
+
 
 EXCHANGE_NAMES = {"XNYS": "NYSE", "XNAS": "Nasdaq", "XTSE": "TSX", "XLON": "LSE", "XTKS": "TSE"}
 # exchange_calendars' short holiday names -> the names the exchange itself uses
@@ -323,22 +338,22 @@ class BriefingService:
 
     def __init__(
         self,
-        store: Store,
+        store: BriefingStore,
         catalog: WatchlistCatalog,
         quotes: QuoteSource,
         calendar: TradingCalendar,
-        config: BotConfig,
+        briefing: BriefingConfig,
         clock: Clock,
         *,
+        tz: ZoneInfo,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._config = config
-        self._cfg = config.briefing
-        self._tz = config.tz
+        self._cfg = briefing
+        self._tz = tz
         self._clock = clock
         self._on_queued = on_queued
         hour, minute = (int(p) for p in self._cfg.time.split(":"))

@@ -13,13 +13,21 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import DeliveryConfig
 from bot.delivery.compose import compose_digest, compose_late, in_quiet_hours
 from bot.domain.models import Alert, Subscription
-from bot.ports import Clock, OutboxEntry, Store
+from bot.domain.records import OutboxEntry
+from bot.ports import Clock, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class DigestStore(OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities the held-alert releaser uses."""
+
 
 # Alerts that mean something on their own keep their shape when released (a briefing in a digest
 # would lose its content); stories fold into the digest; a follow-up of a held story is redundant.
@@ -29,11 +37,10 @@ _STANDALONE = frozenset({"briefing", "move"})
 class HeldReleaser:
     """Releases held alerts whose hold has ended, as one digest per subscription."""
 
-    def __init__(self, store: Store, config: BotConfig, clock: Clock) -> None:
+    def __init__(self, store: DigestStore, delivery: DeliveryConfig, clock: Clock, *, tz: ZoneInfo) -> None:
         self._store = store
-        self._config = config
-        self._cfg = config.delivery
-        self._tz = config.tz
+        self._cfg = delivery
+        self._tz = tz
         self._clock = clock
         self.stats: Counter[str] = Counter()
 

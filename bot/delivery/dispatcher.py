@@ -50,16 +50,22 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from bot.config import BotConfig
+from bot.config import DeliveryConfig
 from bot.delivery.compose import edited_key
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import MessageRef, Subscription
+from bot.domain.records import OutboxEntry, PlatformPause
 from bot.logs import bind_trace
-from bot.ports import AuthProbe, ChatAdapter, Clock, OutboxEntry, PlatformPause, Store
+from bot.ports import AuthProbe, ChatAdapter, Clock, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class DispatchStore(OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities the dispatcher uses."""
+
 
 MAX_LIMITERS = 10_000
 CLAIM_DUTY = 4.0  # the next claim starts no sooner than this many times the last claim's duration
@@ -148,9 +154,9 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: DispatchStore,
         adapters: Mapping[str, ChatAdapter],
-        config: BotConfig,
+        delivery: DeliveryConfig,
         clock: Clock,
         worker_id: str,
         *,
@@ -160,7 +166,7 @@ class Dispatcher:
     ) -> None:
         self._store = store
         self._adapters = dict(adapters)
-        self._cfg = config.delivery
+        self._cfg = delivery
         self._clock = clock
         self.worker_id = worker_id
         self._sleep: Sleep = sleep or asyncio.sleep

@@ -29,9 +29,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import MoveAlertsConfig
 from bot.delivery.briefing import WatchlistCatalog, clock_time, hold_reason, short_day, watchlist_symbols
 from bot.delivery.escape import clean_alert
 from bot.domain.format import format_price
@@ -45,10 +46,25 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
+from bot.domain.records import OutboxEntry, OutboxStatus
 from bot.domain.timeutil import as_utc
-from bot.ports import Clock, Job, OutboxEntry, OutboxStatus, QuoteSource, Store, TradingCalendar
+from bot.ports import (
+    Clock,
+    Job,
+    MarkerStore,
+    NewsStore,
+    OutboxStore,
+    QuoteSource,
+    SubscriptionStore,
+    TradingCalendar,
+)
 
 log = logging.getLogger(__name__)
+
+
+class MoveStore(MarkerStore, NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities move alerts use."""
+
 
 BATCH_SIZE = 50  # symbols per QuoteSource call (Yahoo's quote endpoint takes about 50 per request)
 WHY_SCAN = 25  # recent stories per ticker read to find the latest one the watchlist matched
@@ -128,13 +144,14 @@ class MoveMonitor:
 
     def __init__(
         self,
-        store: Store,
+        store: MoveStore,
         catalog: WatchlistCatalog,
         quotes: QuoteSource,
         calendar: TradingCalendar,
-        config: BotConfig,
+        move_alerts: MoveAlertsConfig,
         clock: Clock,
         *,
+        tz: ZoneInfo,
         on_queued: Callable[[], None] | None = None,
         batch_size: int = BATCH_SIZE,
     ) -> None:
@@ -142,8 +159,8 @@ class MoveMonitor:
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._cfg = config.move_alerts
-        self._tz = config.tz
+        self._cfg = move_alerts
+        self._tz = tz
         self._clock = clock
         self._on_queued = on_queued
         self._batch = max(1, batch_size)

@@ -28,14 +28,20 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
 from bot.delivery.escape import clean_alert
 from bot.domain.models import Alert, ChannelRef
-from bot.ports import Clock, OutboxEntry, Store
+from bot.domain.records import OutboxEntry
+from bot.ports import Clock, FeedStore, MarkerStore, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class NoticeStore(FeedStore, MarkerStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities operator notices use."""
+
 
 MAX_LISTED = 10
 MAX_PER_DAY = 20
@@ -58,15 +64,17 @@ class Notices:
 
     def __init__(
         self,
-        store: Store,
-        config: BotConfig,
+        store: NoticeStore,
+        notify: Sequence[str],
         clock: Clock,
         *,
+        tz: ZoneInfo,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
+        """``notify`` is the config's ``notify`` channels (``slack:C…``), ``tz`` the bot's time zone."""
         self._store = store
-        self._targets = [ChannelRef.parse(c) for c in config.notify]
-        self._tz = config.tz
+        self._targets = [ChannelRef.parse(c) for c in notify]
+        self._tz = tz
         self._clock = clock
         self.on_queued = on_queued
         self._lock = asyncio.Lock()

@@ -40,8 +40,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig
+from bot.config import DeliveryConfig
 from bot.delivery.compose import (
     channel_story_key,
     compose_followup,
@@ -66,10 +67,16 @@ from bot.domain.models import (
     TickerLine,
     TradingSession,
 )
+from bot.domain.records import ChatFeed, OutboxEntry, OutboxStatus
 from bot.domain.rules import Matcher
-from bot.ports import ChatFeed, Clock, MarketCalendar, OutboxEntry, OutboxStatus, QuoteSource, Store
+from bot.ports import Clock, MarketCalendar, NewsStore, OutboxStore, QuoteSource, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+class PipelineStore(NewsStore, OutboxStore, SubscriptionStore, Protocol):
+    """The store capabilities the alert pipeline uses."""
+
 
 RESUME_BATCH = 500  # hand-offs finished per resume() round
 
@@ -124,25 +131,44 @@ def _workspace_of(sub: Subscription) -> str | None:
     return sub.scope if sub.scope != "config" else None
 
 
+def _match_stories(
+    matcher: Matcher, stories: Sequence[Story], subs: Mapping[tuple[str, str], object]
+) -> tuple[dict[tuple[str, str], frozenset[str]], list[tuple[Story, tuple[str, ...], tuple[Match, ...]]]]:
+    """Each story's detected tickers and its Matches for the subscribed watchlists (runs in a
+    worker thread: the matcher is immutable), with every watchlist's tickers by (scope, name)."""
+    wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
+    subscribed = matcher.mask(lambda scope, name: (scope, name.lower()) in subs)
+    out = []
+    for story in stories:
+        result = matcher.match(story.title, story.summary)
+        out.append((story, tuple(result.tickers), result.matches_in(subscribed)))
+    return wl_tickers, out
+
+
 class AlertPipeline:
     """Turns matches into outbox rows, one per (story, channel), honouring each subscription's options."""
 
     def __init__(
         self,
-        store: Store,
+        store: PipelineStore,
         catalog: MatcherSource,
         quotes: QuoteSource,
         calendar: MarketCalendar,
-        config: BotConfig,
+        delivery: DeliveryConfig,
         clock: Clock,
+        *,
+        tz: ZoneInfo,
+        max_age: float,
     ) -> None:
+        """``delivery`` is the ``delivery:`` options, ``tz`` the bot's time zone and ``max_age``
+        (``ingest.max_age``, seconds) how old a story may be and still be alerted."""
         self._store = store
         self._catalog = catalog
         self._quotes = quotes
         self._calendar = calendar
-        self._config = config
-        self._cfg = config.delivery
-        self._tz = config.tz
+        self._cfg = delivery
+        self._max_age = timedelta(seconds=max_age)
+        self._tz = tz
         self._clock = clock
         self.stats: Counter[str] = Counter()
         self._late: set[asyncio.Task[None]] = set()
@@ -175,21 +201,20 @@ class AlertPipeline:
         """``process`` without the hand-off bookkeeping: (rows queued, stories still deciding)."""
         now = self._clock.now()
         matcher = self._catalog.matcher
-        wl_tickers = {(w.scope, w.name.lower()): frozenset(w.tickers) for w in matcher.watchlists}
         subs = await self._subscriptions_by_watchlist()
-        subscribed = matcher.mask(lambda scope, name: (scope, name.lower()) in subs)
+        # CPU-bound (10,000 watchlists, stories by the hundred): in a worker thread, so chat
+        # commands and the loop's other work go on meanwhile
+        wl_tickers, matched = await asyncio.to_thread(_match_stories, matcher, stories, subs)
         session: TradingSession | None = None
         session_known = False
         planned: list[_Planned] = []
         confined = await self._confined(stories)
-        for story in stories:
+        for story, detected, matches in matched:
             allowed = confined.get(story.id)
-            result = matcher.match(story.title, story.summary)
-            detected = tuple(result.tickers)
             if detected != tuple(story.tickers):
                 await self._store.set_story_tickers(story.id, detected)
             channels: dict[ChannelRef, dict[int, _Member]] = {}
-            for m in result.matches_in(subscribed):
+            for m in matches:
                 for sub in subs.get((m.scope, m.watchlist.lower()), ()):
                     if sub.state == "broken":
                         self._count("skipped_broken", sub, story, f"subscription broken: {sub.broken_reason}")
@@ -609,7 +634,7 @@ class AlertPipeline:
 
     async def _resume_stories(self, story_ids: list[str], now: datetime) -> int:
         found = await self._store.get_stories(story_ids)
-        cutoff = now - timedelta(seconds=self._config.ingest.max_age)
+        cutoff = now - self._max_age
         stale = [s for s in found if s.first_seen_at < cutoff]
         gone = set(story_ids) - {s.id for s in found}
         if stale:
@@ -617,7 +642,7 @@ class AlertPipeline:
                 "%d stories were stored but not alerted before the bot stopped, more than %s ago; "
                 "too old to alert now (ingest.max_age)",
                 len(stale),
-                timedelta(seconds=self._config.ingest.max_age),
+                self._max_age,
             )
         if stale or gone:
             await self._store.finish_handoffs(sorted(gone | {s.id for s in stale}), kind="story")

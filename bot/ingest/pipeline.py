@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 
 from bot.config import IngestConfig
 from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.records import FeedSpec, Handoff, HandoffKind, IngestBatch
 from bot.domain.stories import ClusterIndex, Entities, canonical_url, story_id_for
 from bot.logs import traced
-from bot.ports import Clock, FeedSpec, Handoff, HandoffKind, IngestBatch, Store
+from bot.ports import Clock, NewsStore
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Ingestor:
 
     def __init__(
         self,
-        store: Store,
+        store: NewsStore,
         *,
         config: IngestConfig,
         clock: Clock,

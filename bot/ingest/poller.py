@@ -27,12 +27,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from bot.cluster import FeedShare
 from bot.config import IngestConfig
 from bot.domain.errors import SourceError, StoreError
 from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.records import FeedState, HandoffKind
 from bot.domain.timeutil import SystemClock, format_duration
 from bot.ingest.articles import ArticleLeads, trafilatura_available
 from bot.ingest.fetcher import Fetcher, FetchResult
@@ -40,9 +41,14 @@ from bot.ingest.normalize import items_from_feed
 from bot.ingest.parser import html_instead_of_feed, parse_feed
 from bot.ingest.pipeline import FeedItems, Ingestor, IngestResult
 from bot.ingest.sources import FeedSource
-from bot.ports import Clock, FeedState, HandoffKind, Job, JobHost, Store
+from bot.ports import Clock, FeedStore, Job, JobHost, NewsStore
 
 log = logging.getLogger(__name__)
+
+
+class PollStore(FeedStore, NewsStore, Protocol):
+    """The store capabilities polling uses: feed state, and stored news for the ingestor."""
+
 
 OnStories = Callable[[list[Story]], Awaitable[None]]
 # (story id, the outlet that also reported it): delivery edits or threads "also reported by"
@@ -161,6 +167,17 @@ class _Polled:
         return "200"
 
 
+def _maybe_overdue(state: FeedState, by: datetime) -> bool:
+    """Whether another replica's claim on this feed may succeed (``claim_due_feeds`` with ``by``).
+
+    False when the feed's known next poll is after ``by``, or it was never polled (only its
+    owner takes those); a backing-off feed (due when its backoff ends) is left to the database.
+    """
+    if state.consecutive_failures:
+        return True
+    return state.next_poll_at is not None and state.next_poll_at <= by
+
+
 class Poller:
     """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
 
@@ -173,7 +190,7 @@ class Poller:
     def __init__(
         self,
         *,
-        store: Store,
+        store: PollStore,
         sources: SourceProvider | Sequence[FeedSource],
         config: IngestConfig | None = None,
         fetcher: Fetcher | None = None,
@@ -386,7 +403,12 @@ class Poller:
             # the database decides (another replica may have polled it): the owner polls it when
             # due, allowing for the tick's jitter; another replica only once it is an interval late
             interval = timedelta(seconds=max(30, int(src.spec.interval)))
-            due_by = now + interval * 0.15 if self.share.owns(feed_id) else now - interval
+            owner = self.share.owns(feed_id)
+            if not owner and not _maybe_overdue(state, now - interval):
+                # its claim would be refused: the store's copy (re-read every REFRESH_INTERVAL, and
+                # its next poll only ever moves later) says the owner polled it within an interval
+                return None
+            due_by = now + interval * 0.15 if owner else now - interval
             claimed = await self._claim([src], now=now, due_by=due_by)
             if not claimed:
                 return None
@@ -835,7 +857,7 @@ class Poller:
         )
 
 
-async def enable_feed(store: Store, feed_id: str) -> FeedState | None:
+async def enable_feed(store: FeedStore, feed_id: str) -> FeedState | None:
     """Clear a feed's disabled reason and failure count so that it is polled again."""
     state = await store.get_feed(feed_id)
     if state is None:

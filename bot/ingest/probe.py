@@ -54,13 +54,7 @@ class FeedProbe:
                 fetched_at=fetched_at,
                 summary_chars=self.summary_chars,
             )
-            if not items:
-                return FeedCheck(
-                    url,
-                    result.final_url,
-                    title=parsed.title,
-                    error="the feed has no items yet: try again later",
-                )
+            # a well-formed feed with no items yet (a new blog, a quiet filter) is still a feed
             newest = sorted(items, key=lambda i: i.published_at, reverse=True)
             return FeedCheck(url, result.final_url, title=parsed.title, items=tuple(newest))
 

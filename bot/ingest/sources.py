@@ -15,7 +15,8 @@ from urllib.parse import quote, urlsplit
 
 from bot.config import BotConfig
 from bot.domain.models import Watchlist
-from bot.ports import ChatFeed, FeedOrigin, FeedSpec, NewsSource
+from bot.domain.records import ChatFeed, FeedOrigin, FeedSpec
+from bot.ports import NewsSource
 
 _QUERY_TICKER = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:[.-][A-Za-z0-9]{1,4})?)\b")
 

@@ -35,7 +35,7 @@ from typing import Any, Final, Protocol
 import aiohttp
 
 import bot
-from bot.config import BotConfig, watchlist_warnings
+from bot.config import BotConfig, SymbolsConfig, watchlist_warnings
 from bot.domain.errors import BotError, ValidationError
 from bot.domain.rules.query import canonical_symbol
 from bot.domain.rules.symbols import NameRefresh, SymbolDirectory, SymbolName
@@ -274,13 +274,19 @@ class SymbolNames:
     def __init__(
         self,
         store: SymbolNameStore,
-        config: BotConfig,
+        symbols: SymbolsConfig,
         *,
+        aliases: Mapping[str, Sequence[str]],
+        contact: str | None,
         clock: Clock,
         quotes: CompanyNameSource | None = None,
     ) -> None:
+        """``symbols`` is the ``symbols:`` options, ``aliases`` the config's ticker aliases and
+        ``contact`` ``ingest.contact`` (SEC asks requests to name their operator)."""
         self.store = store
-        self.config = config
+        self._cfg = symbols
+        self._aliases = aliases
+        self._contact = contact
         self.clock = clock
         self.quotes = quotes
         self._lock = asyncio.Lock()
@@ -288,7 +294,7 @@ class SymbolNames:
     async def directory(self) -> SymbolDirectory:
         """The directory from the bundled index, the stored names and the config's aliases."""
         stored = await self.store.symbol_names()
-        return await asyncio.to_thread(build_directory, stored, self.config.aliases)
+        return await asyncio.to_thread(build_directory, stored, self._aliases)
 
     async def refresh(self, symbols: Sequence[str], *, force: bool = False) -> RefreshReport:
         """Fetch what is due: SEC's list (daily) and quote names of ``symbols`` (weekly);
@@ -303,11 +309,11 @@ class SymbolNames:
             return RefreshReport(tuple(lines), changed)
 
     async def _refresh_sec(self, force: bool) -> tuple[str, bool]:
-        cfg = self.config.symbols
+        cfg = self._cfg
         url = cfg.directory_url
         if url is None:
             return "SEC company list: off (symbols.directory_url: false); using the bundled index", False
-        contact = self.config.ingest.contact
+        contact = self._contact
         if not contact:
             return (
                 "SEC company list: not fetched - SEC blocks requests that name no operator; set "
@@ -352,7 +358,7 @@ class SymbolNames:
         return f"SEC company list: fetched {status}; {changes:,} names added or removed", changes > 0
 
     async def _refresh_quotes(self, symbols: Sequence[str], force: bool) -> tuple[str, bool]:
-        cfg = self.config.symbols
+        cfg = self._cfg
         if not cfg.quote_names or self.quotes is None:
             return "quote names: off", False
         wanted = sorted({s for s in symbols if s})

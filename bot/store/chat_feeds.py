@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain.cluster import CATALOG_VERSION
-from bot.ports import ChatFeed, ChatFeedAdd
+from bot.domain.records import ChatFeed, ChatFeedAdd
 from bot.store import schema as t
 from bot.store.base import StoreBase
 

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.domain.cluster import Lease, Replica
-from bot.ports import FeedState
+from bot.domain.records import FeedState
 from bot.store import schema as t
 from bot.store.base import StoreBase
 from bot.store.news import feed_state

@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 
 from bot.domain.errors import StoreError
 from bot.domain.models import NewsItem, Story, StorySource
-from bot.ports import FeedSpec, FeedState, Handoff, HandoffKind, IngestBatch
+from bot.domain.records import FeedSpec, FeedState, Handoff, HandoffKind, IngestBatch
 from bot.store import schema as t
 from bot.store.base import StoreBase
 
@@ -165,8 +165,8 @@ class NewsStore(StoreBase):
                 if spec.enabled and not old.enabled:
                     values.update(disabled_reason=None, consecutive_failures=0, next_poll_at=None)
                 await conn.execute(sa.update(t.feeds).where(t.feeds.c.id == spec.id).values(**values))
-            if inserts:
-                await conn.execute(sa.insert(t.feeds), inserts)
+            if inserts:  # replicas starting together insert the same feeds: the first one wins
+                await conn.execute(self.insert_ignore(t.feeds, ["id"]), inserts)
             wanted = {f.id for f in feeds}
             stale = [
                 fid for fid, r in existing.items() if fid not in wanted and r.origin in origins and r.active

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from bot.domain.codec import alert_from_dict, alert_to_dict
 from bot.domain.models import Alert, ChannelRef, MessageRef
-from bot.ports import ChannelStats, HeldRelease, OutboxEntry, OutboxStatus
+from bot.domain.records import ChannelStats, HeldRelease, OutboxEntry, OutboxStatus
 from bot.store import schema as t
 from bot.store.base import StoreBase
 

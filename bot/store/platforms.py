@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.ports import PlatformPause
+from bot.domain.records import PlatformPause
 from bot.store import schema as t
 from bot.store.base import StoreBase
 

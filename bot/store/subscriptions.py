@@ -12,7 +12,7 @@ from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.codec import options_from_dict, options_to_dict
 from bot.domain.errors import ValidationError
 from bot.domain.models import ChannelRef, Subscription, SubscriptionOptions, Watchlist
-from bot.ports import SubscriptionSpec
+from bot.domain.records import SubscriptionSpec
 from bot.store import schema as t
 from bot.store.base import StoreBase
 

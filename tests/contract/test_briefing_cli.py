@@ -17,9 +17,9 @@ import pytest
 from bot.catalog import Catalog
 from bot.config import parse_config
 from bot.domain.models import Story
+from bot.domain.records import IngestBatch
 from bot.domain.timeutil import ManualClock
 from bot.market.symbols import load_directory
-from bot.ports import IngestBatch
 from bot.store import open_store
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
 from tests.unit.delivery.market_world import WATCHLISTS, et, story

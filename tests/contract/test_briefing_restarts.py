@@ -21,8 +21,8 @@ import pytest
 
 from bot.delivery.briefing import briefing_key
 from bot.domain.models import Alert, SubscriptionOptions
+from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
-from bot.ports import SubscriptionSpec
 from bot.store import open_store
 from tests.fakes.yahoo_server import YahooFake
 from tests.unit.delivery.market_world import SLACK_A, WATCHLISTS, close_world, et, make_world
@@ -199,7 +199,7 @@ async def main(url, yahoo, at, cache):
         catalog = Catalog(store=store, config_watchlists=cfg.domain_watchlists(), directory=load_directory())
         await catalog.reload()
         async with YahooQuoteSource(cfg.market, calendar, yahoo_url=yahoo, clock=clock, cache_dir=Path(cache)) as q:
-            service = BriefingService(store, catalog, q, calendar, cfg, clock)
+            service = BriefingService(store, catalog, q, calendar, cfg.briefing, clock, tz=cfg.tz)
             print("ready", flush=True)
             sys.stdin.readline()  # the go signal: both processes start their catch-up together
             print(await service.catch_up(), flush=True)

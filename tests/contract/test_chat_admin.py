@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
@@ -55,7 +56,9 @@ async def service(
 ) -> CommandService:
     catalog = Catalog(store=sqlite_store, config_watchlists=config.domain_watchlists(), directory=directory)
     await catalog.reload()
-    return CommandService(sqlite_store, catalog, MemoryQuotes(clock), None, directory, config, clock)
+    return CommandService(
+        sqlite_store, catalog, MemoryQuotes(clock), None, directory, command_options(config), clock
+    )
 
 
 # ---------------------------------------------------------------- Slack

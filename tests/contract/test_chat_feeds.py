@@ -17,18 +17,19 @@ from typing import Any
 import aiohttp.abc
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
 from bot.domain.models import ChannelRef, Quote, SubscriptionOptions
+from bot.domain.records import SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.probe import FeedProbe
 from bot.market.symbols import load_directory
-from bot.ports import SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.discord_server import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss
@@ -119,7 +120,14 @@ async def service(
         config.ingest, allow_networks=config.chat_feeds.allow_networks, resolver=resolver
     ) as f:
         yield CommandService(
-            sqlite_store, catalog, NoQuotes(), None, directory, config, clock, feeds=FeedProbe(f, clock=clock)
+            sqlite_store,
+            catalog,
+            NoQuotes(),
+            None,
+            directory,
+            command_options(config),
+            clock,
+            feeds=FeedProbe(f, clock=clock),
         )
 
 
@@ -158,6 +166,21 @@ async def says(
     result = await fake.slash_command(command, text, user=user)
     [answer] = await result.wait_responses(1)
     return answer.visible, answer.ephemeral
+
+
+async def test_a_valid_feed_without_items_yet_can_be_added(
+    fake_slack: FakeSlack, slack: SlackAdapter, sqlite_store: SqlStore, host: FeedHost
+) -> None:
+    url = host.serve("/new-blog.xml", rss([], title="Brand New Blog"), host="127.0.0.2")
+    text, private = await says(fake_slack, f"test {url}")
+    assert (
+        private
+        and "Feed test: Brand New Blog" in text
+        and "new-blog.xml: a valid feed with no items yet" in text
+    )
+    text, _ = await says(fake_slack, f"add {url}")
+    assert "Feed added: Brand New Blog" in text and "polled every 5m; it has no items yet. New ones" in text
+    assert [f.name for f in await sqlite_store.list_chat_feeds()] == ["Brand New Blog"]
 
 
 async def test_slack_admin_tests_adds_lists_and_removes_a_feed(

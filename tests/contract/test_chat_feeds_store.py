@@ -13,8 +13,8 @@ from bot.app import Runtime
 from bot.config import load_env, parse_config
 from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.records import ChatFeed, IngestBatch
 from bot.domain.timeutil import ManualClock
-from bot.ports import ChatFeed, IngestBatch
 from bot.store import SqlStore
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, make_world, story
 

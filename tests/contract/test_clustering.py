@@ -16,12 +16,12 @@ import pytest
 
 from bot.config import IngestConfig
 from bot.domain.models import Story
+from bot.domain.records import FeedSpec
 from bot.domain.rules import SymbolDirectory, detect_tickers
 from bot.domain.timeutil import ManualClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
 from bot.market.symbols import load_directory
-from bot.ports import FeedSpec
 from bot.store import SqlStore
 from tests.fakes.feed_host import Entry, FeedHost, atom, entry, rss
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from bot.chat.memory import MemoryChat
 from bot.domain.errors import DeliveryError
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply, TickerLine
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.domain.timeutil import ManualClock
-from bot.ports import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore
 from tests.unit.delivery.support import SLACK_A, config, make_world
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.domain.models import Alert, ChannelRef, MessageRef
-from bot.ports import OutboxEntry, SubscriptionSpec
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.store import open_store
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from bot.chat.memory import MemoryChat
 from bot.delivery.dispatcher import ChannelLimiter, Dispatcher
 from bot.domain.errors import DeliveryError
 from bot.domain.models import Alert, ChannelRef
+from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
-from bot.ports import OutboxEntry
 from bot.store import SqlStore, open_store
 from tests.support.wait import wait_until
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, World, config, make_world, story
@@ -82,7 +82,12 @@ async def test_5xx_outages_retry_with_backoff_until_the_platform_is_back(
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     d = Dispatcher(
-        None, {}, config(), ManualClock(__import__("datetime").datetime.now()), "w", rng=random.Random(1)
+        None,
+        {},
+        config().delivery,
+        ManualClock(__import__("datetime").datetime.now()),
+        "w",
+        rng=random.Random(1),
     )  # type: ignore[arg-type]
     cfg = config().delivery
     for attempt in range(1, 16):
@@ -206,7 +211,7 @@ async def test_alerts_for_a_platform_without_a_connection_wait(
 ) -> None:
     w, _ = await chips_world(sqlite_store, clock)
     sub = await w.subscribe("chips", ChannelRef("discord", "998877665544332211"))
-    dispatcher = Dispatcher(w.store, {"slack": w.chat["slack"]}, w.cfg, clock, "no-discord")
+    dispatcher = Dispatcher(w.store, {"slack": w.chat["slack"]}, w.cfg.delivery, clock, "no-discord")
     await w.ingest(story("Nvidia semiconductor for both", at=clock.now()))
     report = await dispatcher.drain()
     assert (report.sent, report.retried) == (1, 1)
@@ -226,8 +231,8 @@ async def test_two_dispatchers_on_one_database_send_each_alert_once_in_order(
         for i in range(12):
             await w.ingest(story(f"Nvidia semiconductor #{i:02d}", at=clock.now()))
         chat = w.chat["slack"]
-        d1 = Dispatcher(a, {"slack": chat}, w.cfg, clock, "one")
-        d2 = Dispatcher(b, {"slack": chat}, w.cfg, clock, "two")
+        d1 = Dispatcher(a, {"slack": chat}, w.cfg.delivery, clock, "one")
+        d2 = Dispatcher(b, {"slack": chat}, w.cfg.delivery, clock, "two")
         r1, r2 = await asyncio.gather(d1.drain(), d2.drain())
         r3 = await d1.drain()  # anything left behind a peer's in-flight head
     assert r1.sent + r2.sent + r3.sent == 8 * 12
@@ -258,7 +263,7 @@ async def test_run_until_closed_and_shutdown_releases_unsent_claims(
 
     slow = MemoryChat("slack", channel_rate=(1, 20.0))
     clock.advance(20)  # past the window of the alert the first dispatcher sent (limits hold across workers)
-    stuck = Dispatcher(w.store, {"slack": slow}, w.cfg, clock, "stuck", sleep=blocked)
+    stuck = Dispatcher(w.store, {"slack": slow}, w.cfg.delivery, clock, "stuck", sleep=blocked)
     for i in range(3):
         await w.ingest(story(f"Nvidia semiconductor queued {i}", at=clock.now()))
     task = asyncio.create_task(stuck.run())
@@ -270,7 +275,7 @@ async def test_run_until_closed_and_shutdown_releases_unsent_claims(
     assert task.done()
     assert titles(slow) == ["Nvidia semiconductor queued 0"]
     # released, not left to a lease: another dispatcher sends the rest right away
-    fresh = Dispatcher(w.store, w.chat, w.cfg, clock, "fresh")
+    fresh = Dispatcher(w.store, w.chat, w.cfg.delivery, clock, "fresh")
     assert (await fresh.drain()).sent == 2
     assert titles(w.chat["slack"])[-2:] == ["Nvidia semiconductor queued 1", "Nvidia semiconductor queued 2"]
 

@@ -12,8 +12,8 @@ import asyncio
 from datetime import timedelta
 
 from bot.domain.models import Story, StorySource
+from bot.domain.records import Handoff, IngestBatch
 from bot.domain.timeutil import ManualClock
-from bot.ports import Handoff, IngestBatch
 from bot.store import SqlStore
 from tests.support.wait import wait_until
 from tests.unit.delivery.support import SLACK_A, SLACK_B, World, config, make_world, story

@@ -18,8 +18,9 @@ from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
 from bot.delivery.dispatcher import Dispatcher
 from bot.domain.models import ChannelRef, StorySource
+from bot.domain.records import IngestBatch
 from bot.domain.timeutil import ManualClock
-from bot.ports import ChatAdapter, IngestBatch
+from bot.ports import ChatAdapter
 from bot.store import SqlStore
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.slack_server import FakeSlack, validate_blocks
@@ -67,7 +68,9 @@ async def test_overlapping_watchlists_are_one_message_per_channel_on_slack_and_d
     on_discord = ChannelRef("discord", str(guild.channel.id), str(guild.guild.id))
     w = await make_world(sqlite_store, clock, prices=PRICES)
     adapters: dict[str, ChatAdapter] = {"slack": slack_adapter, "discord": discord_adapter}
-    dispatcher = Dispatcher(w.store, adapters, w.cfg, clock, "overlap", sleep=w.sleep, rng=random.Random(7))
+    dispatcher = Dispatcher(
+        w.store, adapters, w.cfg.delivery, clock, "overlap", sleep=w.sleep, rng=random.Random(7)
+    )
     for channel in (on_slack, on_discord):
         await w.subscribe("cloud-china", channel)
         await w.subscribe("chips", channel)

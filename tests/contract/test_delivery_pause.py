@@ -112,7 +112,7 @@ async def test_a_restart_checks_at_once_and_resumes(sqlite_store: SqlStore, cloc
     # the operator fixes the token and restarts: a new dispatcher checks at once, without backoff
     slack.reject_credentials(None)
     clock.advance(1)
-    fresh = Dispatcher(sqlite_store, w.chat, w.cfg, clock, "restarted", sleep=w.sleep)
+    fresh = Dispatcher(sqlite_store, w.chat, w.cfg.delivery, clock, "restarted", sleep=w.sleep)
     report = await fresh.drain()
     assert report.sent == 1
     assert [x.title for x in slack.alerts()] == ["Nvidia semiconductor before restart"]

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.domain.models import Alert, QuietHours, StorySource, TradingSession
+from bot.domain.records import IngestBatch, OutboxEntry
 from bot.domain.timeutil import ManualClock
-from bot.ports import IngestBatch, OutboxEntry
 from bot.store import SqlStore, open_store
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, SLACK_B, config, make_world, story
 

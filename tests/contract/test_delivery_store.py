@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.models import Alert, ChannelRef, MessageRef, Quote, TickerLine
-from bot.ports import OutboxEntry, SubscriptionSpec
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.discord_bot import MSG_NEEDS_MANAGE, WATCH_SUBCOMMANDS, DiscordAdapter
 from bot.commands import CommandService
@@ -104,7 +105,7 @@ async def service(
 ) -> CommandService:
     catalog = Catalog(store=sqlite_store, config_watchlists=config.domain_watchlists(), directory=directory)
     await catalog.reload()
-    return CommandService(sqlite_store, catalog, quotes, charts, directory, config, clock)
+    return CommandService(sqlite_store, catalog, quotes, charts, directory, command_options(config), clock)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from bot.chat.discord_bot import DiscordAdapter
 from bot.cluster import GATEWAY_LEASE
-from bot.cluster.gateway import GatewayLeader
+from bot.cluster.gateway import GATEWAY_EVERY, GATEWAY_TTL, GatewayLeader
 from bot.domain.models import Reply
 from bot.domain.timeutil import ManualClock
 from tests.fakes.discord_server import DiscordFake, World
@@ -90,7 +90,7 @@ async def test_only_the_leader_connects_and_a_dead_leaders_lease_passes(
 
         # renewals keep the lease where it is
         for _ in range(3):
-            clock.advance(3)
+            clock.advance(GATEWAY_EVERY)
             assert await la.run_once() and not await lb.run_once()
         (lease,) = await store.leases(GATEWAY_LEASE)
         assert lease.holder == "a" and lease.token == 1
@@ -99,7 +99,7 @@ async def test_only_the_leader_connects_and_a_dead_leaders_lease_passes(
         # here a's adapter stays open, as discord.py's endpoints are process-wide)
         await a.set_gateway(False)
         await fake.wait_for(lambda: not fake.live_connections, what="a's socket closed")
-        clock.advance(9.5)
+        clock.advance(GATEWAY_TTL - 0.5)
         assert not await lb.run_once(), "a's last renewal still holds"
         clock.advance(1)
         assert await lb.run_once()
@@ -121,10 +121,10 @@ async def test_a_leader_that_cannot_renew_stops_before_anyone_takes_over(
         await fake.wait_connected()
         # a's renewals stop getting through (say its database link hangs): by 0.8 ttl it must
         # no longer act as the holder, while the lease itself still blocks b
-        clock.advance(8.5)
+        clock.advance(0.8 * GATEWAY_TTL + 0.5)
         assert not la.keeper.held
         assert not await lb.run_once()
-        clock.advance(2)
+        clock.advance(0.2 * GATEWAY_TTL)
         assert await lb.run_once()
         assert not await la.run_once(), "b holds it now: a's renewal is refused"
         assert not a.gateway_on and b.gateway_on

@@ -21,10 +21,10 @@ from sqlalchemy.engine import make_url
 
 from bot.config import IngestConfig
 from bot.domain.models import Story, StorySource
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
-from bot.ports import FeedSpec
 from bot.store import SqlStore, open_store
 from tests.fakes.feed_host import Entry, FeedHost, entry, rss
 from tests.fakes.tcp_proxy import TcpProxy

@@ -13,8 +13,8 @@ from bot.delivery.dispatcher import RECHECK_CAP, Dispatcher
 from bot.delivery.notices import MAX_LISTED, MAX_PER_DAY, Notices
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
-from bot.ports import FeedSpec
 from bot.store import SqlStore
 from tests.unit.delivery.support import SLACK_A, VirtualSleep, World, config, make_world, story
 
@@ -28,9 +28,9 @@ async def world(
 ) -> tuple[World, Notices]:
     cfg = config(f"\nnotify: {notify}\n")
     w = await make_world(store, clock, prices=PRICES, cfg=cfg)
-    notices = Notices(store, cfg, clock)
+    notices = Notices(store, cfg.notify, clock, tz=cfg.tz)
     w.dispatcher = Dispatcher(
-        store, w.chat, cfg, clock, "w", sleep=VirtualSleep(clock), on_change=notices.wake
+        store, w.chat, cfg.delivery, clock, "w", sleep=VirtualSleep(clock), on_change=notices.wake
     )
     return w, notices
 
@@ -182,7 +182,7 @@ async def test_with_only_a_slack_channel_the_pause_notice_waits_for_the_recovery
 
 async def test_without_notify_nothing_is_swept(sqlite_store: SqlStore, clock: ManualClock) -> None:
     w = await make_world(sqlite_store, clock, prices=PRICES)
-    notices = Notices(sqlite_store, w.cfg, clock)
+    notices = Notices(sqlite_store, w.cfg.notify, clock, tz=w.cfg.tz)
     sub = await w.subscribe("chips", SLACK_A)
     await sqlite_store.mark_subscription_broken(sub, "gone")
     assert not notices.enabled and await notices.sweep() == 0

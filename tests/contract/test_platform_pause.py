@@ -21,8 +21,8 @@ from bot.chat.slack_app import SlackAdapter
 from bot.cli import app
 from bot.delivery.dispatcher import RECHECK_CAP, Dispatcher
 from bot.domain.models import ChannelRef
+from bot.domain.records import PlatformPause
 from bot.domain.timeutil import ManualClock
-from bot.ports import PlatformPause
 from bot.store import SqlStore, open_store
 from tests.fakes.discord_server import DiscordFake
 from tests.fakes.slack_server import FakeSlack
@@ -53,7 +53,9 @@ async def test_slack_token_revoked_then_restored(
     async with SlackAdapter(
         bot_token=slack_fake.bot_token, api_url=slack_fake.api_url, clock=clock, listen=False
     ) as slack:
-        dispatcher = Dispatcher(store, {"slack": slack}, w.cfg, clock, "w1", sleep=VirtualSleep(clock))
+        dispatcher = Dispatcher(
+            store, {"slack": slack}, w.cfg.delivery, clock, "w1", sleep=VirtualSleep(clock)
+        )
         subs = [await w.subscribe("chips", ChannelRef("slack", c)) for c in (ALERTS, OTHER)]
         await w.ingest(story("Nvidia semiconductor one", at=clock.now()))
         assert (await dispatcher.drain()).sent == 2
@@ -97,7 +99,9 @@ async def test_slack_rejected_at_start_up_is_checked_at_once_after_a_restart(
     async with SlackAdapter(
         bot_token=slack_fake.bot_token, api_url=slack_fake.api_url, clock=clock, listen=False
     ) as slack:
-        first = Dispatcher(sqlite_store, {"slack": slack}, w.cfg, clock, "w1", sleep=VirtualSleep(clock))
+        first = Dispatcher(
+            sqlite_store, {"slack": slack}, w.cfg.delivery, clock, "w1", sleep=VirtualSleep(clock)
+        )
         await w.ingest(story("Nvidia semiconductor queued", at=clock.now()))
         assert (await first.drain()).sent == 0
     assert slack_fake.calls_to("chat.postMessage") == []  # paused from start-up: nothing was tried
@@ -107,7 +111,9 @@ async def test_slack_rejected_at_start_up_is_checked_at_once_after_a_restart(
     async with SlackAdapter(
         bot_token=slack_fake.bot_token, api_url=slack_fake.api_url, clock=clock, listen=False
     ) as slack:
-        second = Dispatcher(sqlite_store, {"slack": slack}, w.cfg, clock, "w2", sleep=VirtualSleep(clock))
+        second = Dispatcher(
+            sqlite_store, {"slack": slack}, w.cfg.delivery, clock, "w2", sleep=VirtualSleep(clock)
+        )
         assert (await second.drain()).sent == 1
     assert len(slack_fake.messages(ALERTS)) == 1
 
@@ -120,7 +126,9 @@ async def test_discord_token_reset_then_restored(store: SqlStore, clock: ManualC
         async with DiscordAdapter(
             token=fake.token, api_url=fake.api_url, gateway_url=fake.gateway_url
         ) as bot:
-            dispatcher = Dispatcher(store, {"discord": bot}, w.cfg, clock, "w1", sleep=VirtualSleep(clock))
+            dispatcher = Dispatcher(
+                store, {"discord": bot}, w.cfg.delivery, clock, "w1", sleep=VirtualSleep(clock)
+            )
             sid = await w.subscribe("chips", channel)
             await w.ingest(story("Nvidia semiconductor one", at=clock.now()))
             assert (await dispatcher.drain()).sent == 1

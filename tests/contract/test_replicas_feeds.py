@@ -18,10 +18,10 @@ import pytest
 
 from bot.cluster import DEAD_AFTER, FeedShare, Node
 from bot.config import IngestConfig
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
-from bot.ports import FeedSpec
 from bot.store import SqlStore, open_store
 from tests.fakes.feed_host import FeedHost, entry, rss
 
@@ -118,3 +118,51 @@ async def test_replicas_poll_each_feed_once_per_interval_and_take_over_a_dead_on
             taken += await interval(alive)
         assert theirs <= set(taken), sorted(theirs - set(taken))
         assert max(taken.values()) <= 2  # once per interval at most
+
+
+async def test_a_live_but_stuck_owners_feeds_are_taken_once_overdue_and_not_before(
+    postgres: object, host: FeedHost
+) -> None:
+    """A replica that heartbeats but no longer polls: the other takes its feeds an interval late.
+
+    The other replica does not ask the database about feeds it does not own while its view of
+    them (re-read every minute by the poller's refresh) shows them polled within the interval.
+    """
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(12):
+        body = rss([entry(f"Story {i}", f"https://x.test/{i}", guid=f"g{i}", published=T0)])
+        feed_url = host.serve(f"/s{i}.xml", body, etag=f'"s{i}"')
+        sources.append(FeedSource(FeedSpec(id=f"s{i:02d}", name=f"S{i}", url=feed_url, interval=INTERVAL)))
+    ids = [s.spec.id for s in sources]
+    async with AsyncExitStack() as stack:
+        one, stuck = [
+            Replica(name, await stack.enter_async_context(open_store(url)), clock, sources)
+            for name in ("r1", "r2")
+        ]
+        for r in (one, stuck):
+            await stack.enter_async_context(r.poller)
+        for _ in range(2):
+            for r in (one, stuck):
+                await r.node.run_once()
+        await one.tick(ids)
+        await stuck.tick(ids)  # its last round: from now on it only heartbeats
+        theirs = {fid for fid in ids if stuck.poller.share is not None and stuck.poller.share.owns(fid)}
+        assert theirs and set(stuck.polled) == theirs
+        taken_at: dict[str, datetime] = {}
+        for step in range(1, 19):  # 20 s ticks for three intervals; the poller's refresh every minute
+            clock.advance(timedelta(seconds=INTERVAL / 3))
+            for r in (stuck, one):  # the stuck one heartbeats: "one" sees it alive
+                await r.node.run_once()
+            if step % 3 == 0:
+                await one.poller.refresh()
+            before = Counter(one.polled)
+            await one.tick(ids)
+            for fid in Counter(one.polled) - before:
+                if fid in theirs:
+                    taken_at.setdefault(fid, clock.now())
+        assert set(taken_at) == theirs  # none left behind
+        # never while the stuck owner's last poll was less than an interval old
+        assert min(taken_at.values()) >= T0 + timedelta(seconds=2 * INTERVAL)
+        assert max(taken_at.values()) <= T0 + timedelta(seconds=3 * INTERVAL)

@@ -20,8 +20,8 @@ import pytest
 from bot.chat.slack_app import SlackAdapter
 from bot.delivery.dispatcher import Dispatcher
 from bot.domain.models import Alert, ChannelRef, TickerLine
+from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
-from bot.ports import OutboxEntry
 from bot.store import SqlStore, open_store
 from tests.fakes.slack_server import FakeSlack
 from tests.support.clock import VirtualSleep
@@ -82,7 +82,9 @@ class Replicas:
             await stack.enter_async_context(adapter)
             self.adapters.append(adapter)
             self.dispatchers.append(
-                Dispatcher(store, {"slack": adapter}, self.cfg, self.clock, f"replica-{n}", sleep=self.sleep)
+                Dispatcher(
+                    store, {"slack": adapter}, self.cfg.delivery, self.clock, f"replica-{n}", sleep=self.sleep
+                )
             )
 
     def posted(self) -> list[str]:

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from bot.config import IngestConfig
 from bot.domain.models import NewsItem
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.ingest.pipeline import FeedItems, Ingestor
-from bot.ports import FeedSpec
 from bot.store import SqlStore, open_store
 
 pytestmark = pytest.mark.postgres

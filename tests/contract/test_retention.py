@@ -10,7 +10,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import Alert, ChannelRef, MessageRef, NewsItem, Story, StorySource
-from bot.ports import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
+from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
-from bot.ports import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
+from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)

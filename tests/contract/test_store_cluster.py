@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.cluster import Replica
-from bot.ports import FeedSpec, FeedState
+from bot.domain.records import FeedSpec, FeedState
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
@@ -196,3 +196,12 @@ async def test_saving_polled_states_gives_the_savers_claims_back_and_no_one_else
     assert sorted(f.id for f in later) == sorted(mine)  # released and due; "b" still holds its own
     assert all(f.last_status == "200" for f in later)
     assert set(theirs).isdisjoint(f.id for f in later)
+
+
+async def test_replicas_starting_together_sync_the_same_feeds_without_a_unique_key_error(
+    database_url: str,
+) -> None:
+    specs = [FeedSpec(id=f"f{i:05d}", name=f"Feed {i}", url=f"https://x.test/{i}") for i in range(50)]
+    async with open_store(database_url) as a, open_store(database_url) as b, open_store(database_url) as c:
+        await asyncio.gather(*(s.sync_feeds(specs) for s in (a, b, c)))
+        assert sorted(f.id for f in await a.list_feeds()) == [s.id for s in specs]

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import NewsItem
-from bot.ports import FeedSpec, IngestBatch
+from bot.domain.records import FeedSpec, IngestBatch
 from bot.store import SqlStore
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,11 +77,18 @@ class Cluster:
     interactions: list[Interaction] = field(default_factory=list)
     _entries: dict[str, list[Entry]] = field(default_factory=dict)
     _etags: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    marks: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.engine = create_async_engine(self.db)
         self.world = self.discord.world()
         self.slack.add_channel(CHANNEL, "markets")
+
+    def mark(self, what: str) -> None:
+        """Note how far into the test a step is (printed with the failure output, or by ``-s``)."""
+        self.marks.append(f"{time.monotonic() - self.started:6.1f} s  {what}")
+        print(self.marks[-1])
 
     # ------------------------------------------------------------ set-up
 
@@ -144,6 +152,7 @@ class Cluster:
             self.replicas.append(Replica(child, index))
         for r in self.replicas[-count:]:
             await r.child.wait_log(r"marketbot \S+ running", timeout=DEADLINE)
+            self.mark(f"replica {r.index} running")
             line = next(line for line in r.child.lines if "http server on http://" in line)
             r.web = re.search(r"http://[\d.]+:\d+", line).group(0)  # type: ignore[union-attr]
             r.id = await wait_until(
@@ -165,6 +174,7 @@ class Cluster:
             what="every feed polled once",
             timeout=DEADLINE,
         )
+        self.mark("cluster ready")
         return self.replicas[-count:]
 
     async def stop(self) -> None:

@@ -112,7 +112,7 @@ async def test_from_subscribe_to_alert_on_discord(tmp_path: Path) -> None:
             conn = await discord.wait_connected(timeout=120)
             identify = next(f for f in conn.received if f["op"] == 2)
             assert identify["d"]["intents"] == 1, "Guilds only: no privileged intents"
-            assert {c["name"] for c in discord.commands(world.guild.id)} == {"quote", "news", "watch"}
+            assert {c["name"] for c in discord.commands(world.guild.id)} == {"quote", "news", "watch", "feed"}
             assert discord.global_commands == []
             await discord.wait_for(
                 lambda: bool(feeds.requests_to("/wire.xml")), timeout=90, what="a first poll"

@@ -139,3 +139,31 @@ aliases: {BRK.B: [Berkshire]}
     )
     assert cfg.watchlists[0].to_domain().tickers == ("BRK-B", "BF-B", "BRK-A", "SHOP.TO")
     assert cfg.aliases == {"BRK-B": ["Berkshire"]}
+
+
+def test_anchors_merge_keys_and_quoted_scalars_read_as_yaml_defines_them() -> None:
+    cfg = parse_config(
+        """
+timezone: Europe/London
+watchlists:
+  - &first {name: a, tickers: [NVDA], keywords: [recall, "export control"], exclude: [podcast]}
+  - name: b
+    tickers: [AMD, 'ON']
+    keywords: ['2024', cloud]
+    match: all
+  - {<<: *first, name: c}
+"""
+    )
+    a, b, c = cfg.domain_watchlists()
+    assert (a.tickers, a.keywords, a.exclude) == (("NVDA",), ("recall", "export control"), ("podcast",))
+    assert (b.tickers, b.keywords, b.match) == (("AMD", "ON"), ("2024", "cloud"), "all")
+    assert (c.name, c.tickers, c.keywords) == ("c", ("NVDA",), ("recall", "export control"))
+
+
+def test_an_error_in_a_large_config_still_names_its_line() -> None:
+    body = "".join(f"  - {{name: w{i}, keywords: [word{i}]}}\n" for i in range(2000))
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            f"watchlists:\n{body}  - {{name: bad, keywords: [x], match: sometimes}}\n", source="big.yaml"
+        )
+    assert "big.yaml:2002: watchlists[2000].match" in str(err.value)

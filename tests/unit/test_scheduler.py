@@ -101,3 +101,34 @@ async def test_jobs_are_replaced_moved_and_removed_by_name() -> None:
         assert scheduler.names() == set()
     finally:
         scheduler.shutdown()
+
+
+async def test_a_database_outage_in_a_job_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def heartbeat() -> None:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+    scheduler = Scheduler(tz=UTC)
+    with caplog.at_level(logging.INFO, logger="bot.scheduler"):
+        assert not await scheduler.tick(
+            Job("cluster:heartbeat", heartbeat, every=5, on_error="it runs again in 5 s")
+        )
+    (line,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.exc_info is None
+    assert line.getMessage() == (
+        "cluster:heartbeat failed, the database is unreachable "
+        "([Errno 111] Connect call failed ('127.0.0.1', 5432)); it runs again in 5 s"
+    )
+
+
+async def test_a_bug_in_a_job_is_logged_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise KeyError("boom")
+
+    with caplog.at_level(logging.INFO, logger="bot.scheduler"):
+        assert not await Scheduler(tz=UTC).tick(Job("moves:poll", broken, every=60))
+    (line,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert (
+        line.exc_info is not None and line.getMessage() == "moves:poll failed; it runs again at its next turn"
+    )

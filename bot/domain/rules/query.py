@@ -21,6 +21,7 @@ import enum
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from bot.domain.errors import ValidationError
@@ -95,6 +96,19 @@ def parse_term(text: str, *, column: int | None = None) -> Term:
 
     ``column`` is where the term starts in a larger query, for error messages.
     """
+    if column is None:
+        return _parse_term_cached(text)
+    return _parse_term(text, column=column)
+
+
+@lru_cache(maxsize=100_000)
+def _parse_term_cached(text: str) -> Term:
+    """Terms are immutable and watchlists repeat them (validation, warnings and the matcher
+    all parse each one): parsed once per text."""
+    return _parse_term(text, column=None)
+
+
+def _parse_term(text: str, *, column: int | None) -> Term:
     raw = text.strip()
     at = f" at {column}" if column is not None else ""
     if not raw:

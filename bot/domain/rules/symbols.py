@@ -13,10 +13,11 @@ when neither is stronger, to none. Every dropped variant keeps its reason, for
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from rapidfuzz import fuzz, process
 
 from bot.domain.errors import ValidationError
 from bot.domain.rules.brands import BRANDS
@@ -297,8 +298,11 @@ class SymbolDirectory:
         if named is not None:
             out.append(named.symbol)
         up = text.upper()
-        pool = list(self._by_symbol)
-        for cand in difflib.get_close_matches(up, pool, n=n + 2, cutoff=0.5):
+        pool = self._by_symbol
+        # rapidfuzz's ratio is difflib's, computed in C: a config with hundreds of unknown
+        # tickers gets its warnings in milliseconds
+        close = process.extract(up, pool.keys(), scorer=fuzz.ratio, limit=n + 2, score_cutoff=50)
+        for cand, _score, _ in close:
             if cand not in out and cand != up:
                 out.append(cand)
         if len(out) < n and up:

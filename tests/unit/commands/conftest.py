@@ -16,18 +16,20 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
 from bot.domain.errors import SourceError
 from bot.domain.models import ChannelRef, CommandContext, Reply, Story
+from bot.domain.records import IngestBatch
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import quote_view
 from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
-from bot.ports import CommandName, IngestBatch
+from bot.ports import CommandName
 from bot.store import SqlStore
 
 CONFIG = """
@@ -193,7 +195,7 @@ async def service(
     config: BotConfig,
     clock: ManualClock,
 ) -> CommandService:
-    return CommandService(sqlite_store, catalog, quotes, charts, directory, config, clock)
+    return CommandService(sqlite_store, catalog, quotes, charts, directory, command_options(config), clock)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
@@ -103,7 +104,7 @@ def restricted(
     clock: ManualClock,
 ) -> CommandService:
     cfg = config.model_copy(update={"commands": CommandsConfig(restrict_to_admins=True)})
-    return CommandService(sqlite_store, catalog, quotes, charts, directory, cfg, clock)
+    return CommandService(sqlite_store, catalog, quotes, charts, directory, command_options(cfg), clock)
 
 
 async def test_restrict_to_admins(restricted: CommandService) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.app import command_options
 from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
@@ -110,7 +111,7 @@ async def test_hanging_sources_are_cut_off(
 ) -> None:
     cfg = config.model_copy(update={"market": config.market.model_copy(update={"quote_timeout": 0.05})})
     service = CommandService(
-        sqlite_store, catalog, hanging_quotes(clock), HangingCharts(), directory, cfg, clock
+        sqlite_store, catalog, hanging_quotes(clock), HangingCharts(), directory, command_options(cfg), clock
     )
     service.market.chart_timeout = 0.1  # the default (8 s or more) is for real renderers
     reply = await service.handle(slack_ctx(), "quote", "AMZN")
@@ -130,7 +131,7 @@ async def test_quote_without_a_chart_source(
     config: BotConfig,
     clock: ManualClock,
 ) -> None:
-    service = CommandService(sqlite_store, catalog, quotes, None, directory, config, clock)
+    service = CommandService(sqlite_store, catalog, quotes, None, directory, command_options(config), clock)
     reply = await service.handle(discord_ctx(), "quote", "AMZN")
     assert reply.attachments == () and reply.text == ""
 
@@ -274,7 +275,7 @@ async def test_store_failures_answer_privately(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     broken = BrokenStore(sqlite_store.engine)
-    service = CommandService(broken, catalog, quotes, None, directory, config, clock)
+    service = CommandService(broken, catalog, quotes, None, directory, command_options(config), clock)
     chat = Chat(service, MemoryChat("slack"), slack_ctx())
     reply = await chat("/news AMZN")
     assert reply.error and reply.private

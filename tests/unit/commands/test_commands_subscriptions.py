@@ -7,8 +7,8 @@ from datetime import time, timedelta
 
 from bot.commands import CommandService
 from bot.domain.models import Alert, ChannelRef, QuietHours, SubscriptionOptions, TradingSession
+from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.domain.timeutil import ManualClock
-from bot.ports import OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore
 
 from .conftest import SLACK_CHANNEL, SLACK_TEAM, Chat, slack_ctx
@@ -224,7 +224,7 @@ async def test_options_survive_a_restart(chat: Chat, sqlite_store: SqlStore, ser
         service.market.quotes,
         service.market.charts,
         service.directory,
-        service.config,
+        service.options,
         service.watch.clock,
     )
     reply = await again.handle(slack_ctx(), "watch", "subscriptions")

@@ -23,11 +23,11 @@ from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.moves import MoveMonitor
 from bot.domain.models import Alert, ChannelRef, Story, StorySource, Subscription, SubscriptionOptions
+from bot.domain.records import IngestBatch, SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
-from bot.ports import IngestBatch, SubscriptionSpec
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import YahooFake
 from tests.support.clock import VirtualSleep
@@ -180,7 +180,13 @@ async def make_world(
     await catalog.reload()
     chat = MemoryChat("slack")
     dispatcher = Dispatcher(
-        store, {"slack": chat}, cfg, clock, "test-worker", sleep=VirtualSleep(clock), rng=random.Random(7)
+        store,
+        {"slack": chat},
+        cfg.delivery,
+        clock,
+        "test-worker",
+        sleep=VirtualSleep(clock),
+        rng=random.Random(7),
     )
     return World(
         store=store,
@@ -192,9 +198,13 @@ async def make_world(
         catalog=catalog,
         chat=chat,
         dispatcher=dispatcher,
-        releaser=HeldReleaser(store, cfg, clock),
-        briefings=BriefingService(store, catalog, quotes, calendar, cfg, clock, on_queued=dispatcher.wake),
-        moves=MoveMonitor(store, catalog, quotes, calendar, cfg, clock, batch_size=batch_size),
+        releaser=HeldReleaser(store, cfg.delivery, clock, tz=cfg.tz),
+        briefings=BriefingService(
+            store, catalog, quotes, calendar, cfg.briefing, clock, tz=cfg.tz, on_queued=dispatcher.wake
+        ),
+        moves=MoveMonitor(
+            store, catalog, quotes, calendar, cfg.move_alerts, clock, tz=cfg.tz, batch_size=batch_size
+        ),
     )
 
 

@@ -19,11 +19,11 @@ from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.models import ChannelRef, Story, StorySource
+from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.market.memory import MemoryQuotes
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import load_directory
-from bot.ports import SubscriptionSpec
 from bot.store import SqlStore
 from tests.support.clock import VirtualSleep
 
@@ -108,7 +108,7 @@ class World:
 
     async def ingest(self, *stories: Story) -> int:
         """What the poller does with new stories: store them, then hand them to the pipeline."""
-        from bot.ports import IngestBatch
+        from bot.domain.records import IngestBatch
 
         await self.store.save_ingest(IngestBatch(new_stories=list(stories)))
         return await self.pipeline.process(stories)
@@ -144,9 +144,11 @@ async def make_world(
         quotes=quotes,
         chat=chat,
         catalog=catalog,
-        pipeline=AlertPipeline(store, catalog, quotes, calendar, cfg, clock),
-        dispatcher=Dispatcher(store, chat, cfg, clock, worker, sleep=sleep, rng=random.Random(7)),
-        releaser=HeldReleaser(store, cfg, clock),
+        pipeline=AlertPipeline(
+            store, catalog, quotes, calendar, cfg.delivery, clock, tz=cfg.tz, max_age=cfg.ingest.max_age
+        ),
+        dispatcher=Dispatcher(store, chat, cfg.delivery, clock, worker, sleep=sleep, rng=random.Random(7)),
+        releaser=HeldReleaser(store, cfg.delivery, clock, tz=cfg.tz),
         sleep=sleep,
         calendar=calendar,
     )

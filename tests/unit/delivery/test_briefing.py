@@ -338,7 +338,9 @@ def test_a_time_after_the_open_is_warned_about(world: World, caplog: pytest.LogC
     from bot.delivery.briefing import BriefingService
 
     cfg = config(briefing='{time: "10:00"}')
-    service = BriefingService(world.store, world.catalog, world.quotes, world.calendar, cfg, world.clock)
+    service = BriefingService(
+        world.store, world.catalog, world.quotes, world.calendar, cfg.briefing, world.clock, tz=cfg.tz
+    )
     with caplog.at_level(logging.WARNING, logger="bot.delivery.briefing"):
         service.jobs()
     assert "briefing.time 10:00 (America/New_York) is not before NYSE opens (09:30 EST)" in caplog.text

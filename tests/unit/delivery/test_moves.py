@@ -18,9 +18,9 @@ from bot.config import parse_config
 from bot.delivery.moves import MoveMonitor, move_key
 from bot.domain.errors import ConfigError
 from bot.domain.models import Alert, ChannelRef, QuietHours, TradingSession, Watchlist
+from bot.domain.records import SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import ticker_view
-from bot.ports import SubscriptionSpec
 from bot.scheduler import Scheduler
 from bot.store import SqlStore
 from tests.fakes.yahoo_server import NO_TRADES, YahooFake
@@ -323,7 +323,15 @@ async def test_a_tokyo_listing_alerts_in_its_own_regular_session(
 async def test_markers_survive_a_restart(world: World) -> None:
     await world.subscribe("cloud-china")
     assert len(await poll(world, price=206.2, minutes=0)) == 1
-    restarted = MoveMonitor(world.store, world.catalog, world.quotes, world.calendar, world.cfg, world.clock)
+    restarted = MoveMonitor(
+        world.store,
+        world.catalog,
+        world.quotes,
+        world.calendar,
+        world.cfg.move_alerts,
+        world.clock,
+        tz=world.cfg.tz,
+    )
     world.clock.advance(timedelta(minutes=1))
     assert await restarted.run_once() == 0
     world.fake.set_day("AMZN", WED, pre=210.4)
@@ -339,7 +347,15 @@ async def test_two_monitors_racing_alert_once(world: World) -> None:
 
     await world.subscribe("cloud-china")
     world.fake.set_day("AMZN", WED, pre=206.2)
-    other = MoveMonitor(world.store, world.catalog, world.quotes, world.calendar, world.cfg, world.clock)
+    other = MoveMonitor(
+        world.store,
+        world.catalog,
+        world.quotes,
+        world.calendar,
+        world.cfg.move_alerts,
+        world.clock,
+        tz=world.cfg.tz,
+    )
     results = await asyncio.gather(world.moves.run_once(), other.run_once())
     assert sorted(results) == [0, 1]
     assert [a.title for a in await world.deliver()] == ["AMZN up 3.10% pre-market"]
@@ -406,7 +422,13 @@ async def test_schedule_polls_at_the_configured_interval(world: World) -> None:
     job = scheduler.get("moves:poll")
     assert job is not None and job.trigger.interval == timedelta(seconds=60)
     off = MoveMonitor(
-        world.store, world.catalog, world.quotes, world.calendar, config(move_alerts="[]"), world.clock
+        world.store,
+        world.catalog,
+        world.quotes,
+        world.calendar,
+        config(move_alerts="[]").move_alerts,
+        world.clock,
+        tz=config(move_alerts="[]").tz,
     )
     assert off.jobs() == []
     assert await off.run_once() == 0

@@ -16,11 +16,12 @@ import pytest
 
 from bot.config import IngestConfig
 from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.records import FeedSpec, FeedState
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, enable_feed
 from bot.ingest.sources import FeedSource, news_source
-from bot.ports import FeedSpec, FeedState, Store
+from bot.ports import Store
 from bot.scheduler import Scheduler
 from bot.store import open_store
 from tests.fakes.feed_host import Entry, FeedHost, entity_bomb, entry, rss

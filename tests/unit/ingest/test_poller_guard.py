@@ -16,10 +16,10 @@ import pytest
 
 from bot.config import IngestConfig
 from bot.domain.models import Story
+from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
-from bot.ports import FeedSpec
 from bot.store import open_store
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.support.wait import wait_until

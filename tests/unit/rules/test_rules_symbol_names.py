@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import MarketConfig, parse_config
+from bot.app import symbol_names
+from bot.config import BotConfig, MarketConfig, parse_config
 from bot.domain.errors import BotError
 from bot.domain.rules import compile_matcher, detect_tickers
 from bot.domain.timeutil import ManualClock
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
-from bot.market.symbols import SymbolNames, fetch_directory_file, parse_company_tickers
+from bot.market.symbols import fetch_directory_file, parse_company_tickers
 from bot.store import SqlStore
 from tests.fakes.sec_server import DATA, SecFake
 from tests.fakes.yahoo_server import DEFAULT_INSTRUMENTS, Instrument, YahooFake, YahooFakeThread
@@ -33,7 +34,7 @@ async def sec() -> AsyncIterator[SecFake]:
         yield fake
 
 
-def config(url: str | None, contact: str | None = "Acme Research ops@acme.example") -> object:
+def config(url: str | None, contact: str | None = "Acme Research ops@acme.example") -> BotConfig:
     lines = [f"symbols:\n  directory_url: {url if url else 'false'}"]
     if contact:
         lines.append(f"ingest:\n  contact: {contact}")
@@ -41,11 +42,11 @@ def config(url: str | None, contact: str | None = "Acme Research ops@acme.exampl
 
 
 async def test_without_a_contact_sec_is_not_asked(sec: SecFake, sqlite_store: SqlStore) -> None:
-    names = SymbolNames(sqlite_store, config(sec.url, contact=None), clock=ManualClock(T0))  # type: ignore[arg-type]
+    names = symbol_names(sqlite_store, config(sec.url, contact=None), clock=ManualClock(T0))
     report = await names.refresh([])
     assert "not fetched" in report.lines[0] and "ingest.contact" in report.lines[0]
     assert sec.requests == [] and not report.changed
-    off = SymbolNames(sqlite_store, config(None), clock=ManualClock(T0))  # type: ignore[arg-type]
+    off = symbol_names(sqlite_store, config(None), clock=ManualClock(T0))
     assert "off" in (await off.refresh([])).lines[0]
 
 
@@ -53,7 +54,7 @@ async def test_sec_list_is_fetched_with_the_contact_at_most_daily(
     sec: SecFake, sqlite_store: SqlStore
 ) -> None:
     clock = ManualClock(T0)
-    names = SymbolNames(sqlite_store, config(sec.url), clock=clock)  # type: ignore[arg-type]
+    names = symbol_names(sqlite_store, config(sec.url), clock=clock)
     before = await names.directory()
     assert "RKLB" not in before  # a small cap the bundled index does not carry
     report = await names.refresh([])
@@ -80,7 +81,7 @@ async def test_sec_list_is_fetched_with_the_contact_at_most_daily(
 
 async def test_a_failing_source_keeps_what_is_stored(sec: SecFake, sqlite_store: SqlStore) -> None:
     clock = ManualClock(T0)
-    names = SymbolNames(sqlite_store, config(sec.url), clock=clock)  # type: ignore[arg-type]
+    names = symbol_names(sqlite_store, config(sec.url), clock=clock)
     await names.refresh([])
     stored = len(await sqlite_store.symbol_names(source="sec"))
     rows = json.loads(DATA.read_text(encoding="utf-8"))
@@ -125,7 +126,7 @@ async def test_quote_names_of_watched_tickers_weekly(
         async with YahooQuoteSource(
             MarketConfig(), calendar, yahoo_url=fake.url, clock=clock, cache_dir=tmp_path / "cache"
         ) as quotes:
-            names = SymbolNames(sqlite_store, config(None), clock=clock, quotes=quotes)  # type: ignore[arg-type]
+            names = symbol_names(sqlite_store, config(None), clock=clock, quotes=quotes)
             report = await names.refresh(["ZZZQ", "NVDA", "NOPE"])
             assert report.changed
             assert "2 of 3 tickers named; unknown to the quote source: NOPE" in report.lines[1]
