@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
-from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, StoreError, ValidationError
 from bot.domain.models import ChannelRef, CommandContext, Reply
-from bot.ports import CommandName
+
+if TYPE_CHECKING:
+    from bot.app.tools import CommandName
 
 WorkspaceOption = Annotated[
     str,
@@ -77,84 +78,9 @@ def _operator() -> str:
         return "operator"
 
 
-async def run_command(
-    env: Env, cfg: BotConfig, ctx: CommandContext, command: CommandName, text: str
-) -> Reply:
-    """Run ``/command text`` as ``ctx`` against the database, with chat's handlers."""
-    from bot.app import symbol_names
-    from bot.catalog import Catalog
-    from bot.commands.feeds import FeedHandlers
-    from bot.commands.grammar import (
-        Command,
-        FeedAddCmd,
-        FeedHelpCmd,
-        FeedListCmd,
-        FeedRemoveCmd,
-        FeedTestCmd,
-        OptionsCmd,
-        SubscribeCmd,
-    )
-    from bot.commands.permissions import Permissions
-    from bot.commands.service import answer
-    from bot.commands.watch import WatchHandlers
-    from bot.domain.errors import CommandError
-    from bot.domain.timeutil import OffsetClock, SystemClock
-    from bot.ingest.fetcher import Fetcher
-    from bot.ingest.probe import FeedProbe
-    from bot.store import open_store
-
-    clock = OffsetClock(env.now) if env.now else SystemClock()
-    async with open_store(env.database_url) as store:
-        directory = await symbol_names(store, cfg, clock=clock).directory()
-        catalog = Catalog(
-            store=store, config_watchlists=cfg.domain_watchlists(), directory=directory, aliases=cfg.aliases
-        )
-        await catalog.reload()
-        permissions = Permissions(admins=cfg.admins, restrict_to_admins=cfg.commands.restrict_to_admins)
-        async with Fetcher(cfg.ingest, allow_networks=cfg.chat_feeds.allow_networks) as fetcher:
-            feeds = FeedHandlers(
-                store=store,
-                catalog=catalog,
-                tester=FeedProbe(fetcher, clock=clock, summary_chars=cfg.ingest.summary_chars),
-                permissions=permissions,
-                config=cfg.chat_feeds,
-                clock=clock,
-                tz=cfg.tz,
-            )
-            watch = WatchHandlers(
-                store=store,
-                catalog=catalog,
-                directory=directory,
-                permissions=permissions,
-                limits=cfg.commands,
-                clock=clock,
-                tz=cfg.tz,
-            )
-
-            async def dispatch(ctx: CommandContext, cmd: Command) -> Reply:
-                match cmd:
-                    case FeedAddCmd():
-                        return await feeds.add(ctx, cmd)
-                    case FeedListCmd():
-                        return await feeds.list_feeds(ctx)
-                    case FeedRemoveCmd():
-                        return await feeds.remove(ctx, cmd)
-                    case FeedTestCmd():
-                        return await feeds.test(ctx, cmd)
-                    case FeedHelpCmd():
-                        return feeds.help(cmd.topic)
-                    case SubscribeCmd():
-                        return await watch.subscribe(ctx, cmd)
-                    case OptionsCmd():
-                        return await watch.options(ctx, cmd)
-                raise CommandError(f"{type(cmd).__name__} is not available from the command line")
-
-            return await answer(dispatch, ctx, command, text)
-
-
 def _print(reply: Reply, json_output: bool) -> None:
     """The reply on stdout; an error on stderr with exit status 2 (bad input) or 1 (refused)."""
-    from bot.chat.console import reply_json, reply_text
+    from bot.app.tools import reply_json, reply_text
 
     if json_output:
         typer.echo(json.dumps(reply_json(reply), ensure_ascii=False), err=reply.error)
@@ -172,6 +98,8 @@ def _run(
     json_output: bool,
     channel: str | None = None,
 ) -> None:
+    from bot.app.tools import run_command
+
     env, cfg = load(config)
     try:
         target = ChannelRef.parse(channel) if channel is not None else None

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
-from bot.config import BotConfig, Env
+from bot.config import BotConfig
 from bot.domain.errors import BotError, StoreError, ValidationError
-from bot.domain.timeutil import ManualClock
 
 if TYPE_CHECKING:
-    from bot.delivery.briefing import BriefingPlan
+    from bot.app.tools import BriefingPlan
     from bot.domain.models import Alert, Subscription
 
 JSON_SHAPE = """\
@@ -100,57 +98,6 @@ def briefing_json(sub: Subscription, plan: BriefingPlan) -> dict[str, Any]:
     }
 
 
-async def collect(
-    env: Env, cfg: BotConfig, at: datetime, watchlist: str | None
-) -> list[tuple[Subscription, BriefingPlan]]:
-    """Open the store, catalog and quotes (at ``at``) and prepare each briefing; nothing is queued."""
-    from bot.app import data_dir, subscription_specs
-    from bot.catalog import Catalog
-    from bot.delivery.briefing import BriefingService
-    from bot.domain.models import ChannelRef, Subscription, SubscriptionOptions
-    from bot.domain.timeutil import ManualClock
-    from bot.market.quotes import YahooQuoteSource
-    from bot.market.sessions import ExchangeCalendar
-    from bot.market.symbols import load_directory
-    from bot.store import open_store
-
-    clock = ManualClock(at)
-    calendar = ExchangeCalendar(cfg.market.exchange)
-    async with open_store(env.database_url) as store:
-        await store.sync_config_subscriptions(subscription_specs(cfg))
-        directory = await asyncio.to_thread(load_directory, cfg.aliases)
-        catalog = Catalog(
-            store=store, config_watchlists=cfg.domain_watchlists(), directory=directory, aliases=cfg.aliases
-        )
-        await catalog.reload()
-        subs = [s for s in await store.list_subscriptions() if s.options.briefing == "premarket"]
-        if watchlist is not None:
-            found = [w for w in catalog.all() if w.name.lower() == watchlist.lower()]
-            if not found:
-                known = ", ".join(sorted({w.name for w in catalog.all()})) or "none"
-                raise ValidationError(f"no watchlist named {watchlist!r}; known watchlists: {known}")
-            chosen = next((w for w in found if w.scope == "config"), found[0])
-            mine = [s for s in subs if s.scope == chosen.scope and s.watchlist.lower() == chosen.name.lower()]
-            subs = mine[:1] or [
-                Subscription(
-                    id=0,
-                    watchlist=chosen.name,
-                    scope=chosen.scope,
-                    channel=ChannelRef("console", "console"),
-                    options=SubscriptionOptions(briefing="premarket"),
-                )
-            ]
-        async with YahooQuoteSource(
-            cfg.market,
-            calendar,
-            yahoo_url=env.yahoo_url,
-            clock=clock,
-            cache_dir=data_dir(env) / "cache",
-        ) as quotes:
-            service = BriefingService(store, catalog, quotes, calendar, cfg.briefing, clock, tz=cfg.tz)
-            return [(s, await service.prepare(s, at)) for s in sorted(subs, key=lambda s: s.id)]
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
 
@@ -185,9 +132,8 @@ def register(app: typer.Typer) -> None:
         --at sets the calendar, the session labels and the story window.
         Nothing is sent.
         """
-        from bot.delivery.briefing import closed_reason, exchange_name
+        from bot.app.tools import ExchangeCalendar, briefing_plans, closed_reason, exchange_name, print_alerts
         from bot.domain.timeutil import utcnow
-        from bot.market.sessions import ExchangeCalendar
 
         env, cfg = load(config)
         when = parse_at(at, cfg) if at else (env.now or utcnow())
@@ -207,7 +153,7 @@ def register(app: typer.Typer) -> None:
         }
         if reason is None:
             try:
-                plans = asyncio.run(collect(env, cfg, when, watchlist))
+                plans = asyncio.run(briefing_plans(env, cfg, when, watchlist))
             except StoreError as exc:
                 fail(str(exc), EXIT_USAGE)
             except ValidationError as exc:
@@ -232,13 +178,4 @@ def register(app: typer.Typer) -> None:
         if not alerts:
             typer.echo(payload["reason"])
             return
-        asyncio.run(_print(alerts, when))
-
-
-async def _print(alerts: list[Alert], when: datetime) -> None:
-    """Render each briefing as the console adapter shows a delivered one, as of ``when``."""
-    from bot.chat.console import ConsoleChat
-
-    console = ConsoleChat(stream=sys.stdout, clock=ManualClock(when))
-    for alert in alerts:
-        await console.send(alert, target=alert.channel)
+        asyncio.run(print_alerts(alerts, when))

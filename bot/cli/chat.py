@@ -55,7 +55,7 @@ def invite(
     The URL goes to stdout (so ``$(marketbot discord invite)`` works); what it asks for and why
     goes to stderr.
     """
-    from bot.chat.discord_bot import INVITE_PERMISSIONS, INVITE_SCOPES, fetch_application_id, invite_url
+    from bot.app.tools import INVITE_PERMISSIONS, INVITE_SCOPES, fetch_application_id, invite_url
 
     env = _env(config)
     app_id = client_id or env.discord_application_id
@@ -100,7 +100,7 @@ def clear_commands(
     config: ConfigOption = None,
 ) -> None:
     """Remove the commands registered in servers by DISCORD_GUILD_IDS (after going back to global ones)."""
-    from bot.chat.discord_bot import clear_guild_commands
+    from bot.app.tools import clear_guild_commands
 
     env = _env(config)
     if env.discord_bot_token is None:

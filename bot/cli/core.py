@@ -17,8 +17,7 @@ from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError, StoreError
 
 if TYPE_CHECKING:
-    from bot.delivery.dispatcher import DrainReport
-    from bot.ingest.poller import PollReport
+    from bot.app.tools import DrainReport, PollReport
 
 T = TypeVar("T")
 
@@ -203,7 +202,7 @@ def register(app: typer.Typer) -> None:
         Without ``--once`` it keeps polling like ``marketbot run``.
         """
         from bot.app import poll_once, run_bot, secrets_of
-        from bot.logs import setup_logging
+        from bot.app.tools import setup_logging
 
         env, cfg = load(config)
         if not once:
@@ -231,11 +230,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def check(config: ConfigOption = None) -> None:
         """Validate the config and the database URL, and print a summary. Writes nothing."""
-        from bot.store.db import probe
+        from bot.app.tools import db_probe
 
         env, cfg = load(config)
         try:
-            db = asyncio.run(probe(env.database_url))
+            db = asyncio.run(db_probe(env))
         except StoreError as exc:
             fail(str(exc), EXIT_USAGE)
         for line in summary(env, cfg):
@@ -248,22 +247,11 @@ def register(app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def db_upgrade(config: ConfigOption = None) -> None:
         """Apply database migrations (also done automatically at start-up)."""
-        from bot.store.db import create_engine, current_revision, redact, upgrade
+        from bot.app.tools import db_upgrade, redact
 
         env, _cfg = load(config)
-
-        async def go() -> tuple[str | None, str]:
-            engine = create_engine(env.database_url)
-            try:
-                before, _ = await current_revision(engine)
-                await upgrade(engine)
-                after, _ = await current_revision(engine)
-                return before, after or ""
-            finally:
-                await engine.dispose()
-
         try:
-            before, after = asyncio.run(go())
+            before, after = asyncio.run(db_upgrade(env))
         except StoreError as exc:
             fail(str(exc), EXIT_USAGE)
         url = redact(env.database_url)

@@ -11,17 +11,18 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 
 from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
-from bot.config import BotConfig, Env
 from bot.domain.codec import dt_out, options_to_dict
-from bot.domain.errors import BotError, StoreError, ValidationError
+from bot.domain.errors import BotError, StoreError
 from bot.domain.models import Subscription, SubscriptionOptions
-from bot.domain.records import ChannelStats, PlatformPause, SubscriptionSpec
+
+if TYPE_CHECKING:
+    from bot.domain.records import ChannelStats, PlatformPause
 
 
 def options_text(o: SubscriptionOptions, tz: ZoneInfo) -> str:
@@ -73,6 +74,8 @@ def subscription_rows(
     ``platform_paused`` is set when the subscription's whole platform rejects the bot's
     credentials: its alerts wait, and nothing about the subscription itself needs repair.
     """
+    from bot.app.tools import ChannelStats
+
     rows = []
     pauses = pauses or {}
     for s in subs:
@@ -163,30 +166,6 @@ def render(rows: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-async def collect(env: Env, cfg: BotConfig, *, repair: int | None = None) -> list[dict[str, Any]]:
-    """Open the database, mirror the config's subscriptions (as ``run`` does), read their state.
-
-    ``repair`` marks that subscription active again first (the user says the channel is fixed).
-    """
-    from bot.store import open_store
-
-    async with open_store(env.database_url) as store:
-        await store.sync_config_subscriptions(
-            [SubscriptionSpec(s.watchlist, s.channel_ref, s.options()) for s in cfg.subscriptions]
-        )
-        if repair is not None:
-            sub = await store.get_subscription(repair)
-            if sub is None:
-                raise ValidationError(
-                    f"there is no subscription {repair}; `marketbot subscriptions` lists them"
-                )
-            await store.mark_subscription_broken(repair, None)
-        subs = await store.list_subscriptions()
-        stats = await store.channel_stats()
-        pauses = await store.platform_pauses()
-    return subscription_rows(subs, stats, cfg.tz, pauses)
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
 
@@ -215,9 +194,12 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
+        from bot.app.tools import subscription_state
+
         env, cfg = load(config)
         try:
-            rows = asyncio.run(collect(env, cfg, repair=repair))
+            state = asyncio.run(subscription_state(env, cfg, repair=repair))
+            rows = subscription_rows(state.subscriptions, state.stats, cfg.tz, state.pauses)
         except StoreError as exc:
             fail(str(exc), EXIT_USAGE)
         except BotError as exc:

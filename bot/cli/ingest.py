@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli.common import EXIT_USAGE, ConfigOption, fail, load
-from bot.config import BotConfig, Env
-from bot.domain.errors import BotError, StoreError, ValidationError
-from bot.domain.records import FeedState
-from bot.domain.timeutil import OffsetClock, SystemClock, format_age, format_duration
+from bot.domain.errors import BotError, StoreError
+from bot.domain.timeutil import format_age, format_duration
+
+if TYPE_CHECKING:
+    from bot.domain.records import FeedState
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -119,41 +119,6 @@ def render(rows: Sequence[Mapping[str, Any]], now: datetime) -> str:
     return "\n".join(lines)
 
 
-async def collect(env: Env, cfg: BotConfig, *, enable: str | None = None) -> list[FeedState]:
-    """The feeds the config implies (with the tickers of chat watchlists), with their stored state.
-
-    Nothing is written, except that ``enable`` (a feed id or name) clears that feed's
-    automatic disable so that the running bot polls it again.
-    """
-    from bot.ingest.poller import enable_feed
-    from bot.ingest.sources import all_feeds
-    from bot.store import open_store
-
-    async with open_store(env.database_url) as store:
-        stored = {s.id: s for s in await store.list_feeds()}
-        if enable is not None:
-            matches = [s for s in stored.values() if s.id == enable] or [
-                s for s in stored.values() if s.spec.name.lower() == enable.lower()
-            ]
-            if len(matches) != 1:
-                what = "several feeds are" if matches else "no feed is"
-                raise ValidationError(
-                    f"{what} called {enable!r}; `marketbot feeds --json` lists every feed's id"
-                )
-            fresh = await enable_feed(store, matches[0].id)
-            assert fresh is not None
-            stored[fresh.id] = fresh
-        watchlists = [*cfg.domain_watchlists(), *await store.list_watchlists()]
-        chat = await store.list_chat_feeds()
-    out = []
-    for src in all_feeds(cfg, watchlists, chat=chat):
-        state = stored.pop(src.id, None)
-        out.append(replace(state, spec=src.spec) if state is not None else FeedState(spec=src.spec))
-    # sources the app adds itself (Yahoo ticker news); removed chat feeds are not polled any more
-    out += [s for s in stored.values() if s.spec.origin not in ("config", "ticker", "chat")]
-    return out
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
 
@@ -179,10 +144,12 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
+        from bot.app.tools import bot_clock, feed_states
+
         env, cfg = load(config)
-        clock = OffsetClock(env.now) if env.now else SystemClock()
+        clock = bot_clock(env)
         try:
-            states = asyncio.run(collect(env, cfg, enable=enable))
+            states = asyncio.run(feed_states(env, cfg, enable=enable))
         except StoreError as exc:
             fail(str(exc), EXIT_USAGE)
         except BotError as exc:

@@ -23,9 +23,9 @@ from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
+    from bot.app.tools import ExchangeCalendar
     from bot.domain.models import Quote
     from bot.domain.status import QuoteSourceStatus
-    from bot.market.sessions import ExchangeCalendar
 
 
 def _settings(config: Path | None) -> tuple[Env, BotConfig]:
@@ -102,28 +102,6 @@ def status_lines(st: QuoteSourceStatus) -> list[str]:
     return lines
 
 
-async def _quotes(
-    env: Env, cfg: BotConfig, symbols: list[str], chart: bool
-) -> tuple[dict[str, Quote], bytes | None, str | None, QuoteSourceStatus]:
-    from bot.market.charts import ChartRenderer
-    from bot.market.quotes import YahooQuoteSource
-    from bot.market.sessions import ExchangeCalendar
-
-    calendar = ExchangeCalendar(cfg.market.exchange)
-    async with YahooQuoteSource(cfg.market, calendar, yahoo_url=env.yahoo_url) as source:
-        quotes = await source.quotes(symbols)
-        png = chart_error = None
-        if chart and all(q.available for q in quotes.values()):
-            renderer = ChartRenderer(source, calendar, theme=cfg.market.chart_theme, timeout=10.0)
-            try:
-                png = await renderer.chart(symbols[0])
-            except BotError as exc:
-                chart_error = str(exc)
-            finally:
-                await renderer.aclose()
-        return quotes, png, chart_error, source.status()
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
 
@@ -145,7 +123,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Last price, change against the previous close, and session (pre-market / regular / after hours / closed)."""
-        from bot.market.quotes import normalize_symbol
+        from bot.app.tools import ExchangeCalendar, fetch_quotes, normalize_symbol
 
         wanted = list(dict.fromkeys(normalize_symbol(s) for s in symbols or [] if s.strip()))
         if not wanted and not status:
@@ -157,13 +135,10 @@ def register(app: typer.Typer) -> None:
             )
         env, cfg = _settings(config)
         try:
-            quotes, png, chart_error, st = asyncio.run(
-                _quotes(env, cfg, wanted or ["SPY"], chart is not None)
-            )
+            result = asyncio.run(fetch_quotes(env, cfg, wanted or ["SPY"], chart=chart is not None))
         except BotError as exc:
             fail(str(exc))
-        from bot.market.sessions import ExchangeCalendar
-
+        quotes, png, chart_error, st = result.quotes, result.png, result.chart_error, result.status
         calendar = ExchangeCalendar(cfg.market.exchange)
         if as_json:
             payload: Any = [quote_json(q) for q in quotes.values()]
@@ -211,8 +186,8 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Which trading session is on (pre-market, regular, after hours, closed) and what comes next. No network."""
+        from bot.app.tools import ExchangeCalendar
         from bot.domain.timeutil import utcnow
-        from bot.market.sessions import ExchangeCalendar
 
         _env, cfg = _settings(config)
         try:

@@ -27,17 +27,21 @@ from bot.cli.symbols import directory_for
 from bot.config import BotConfig
 from bot.domain.errors import ValidationError
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.market.symbols import config_warnings, load_directory
 
 
 def build_matcher(cfg: BotConfig, directory: SymbolDirectory | None = None) -> Matcher:
     """The matcher for the config's watchlists, with its symbol directory and aliases
     (the bundled index when no directory is given)."""
-    directory = directory or load_directory(cfg.aliases)
+    if directory is None:
+        from bot.app.tools import bundled_directory
+
+        directory = bundled_directory(cfg)
     return compile_matcher(cfg.domain_watchlists(), directory, cfg.aliases)
 
 
 def _warn(cfg: BotConfig, directory: SymbolDirectory) -> None:
+    from bot.app.tools import config_warnings
+
     for warning in config_warnings(cfg, directory):
         typer.echo(f"marketbot: warning: {warning}", err=True)
 

@@ -20,14 +20,6 @@ from bot.config import BotConfig, Env
 from bot.domain.errors import BotError, ValidationError
 from bot.domain.rules import SymbolDirectory, canonical_symbol
 from bot.domain.rules.symbols import GATES
-from bot.domain.timeutil import OffsetClock, SystemClock
-from bot.ingest.sources import watched_tickers
-from bot.market.symbols import load_directory
-from bot.store import open_store
-
-
-def _clock(env: Env) -> OffsetClock | SystemClock:
-    return OffsetClock(env.now) if env.now else SystemClock()
 
 
 async def stored_directory(env: Env, cfg: BotConfig) -> SymbolDirectory:
@@ -35,14 +27,13 @@ async def stored_directory(env: Env, cfg: BotConfig) -> SymbolDirectory:
 
     A database that cannot be opened leaves the bundled index (with a warning on stderr).
     """
-    from bot.app import symbol_names
+    from bot.app import tools
 
     try:
-        async with open_store(env.database_url) as store:
-            return await symbol_names(store, cfg, clock=_clock(env)).directory()
+        return await tools.stored_directory(env, cfg)
     except BotError as exc:
         typer.echo(f"marketbot: warning: {exc}; using the bundled symbol index only", err=True)
-        return load_directory(cfg.aliases)
+        return tools.bundled_directory(cfg)
 
 
 def directory_for(env: Env, cfg: BotConfig) -> SymbolDirectory:
@@ -50,32 +41,11 @@ def directory_for(env: Env, cfg: BotConfig) -> SymbolDirectory:
     return asyncio.run(stored_directory(env, cfg))
 
 
-async def _refresh(env: Env, cfg: BotConfig) -> tuple[list[str], bool]:
-    from bot.app import data_dir, symbol_names
-    from bot.market.quotes import YahooQuoteSource
-    from bot.market.sessions import ExchangeCalendar
-
-    clock = _clock(env)
-    async with open_store(env.database_url) as store:
-        watchlists = [*cfg.domain_watchlists(), *(await store.list_watchlists())]
-        symbols = watched_tickers(watchlists)
-        calendar = ExchangeCalendar(cfg.market.exchange)
-        async with YahooQuoteSource(
-            cfg.market, calendar, yahoo_url=env.yahoo_url, clock=clock, cache_dir=data_dir(env) / "cache"
-        ) as quotes:
-            names = symbol_names(store, cfg, clock=clock, quotes=quotes)
-            report = await names.refresh(symbols, force=True)
-        failed = any(": error" in line or "not fetched" in line for line in report.lines)
-        return [*report.lines, f"{len(symbols)} watched tickers"], failed
-
-
 async def _summary(env: Env, cfg: BotConfig) -> list[str]:
-    from bot.app import symbol_names
+    from bot.app.tools import symbol_summary
 
-    async with open_store(env.database_url) as store:
-        names = symbol_names(store, cfg, clock=_clock(env))
-        directory = await names.directory()
-        refreshes = await store.symbol_refreshes()
+    summary = await symbol_summary(env, cfg)
+    directory, refreshes = summary.directory, summary.refreshes
     by_source: dict[str, set[str]] = {}
     for rec in directory.records:
         by_source.setdefault(rec.source, set()).add(rec.symbol)
@@ -156,8 +126,10 @@ def register(app: typer.Typer) -> None:
         """Company names behind ticker matching: list them for a ticker, or refresh them."""
         env, cfg = load(config)
         if refresh:
+            from bot.app.tools import refresh_symbols
+
             try:
-                lines, failed = asyncio.run(_refresh(env, cfg))
+                lines, failed = asyncio.run(refresh_symbols(env, cfg))
             except BotError as exc:
                 fail(str(exc))
             for line in lines:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # Fetches an article's lead paragraph (the optional ``fetch_articles`` extra); "" when none.
 ArticleLead = Callable[[Story], Awaitable[str]]
 ARTICLE_BUDGET = 10.0  # seconds for all article leads of one ingest
+PLACE_SLICE = 20  # new items deduplicated and clustered between two yields to the event loop
 # with replicas: how far back each catch-up looks before the previous one (clock skew between
 # replicas, and stories committed just after that look)
 CATCH_UP_MARGIN = timedelta(minutes=2)
@@ -183,12 +184,19 @@ class Ingestor:
             all_items = [i for f in feeds for i in f.items]
             fresh = await self.store.unseen_items(all_items)
             fresh_ids = {(i.feed_id, i.id) for i in fresh}
+            placed = 0
             for p in pending:
                 new = [i for i in p.feed.items if (i.feed_id, i.id) in fresh_ids]
                 p.new_items = len(new)
                 # oldest first, so that a story is founded by its earliest report
                 for item in sorted(new, key=lambda i: i.published_at):
                     self._place(item, p, batch, now)
+                placed += len(new)
+                if placed >= PLACE_SLICE:
+                    # between feeds, let chat commands and the rest of the loop run (the index
+                    # is only touched under self._lock, which this ingest holds throughout)
+                    placed = 0
+                    await asyncio.sleep(0)
             alertable_by_feed = [self._alertable(p, now) for p in pending]
             if self.article_lead is not None and self.config.fetch_articles:
                 await self._add_leads(alertable_by_feed, batch)

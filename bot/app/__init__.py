@@ -39,6 +39,7 @@ from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError
 from bot.domain.models import Story, StorySource
 from bot.domain.records import PlatformPause, SubscriptionSpec
+from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, PollReport
@@ -150,7 +151,7 @@ class Runtime:
         a second process on the same SQLite file.
         """
         require_extras(env, cfg)
-        clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
+        clock = clock or bot_clock(env)
         if env.now:
             log.warning(
                 "MARKETBOT_NOW is set: the bot's clock reads %s", clock.now().isoformat(timespec="seconds")
@@ -173,21 +174,12 @@ class Runtime:
             directory = await symbols.directory()  # bundled index + stored SEC and quote names
             for warning in config_warnings(cfg, directory):
                 log.warning("%s: %s", env.config_path, warning)
-            catalog = Catalog(
-                store=store,
-                config_watchlists=cfg.domain_watchlists(),
-                directory=directory,
-                aliases=cfg.aliases,
-            )
+            catalog = new_catalog(store, cfg, directory)
             catalog_seen = await store.version(CATALOG_VERSION)
             await catalog.reload()
             calendar = ExchangeCalendar(cfg.market.exchange)
             cache_dir = data_dir(env) / "cache"
-            quotes = await stack.enter_async_context(
-                YahooQuoteSource(
-                    cfg.market, calendar, yahoo_url=env.yahoo_url, clock=clock, cache_dir=cache_dir
-                )
-            )
+            quotes = await stack.enter_async_context(quote_source(env, cfg, calendar, clock))
             symbols.quotes = quotes
             charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
             if connect_chat and listen:
@@ -199,10 +191,8 @@ class Runtime:
             adapters["console"] = console
             # one fetcher for config and chat feeds; chat feeds go through its SSRF guard, which
             # lets through only public addresses and the operator's chat_feeds.allow_networks
-            fetcher = await stack.enter_async_context(
-                Fetcher(cfg.ingest, allow_networks=cfg.chat_feeds.allow_networks)
-            )
-            probe = FeedProbe(fetcher, clock=clock, summary_chars=cfg.ingest.summary_chars)
+            fetcher = await stack.enter_async_context(feed_fetcher(cfg))
+            probe = feed_probe(cfg, fetcher, clock)
             commands = CommandService(
                 store, catalog, quotes, charts, directory, command_options(cfg), clock, feeds=probe
             )
@@ -494,6 +484,41 @@ def data_dir(env: Env) -> Path:
     return Path("data")
 
 
+# ---------------------------------------------------------------- the concrete parts
+# Every concrete adapter is chosen here, for ``marketbot run`` and for the CLI's one-shot
+# commands alike (``bot.app.tools`` opens only the parts a command needs, with these).
+
+
+def bot_clock(env: Env) -> Clock:
+    """The bot's clock: the system's, or shifted to ``MARKETBOT_NOW``."""
+    return OffsetClock(env.now) if env.now else SystemClock()
+
+
+def new_catalog(store: SqlStore, cfg: BotConfig, directory: SymbolDirectory) -> Catalog:
+    """The watchlists (config and stored) compiled against ``directory``; call ``reload()``."""
+    return Catalog(
+        store=store, config_watchlists=cfg.domain_watchlists(), directory=directory, aliases=cfg.aliases
+    )
+
+
+def quote_source(env: Env, cfg: BotConfig, calendar: ExchangeCalendar, clock: Clock) -> YahooQuoteSource:
+    """Yahoo Finance quotes (``MARKETBOT_YAHOO_URL`` reroutes them), cached under the data dir."""
+    return YahooQuoteSource(
+        cfg.market, calendar, yahoo_url=env.yahoo_url, clock=clock, cache_dir=data_dir(env) / "cache"
+    )
+
+
+def feed_fetcher(cfg: BotConfig) -> Fetcher:
+    """The HTTP fetcher for config and chat feeds (its SSRF guard lets chat feeds reach only public
+    addresses and the operator's ``chat_feeds.allow_networks``)."""
+    return Fetcher(cfg.ingest, allow_networks=cfg.chat_feeds.allow_networks)
+
+
+def feed_probe(cfg: BotConfig, fetcher: Fetcher, clock: Clock) -> FeedProbe:
+    """What ``/feed test`` and ``/feed add`` fetch a URL with."""
+    return FeedProbe(fetcher, clock=clock, summary_chars=cfg.ingest.summary_chars)
+
+
 def _yahoo_news(
     env: Env, cfg: BotConfig, catalog: Catalog, clock: Clock, cache_dir: Path, stack: AsyncExitStack
 ) -> list[FeedSource]:
@@ -743,7 +768,7 @@ async def cluster_status(env: Env, *, clock: Clock | None = None) -> dict[str, A
 
     Read-only; works beside running replicas (any database, SQLite included).
     """
-    clock = clock or (OffsetClock(env.now) if env.now else SystemClock())
+    clock = clock or bot_clock(env)
     async with open_store(env.database_url) as store:
         now = clock.now()
         replicas = await store.replicas()
