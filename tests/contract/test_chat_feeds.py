@@ -31,7 +31,7 @@ from bot.ingest.fetcher import Fetcher
 from bot.ingest.probe import FeedProbe
 from bot.market.symbols import load_directory
 from bot.store import SqlStore
-from tests.fakes.discord_server import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
+from tests.fakes.discord import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack import FakeSlack
 

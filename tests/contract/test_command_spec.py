@@ -31,7 +31,7 @@ from bot.commands.spec import (
 from bot.config import WATCHLIST_NAME
 from bot.domain.models import CommandContext, Reply
 from bot.ports import CommandName, CompleteKind
-from tests.fakes.discord_server import DiscordFake, World, render_markdown
+from tests.fakes.discord import DiscordFake, World, render_markdown
 from tests.fakes.slack import FakeSlack
 
 MANIFEST = Path(__file__).resolve().parents[2] / "config" / "slack-app-manifest.yaml"

@@ -22,7 +22,7 @@ from bot.domain.records import IngestBatch
 from bot.domain.timeutil import ManualClock
 from bot.ports import ChatAdapter
 from bot.store import SqlStore
-from tests.fakes.discord_server import DiscordFake
+from tests.fakes.discord import DiscordFake
 from tests.fakes.slack import FakeSlack, validate_blocks
 from tests.support.factories import story
 from tests.unit.delivery.support import make_world

@@ -32,7 +32,7 @@ from bot.domain.models import (
     TradingSession,
 )
 from bot.ports import ChatAdapter
-from tests.fakes.discord_server import DiscordFake, World, render_markdown
+from tests.fakes.discord import DiscordFake, World, render_markdown
 from tests.support.wait import wait_until
 
 NOW = datetime.now(UTC)

@@ -27,7 +27,7 @@ from bot.domain.timeutil import ManualClock
 from bot.market.memory import MemoryQuotes
 from bot.market.symbols import load_directory
 from bot.store import SqlStore
-from tests.fakes.discord_server import (
+from tests.fakes.discord import (
     EPHEMERAL,
     DiscordFake,
     UserCannotDoThat,

@@ -10,7 +10,7 @@ import pytest
 
 from bot.chat.discord_bot import DiscordAdapter
 from bot.domain.models import Reply
-from tests.fakes.discord_server import PRIVILEGED_INTENTS, DiscordFake, World
+from tests.fakes.discord import PRIVILEGED_INTENTS, DiscordFake, World
 from tests.support.wait import wait_until
 
 

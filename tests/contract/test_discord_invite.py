@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fakes.discord_server import DiscordFake
+from tests.fakes.discord import DiscordFake
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from bot.cluster import GATEWAY_LEASE
 from bot.cluster.gateway import GATEWAY_EVERY, GATEWAY_TTL, GatewayLeader
 from bot.domain.models import Reply
 from bot.domain.timeutil import ManualClock
-from tests.fakes.discord_server import DiscordFake, World
+from tests.fakes.discord import DiscordFake, World
 
 CALLBACK = "POST /interactions/{interaction_id}/{token}/callback"
 

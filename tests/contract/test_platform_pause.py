@@ -24,7 +24,7 @@ from bot.domain.models import ChannelRef
 from bot.domain.records import PlatformPause
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
-from tests.fakes.discord_server import DiscordFake
+from tests.fakes.discord import DiscordFake
 from tests.fakes.slack import FakeSlack
 from tests.support.clock import VirtualSleep
 from tests.support.factories import story

@@ -6,20 +6,11 @@ clustering then records as another source of the story). Runs on SQLite and Post
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from bot.domain.models import NewsItem
 from bot.domain.records import FeedSpec, IngestBatch
 from bot.store import SqlStore
-
-T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-
-
-def item(feed: str, guid: str, link: str, title: str) -> NewsItem:
-    return NewsItem(
-        id=guid, feed_id=feed, source=feed, title=title, link=link, canonical_url=link,
-        summary="", published_at=T0, fetched_at=T0, guid=guid,
-    )  # fmt: skip
+from tests.support.factories import T0, item
 
 
 async def test_feed_states_are_saved_in_bulk(store: SqlStore) -> None:
@@ -54,8 +45,8 @@ async def test_turning_a_feed_back_on_in_the_config_clears_its_automatic_disable
 
 
 async def test_dedup_by_link_and_title_is_per_feed(store: SqlStore) -> None:
-    a = item("a", "g1", "https://news.test/1", "Fed holds rates")
+    a = item("a", guid="g1", link="https://news.test/1", title="Fed holds rates", source="a")
     await store.save_ingest(IngestBatch(items=[(a, "s1")]))
-    same_feed_new_guid = item("a", "g2", "https://news.test/1", "Fed holds rates")
-    other_feed = item("b", "g1", "https://news.test/1", "Fed holds rates")
+    same_feed_new_guid = item("a", guid="g2", link="https://news.test/1", title="Fed holds rates", source="a")
+    other_feed = item("b", guid="g1", link="https://news.test/1", title="Fed holds rates", source="b")
     assert await store.unseen_items([same_feed_new_guid, other_feed]) == [other_feed]

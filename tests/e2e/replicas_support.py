@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.cluster import DEAD_AFTER, GATEWAY_LEASE, feed_owner
 from tests.e2e.handoff_support import Child
-from tests.fakes.discord_server import DiscordFake, Interaction, World
-from tests.fakes.discord_server import Message as DiscordMessage
+from tests.fakes.discord import DiscordFake, Interaction, World
+from tests.fakes.discord import Message as DiscordMessage
 from tests.fakes.feed_host import Entry, FeedHost, entry, rss
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack import Message as SlackMessage

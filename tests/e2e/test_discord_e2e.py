@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import running
-from tests.fakes.discord_server import EPHEMERAL, DiscordFake, Message, World
+from tests.fakes.discord import EPHEMERAL, DiscordFake, Message, World
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.yahoo import YahooFake
 from tests.support.wait import wait_until

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fakes.discord_server import DiscordFake
+from tests.fakes.discord import DiscordFake
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack import FakeSlack
 from tests.fakes.yahoo import YahooFake

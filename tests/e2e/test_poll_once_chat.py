@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.e2e.conftest import Bot
-from tests.fakes.discord_server import DiscordFake
+from tests.fakes.discord import DiscordFake
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack import FakeSlack
 from tests.fakes.yahoo import YahooFake

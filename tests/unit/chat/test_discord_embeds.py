@@ -48,7 +48,7 @@ from bot.domain.models import (
     TradingSession,
 )
 from bot.domain.text import strip_control
-from tests.fakes.discord_server import pings, render_markdown, validate_message
+from tests.fakes.discord import pings, render_markdown, validate_message
 
 CHANNEL = ChannelRef("discord", "112233445566778899")
 NOW = datetime(2026, 3, 2, 13, 5, tzinfo=UTC)
