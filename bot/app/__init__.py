@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +28,7 @@ from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, Fe
 from bot.cluster.gateway import GatewayLeader
 from bot.commands import CommandService
 from bot.commands.service import CommandOptions
-from bot.config import BotConfig, Env
+from bot.config import BotConfig, Env, watchlist_warnings
 from bot.delivery.briefing import BriefingService
 from bot.delivery.digests import HeldReleaser
 from bot.delivery.dispatcher import Dispatcher, DrainReport
@@ -37,21 +37,22 @@ from bot.delivery.notices import Notices
 from bot.delivery.pipeline import AlertPipeline
 from bot.domain.cluster import CATALOG_VERSION
 from bot.domain.errors import BotError, ConfigError
-from bot.domain.models import Story, StorySource
-from bot.domain.records import PlatformPause, SubscriptionSpec
+from bot.domain.models import Story, StorySource, Watchlist
+from bot.domain.records import FeedSpec, PlatformPause, SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.poller import Poller, PollReport
 from bot.ingest.probe import FeedProbe
-from bot.ingest.sources import FeedSource, all_feeds, feed_specs, news_source, watched_tickers
+from bot.ingest.sources import FeedOptions, FeedSource, all_feeds, news_source, watched_tickers
+from bot.ingest.sources import feed_specs as _feed_specs
 from bot.logs import setup_logging
 from bot.market.charts import ChartRenderer
 from bot.market.charts import warm_up as warm_up_charts
 from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
-from bot.market.symbols import CompanyNameSource, SymbolNames, SymbolNameStore, config_warnings
+from bot.market.symbols import CompanyNameSource, SymbolNames, SymbolNameStore, load_directory
 from bot.metrics import METRICS
 from bot.ports import ChatAdapter, Clock, Job
 from bot.scheduler import Scheduler
@@ -73,6 +74,23 @@ def subscription_specs(cfg: BotConfig) -> list[SubscriptionSpec]:
     return [
         SubscriptionSpec(s.watchlist, s.channel_ref, s.options(), scope="config") for s in cfg.subscriptions
     ]
+
+
+def config_warnings(cfg: BotConfig, directory: SymbolDirectory | None = None) -> list[str]:
+    """Warnings about a valid config (unknown tickers, with the nearest known symbols)."""
+    return watchlist_warnings(cfg, directory or load_directory(cfg.aliases))
+
+
+def feed_options(cfg: BotConfig) -> FeedOptions:
+    """The slice of the config that decides which feeds are polled."""
+    return FeedOptions(
+        feeds=cfg.feeds, ticker_feeds=cfg.ticker_feeds, ticker_interval=cfg.ingest.ticker_feed_interval
+    )
+
+
+def feed_specs(cfg: BotConfig, watchlists: Iterable[Watchlist] | None = None) -> list[FeedSpec]:
+    """The specs of every HTTP feed the config implies (watchlists default to the config's own)."""
+    return _feed_specs(feed_options(cfg), cfg.domain_watchlists() if watchlists is None else watchlists)
 
 
 def command_options(cfg: BotConfig) -> CommandOptions:
@@ -237,7 +255,7 @@ class Runtime:
             yahoo = _yahoo_news(env, cfg, catalog, clock, cache_dir, stack)
 
             def sources() -> Sequence[FeedSource]:
-                return all_feeds(cfg, catalog.all(), extra=yahoo, chat=catalog.chat_feeds())
+                return all_feeds(feed_options(cfg), catalog.all(), extra=yahoo, chat=catalog.chat_feeds())
 
             poller = Poller(
                 store=store,

@@ -21,7 +21,9 @@ from datetime import datetime
 
 from bot.app import (
     bot_clock,
+    config_warnings,
     feed_fetcher,
+    feed_options,
     feed_probe,
     new_catalog,
     quote_source,
@@ -74,7 +76,7 @@ from bot.logs import setup_logging
 from bot.market.charts import ChartRenderer
 from bot.market.quotes import YahooQuoteSource, normalize_symbol
 from bot.market.sessions import ExchangeCalendar
-from bot.market.symbols import config_warnings, load_directory
+from bot.market.symbols import load_directory
 from bot.ports import CommandName
 from bot.store import open_store
 from bot.store.db import create_engine, current_revision, probe, redact, upgrade
@@ -223,7 +225,7 @@ async def feed_states(env: Env, cfg: BotConfig, *, enable: str | None = None) ->
         watchlists = [*cfg.domain_watchlists(), *await store.list_watchlists()]
         chat = await store.list_chat_feeds()
     out = []
-    for src in all_feeds(cfg, watchlists, chat=chat):
+    for src in all_feeds(feed_options(cfg), watchlists, chat=chat):
         state = stored.pop(src.id, None)
         out.append(replace(state, spec=src.spec) if state is not None else FeedState(spec=src.spec))
     # sources the app adds itself (Yahoo ticker news); removed chat feeds are not polled any more

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from bot.config import BotConfig
+from bot.config import FeedConfig
 from bot.domain.models import Watchlist
 from bot.domain.records import ChatFeed, FeedOrigin, FeedSpec
 from bot.ports import NewsSource
@@ -69,7 +69,17 @@ def _template_name(template: str, ticker: str) -> str:
     return f"{ticker} news ({host})"
 
 
-def config_feeds(cfg: BotConfig) -> list[FeedSource]:
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """The configuration that decides the feeds: the config's ``feeds``, its ``ticker_feeds``
+    templates and ``ingest.ticker_feed_interval`` (seconds)."""
+
+    feeds: Sequence[FeedConfig]
+    ticker_feeds: Sequence[str]
+    ticker_interval: float
+
+
+def config_feeds(options: FeedOptions) -> list[FeedSource]:
     """The ``feeds`` of the config file (trusted: the SSRF guard does not apply)."""
     return [
         FeedSource(
@@ -84,7 +94,7 @@ def config_feeds(cfg: BotConfig) -> list[FeedSource]:
                 trusted=True,
             )
         )
-        for f in cfg.feeds
+        for f in options.feeds
     ]
 
 
@@ -107,12 +117,12 @@ def chat_sources(feeds: Iterable[ChatFeed]) -> list[FeedSource]:
     ]
 
 
-def ticker_feeds(cfg: BotConfig, tickers: Iterable[str]) -> list[FeedSource]:
+def ticker_feeds(options: FeedOptions, tickers: Iterable[str]) -> list[FeedSource]:
     """One feed per ``ticker_feeds`` template and watched ticker, polled every ``ingest.ticker_feed_interval``."""
     out: list[FeedSource] = []
     seen: set[str] = set()
     for ticker in sorted({t.upper() for t in tickers}):
-        for template in cfg.ticker_feeds:
+        for template in options.ticker_feeds:
             url = expand_template(template, ticker)
             if url in seen:
                 continue
@@ -124,7 +134,7 @@ def ticker_feeds(cfg: BotConfig, tickers: Iterable[str]) -> list[FeedSource]:
                         name=_template_name(template, ticker),
                         url=url,
                         origin="ticker",
-                        interval=int(cfg.ingest.ticker_feed_interval),
+                        interval=int(options.ticker_interval),
                         enabled=True,
                         backfill=0,
                         trusted=True,
@@ -155,7 +165,7 @@ def news_source(
 
 
 def all_feeds(
-    cfg: BotConfig,
+    options: FeedOptions,
     watchlists: Iterable[Watchlist],
     extra: Sequence[FeedSource] = (),
     chat: Iterable[ChatFeed] = (),
@@ -163,13 +173,16 @@ def all_feeds(
     """Config feeds, ticker feeds for the tickers of ``watchlists``, chat feeds, then ``extra``
     sources; unique ids."""
     out: dict[str, FeedSource] = {}
-    sources = [*config_feeds(cfg), *ticker_feeds(cfg, watched_tickers(watchlists)), *chat_sources(chat)]
+    sources = [
+        *config_feeds(options),
+        *ticker_feeds(options, watched_tickers(watchlists)),
+        *chat_sources(chat),
+    ]
     for src in [*sources, *extra]:
         out.setdefault(src.id, src)
     return list(out.values())
 
 
-def feed_specs(cfg: BotConfig, watchlists: Iterable[Watchlist] | None = None) -> list[FeedSpec]:
-    """The specs of every HTTP feed the config implies (watchlists default to the config's own)."""
-    wl = cfg.domain_watchlists() if watchlists is None else watchlists
-    return [s.spec for s in all_feeds(cfg, wl)]
+def feed_specs(options: FeedOptions, watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
+    """The specs of every HTTP feed the config implies for these watchlists."""
+    return [s.spec for s in all_feeds(options, watchlists)]

@@ -35,7 +35,7 @@ from typing import Any, Final, Protocol
 import aiohttp
 
 import bot
-from bot.config import BotConfig, SymbolsConfig, watchlist_warnings
+from bot.config import SymbolsConfig
 from bot.domain.errors import BotError, ValidationError
 from bot.domain.rules.query import canonical_symbol
 from bot.domain.rules.symbols import NameRefresh, SymbolDirectory, SymbolName
@@ -159,11 +159,6 @@ def load_directory(aliases: Mapping[str, Sequence[str]] | None = None) -> Symbol
     """The offline directory (bundled index, brands and ``aliases``); cached per aliases."""
     frozen = tuple(sorted((k, (v,) if isinstance(v, str) else tuple(v)) for k, v in (aliases or {}).items()))
     return _directory(frozen)
-
-
-def config_warnings(config: BotConfig, directory: SymbolDirectory | None = None) -> list[str]:
-    """Warnings about a valid config (unknown tickers, with the nearest known symbols)."""
-    return watchlist_warnings(config, directory or load_directory(config.aliases))
 
 
 # ---------------------------------------------------------------- SEC's company list

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from bot.app import feed_options
 from bot.cli import app
 from bot.config import load_config
 from bot.ingest.poller import Poller
@@ -56,7 +57,9 @@ def test_feeds_shows_status_failures_next_poll_and_how_to_fix_a_disabled_feed(tm
             async with (
                 open_store(db) as store,
                 Poller(
-                    store=store, sources=all_feeds(cfg, cfg.domain_watchlists()), config=cfg.ingest
+                    store=store,
+                    sources=all_feeds(feed_options(cfg), cfg.domain_watchlists()),
+                    config=cfg.ingest,
                 ) as poller,
             ):
                 await poller.run_once()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.app import feed_options, feed_specs
 from bot.config import load_config, parse_config
 from bot.domain.models import Watchlist
-from bot.ingest.sources import all_feeds, expand_template, feed_id, feed_specs, watched_tickers
+from bot.ingest.sources import all_feeds, expand_template, feed_id, watched_tickers
 
 CONFIG = """
 feeds:
@@ -32,7 +33,7 @@ ingest:
 
 def test_config_feeds_and_ticker_feeds_for_every_watched_ticker() -> None:
     cfg = parse_config(CONFIG)
-    feeds = all_feeds(cfg, cfg.domain_watchlists())
+    feeds = all_feeds(feed_options(cfg), cfg.domain_watchlists())
     config_feeds = [f for f in feeds if f.spec.origin == "config"]
     assert [(f.spec.name, f.spec.interval, f.spec.enabled, f.spec.backfill) for f in config_feeds] == [
         ("SEC press releases", 300, True, 0),
@@ -50,7 +51,7 @@ def test_config_feeds_and_ticker_feeds_for_every_watched_ticker() -> None:
 def test_adding_a_ticker_to_any_watchlist_adds_its_feed() -> None:
     cfg = parse_config(CONFIG)
     chat = Watchlist(name="mine", scope="slack:T1", tickers=("BRK.B", "SHOP.TO"))
-    ids = {f.id for f in all_feeds(cfg, [*cfg.domain_watchlists(), chat])}
+    ids = {f.id for f in all_feeds(feed_options(cfg), [*cfg.domain_watchlists(), chat])}
     assert feed_id(expand_template(cfg.ticker_feeds[0], "BRK.B"), "ticker", "BRK.B") in ids
     assert len(ids) == 2 + 6
 

@@ -6,10 +6,11 @@ import textwrap
 
 import pytest
 
+from bot.app import config_warnings
 from bot.config import parse_config, watchlist_warnings
 from bot.domain.errors import ConfigError
 from bot.domain.rules import SymbolDirectory, compile_matcher
-from bot.market.symbols import config_warnings, load_directory
+from bot.market.symbols import load_directory
 
 
 def config(watchlists: str, extra: str = "") -> str:
