@@ -558,7 +558,7 @@ async def _chat_adapters(
     if env.slack_bot_token:
         from bot.chat.slack_app import SlackAdapter
 
-        slack = SlackAdapter.from_settings(env, cfg, commands=commands, clock=clock, listen=listen)
+        slack = SlackAdapter.from_settings(env, cfg.admins, commands=commands, clock=clock, listen=listen)
         await slack.start()
         stack.push_async_callback(slack.aclose)
         out.append(("slack", slack))
@@ -566,7 +566,9 @@ async def _chat_adapters(
         from bot.chat.discord_bot import DiscordAdapter
 
         replicas = listen and store.dialect == "postgresql"
-        discord = DiscordAdapter.from_settings(env, cfg, commands=commands, gateway=listen, standby=replicas)
+        discord = DiscordAdapter.from_settings(
+            env, cfg.admins, commands=commands, gateway=listen, standby=replicas
+        )
         await discord.start()
         stack.push_async_callback(discord.aclose)
         if replicas:

@@ -72,7 +72,7 @@ from bot.ingest.poller import PollReport, enable_feed
 from bot.ingest.sources import all_feeds, watched_tickers
 from bot.logs import setup_logging
 from bot.market.charts import ChartRenderer
-from bot.market.quotes import normalize_symbol
+from bot.market.quotes import YahooQuoteSource, normalize_symbol
 from bot.market.sessions import ExchangeCalendar
 from bot.market.symbols import config_warnings, load_directory
 from bot.ports import CommandName
@@ -139,8 +139,6 @@ async def fetch_quotes(env: Env, cfg: BotConfig, symbols: list[str], *, chart: b
 
     No cache directory and the system clock: a one-shot look-up, like the quote command's.
     """
-    from bot.market.quotes import YahooQuoteSource
-
     calendar = ExchangeCalendar(cfg.market.exchange)
     async with YahooQuoteSource(cfg.market, calendar, yahoo_url=env.yahoo_url) as source:
         quotes = await source.quotes(symbols)

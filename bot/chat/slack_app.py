@@ -43,7 +43,7 @@ from bot.chat.base import ChatPlatform
 from bot.chat.slack_blocks import SlackMessage, alert_message, reply_message, text_only
 from bot.commands.runner import CommandRunner, TaskSet, rich_then_plain
 from bot.commands.spec import COMMAND_NAMES
-from bot.config import BotConfig, Env
+from bot.config import Env
 from bot.domain.errors import ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, Attachment, ChannelRef, CommandContext, MessageRef, Reply
 from bot.domain.timeutil import SystemClock
@@ -328,14 +328,14 @@ class SlackAdapter(ChatPlatform):
     def from_settings(
         cls,
         env: Env,
-        config: BotConfig | None = None,
+        admins: Sequence[str] = (),
         *,
         commands: CommandHandler | None = None,
         clock: Clock | None = None,
         listen: bool = True,
     ) -> SlackAdapter:
-        """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and config admins."""
-        admins = [a for a in (config.admins if config else []) if a.startswith("slack:")]
+        """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN / SLACK_SIGNING_SECRET, SLACK_API_URL and the config's ``admins``."""
+        admins = [a for a in admins if a.startswith("slack:")]
         return cls(  # without SLACK_BOT_TOKEN, __init__ says how to get one
             bot_token=env.slack_bot_token.get_secret_value() if env.slack_bot_token else "",
             app_token=env.slack_app_token.get_secret_value() if env.slack_app_token else None,

@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -20,9 +20,7 @@ from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
 from bot.domain.codec import dt_out, options_to_dict
 from bot.domain.errors import BotError, StoreError
 from bot.domain.models import Subscription, SubscriptionOptions
-
-if TYPE_CHECKING:
-    from bot.domain.records import ChannelStats, PlatformPause
+from bot.domain.records import ChannelStats, PlatformPause
 
 
 def options_text(o: SubscriptionOptions, tz: ZoneInfo) -> str:
@@ -74,8 +72,6 @@ def subscription_rows(
     ``platform_paused`` is set when the subscription's whole platform rejects the bot's
     credentials: its alerts wait, and nothing about the subscription itself needs repair.
     """
-    from bot.app.tools import ChannelStats
-
     rows = []
     pauses = pauses or {}
     for s in subs:

@@ -13,16 +13,14 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from bot.cli.common import EXIT_USAGE, ConfigOption, fail, load
 from bot.domain.errors import BotError, StoreError
+from bot.domain.records import FeedState
 from bot.domain.timeutil import format_age, format_duration
-
-if TYPE_CHECKING:
-    from bot.domain.records import FeedState
 
 
 def _iso(value: datetime | None) -> str | None:

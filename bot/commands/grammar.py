@@ -73,7 +73,7 @@ class HelpCmd:
 
 @dataclass(frozen=True, slots=True)
 class ListCmd:
-    pass
+    contains: str | None = None  # only names containing this (case-insensitive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,11 +335,12 @@ def parse_watch(text: str) -> Command:
                 return FeedHelpCmd()
             topic = word if word in spec.SINGLE_NAMES else _subcommand(word)
         return HelpCmd(topic)
-    if key in ("list", "subscriptions", "status"):
+    if key == "list":
+        words = " ".join(t.text for t in args).strip()
+        return ListCmd(words[: spec.LIST_FILTER_MAX] or None)
+    if key in ("subscriptions", "status"):
         _no_more(args, key)
-        if key == "status":
-            return StatusCmd()
-        return ListCmd() if key == "list" else SubscriptionsCmd()
+        return StatusCmd() if key == "status" else SubscriptionsCmd()
     if key in ("show", "delete", "test", "unsubscribe"):
         name = _name_arg(args, key)
         _no_more(args[1:], key)

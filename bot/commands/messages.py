@@ -34,7 +34,7 @@ USAGE: Final[dict[str, tuple[str, str]]] = {
         "the latest N stories that mention a ticker, newest first (default {default_news}, "
         "at most {max_news}). Example: /news TSLA 10",
     ),
-    "list": ("/watch list", "the watchlists you can use here"),
+    "list": ("/watch list [TEXT]", "the watchlists you can use here (TEXT: only names containing it)"),
     "show": ("/watch show NAME", "its tickers, keywords, query and the channels subscribed"),
     "create": (
         "/watch create NAME ITEMS...",
@@ -513,6 +513,20 @@ def no_news(symbol: str, suggestions: Sequence[str]) -> str:
 
 LIST_TITLE = "Watchlists"
 LIST_EMPTY = 'There are no watchlists yet. Create one: /watch create cloud-china AMZN MSFT "export control"'
+
+
+def list_none_containing(text: str) -> str:
+    return f"No watchlist name here contains {text!r}. /watch list shows them all."
+
+
+def list_shown(shown: int, total: int, contains: str | None) -> str:
+    which = f"watchlists containing {contains!r}" if contains else "watchlists"
+    return (
+        f"Showing {shown} of {total:,} {which}, those subscribed here first: "
+        "/watch list TEXT narrows the list, /watch show NAME shows one."
+    )
+
+
 FROM_CONFIG = "from the config file (read-only here)"
 SUBSCRIBED_HERE = "subscribed here"
 SUBSCRIPTIONS_TITLE = "Subscriptions of this channel"

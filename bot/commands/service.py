@@ -205,7 +205,7 @@ class CommandService:
             case HelpCmd():
                 return help_reply(cmd.topic)
             case ListCmd():
-                return await w.list_watchlists(ctx)
+                return await w.list_watchlists(ctx, cmd)
             case ShowCmd():
                 return await w.show(ctx, cmd)
             case EditCmd():

@@ -134,6 +134,7 @@ class CommandSpec:
 # ---------------------------------------------------------------- the commands
 
 WATCHLIST_NAME_MAX: Final = 32
+LIST_FILTER_MAX: Final = 100
 _NAME = Arg("name", "The watchlist", low=1, high=WATCHLIST_NAME_MAX, complete="watchlist")
 _ITEMS = Arg("items", 'Tickers and keywords, e.g. $NVDA AMD cloud "export control" chip*')
 _OPTIONAL_NAME = dataclasses.replace(_NAME, description="Only this watchlist (default: all)", required=False)
@@ -215,7 +216,11 @@ NEWS = CommandSpec(
 )
 
 _WATCH_SUBS: Final = (
-    Sub("list", "Watchlists you can subscribe to here"),
+    Sub(
+        "list",
+        "Watchlists you can subscribe to here",
+        (Arg("contains", "Only names containing this text", required=False, high=LIST_FILTER_MAX),),
+    ),
     Sub("show", "A watchlist's tickers, keywords, query and subscribed channels", (_NAME,)),
     Sub(
         "create",

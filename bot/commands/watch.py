@@ -31,6 +31,7 @@ from bot.commands import messages as msg
 from bot.commands.grammar import (
     DeleteCmd,
     EditCmd,
+    ListCmd,
     MuteCmd,
     OptionsCmd,
     QueryCmd,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from bot.commands.feeds import FeedHandlers
 
 MAX_PROBLEMS_SHOWN = 10
+LIST_SHOWN = 40  # watchlists one /watch list shows (Slack: 50 blocks, Discord: 25 fields a page)
 
 
 def display_term(text: str) -> str:
@@ -228,15 +230,24 @@ class WatchHandlers:
 
     # ------------------------------------------------------------ read-only
 
-    async def list_watchlists(self, ctx: CommandContext) -> Reply:
+    async def list_watchlists(self, ctx: CommandContext, cmd: ListCmd) -> Reply:
+        """The watchlists usable here, those subscribed here first; at most ``LIST_SHOWN`` of them
+        (a server with thousands narrows the list with ``/watch list TEXT``)."""
+        contains = cmd.contains
         watchlists = self.catalog.visible(ctx.scope)
         if not watchlists:
             return Reply(title=msg.LIST_TITLE, text=msg.LIST_EMPTY, private=True)
+        if contains:
+            needle = contains.casefold()
+            watchlists = [w for w in watchlists if needle in w.name.casefold()]
+            if not watchlists:
+                return Reply(title=msg.LIST_TITLE, text=msg.list_none_containing(contains), private=True)
         here = {
             (s.scope, s.watchlist.lower()) for s in await self.store.list_subscriptions(channel=ctx.channel)
         }
+        ordered = sorted(watchlists, key=lambda w: (w.scope, w.name.lower()) not in here)  # stable
         items = []
-        for wl in watchlists:
+        for wl in ordered[:LIST_SHOWN]:
             if wl.query is not None:
                 what = f"query: {wl.query if len(wl.query) <= 80 else wl.query[:77] + '...'}"
             else:
@@ -246,7 +257,8 @@ class WatchHandlers:
             if (wl.scope, wl.name.lower()) in here:
                 parts.append(msg.SUBSCRIBED_HERE)
             items.append(ReplyItem(text=wl.name, detail=" · ".join(parts)))
-        return Reply(title=msg.LIST_TITLE, items=tuple(items), private=True)
+        text = msg.list_shown(len(items), len(ordered), contains) if len(ordered) > len(items) else ""
+        return Reply(title=msg.LIST_TITLE, text=text, items=tuple(items), private=True)
 
     def _subscription_notes(self, sub: Subscription, now: datetime) -> list[str]:
         notes = []

@@ -26,7 +26,7 @@ from bot.chat.discord_embeds import (
     DiscordMessage,
     render,
 )
-from bot.config import BotConfig, Env
+from bot.config import Env
 from bot.domain.errors import BotError, ConfigError, CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply
 from bot.ports import CommandHandler
@@ -140,14 +140,14 @@ class DiscordAdapter(ChatPlatform):
     def from_settings(
         cls,
         env: Env,
-        config: BotConfig | None = None,
+        admins: Sequence[str] = (),
         *,
         commands: CommandHandler | None = None,
         gateway: bool = True,
         standby: bool = False,
     ) -> DiscordAdapter:
-        """Build from DISCORD_BOT_TOKEN, DISCORD_GUILD_IDS, DISCORD_API_URL, DISCORD_GATEWAY_URL and config admins."""
-        admins = [a for a in (config.admins if config else []) if a.startswith("discord:")]
+        """Build from DISCORD_BOT_TOKEN, DISCORD_GUILD_IDS, DISCORD_API_URL, DISCORD_GATEWAY_URL and the config's ``admins``."""
+        admins = [a for a in admins if a.startswith("discord:")]
         return cls(  # without DISCORD_BOT_TOKEN, __init__ says how to get one
             token=env.discord_bot_token.get_secret_value() if env.discord_bot_token else "",
             commands=commands,

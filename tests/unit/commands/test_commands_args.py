@@ -215,7 +215,7 @@ def test_edit_items_keep_how_they_were_written() -> None:
         ("watch", "create " + "x" * 33 + " AMZN", "is too long"),
         ("watch", "create chips", "needs at least one ticker or keyword"),
         ("watch", "delete", "needs a watchlist NAME"),
-        ("watch", "list extra", "Unexpected 'extra'"),
+        ("watch", "subscriptions extra", "Unexpected 'extra'"),
         ("watch", "mute", "needs a duration"),
         ("watch", "mute 90", "needs a unit"),
         ("watch", "mute soon", "'soon' is not a duration"),

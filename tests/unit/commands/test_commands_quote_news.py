@@ -213,7 +213,7 @@ async def test_help(chat: Chat) -> None:
     reply = await chat("/watch")
     assert reply.private and not reply.error and reply.title == "How to use /watch"
     forms = [i.text for i in reply.items]
-    assert forms[0] == "/watch list" and "/watch mute 2h|30m|1d [NAME]" in forms and len(forms) == 16
+    assert forms[0] == "/watch list [TEXT]" and "/watch mute 2h|30m|1d [NAME]" in forms and len(forms) == 16
     assert reply.text.startswith("Items: NVDA or $NVDA (a ticker)")
     reply = await chat("/watch help subscribe")
     assert [(i.text, i.detail) for i in reply.items] == [

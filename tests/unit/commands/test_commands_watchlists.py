@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.catalog import Catalog
+from bot.domain.models import Watchlist
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
 
@@ -282,6 +283,29 @@ async def test_list_shows_config_and_this_workspace_only(chat: Chat) -> None:
     )
     assert shown["chips-policy"].startswith("query: ($NVDA OR $AMD)")
     assert shown["mine"] == "1 ticker, 1 keyword · made in chat by U1"
+
+
+async def test_a_long_list_shows_subscribed_first_and_narrows_by_text(
+    chat: Chat, sqlite_store: SqlStore, catalog: Catalog
+) -> None:
+    for n in range(1, 45):  # more than this workspace may create: as a large install has
+        await sqlite_store.save_watchlist(
+            Watchlist(f"desk-{n}", chat.ctx.scope, tickers=("AMD",), created_by="U1")
+        )
+    await catalog.reload()
+    await chat("/watch subscribe desk-44")
+    reply = await chat("/watch list")
+    assert len(reply.items) == 40 and reply.items[0].text == "desk-44"
+    assert reply.text == (
+        "Showing 40 of 46 watchlists, those subscribed here first: "
+        "/watch list TEXT narrows the list, /watch show NAME shows one."
+    )
+    narrowed = await chat("/watch list DESK-1")
+    assert sorted(i.text for i in narrowed.items) == sorted(["desk-1", *(f"desk-1{d}" for d in range(10))])
+    assert narrowed.text == ""
+    none = await chat("/watch list semis")
+    assert none.private and not none.items
+    assert none.text == "No watchlist name here contains 'semis'. /watch list shows them all."
 
 
 async def test_show_lists_channels_here_and_counts_the_rest(chat: Chat, clock: ManualClock) -> None:
