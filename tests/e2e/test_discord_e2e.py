@@ -171,7 +171,7 @@ async def test_from_subscribe_to_alert_on_discord(tmp_path: Path) -> None:
             ).reply(timeout=60)
             assert "cloud-china" in listing.visible_text()
             assert len(alerts(discord, world)) == 1
-            assert re.search(r"Discord: 3 commands registered", bot.output)
+            assert re.search(r"Discord: 4 commands registered", bot.output)
 
             # the bot loses access to the channel: the next alert breaks the subscription, once,
             # with the reason and the fix, instead of retrying for a day

@@ -13,19 +13,13 @@ from datetime import UTC, datetime, timedelta
 from bot.chat.console import ConsoleChat
 from bot.chat.discord_embeds import alert_embed
 from bot.chat.slack_blocks import alert_message
-from bot.domain.models import Alert, ChannelRef, DigestEntry, Quote, TickerLine, TradingSession
+from bot.domain.models import Alert, ChannelRef, DigestEntry, TickerLine
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import alert_view, price_view
+from tests.support.factories import quote
 
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # 08:30 New York, pre-market
 CHANNEL = ChannelRef("console", "console")
-
-
-def _quote(symbol: str, price: float | None, pct: float | None, *, reason: str | None = None) -> Quote:
-    change = None if price is None or pct is None else price * pct / 100
-    prev = None if price is None else price - (change or 0)
-    session = TradingSession.PRE if price is not None else None
-    return Quote(symbol, price, prev, change, pct, session, NOW if price is not None else None, reason=reason)
 
 
 def _alert(**changes: object) -> Alert:
@@ -41,8 +35,10 @@ def _alert(**changes: object) -> Alert:
         "published_at": NOW - timedelta(minutes=12),
         "summary": "The US plans to restrict cloud services for Chinese AI developers.",
         "tickers": (
-            TickerLine("AMZN", _quote("AMZN", 181.2, -0.8156)),
-            TickerLine("MSFT", _quote("MSFT", None, None, reason="Yahoo is not answering")),
+            TickerLine("AMZN", quote("AMZN", 181.2, -0.8156, as_of=NOW)),
+            TickerLine(
+                "MSFT", quote("MSFT", None, None, session=None, as_of=None, reason="Yahoo is not answering")
+            ),
             TickerLine("BABA", None),
         ),
         "terms": ("cloud", "export control"),
@@ -114,7 +110,7 @@ async def test_also_reported_by_reads_the_same_everywhere() -> None:
 
 
 def test_the_price_view_holds_every_word_of_a_quote() -> None:
-    view = price_view("AMZN", _quote("AMZN", 181.2, -0.8156))
+    view = price_view("AMZN", quote("AMZN", 181.2, -0.8156, as_of=NOW))
     assert (view.price, view.move, view.arrow, view.session, view.direction) == (
         "$181.20",
         "−0.82%",
@@ -125,7 +121,7 @@ def test_the_price_view_holds_every_word_of_a_quote() -> None:
     assert view.line() == "AMZN $181.20 ▼ −0.82% pre-market"
     assert view.line(with_arrow=False) == "AMZN $181.20 −0.82% pre-market"
     assert view.short() == "AMZN −0.82% pre-market"
-    missing = price_view("MSFT", _quote("MSFT", None, None, reason="no such symbol"))
+    missing = price_view("MSFT", quote("MSFT", None, None, session=None, as_of=None, reason="no such symbol"))
     assert missing.line() == "MSFT price unavailable (no such symbol)" and not missing.short()
     assert price_view("BABA", None).line() == "BABA price unavailable"
 

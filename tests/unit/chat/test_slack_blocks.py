@@ -24,7 +24,6 @@ from bot.domain.models import (
     Attachment,
     ChannelRef,
     DigestEntry,
-    Quote,
     Reply,
     ReplyField,
     ReplyItem,
@@ -32,6 +31,7 @@ from bot.domain.models import (
     TradingSession,
 )
 from tests.fakes.slack import render_blocks, render_mrkdwn, validate_blocks
+from tests.support.factories import quote
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 CHANNEL = ChannelRef("slack", "C0GENERAL1")
@@ -52,11 +52,6 @@ HOSTILE = [
 ]
 
 
-def quote(symbol: str, price: float | None, pct: float | None, session: TradingSession | None) -> Quote:
-    change = None if price is None or pct is None else price * pct / 100
-    return Quote(symbol, price, None if price is None else price - (change or 0), change, pct, session, NOW)
-
-
 def story(**kw: object) -> Alert:
     base: dict[str, object] = {
         "key": "k1",
@@ -69,8 +64,8 @@ def story(**kw: object) -> Alert:
         "published_at": NOW - timedelta(minutes=12),
         "summary": "Amazon Web Services said on Tuesday it will open a new region.",
         "tickers": (
-            TickerLine("AMZN", quote("AMZN", 185.2, 1.26, TradingSession.PRE)),
-            TickerLine("MSFT", quote("MSFT", 410.5, -0.82, TradingSession.REGULAR)),
+            TickerLine("AMZN", quote("AMZN", 185.2, 1.26, session=TradingSession.PRE, as_of=NOW)),
+            TickerLine("MSFT", quote("MSFT", 410.5, -0.82, session=TradingSession.REGULAR, as_of=NOW)),
             TickerLine("BABA", None),
         ),
         "terms": ("cloud", "export control"),
@@ -118,8 +113,8 @@ def test_price_without_session_or_change_and_a_quote_with_no_price() -> None:
     msg = alert_message(
         story(
             tickers=(
-                TickerLine("NVDA", quote("NVDA", None, None, None)),
-                TickerLine("X", quote("X", 0.5, None, None)),
+                TickerLine("NVDA", quote("NVDA", None, None, session=None, as_of=NOW)),
+                TickerLine("X", quote("X", 0.5, None, session=None, as_of=NOW)),
             )
         ),
         now=NOW,
@@ -194,7 +189,8 @@ def test_briefing_and_move_alerts() -> None:
         watchlist="cloud-china",
         title="Pre-market briefing: cloud-china",
         tickers=tuple(
-            TickerLine(f"T{i}", quote(f"T{i}", 10 + i, i - 6, TradingSession.PRE)) for i in range(14)
+            TickerLine(f"T{i}", quote(f"T{i}", 10 + i, i - 6, session=TradingSession.PRE, as_of=NOW))
+            for i in range(14)
         ),
         entries=(DigestEntry("Top story", "https://n.example/1", "Reuters", NOW - timedelta(hours=3)),),
     )
@@ -210,7 +206,7 @@ def test_briefing_and_move_alerts() -> None:
         channel=CHANNEL,
         watchlist="chips",
         title="NVDA ▲ 5.20% pre-market",
-        tickers=(TickerLine("NVDA", quote("NVDA", 120.0, 5.2, TradingSession.PRE)),),
+        tickers=(TickerLine("NVDA", quote("NVDA", 120.0, 5.2, session=TradingSession.PRE, as_of=NOW)),),
         note="Crossed your 5% threshold.",
     )
     text = seen(alert_message(move, now=NOW).blocks)
@@ -318,7 +314,7 @@ def test_reply_with_title_text_items_fields_and_quotes() -> None:
             ReplyItem("Bad link", "javascript:alert(1)"),
         ),
         fields=(ReplyField("Tickers", "AMZN, MSFT"), ReplyField("Channels", "#general")),
-        quotes=(quote("AMZN", 185.2, 1.26, TradingSession.PRE),),
+        quotes=(quote("AMZN", 185.2, 1.26, session=TradingSession.PRE, as_of=NOW),),
         attachments=(Attachment("AMZN.png", b"\x89PNG...", title="AMZN today"),),
     )
     msg = reply_message(reply)

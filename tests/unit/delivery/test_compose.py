@@ -24,21 +24,16 @@ from bot.domain.models import (
     ChannelRef,
     Match,
     QuietHours,
-    Quote,
     Story,
     StorySource,
     Subscription,
     TickerLine,
-    TradingSession,
 )
+from tests.support.factories import quote
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 NY = ZoneInfo("America/New_York")
 SUB = Subscription(id=7, watchlist="cloud-china", scope="config", channel=ChannelRef("slack", "C0AAAAAAAA"))
-
-
-def quote(sym: str, price: float | None, pct: float | None = None) -> Quote:
-    return Quote(sym, price, None, None, pct, TradingSession.PRE if price else None, T0 if price else None)
 
 
 def a_story(**kw: object) -> Story:
@@ -79,7 +74,10 @@ def test_story_alert_carries_what_the_user_sees() -> None:
         match,
         SUB.channel,
         tickers=(TickerLine("AMZN"), TickerLine("NVDA", in_watchlist=False)),
-        quotes={"AMZN": quote("AMZN", 181.2, -0.82), "NVDA": quote("NVDA", None)},
+        quotes={
+            "AMZN": quote("AMZN", 181.2, -0.82, previous_close=None, change=None),
+            "NVDA": quote("NVDA", None, session=None, as_of=None),
+        },
         now=T0,
     )
     assert alert.key == channel_story_key("s1", SUB.channel) == "story:s1:ch:slack:C0AAAAAAAA"
@@ -95,7 +93,7 @@ def test_story_alert_carries_what_the_user_sees() -> None:
     assert alert.terms == ("cloud",) and alert.story_id == "s1" and alert.channel == SUB.channel
     assert alert.tickers[0].quote is not None and alert.tickers[0].quote.price == 181.2
     assert alert.tickers[1].quote is None  # "price unavailable" until a late price fills it
-    filled = with_quotes(alert, {"NVDA": quote("NVDA", 140.0, 5.2)})
+    filled = with_quotes(alert, {"NVDA": quote("NVDA", 140.0, 5.2, previous_close=None, change=None)})
     assert filled.tickers[1].quote is not None and filled.tickers[0] == alert.tickers[0]
 
 
