@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.delivery.dispatcher import RECHECK_BASE, RECHECK_CAP, Dispatcher
 from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.timeutil import ManualClock
@@ -29,6 +31,7 @@ def revoked() -> CredentialsRejected:
     )
 
 
+@pytest.mark.timeout(600)  # 400 re-check rounds on PostgreSQL: over a minute even on a quiet machine
 async def test_a_revoked_token_pauses_the_platform_and_resumes_in_order(
     store: SqlStore, clock: ManualClock
 ) -> None:
