@@ -19,8 +19,10 @@ import pytest
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="marketbot-mpl-"))
 
 from bot.config import MarketConfig
+from bot.domain.errors import SourceError
 from bot.domain.models import NewsItem, Quote, TradingSession
 from bot.domain.timeutil import ManualClock
+from bot.ingest.memory import MemoryNews
 from bot.market.charts import ChartRenderer
 from bot.market.memory import MemoryQuotes
 from bot.market.news import YahooNewsSource
@@ -202,14 +204,34 @@ async def test_chart_is_png(chart_source: ChartSource) -> None:
 # ---------------------------------------------------------------- NewsSource
 
 
-@pytest.fixture(params=["yahoo"])
+def memory_news(clock: ManualClock) -> MemoryNews:
+    """The twin with what a real feed carries: HTML in titles, tracking links, a future date."""
+    src = MemoryNews(clock, feed_id="memory:wire")
+    src.publish(
+        "Apple &amp; <b>Nvidia</b> rally",
+        "https://www.example.com/markets/apple-nvidia?utm_source=rss",
+        summary="<p>Shares of Apple and Nvidia rose <i>sharply</i> before the bell.</p>",
+        published_at=clock.now() - timedelta(hours=2),
+        guid="wire-1",
+    )
+    src.publish(
+        "Nvidia export rules tighten",
+        "https://www.example.com/policy/nvidia-export",
+        published_at=clock.now() + timedelta(days=1),  # a feed clock ahead: clamped to the fetch
+        publisher="Reuters",
+    )
+    return src
+
+
+@pytest.fixture(params=["yahoo", "memory"])
 async def news_source(
     request: pytest.FixtureRequest, fake: YahooFake, clock: ManualClock, cache_dir: Path
 ) -> AsyncIterator[NewsSource]:
     makers: dict[str, Callable[[], Any]] = {
         "yahoo": lambda: YahooNewsSource(
             ["AAPL", "NVDA"], yahoo_url=fake.url, clock=clock, cache_dir=cache_dir
-        )
+        ),
+        "memory": lambda: memory_news(clock),
     }
     src = makers[request.param]()
     yield src
@@ -226,3 +248,23 @@ async def test_news_items_belong_to_the_source(news_source: NewsSource, clock: M
         assert item.title and item.link.startswith("https://") and item.canonical_url
         assert item.published_at.tzinfo is not None and item.published_at <= item.fetched_at
         assert "<" not in item.title and "&amp;" not in item.title
+
+
+async def test_news_outage_raises_source_error(news_source: NewsSource, fake: YahooFake) -> None:
+    """A source that refuses every request raises SourceError (the poller backs off), never returns junk.
+
+    Yahoo answers 429 to everything; the twin's feed is down.
+    """
+    if isinstance(news_source, MemoryNews):
+        news_source.down("the feed answered HTTP 503")
+    else:
+        fake.fail("all", "429")
+    with pytest.raises(SourceError) as caught:
+        await news_source.fetch()
+    assert str(caught.value) and caught.value.retryable
+
+
+async def test_news_item_ids_are_stable_across_fetches(news_source: NewsSource) -> None:
+    first = await news_source.fetch()
+    again = await news_source.fetch()
+    assert [i.id for i in first] == [i.id for i in again]
