@@ -1,16 +1,21 @@
-"""The in-memory twin of the quote source: fixed prices, a switchable outage, no network.
+"""In-memory twins of the market ports: fixed prices and charts, a switchable outage, no network.
 
-It keeps the ``QuoteSource`` promises (normalised keys in order, never raises, a reason for
-every missing price, ``status()`` with a breaker) and runs through the same contract suite
-as the Yahoo source. Tests and offline demos use it where prices are scenery.
+``MemoryQuotes`` keeps the ``QuoteSource`` promises (normalised keys in order, never raises, a
+reason for every missing price, ``status()`` with a breaker) and runs through the same contract
+suite as the Yahoo source. ``MemoryCharts`` keeps the ``ChartSource`` ones (a real PNG, or a
+``QuoteUnavailable`` saying why not) and runs through the suite beside the matplotlib renderer.
+Tests and offline demos use them where prices and charts are scenery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+from bot.domain.errors import QuoteUnavailable
 from bot.domain.models import Quote, TradingSession
 from bot.domain.status import BreakerStatus, QuoteSourceStatus
 from bot.market.quotes import QUOTE_SYMBOL, normalize_symbol, unavailable
@@ -116,3 +121,57 @@ class MemoryQuotes:
             rounds=len(self.calls),
             last_error=self._last_error,
         )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def blank_png(width: int = 16, height: int = 8, rgb: tuple[int, int, int] = (255, 255, 255)) -> bytes:
+    """A valid truecolour PNG of ``width`` x ``height`` pixels in one colour (what a chart
+    renderer returns, only plainer): signature, IHDR, one zlib IDAT, IEND, CRCs right."""
+    if width < 1 or height < 1:
+        raise ValueError(f"a PNG needs at least 1x1 pixels, not {width}x{height}")
+    row = b"\x00" + bytes(rgb) * width  # filter type 0, then the pixels
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + _png_chunk(b"IDAT", zlib.compress(row * height))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+class MemoryCharts:
+    """A ChartSource answering every symbol with the same small PNG (``png``).
+
+    ``down(reason)`` makes every chart fail with ``QuoteUnavailable(reason)``, the way the
+    renderer fails when its bars cannot be fetched; ``up()`` ends that. Symbols in ``missing``
+    have no prices to chart. ``calls`` lists the (normalised) symbols asked for.
+    """
+
+    def __init__(self, png: bytes | None = None, *, missing: Sequence[str] = ()) -> None:
+        self.png = png if png is not None else blank_png()
+        self.missing = {normalize_symbol(s) for s in missing}
+        self.calls: list[str] = []
+        self._error: str | None = None
+
+    def down(self, reason: str = "the chart data did not arrive") -> None:
+        self._error = reason
+
+    def up(self) -> None:
+        self._error = None
+
+    async def chart(self, symbol: str) -> bytes:
+        sym = normalize_symbol(symbol)
+        self.calls.append(sym)
+        if self._error is not None:
+            raise QuoteUnavailable(f"no chart for {sym}: {self._error}", retryable=True)
+        if not QUOTE_SYMBOL.match(sym):
+            raise QuoteUnavailable(f"{sym!r} is not a ticker symbol", retryable=False)
+        if sym in self.missing:
+            raise QuoteUnavailable(f"no prices to chart for {sym}", retryable=False)
+        return self.png
+
+    async def aclose(self) -> None:
+        return None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import tempfile
+import zlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,12 +21,12 @@ import pytest
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="marketbot-mpl-"))
 
 from bot.config import MarketConfig
-from bot.domain.errors import SourceError
+from bot.domain.errors import QuoteUnavailable, SourceError
 from bot.domain.models import NewsItem, Quote, TradingSession
 from bot.domain.timeutil import ManualClock
 from bot.ingest.memory import MemoryNews
 from bot.market.charts import ChartRenderer
-from bot.market.memory import MemoryQuotes
+from bot.market.memory import MemoryCharts, MemoryQuotes, blank_png
 from bot.market.news import YahooNewsSource
 from bot.market.quotes import YahooQuoteSource
 from bot.market.sessions import ExchangeCalendar
@@ -187,18 +189,62 @@ def test_calendar_knows_the_holiday(market_calendar: MarketCalendar) -> None:
 # ---------------------------------------------------------------- ChartSource
 
 
-@pytest.fixture(params=["matplotlib"])
+@pytest.fixture(params=["matplotlib", "memory"])
 async def chart_source(
     request: pytest.FixtureRequest, yahoo_quotes: YahooQuoteSource, clock: ManualClock
 ) -> AsyncIterator[ChartSource]:
+    if request.param == "memory":
+        yield MemoryCharts(blank_png(320, 160), missing=["NOSUCHCO"])
+        return
     renderer = ChartRenderer(yahoo_quotes, ExchangeCalendar(), clock=clock)
-    yield {"matplotlib": renderer}[request.param]
+    yield renderer
     await renderer.aclose()
 
 
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height of a well-formed PNG: every chunk's CRC right, IHDR first, pixels that
+    inflate, IEND last."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n"), "a PNG starts with its signature"
+    pos, kinds, idat, size = 8, [], b"", (0, 0)
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + data), f"bad CRC on {kind!r}"
+        kinds.append(kind)
+        if kind == b"IHDR":
+            size = struct.unpack(">II", data[:8])
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + length
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and idat
+    assert zlib.decompress(idat)
+    return size
+
+
 async def test_chart_is_png(chart_source: ChartSource) -> None:
-    png = await chart_source.chart("AAPL")
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    width, height = png_size(await chart_source.chart("AAPL"))
+    assert width >= 100 and height >= 50, "big enough to read in a chat"
+
+
+async def test_chart_takes_the_symbol_as_typed(chart_source: ChartSource) -> None:
+    png_size(await chart_source.chart(" $aapl "))
+
+
+async def test_chart_without_prices_says_why(chart_source: ChartSource) -> None:
+    with pytest.raises(QuoteUnavailable) as caught:
+        await chart_source.chart("NOSUCHCO")
+    assert "NOSUCHCO" in str(caught.value)
+
+
+async def test_chart_outage_raises_source_error(chart_source: ChartSource, fake: YahooFake) -> None:
+    if isinstance(chart_source, MemoryCharts):
+        chart_source.down("Yahoo Finance answered HTTP 429")
+    else:
+        fake.fail("all", "429")
+    with pytest.raises(SourceError) as caught:
+        await chart_source.chart("MSFT")
+    assert "MSFT" in str(caught.value)
 
 
 # ---------------------------------------------------------------- NewsSource

@@ -1,15 +1,13 @@
 """Fixtures for the command handlers: a real SQL store (SQLite), the real catalog and symbol
-directory, and small QuoteSource/ChartSource implementations that return fixed data.
+directory, and the in-memory QuoteSource/ChartSource twins that return fixed data.
 
-``MemoryQuotes`` and ``FixedCharts`` implement the ports (they are data sources, not mocks of
-our code). ``Chat`` plays a user typing commands in a channel: replies go through the in-memory
+``MemoryQuotes`` and ``MemoryCharts`` (``bot.market.memory``) implement the ports and pass their
+contract suites (they are data sources, not mocks of our code). ``Chat`` plays a user typing commands in a channel: replies go through the in-memory
 chat adapter, channel-visible ones to the channel, private ones only to the asker.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,13 +19,12 @@ from bot.catalog import Catalog
 from bot.chat.memory import MemoryChat
 from bot.commands import CommandService
 from bot.config import BotConfig, parse_config
-from bot.domain.errors import SourceError
 from bot.domain.models import ChannelRef, CommandContext, Reply, Story
 from bot.domain.records import IngestBatch
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import quote_view
-from bot.market.memory import MemoryQuotes
+from bot.market.memory import MemoryCharts, MemoryQuotes
 from bot.market.symbols import load_directory
 from bot.ports import CommandName
 from bot.store import SqlStore
@@ -50,36 +47,6 @@ SLACK_CHANNEL = "C0123ABCD"
 SLACK_TEAM = "T0001"
 DISCORD_CHANNEL = "112233445566778899"
 DISCORD_GUILD = "998877665544332211"
-
-
-def tiny_png() -> bytes:
-    """A valid 1x1 PNG (what a chart renderer returns, only smaller)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    raw = zlib.compress(b"\x00\x00\x00\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0))
-        + chunk(b"IDAT", raw)
-        + chunk(b"IEND", b"")
-    )
-
-
-class FixedCharts:
-    """A ChartSource returning a fixed PNG, or failing like a renderer whose data fetch failed."""
-
-    def __init__(self) -> None:
-        self.fail = False
-        self.calls: list[str] = []
-
-    async def chart(self, symbol: str) -> bytes:
-        self.calls.append(symbol)
-        if self.fail:
-            raise SourceError(f"no 1-minute bars for {symbol}", retryable=True)
-        return tiny_png()
 
 
 def rendered(reply: Reply) -> str:
@@ -169,8 +136,8 @@ def quotes(clock: ManualClock) -> MemoryQuotes:
 
 
 @pytest.fixture
-def charts() -> FixedCharts:
-    return FixedCharts()
+def charts() -> MemoryCharts:
+    return MemoryCharts()
 
 
 @pytest.fixture
@@ -190,7 +157,7 @@ async def service(
     sqlite_store: SqlStore,
     catalog: Catalog,
     quotes: MemoryQuotes,
-    charts: FixedCharts,
+    charts: MemoryCharts,
     directory: SymbolDirectory,
     config: BotConfig,
     clock: ManualClock,

@@ -13,7 +13,7 @@ from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
 
-from .conftest import Chat, FixedCharts, MemoryQuotes, discord_ctx, slack_ctx
+from .conftest import Chat, MemoryCharts, MemoryQuotes, discord_ctx, slack_ctx
 
 CHANGES = (
     "/watch create mine NVDA",
@@ -98,7 +98,7 @@ def restricted(
     sqlite_store: SqlStore,
     catalog: Catalog,
     quotes: MemoryQuotes,
-    charts: FixedCharts,
+    charts: MemoryCharts,
     directory: SymbolDirectory,
     config: BotConfig,
     clock: ManualClock,

@@ -16,9 +16,10 @@ from bot.domain.errors import StoreError
 from bot.domain.models import ChannelRef, Story, Subscription
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
+from bot.market.memory import blank_png
 from bot.store import SqlStore
 
-from .conftest import Chat, FixedCharts, MemoryQuotes, Newsroom, discord_ctx, rendered, slack_ctx, tiny_png
+from .conftest import Chat, MemoryCharts, MemoryQuotes, Newsroom, discord_ctx, rendered, slack_ctx
 
 # ---------------------------------------------------------------- /quote
 
@@ -45,11 +46,11 @@ async def test_quote_one_ticker(chat: Chat, news: Newsroom, quotes: MemoryQuotes
             "[AMZN.png]",
         ]
     )
-    assert reply.attachments[0].data == tiny_png()
+    assert reply.attachments[0].data == blank_png()
     assert reply.attachments[0].content_type == "image/png"
 
 
-async def test_quote_several_tickers_has_no_chart(chat: Chat, news: Newsroom, charts: FixedCharts) -> None:
+async def test_quote_several_tickers_has_no_chart(chat: Chat, news: Newsroom, charts: MemoryCharts) -> None:
     await news.publish("Microsoft earnings beat", tickers=["MSFT"])
     reply = await chat("/quote AMZN, MSFT")
     assert [q.symbol for q in reply.quotes] == ["AMZN", "MSFT"]
@@ -81,8 +82,8 @@ async def test_quote_service_down_still_answers(chat: Chat, news: Newsroom, quot
     assert reply.items[0].text == "Amazon wins cloud deal"
 
 
-async def test_chart_failure_never_fails_the_reply(chat: Chat, charts: FixedCharts) -> None:
-    charts.fail = True
+async def test_chart_failure_never_fails_the_reply(chat: Chat, charts: MemoryCharts) -> None:
+    charts.down()
     reply = await chat("/quote AMZN")
     assert not reply.error and reply.attachments == ()
     assert reply.quotes[0].price == 181.20
