@@ -3,7 +3,8 @@
 ``bot/ports.py`` says: ``send`` returns a MessageRef in the target channel (a thread reply
 carries its thread), ``edit`` changes a sent message in place, ``status()`` is JSON-ready with
 ``connected``, ``channel_rate`` is (messages, seconds), and a failure is a ``DeliveryError``
-that says whether retrying can help. The suite runs against the in-memory twin, the console
+that says whether retrying can help; an ``AuthProbe`` pauses on refused credentials and
+recovers when the platform accepts them again. The suite runs against the in-memory twin, the console
 (JSON lines to a buffer), and the Slack and Discord adapters through the real slack_sdk and
 discord.py against their loopback fakes. What a reader sees is read back from each platform
 (the fake's channel, the console's lines), never from the adapter's own bookkeeping.
@@ -25,10 +26,10 @@ from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.memory import MemoryChat
 from bot.chat.slack_app import SlackAdapter
 from bot.delivery.escape import clean_alert
-from bot.domain.errors import DeliveryError
+from bot.domain.errors import CredentialsRejected, DeliveryError
 from bot.domain.models import Alert, ChannelRef, MessageRef, Reply, TickerLine
 from bot.domain.timeutil import ManualClock
-from bot.ports import ChatAdapter
+from bot.ports import AuthProbe, ChatAdapter
 from tests.fakes.discord import DiscordFake
 from tests.fakes.slack import FakeSlack
 
@@ -45,6 +46,8 @@ class Platform:
     shown: Callable[[MessageRef], str]  # everything a reader sees of that message now, as text
     break_channel: Callable[[], None] | None = None  # the target channel goes away for good
     outage: Callable[[], None] | None = None  # the platform fails the next send, temporarily
+    revoke: Callable[[], None] | None = None  # the platform stops accepting the bot's token
+    restore: Callable[[], None] | None = None  # ... and accepts it again
 
 
 def alert(target: ChannelRef, title: str = "Amazon wins cloud deal in China", **changes: object) -> Alert:
@@ -83,7 +86,14 @@ def _memory() -> Platform:
     def outage() -> None:
         chat.fail_next(DeliveryError("the platform answered HTTP 503", retryable=True, code="http_503"))
 
-    return Platform(chat, target, shown, gone, outage)
+    def revoke() -> None:
+        chat.reject_credentials(
+            CredentialsRejected(
+                "the token was revoked", platform="memory", setting="MEMORY_TOKEN", code="revoked"
+            )
+        )
+
+    return Platform(chat, target, shown, gone, outage, revoke, lambda: chat.reject_credentials(None))
 
 
 def _console() -> Platform:
@@ -130,6 +140,8 @@ async def _slack(stack: AsyncExitStack) -> Platform:
         shown,
         lambda: fake.remove_channel(SLACK_CHANNEL),
         lambda: fake.fail_next("chat.postMessage", status=503),
+        fake.revoke_bot_token,
+        fake.restore_bot_token,
     )
 
 
@@ -152,11 +164,14 @@ async def _discord(stack: AsyncExitStack) -> Platform:
         shown,
         world.channel.delete,
         lambda: fake.fail("POST /channels/{channel_id}/messages", status=503, times=1),
+        fake.revoke_token,
+        fake.restore_token,
     )
 
 
 EVERY = ["memory", "console", "slack", "discord"]
 CAN_FAIL = ["memory", "slack", "discord"]  # the console is this process's own output: it cannot
+# (every adapter that can fail also has credentials a platform can refuse: all are AuthProbes)
 
 
 async def _platform(name: str, stack: AsyncExitStack) -> Platform:
@@ -241,3 +256,26 @@ async def test_an_outage_is_a_retryable_delivery_error(failing_chat: Platform) -
     assert caught.value.retryable is True and str(caught.value)
     ref = await failing_chat.adapter.send(alert(failing_chat.target), target=failing_chat.target)
     assert "Amazon wins cloud deal in China" in failing_chat.shown(ref)  # the next attempt lands
+
+
+async def test_refused_credentials_pause_the_whole_platform_until_accepted(failing_chat: Platform) -> None:
+    """An AuthProbe: a revoked token fails sends with CredentialsRejected (permanent for the send,
+    naming the setting to fix), ``check_auth`` says so too, and once the platform accepts the
+    token again ``check_auth`` passes, ``auth_problem`` clears and sends land."""
+    a, target = failing_chat.adapter, failing_chat.target
+    assert isinstance(a, AuthProbe)
+    assert failing_chat.revoke is not None and failing_chat.restore is not None
+    await a.check_auth()
+    assert a.auth_problem is None
+    failing_chat.revoke()
+    with pytest.raises(CredentialsRejected) as caught:
+        await a.send(alert(target), target=target)
+    assert caught.value.retryable is False and caught.value.platform == a.platform and caught.value.setting
+    with pytest.raises(CredentialsRejected):
+        await a.check_auth()
+    assert isinstance(a.auth_problem, CredentialsRejected)
+    failing_chat.restore()
+    await a.check_auth()
+    assert a.auth_problem is None
+    ref = await a.send(alert(target), target=target)
+    assert "Amazon wins cloud deal in China" in failing_chat.shown(ref)
