@@ -32,6 +32,7 @@ from bot.domain.timeutil import ManualClock
 from bot.ports import AuthProbe, ChatAdapter
 from tests.fakes.discord import DiscordFake
 from tests.fakes.slack import FakeSlack
+from tests.support.wait import wait_until
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 SLACK_CHANNEL = "C0ALERTS01"
@@ -261,7 +262,8 @@ async def test_an_outage_is_a_retryable_delivery_error(failing_chat: Platform) -
 async def test_refused_credentials_pause_the_whole_platform_until_accepted(failing_chat: Platform) -> None:
     """An AuthProbe: a revoked token fails sends with CredentialsRejected (permanent for the send,
     naming the setting to fix), ``check_auth`` says so too, and once the platform accepts the
-    token again ``check_auth`` passes, ``auth_problem`` clears and sends land."""
+    token again ``check_auth`` passes, ``auth_problem`` clears, the adapter reconnects and sends
+    land."""
     a, target = failing_chat.adapter, failing_chat.target
     assert isinstance(a, AuthProbe)
     assert failing_chat.revoke is not None and failing_chat.restore is not None
@@ -277,5 +279,6 @@ async def test_refused_credentials_pause_the_whole_platform_until_accepted(faili
     failing_chat.restore()
     await a.check_auth()
     assert a.auth_problem is None
+    await wait_until(lambda: a.status()["connected"], what=f"{a.platform} to say it is connected again")
     ref = await a.send(alert(target), target=target)
     assert "Amazon wins cloud deal in China" in failing_chat.shown(ref)
