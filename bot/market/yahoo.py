@@ -32,7 +32,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,8 +270,9 @@ class YahooTransport:
 
     # ------------------------------------------------------------------ v7 quotes
 
-    def quote_batch(self, symbols: Sequence[str]) -> dict[str, Snapshot]:
-        """One v7 quote request for up to ``BATCH_SIZE`` symbols; unknown symbols are absent."""
+    def _quote_rows(self, symbols: Sequence[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """One v7 quote request for up to ``BATCH_SIZE`` symbols: (symbol as asked, its row),
+        for each row that answers a symbol asked for."""
         with self._lock:
             data = self._data
         params = {"symbols": ",".join(symbols), "formatted": "false", "lang": "en-US", "region": "US"}
@@ -283,40 +284,28 @@ class YahooTransport:
         if not isinstance(results, list):
             raise SourceError("Yahoo Finance sent a quote response without results", retryable=True)
         wanted = {s.upper(): s for s in symbols}
-        out: dict[str, Snapshot] = {}
         for row in results:
-            if not isinstance(row, Mapping):
-                continue
-            sym = wanted.get(str(row.get("symbol", "")).upper())
-            if sym is None:
-                continue
-            snap = parse_v7(sym, row)
-            if snap is not None:
+            if (
+                isinstance(row, Mapping)
+                and (sym := wanted.get(str(row.get("symbol", "")).upper())) is not None
+            ):
+                yield sym, row
+
+    def quote_batch(self, symbols: Sequence[str]) -> dict[str, Snapshot]:
+        """One v7 quote request for up to ``BATCH_SIZE`` symbols; unknown symbols are absent."""
+        out: dict[str, Snapshot] = {}
+        for sym, row in self._quote_rows(symbols):
+            if (snap := parse_v7(sym, row)) is not None:
                 out[sym] = snap
         return out
 
     def quote_names(self, symbols: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Company names from one v7 quote request (``shortName``, ``longName``, de-duplicated);
         symbols Yahoo does not know are absent."""
-        with self._lock:
-            data = self._data
-        params = {"symbols": ",".join(symbols), "formatted": "false", "lang": "en-US", "region": "US"}
-        try:
-            payload = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)
-        except Exception as exc:
-            raise classify(exc, what="quote", timeout=self.timeout) from exc
-        results = _dig(payload, "quoteResponse", "result")
-        if not isinstance(results, list):
-            raise SourceError("Yahoo Finance sent a quote response without results", retryable=True)
-        wanted = {s.upper(): s for s in symbols}
         out: dict[str, tuple[str, ...]] = {}
-        for row in results:
-            if not isinstance(row, Mapping):
-                continue
-            sym = wanted.get(str(row.get("symbol", "")).upper())
+        for sym, row in self._quote_rows(symbols):
             names = [_text(row.get(k)) for k in ("shortName", "longName")]
-            kept = tuple(dict.fromkeys(n for n in names if n))
-            if sym is not None and kept:
+            if kept := tuple(dict.fromkeys(n for n in names if n)):
                 out[sym] = kept
         return out
 
