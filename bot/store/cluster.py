@@ -228,7 +228,7 @@ class ClusterStore(StoreBase):
         )
         if only is not None:
             due = due.where(c.id.in_(list(only)))
-        async with self.engine.begin() as conn:
+        async with self._one_statement() as conn:
             rows = await conn.execute(
                 sa.update(t.feeds)
                 .where(c.id.in_(due.scalar_subquery()))
@@ -244,13 +244,28 @@ class ClusterStore(StoreBase):
     ) -> bool:
         """Claim one feed whatever its ``next_poll_at`` (a forced poll), unless a live replica has it."""
         c = t.feeds.c
-        async with self.engine.begin() as conn:
+        async with self._one_statement() as conn:
             result = await conn.execute(
                 sa.update(t.feeds)
                 .where(c.id == feed_id, sa.or_(_claim_free(now, alive_since), c.lease_holder == holder))
                 .values(lease_holder=holder, lease_until=now + timedelta(seconds=ttl))
             )
         return bool(result.rowcount)
+
+    @asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[Any]:
+        """A connection for one statement that is its own transaction (a claim).
+
+        On PostgreSQL it runs in autocommit: no ``BEGIN``/``COMMIT`` round trips around it, and
+        the statement is just as atomic (its ``FOR UPDATE SKIP LOCKED`` row locks last until it
+        ends). SQLite keeps an explicit transaction (its in-memory database shares one connection).
+        """
+        if self.dialect != "postgresql":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def release_feeds(self, feed_ids: Sequence[str], holder: str) -> None:
         """Give claims back (the poll is done: its state, ``next_poll_at`` included, was saved)."""
