@@ -122,31 +122,6 @@ async def test_slack_subscribe_with_options_and_change_them(
 # ---------------------------------------------------------------- Discord
 
 
-@pytest.fixture
-async def fake_discord() -> AsyncIterator[DiscordFake]:
-    async with DiscordFake() as server:
-        yield server
-
-
-@pytest.fixture
-def world(fake_discord: DiscordFake) -> World:
-    return fake_discord.world()
-
-
-@pytest.fixture
-async def discord_bot(
-    fake_discord: DiscordFake, world: World, service: CommandService
-) -> AsyncIterator[DiscordAdapter]:
-    async with DiscordAdapter(
-        token=fake_discord.token,
-        api_url=fake_discord.api_url,
-        gateway_url=fake_discord.gateway_url,
-        commands=service,
-        guild_ids=[world.guild.id],
-    ) as adapter:
-        yield adapter
-
-
 async def test_discord_subscribe_with_option_fields(
     fake_discord: DiscordFake, world: World, discord_bot: DiscordAdapter, sqlite_store: SqlStore
 ) -> None:
