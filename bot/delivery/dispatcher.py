@@ -5,7 +5,10 @@
   fast channel drains in large batches. One task per channel sends its batch in queue order;
   a row that is not done with (retried, deferred) sends the rest of its batch back untried
   (``Store.release_claims``). Completions are recorded in batches (``mark_sent_many``) while
-  the next row is sent. If this process dies between claim and send, the rows are due again
+  the next row is sent. A claim reads the claimed rows' subscriptions in one query. While a
+  backlog fills every claim, the next one starts as soon as half of ``max_claimed`` is free
+  again (unpaced, while the rest still sends); claims and batched marks take turns on the
+  database. If this process dies between claim and send, the rows are due again
   when the lease expires and another dispatcher sends them.
 * Each channel has a rate limiter sized from its adapter's ``channel_rate`` (Slack 1/s,
   Discord 5 per 5 s; a sliding window, see ``ChannelLimiter``): a burst waits for budget
@@ -184,11 +187,16 @@ class Dispatcher:
         self._unrecorded: OrderedDict[int, MessageRef] = OrderedDict()
         self._recorder: asyncio.Task[None] | None = None
         self._send_slots: asyncio.Semaphore | None = None
+        # claims and batched marks take turns: on SQLite two writers at once would wait on the
+        # file lock (its busy handler sleeps for milliseconds); on PostgreSQL they would only
+        # compete for the same two cores
+        self._writing = asyncio.Lock()
         self._changed: asyncio.Event | None = None
         self._closing = False
         self._woken = False
         self._next_claim_at = 0.0
         self._saturated = False
+        self._freed = False  # a channel's task ended since the last claim
         self._running = False
         self._stopped: asyncio.Event | None = None
         self._warned_platforms: set[str] = set()
@@ -292,6 +300,9 @@ class Dispatcher:
         quarter of the time), which batches the completions of that interval into one claim.
         """
         assert self._changed is not None
+        if self._saturated:
+            await self._wait_for_room(timeout)
+            return
         try:
             async with asyncio.timeout(timeout):
                 await self._changed.wait()
@@ -302,6 +313,33 @@ class Dispatcher:
             pause = self._next_claim_at - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(min(pause, timeout))
+        self._woken = False
+
+    async def _wait_for_room(self, timeout: float) -> None:
+        """After a claim cut by its limit (a backlog): claim again, unpaced, once it pays.
+
+        That is once half of ``max_claimed`` is free again and a channel finished its batch since
+        the claim (a claim only finds rows in channels no task of ours holds), or nothing is in
+        flight: each claim takes a large batch while the rest of the last one is still sending.
+        """
+        assert self._changed is not None
+        room = max(self._cfg.max_claimed // 2, 1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._freed = False
+        while not self._closing and not self._woken and self._inflight:
+            if self._freed and self._cfg.max_claimed - len(self._inflight) >= room:
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
+            except TimeoutError:
+                break
+        self._changed.clear()
         self._woken = False
 
     async def _shutdown(self) -> None:
@@ -365,13 +403,14 @@ class Dispatcher:
         if free <= 0 or self._closing:
             return 0
         began = time.monotonic()
-        entries = await self._store.claim_due(
-            now=self._clock.now(),
-            limit=free,
-            lease=self._lease,
-            worker=self.worker_id,
-            per_platform=self._batch_sizes,
-        )
+        async with self._writing:
+            entries = await self._store.claim_due(
+                now=self._clock.now(),
+                limit=free,
+                lease=self._lease,
+                worker=self.worker_id,
+                per_platform=self._batch_sizes,
+            )
         self._next_claim_at = began + (time.monotonic() - began) * CLAIM_DUTY
         self._saturated = len(entries) >= free
         groups: dict[str, list[OutboxEntry]] = {}
@@ -387,6 +426,7 @@ class Dispatcher:
             groups.setdefault(key, []).append(entry)
         if stale:
             await self._store.release_claims(stale, worker=self.worker_id)
+        await self._prefetch_subscriptions(groups)
         await self._share_windows(groups)
         started = 0
         for key, rows in groups.items():
@@ -400,6 +440,33 @@ class Dispatcher:
             task.add_done_callback(functools.partial(self._channel_done, key, ids))
             started += len(rows)
         return started
+
+    async def _prefetch_subscriptions(self, groups: Mapping[str, list[OutboxEntry]]) -> None:
+        """Read the claimed rows' subscriptions not cached yet in one query (not one per channel).
+
+        Only active ones are cached (as ``_subscription`` does); a missing or broken one is read
+        again by its row, which then drops or fails. A failed read is left to those reads too.
+        """
+        now = time.monotonic()
+        wanted = {
+            e.subscription_id
+            for rows in groups.values()
+            for e in rows
+            if e.subscription_id is not None
+            and ((cached := self._subs.get(e.subscription_id)) is None or cached[0] <= now)
+        }
+        if not wanted:
+            return
+        try:
+            found = await self._store.get_subscriptions(sorted(wanted))
+        except Exception as exc:
+            log.warning("dispatcher: could not read %d subscriptions at once (%s)", len(wanted), exc)
+            return
+        if len(self._subs) + len(found) > MAX_LIMITERS:
+            self._subs.clear()
+        for sid, sub in found.items():
+            if sub.state == "active":
+                self._subs[sid] = (now + SUBSCRIPTION_TTL, sub)
 
     async def _share_windows(self, groups: Mapping[str, list[OutboxEntry]]) -> None:
         """Count other replicas' latest sends to the claimed channels into their rate limiters.
@@ -444,6 +511,7 @@ class Dispatcher:
     def _channel_done(self, key: str, entry_ids: list[int], task: asyncio.Task[None]) -> None:
         if self._channels.get(key) is task:
             del self._channels[key]
+        self._freed = True
         for entry_id in entry_ids:
             if self._inflight.get(entry_id) is task:
                 self._done(entry_id)
@@ -609,7 +677,8 @@ class Dispatcher:
             await asyncio.sleep(0)  # let sends finishing in the same moment join this batch
             batch, self._sent = self._sent, []
             try:
-                await self._store.mark_sent_many([(i, ref) for i, ref, _ in batch], now=self._clock.now())
+                async with self._writing:
+                    await self._store.mark_sent_many([(i, ref) for i, ref, _ in batch], now=self._clock.now())
             except Exception as exc:
                 for entry_id, ref, fut in batch:
                     self._unrecorded[entry_id] = ref

@@ -263,6 +263,19 @@ class SubscriptionStore(StoreBase):
             ).first()
         return _subscription(row) if row else None
 
+    async def get_subscriptions(self, subscription_ids: Sequence[int]) -> dict[int, Subscription]:
+        """Many subscriptions by id in one query (missing ids are left out)."""
+        ids = sorted(set(subscription_ids))
+        out: dict[int, Subscription] = {}
+        if not ids:
+            return out
+        async with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = sa.select(t.subscriptions).where(t.subscriptions.c.id.in_(ids[i : i + 500]))
+                for row in (await conn.execute(q)).all():
+                    out[row.id] = _subscription(row)
+        return out
+
     async def add_subscription(
         self, spec: SubscriptionSpec, *, created_by: str | None = None
     ) -> Subscription:
