@@ -233,6 +233,8 @@ class Runtime:
                 clock,
                 worker_id=node.id,
                 on_change=notices.wake,
+                # replicas: a dead one's claimed alerts are taken over once it is seen dead
+                dead_after=DEAD_AFTER if store.dialect == "postgresql" else None,
             )
             notices.on_queued = dispatcher.wake
             stack.push_async_callback(dispatcher.aclose)

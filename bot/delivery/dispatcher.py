@@ -34,6 +34,12 @@
 * Rows keyed ``edit:<key>`` edit the message sent for ``<key>`` (late prices); follow-ups
   reply in the thread of their story's alert (or, with ``threads: off``, in the channel).
 
+* Replicas (PostgreSQL, ``dead_after`` given): leases of rows in flight are renewed every third
+  of a lease; a dead replica's claims (heartbeat older than ``dead_after``) are taken over at
+  once, a live one's only ``LIVE_MARGIN`` after they expired; no send starts once the database
+  has been away for ``GIVE_UP``, and after its own outage a dispatcher takes no other worker's
+  claims for ``SETTLE`` (the holders of unrecorded sends record them first).
+
 Delivery is at least once: a crash after the platform accepted a message but before
 ``mark_sent`` committed resends it after the lease; nothing is ever lost. A database outage
 is not a crash: a send the platform accepted while ``mark_sent`` could not be committed is
@@ -80,6 +86,9 @@ RECHECK_CAP = 600.0
 RECORD_RETRY = 0.25  # first retry of recording sends while the database is away, then doubling
 RECORD_RETRY_CAP = 2.0
 MAX_UNRECORDED = 10_000  # then doubling, with jitter, up to every ten minutes
+LIVE_MARGIN = 15.0  # a live replica's expired claims are taken over only this long after they expired
+GIVE_UP = 5.0  # a dispatcher that could not reach the database for this long starts no send
+SETTLE = 15.0  # after its own database outage, a dispatcher takes no other worker's claims this long
 
 Sleep = Callable[[float], Awaitable[None]]
 Mark = asyncio.Future[None]  # resolves once a sent row's ``mark_sent`` is committed
@@ -166,6 +175,7 @@ class Dispatcher:
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
         on_change: Callable[[], None] | None = None,
+        dead_after: float | None = None,
     ) -> None:
         self._store = store
         self._adapters = dict(adapters)
@@ -175,6 +185,12 @@ class Dispatcher:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._lease = timedelta(seconds=self._cfg.lease)
+        # replicas on PostgreSQL: claims of a replica silent this long are taken over at once
+        self._dead_after = dead_after
+        self._db_lost_since: float | None = None  # clock timestamp of the first failure since a success
+        self._settle_until = 0.0  # clock timestamp: until then, no other worker's claims are taken
+        self._renew_at = 0.0  # clock timestamp of the next renewal of the leases in flight
+        self._gave_up_logged = False
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._sending: set[int] = set()
         self._limiters: OrderedDict[str, ChannelLimiter] = OrderedDict()
@@ -232,6 +248,8 @@ class Dispatcher:
                     await self._fill()
                     outage = 0
                 except Exception as exc:  # the database went away: keep running, claim again later
+                    self._db_failed()
+                    self.stats["claim_errors"] += 1
                     outage += 1
                     delay = min(self._cfg.poll_interval * 2**outage, 60.0)
                     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -398,19 +416,27 @@ class Dispatcher:
         return out
 
     async def _fill(self) -> int:
+        await self._renew()
         free = self._cfg.max_claimed - len(self._inflight)
         self._saturated = False
         if free <= 0 or self._closing:
             return 0
         began = time.monotonic()
+        now = self._clock.now()
         async with self._writing:
             entries = await self._store.claim_due(
-                now=self._clock.now(),
+                now=now,
                 limit=free,
                 lease=self._lease,
                 worker=self.worker_id,
                 per_platform=self._batch_sizes,
+                alive_since=None if self._dead_after is None else now - timedelta(seconds=self._dead_after),
+                live_margin=timedelta(seconds=LIVE_MARGIN),
+                # not while (or just after) this process could not reach the database itself
+                others=self._db_lost_since is None and now.timestamp() >= self._settle_until,
             )
+        self._db_ok()
+        self.stats["claims"] += 1
         self._next_claim_at = began + (time.monotonic() - began) * CLAIM_DUTY
         self._saturated = len(entries) >= free
         groups: dict[str, list[OutboxEntry]] = {}
@@ -440,6 +466,46 @@ class Dispatcher:
             task.add_done_callback(functools.partial(self._channel_done, key, ids))
             started += len(rows)
         return started
+
+    # ------------------------------------------------------------ leases and the database's health
+
+    def _db_ok(self) -> None:
+        """A write reached the database. After an outage: take no other worker's claims for a while.
+
+        Every heartbeat looks old right after an outage of everyone's database, and a replica
+        holding sends it could not record needs a moment to record them: ``SETTLE`` gives both.
+        """
+        if self._db_lost_since is not None:
+            self._db_lost_since = None
+            self._gave_up_logged = False
+            self._settle_until = self._clock.now().timestamp() + SETTLE
+            log.info("dispatcher: the database answers again")
+
+    def _db_failed(self) -> None:
+        if self._db_lost_since is None:
+            self._db_lost_since = self._clock.now().timestamp()
+
+    def _gave_up(self) -> bool:
+        """The database has been away for ``GIVE_UP``: the leases held may lapse, send nothing new."""
+        lost = self._db_lost_since
+        return lost is not None and self._clock.now().timestamp() - lost >= GIVE_UP
+
+    async def _renew(self) -> None:
+        """Every third of a lease, extend the leases of the rows this process still holds."""
+        now = self._clock.now()
+        if not self._inflight or now.timestamp() < self._renew_at:
+            return
+        try:
+            async with self._writing:
+                await self._store.renew_claims(
+                    list(self._inflight), worker=self.worker_id, until=now + self._lease
+                )
+        except Exception as exc:
+            self._db_failed()
+            log.warning("dispatcher: could not renew the leases of %d alerts (%s)", len(self._inflight), exc)
+            return
+        self._db_ok()
+        self._renew_at = now.timestamp() + self._cfg.lease / 3
 
     async def _prefetch_subscriptions(self, groups: Mapping[str, list[OutboxEntry]]) -> None:
         """Read the claimed rows' subscriptions not cached yet in one query (not one per channel).
@@ -633,6 +699,13 @@ class Dispatcher:
                             return False, None
                         await self._sleep(wait)
                         continue
+                if self._gave_up():
+                    # its lease could not be renewed: another replica may take the row over soon
+                    if not self._gave_up_logged:
+                        self._gave_up_logged = True
+                        log.warning("dispatcher: the database is away; no new sends until it answers")
+                    self.stats["held_back"] += 1
+                    return False, None
                 async with self._send_slots:
                     started = True
                     self._sending.add(entry.id)
@@ -679,7 +752,9 @@ class Dispatcher:
             try:
                 async with self._writing:
                     await self._store.mark_sent_many([(i, ref) for i, ref, _ in batch], now=self._clock.now())
+                self._db_ok()
             except Exception as exc:
+                self._db_failed()
                 for entry_id, ref, fut in batch:
                     self._unrecorded[entry_id] = ref
                     if not fut.done():
@@ -703,8 +778,10 @@ class Dispatcher:
             try:
                 await self._store.mark_sent_many(batch, now=self._clock.now())
             except Exception:
+                self._db_failed()
                 delay = min(delay * 2, RECORD_RETRY_CAP)
                 continue
+            self._db_ok()
             for entry_id, _ in batch:
                 self._unrecorded.pop(entry_id, None)
             log.info("dispatcher: recorded %d sent alerts now that the database answers again", len(batch))

@@ -92,6 +92,9 @@ class OutboxStore(StoreBase):
         worker: str,
         per_channel: int = 1,
         per_platform: Mapping[str, int] | None = None,
+        alive_since: datetime | None = None,
+        live_margin: timedelta = timedelta(0),
+        others: bool = True,
     ) -> list[OutboxEntry]:
         """Atomically claim up to ``limit`` due alerts, up to ``per_channel`` of each channel.
 
@@ -104,11 +107,32 @@ class OutboxStore(StoreBase):
         so one busy channel cannot starve the others. Claims whose lease expired (a worker
         died between claim and send) are due again. On PostgreSQL claims are serialised by a
         transaction advisory lock, so concurrent workers never claim into one channel at once.
+
+        Replicas (``alive_since``: heartbeats older than this are of dead replicas): the claims
+        of a dead replica are due at once, lease or not; those of a live replica (a slow one)
+        only once their lease expired more than ``live_margin`` ago, time for it to record what
+        it sent. With ``others=False`` only ``worker``'s own expired claims are due again (just
+        after an outage of this worker's own, when every heartbeat looks old).
         """
         o = t.outbox
+        expired = o.c.claimed_until < now
+        if not others:
+            reclaim = sa.and_(expired, o.c.claimed_by == worker)
+        elif alive_since is None:
+            reclaim = expired
+        else:
+            r = t.replicas
+            live = sa.select(r.c.id).where(r.c.heartbeat_at >= alive_since)
+            dead = sa.select(r.c.id).where(r.c.heartbeat_at < alive_since)
+            reclaim = sa.or_(
+                # own claims, and those of a worker that is no replica (no heartbeat row): at expiry
+                sa.and_(expired, sa.or_(o.c.claimed_by == worker, o.c.claimed_by.not_in(live))),
+                o.c.claimed_until < now - live_margin,  # a live replica's: beyond the margin
+                o.c.claimed_by.in_(dead),  # a dead replica's: now
+            )
         due = sa.or_(
             sa.and_(o.c.status == "pending", o.c.due_at <= now),
-            sa.and_(o.c.status == "claimed", o.c.claimed_until < now),
+            sa.and_(o.c.status == "claimed", reclaim),
         )
         cap: sa.ColumnElement[int] = sa.literal(max(per_channel, 1))
         if per_platform:
@@ -199,6 +223,22 @@ class OutboxStore(StoreBase):
             if r.sent_at is not None and r.claimed_by != worker:
                 out.setdefault(r.channel, []).append(r.sent_at)
         return out
+
+    async def renew_claims(self, entry_ids: Sequence[int], *, worker: str, until: datetime) -> int:
+        """Extend the lease of rows ``worker`` still holds to ``until`` (it is still sending them).
+
+        Returns how many it still held (a row another worker took over is left alone).
+        """
+        if not entry_ids:
+            return 0
+        o = t.outbox
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(o)
+                .where(o.c.id.in_(list(entry_ids)), o.c.status == "claimed", o.c.claimed_by == worker)
+                .values(claimed_until=until)
+            )
+        return int(result.rowcount or 0)
 
     async def release_claims(self, entry_ids: Sequence[int], *, worker: str) -> int:
         """Give claimed rows back untried (due as they were, the claim's attempt not counted).
