@@ -187,18 +187,22 @@ class Ingestor:
             all_items = [i for f in feeds for i in f.items]
             fresh = await self.store.unseen_items(all_items)
             fresh_ids = {(i.feed_id, i.id) for i in fresh}
-            slice_end = time.perf_counter() + PLACE_SLICE
+            placing: list[tuple[NewsItem, _Pending]] = []
             for p in pending:
                 new = [i for i in p.feed.items if (i.feed_id, i.id) in fresh_ids]
                 p.new_items = len(new)
-                # oldest first, so that a story is founded by its earliest report
-                for item in sorted(new, key=lambda i: i.published_at):
-                    self._place(item, p, batch, now)
-                    if time.perf_counter() >= slice_end:
-                        # let chat commands and the rest of the loop run (the index is only
-                        # touched under self._lock, which this ingest holds throughout)
-                        await asyncio.sleep(0)
-                        slice_end = time.perf_counter() + PLACE_SLICE
+                placing += [(item, p) for item in new]
+            # oldest first across the batch's feeds, so that a story is founded by its earliest
+            # report whichever feed's response came back first
+            placing.sort(key=lambda pair: pair[0].published_at)
+            slice_end = time.perf_counter() + PLACE_SLICE
+            for item, p in placing:
+                self._place(item, p, batch, now)
+                if time.perf_counter() >= slice_end:
+                    # let chat commands and the rest of the loop run (the index is only
+                    # touched under self._lock, which this ingest holds throughout)
+                    await asyncio.sleep(0)
+                    slice_end = time.perf_counter() + PLACE_SLICE
             alertable_by_feed = [self._alertable(p, now) for p in pending]
             if self.article_lead is not None and self.config.fetch_articles:
                 await self._add_leads(alertable_by_feed, batch)
@@ -317,8 +321,11 @@ async def _log_stored(batch: IngestBatch, alertable_by_feed: list[list[Story]]) 
     """One line per stored story (INFO when alertable) and new outlet, traced by story id
     (a first poll logs thousands: the loop runs in between)."""
     alertable = {s.id for stories in alertable_by_feed for s in stories}
+    debug = log.isEnabledFor(logging.DEBUG)
     slice_end = time.perf_counter() + PLACE_SLICE
     for story in batch.new_stories:
+        if not debug and story.id not in alertable:
+            continue  # a first poll's thousands of stories: nothing to log
         with traced(story_id=story.id):
             if story.id in alertable:
                 log.info("story stored, alertable: %s (%s)", story.title, story.source)
