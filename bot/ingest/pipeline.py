@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 ArticleLead = Callable[[Story], Awaitable[str]]
 ARTICLE_BUDGET = 10.0  # seconds for all article leads of one ingest
 # CPU time of deduplication and clustering between two yields to the event loop (chat
-# commands wait at most this long behind an ingest, however slow the machine)
-PLACE_SLICE = 0.01
+# commands wait about this long behind an ingest, longer when other processes share the CPU)
+PLACE_SLICE = 0.005
 # with replicas: how far back each catch-up looks before the previous one (clock skew between
 # replicas, and stories committed just after that look)
 CATCH_UP_MARGIN = timedelta(minutes=2)

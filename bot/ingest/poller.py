@@ -57,9 +57,10 @@ OnSources = Callable[[list[tuple[str, StorySource]]], Awaitable[None]]
 SourceProvider = Callable[[], Awaitable[Sequence[FeedSource]] | Sequence[FeedSource]]
 
 MAX_BACKOFF = 6 * 3600.0
-# feeds parsed (and normalised) at once in worker threads: with the GIL more would only slow
-# the event loop down, fewer would leave a core idle while a thread waits on lxml/expat
-PARSE_SLOTS = 2
+# feeds parsed (and normalised) at once in a worker thread: ElementTree's expat and the
+# normalisation hold the GIL, so a second thread would parse no faster and would only take
+# the GIL from the event loop more often
+PARSE_SLOTS = 1
 # Worker threads (parsing here, matching in delivery) keep the GIL up to the interpreter's
 # switch interval whenever the event loop lets go of it for a system call: at the default 5 ms,
 # the hundred sends and reads of a burst of responses add up to half a second of loop lag.
