@@ -9,6 +9,7 @@ stored titles, never with all of them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import math
@@ -221,12 +222,21 @@ def _clean_title(title: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize_title(title: str) -> str:
     """Lower-case words of a title without outlet decorations: wire prefixes ("UPDATE 2-",
     "EXCLUSIVE-", "BREAKING:"), datelines ("(Reuters) -"), outlet suffixes (" - Reuters",
-    "| Reuters"); dotted abbreviations written plain ("U.S." → "us")."""
+    "| Reuters"); dotted abbreviations written plain ("U.S." → "us").
+
+    Cached: ingest normalises a title for its summary (in a worker thread) and again for the
+    story index (on the event loop), and the template check a third time."""
     text = _ABBREV.sub(_no_dots, _clean_title(title))
-    return " ".join(m.group(0) for m in _WORD.finditer(text.lower()))
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _has_digit(word: str) -> bool:
+    # most words are letters only: isalpha() answers those without a loop
+    return not word.isalpha() and any(c.isdigit() for c in word)
 
 
 def title_tokens(normalized: str) -> frozenset[str]:
@@ -305,7 +315,7 @@ def is_template_title(title: str, entities: Entities | None = None) -> bool:
         if w not in _GENERIC
         and w not in STOPWORDS
         and w not in _MONTHS_DAYS
-        and not any(c.isdigit() for c in w)
+        and not _has_digit(w)
         and len(w) > 1
     ]
     if not rest:
@@ -360,8 +370,11 @@ class ClusterIndex:
 
     ``find`` compares a title only with stories that share one of its rarest tokens (a
     prefix filter: near-identical titles share most of their words, so they share one of
-    the few rarest), newest first and at most ``max_candidates`` of them. A lookup is
-    therefore bounded however many stories the window holds. Entries are forgotten
+    the few rarest), newest first and at most ``max_candidates`` of them. A title with
+    numbers can only join a story with the same numbers: when fewer stories have those than
+    the rarest tokens' buckets hold, the candidates are taken from them instead (in the same order, without
+    walking the big buckets; the cap then counts only stories with those numbers). A lookup is therefore
+    bounded however many stories the window holds. Entries are forgotten
     ``window`` after they were indexed (``prune``), whatever their published time.
     """
 
@@ -382,6 +395,7 @@ class ClusterIndex:
         self._entries: dict[int, _Entry] = {}
         self._by_url: dict[str, list[int]] = {}
         self._by_token: dict[str, dict[int, None]] = {}  # insertion-ordered: newest last
+        self._by_numbers: dict[frozenset[str], dict[int, None]] = {}  # titled entries with numbers
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._next = 0
@@ -405,7 +419,7 @@ class ClusterIndex:
         words = normalize_title(title).split()
         if len(words) < self.min_words or is_template_title(title, self.entities):
             return "", frozenset(), frozenset(), frozenset()
-        numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
+        numbers = frozenset(w for w in words if _has_digit(w))
         return " ".join(sorted(words)), frozenset(words), title_tokens(" ".join(words)), numbers
 
     def add(
@@ -427,6 +441,8 @@ class ClusterIndex:
             self._by_url.setdefault(key, []).append(n)
         for tok in tokens:
             self._by_token.setdefault(tok, {})[n] = None
+        if tokens and numbers:
+            self._by_numbers.setdefault(numbers, {})[n] = None
         heapq.heappush(self._expiry, (seen, n))
 
     def find(self, *, title: str, canonical_url: str, at: datetime) -> ClusterHit | None:
@@ -442,19 +458,35 @@ class ClusterIndex:
         buckets = sorted((self._by_token[t] for t in tokens if t in self._by_token), key=len)
         # prefix filter: a title sharing >= 75% of the words shares one of the rarest few
         probe = max(1, len(tokens) - math.ceil(0.75 * len(tokens)) + 1)
-        ids: list[int] = []
-        seen: set[int] = set()
-        for bucket in buckets[:probe]:
-            for n in reversed(bucket):
-                if n not in seen:
-                    seen.add(n)
-                    ids.append(n)
-                    if len(ids) >= self.max_candidates:
-                        break
-            if len(ids) >= self.max_candidates:
-                break
         entries = self._entries
         lo, hi = at - self.window, at + self.window
+        same = self._by_numbers.get(numbers) if numbers else None
+        if numbers and same is None:
+            return None  # no story has these numbers
+        ids: list[int] = []
+        if same is not None and len(same) < sum(len(b) for b in buckets[:probe]):
+            # the stories with these numbers that share a rare token: ordered as the walk of
+            # the buckets below would meet them (rarest bucket first, newest first)
+            probed = buckets[:probe]
+            order: list[tuple[int, int]] = []
+            for n in same:
+                for rank, bucket in enumerate(probed):
+                    if n in bucket:
+                        order.append((rank, -n))
+                        break
+            order.sort()
+            ids = [-m for _, m in order[: self.max_candidates]]
+        else:
+            seen: set[int] = set()
+            for bucket in buckets[:probe]:
+                for n in reversed(bucket):
+                    if n not in seen:
+                        seen.add(n)
+                        ids.append(n)
+                        if len(ids) >= self.max_candidates:
+                            break
+                if len(ids) >= self.max_candidates:
+                    break
         ids = [n for n in ids if (e := entries[n]).numbers == numbers and lo <= e.at <= hi]
         if not ids:
             return None
@@ -524,6 +556,12 @@ class ClusterIndex:
                 bucket.pop(n, None)
                 if not bucket:
                     del self._by_token[tok]
+        if entry.numbers:
+            numbered = self._by_numbers.get(entry.numbers)
+            if numbered is not None:
+                numbered.pop(n, None)
+                if not numbered:
+                    del self._by_numbers[entry.numbers]
         ids = self._by_story.get(entry.story_id)
         if ids is not None:
             ids.remove(n)

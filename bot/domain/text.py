@@ -78,6 +78,59 @@ class _Extractor(HTMLParser):
             self.parts.append(data)
 
 
+_SPACE = "[ \t\n\r\f]"
+# A tag of the plain markup most feed descriptions use: a name, quoted attributes, an optional
+# self-closing slash. Anything else (comments, unquoted or odd attributes, a stray "<") makes
+# ``_simple_text`` give up and the HTMLParser read the fragment.
+_SIMPLE_TAG = re.compile(
+    rf"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:{_SPACE}+[a-zA-Z_:][-a-zA-Z0-9_:.]*"
+    rf"""(?:{_SPACE}*={_SPACE}*(?:"[^"<>]*"|'[^'<>]*'))?)*){_SPACE}*(/?)>"""
+)
+
+
+def _simple_text(value: str) -> str | None:
+    """What ``_Extractor`` makes of ``value`` when it is plain markup (see ``_SIMPLE_TAG``), else None.
+
+    The same pieces in the same order: text between tags with its character references
+    decoded, a line break for each block tag. Tags whose handling depends on attributes or
+    on their content (``img``, ``script``, ``style`` and the other skipped elements) are left
+    to the parser.
+    """
+    parts: list[str] = []
+    pos = 0
+    for m in _SIMPLE_TAG.finditer(value):
+        start = m.start()
+        if start > pos:
+            text = value[pos:start]
+            if "<" in text:
+                return None
+            parts.append(html.unescape(text))
+        closing, name, attrs, slash = m.groups()
+        name = name.lower()
+        if name in _SKIP_TAGS or name == "img" or (closing and (attrs or slash)):
+            return None
+        if name in _BLOCK_TAGS:
+            parts.append("\n")
+        pos = m.end()
+    if pos < len(value):
+        text = value[pos:]
+        if "<" in text:
+            return None
+        parts.append(html.unescape(text))
+    return "".join(parts)
+
+
+def _parsed_text(value: str) -> str:
+    """The text of an HTML fragment as the HTMLParser-based ``_Extractor`` reads it."""
+    parser = _Extractor()
+    try:
+        parser.feed(value)
+        parser.close()
+        return "".join(parser.parts)
+    except (AssertionError, ValueError):  # pathological markup: fall back to a regex strip
+        return html.unescape(re.sub(r"<[^>]*>", " ", value))
+
+
 def collapse_whitespace(text: str, *, keep_newlines: bool = False) -> str:
     """Collapse runs of spaces (including non-breaking and other Unicode spaces).
 
@@ -101,13 +154,9 @@ def html_to_text(value: str, *, keep_newlines: bool = False) -> str:
     if not value:
         return ""
     if "<" in value or "&" in value:
-        parser = _Extractor()
-        try:
-            parser.feed(value)
-            parser.close()
-            value = "".join(parser.parts)
-        except (AssertionError, ValueError):  # pathological markup: fall back to a regex strip
-            value = html.unescape(re.sub(r"<[^>]*>", " ", value))
+        # plain markup is split by one regular expression; the parser reads everything else
+        simple = _simple_text(value)
+        value = simple if simple is not None else _parsed_text(value)
         # feeds often escape twice ("&amp;amp;"); one more pass is safe on plain text
         if "&" in value and re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]{2,8});", value, re.I):
             value = html.unescape(value)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 # Fetches an article's lead paragraph (the optional ``fetch_articles`` extra); "" when none.
 ArticleLead = Callable[[Story], Awaitable[str]]
 ARTICLE_BUDGET = 10.0  # seconds for all article leads of one ingest
-PLACE_SLICE = 20  # new items deduplicated and clustered between two yields to the event loop
+# CPU time of deduplication and clustering between two yields to the event loop (chat
+# commands wait about this long behind an ingest, longer when other processes share the CPU)
+PLACE_SLICE = 0.005
 # with replicas: how far back each catch-up looks before the previous one (clock skew between
 # replicas, and stories committed just after that look)
 CATCH_UP_MARGIN = timedelta(minutes=2)
@@ -184,19 +187,22 @@ class Ingestor:
             all_items = [i for f in feeds for i in f.items]
             fresh = await self.store.unseen_items(all_items)
             fresh_ids = {(i.feed_id, i.id) for i in fresh}
-            placed = 0
+            placing: list[tuple[NewsItem, _Pending]] = []
             for p in pending:
                 new = [i for i in p.feed.items if (i.feed_id, i.id) in fresh_ids]
                 p.new_items = len(new)
-                # oldest first, so that a story is founded by its earliest report
-                for item in sorted(new, key=lambda i: i.published_at):
-                    self._place(item, p, batch, now)
-                placed += len(new)
-                if placed >= PLACE_SLICE:
-                    # between feeds, let chat commands and the rest of the loop run (the index
-                    # is only touched under self._lock, which this ingest holds throughout)
-                    placed = 0
+                placing += [(item, p) for item in new]
+            # oldest first across the batch's feeds, so that a story is founded by its earliest
+            # report whichever feed's response came back first
+            placing.sort(key=lambda pair: pair[0].published_at)
+            slice_end = time.perf_counter() + PLACE_SLICE
+            for item, p in placing:
+                self._place(item, p, batch, now)
+                if time.perf_counter() >= slice_end:
+                    # let chat commands and the rest of the loop run (the index is only
+                    # touched under self._lock, which this ingest holds throughout)
                     await asyncio.sleep(0)
+                    slice_end = time.perf_counter() + PLACE_SLICE
             alertable_by_feed = [self._alertable(p, now) for p in pending]
             if self.article_lead is not None and self.config.fetch_articles:
                 await self._add_leads(alertable_by_feed, batch)
@@ -209,7 +215,7 @@ class Ingestor:
                     self.index.discard(story.id)
                     self._sources.pop(story.id, None)
                 raise
-        _log_stored(batch, alertable_by_feed)
+        await _log_stored(batch, alertable_by_feed)
         by_id = {s.id: s for s in batch.new_stories}
         return [
             IngestResult(
@@ -311,15 +317,23 @@ class Ingestor:
             stories[:] = [replace(s, summary=leads[s.id]) if s.id in leads else s for s in stories]
 
 
-def _log_stored(batch: IngestBatch, alertable_by_feed: list[list[Story]]) -> None:
-    """One line per stored story (INFO when alertable) and new outlet, traced by story id."""
+async def _log_stored(batch: IngestBatch, alertable_by_feed: list[list[Story]]) -> None:
+    """One line per stored story (INFO when alertable) and new outlet, traced by story id
+    (a first poll logs thousands: the loop runs in between)."""
     alertable = {s.id for stories in alertable_by_feed for s in stories}
+    debug = log.isEnabledFor(logging.DEBUG)
+    slice_end = time.perf_counter() + PLACE_SLICE
     for story in batch.new_stories:
+        if not debug and story.id not in alertable:
+            continue  # a first poll's thousands of stories: nothing to log
         with traced(story_id=story.id):
             if story.id in alertable:
                 log.info("story stored, alertable: %s (%s)", story.title, story.source)
             else:
                 log.debug("story stored: %s (%s)", story.title, story.source)
+        if time.perf_counter() >= slice_end:
+            await asyncio.sleep(0)
+            slice_end = time.perf_counter() + PLACE_SLICE
     for story_id, source in batch.new_sources:
         with traced(story_id=story_id):
             log.info("story also reported by %s", source.source)

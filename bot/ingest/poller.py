@@ -22,6 +22,7 @@ import functools
 import inspect
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,7 +57,15 @@ OnSources = Callable[[list[tuple[str, StorySource]]], Awaitable[None]]
 SourceProvider = Callable[[], Awaitable[Sequence[FeedSource]] | Sequence[FeedSource]]
 
 MAX_BACKOFF = 6 * 3600.0
-PARSE_IN_THREAD_BYTES = 256 * 1024
+# feeds parsed (and normalised) at once in a worker thread: ElementTree's expat and the
+# normalisation hold the GIL, so a second thread would parse no faster and would only take
+# the GIL from the event loop more often
+PARSE_SLOTS = 1
+# Worker threads (parsing here, matching in delivery) keep the GIL up to the interpreter's
+# switch interval whenever the event loop lets go of it for a system call: at the default 5 ms,
+# the hundred sends and reads of a burst of responses add up to half a second of loop lag.
+LOOP_SWITCH_INTERVAL = 0.0005
+START_WAVE = 10  # polls started in one turn of the event loop
 INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this many items are parsed
 REFRESH_INTERVAL = 60.0
 REFRESH_JOB = "ingest:refresh"
@@ -236,7 +245,7 @@ class Poller:
         self._released: set[str] = set()  # feeds whose claim went back with their saved state
         self._cycles: set[asyncio.Task[PollReport]] = set()
         self._closing = False
-        self._parse_slots = asyncio.Semaphore(4)
+        self._parse_slots = asyncio.Semaphore(PARSE_SLOTS)
         self._host: JobHost | None = None
         self._owned: set[str] | None = (
             None  # with ``share``: the feeds this replica owned at the last heartbeat
@@ -258,6 +267,8 @@ class Poller:
         """Open the fetcher, sync the feed list with the store, load states and the story index."""
         if self._started:
             return
+        if sys.getswitchinterval() > LOOP_SWITCH_INTERVAL:
+            sys.setswitchinterval(LOOP_SWITCH_INTERVAL)
         if self._own_fetcher:
             await self.fetcher.start()
         self._closing = False
@@ -593,8 +604,14 @@ class Poller:
         polled: dict[str, _Polled] = {}
         ingested: dict[str, IngestResult] = {}
         stories: list[Story] = []
-        tasks = [asyncio.create_task(self._fetch_and_parse(src)) for src in sources]
+        tasks: list[asyncio.Task[_Polled]] = []
         try:
+            for n, src in enumerate(sources, 1):
+                tasks.append(asyncio.create_task(self._fetch_and_parse(src)))
+                if n % START_WAVE == 0:
+                    # each start (a connection, a request written) is a fraction of a
+                    # millisecond: a hundred in one turn of the loop would hold chat up
+                    await asyncio.sleep(0)
             chunk: list[_Polled] = []
             chunk_items = 0
             for next_done in asyncio.as_completed(tasks):
@@ -774,9 +791,10 @@ class Poller:
             )
             return items, parsed.bozo_reason
 
-        if len(result.body) < PARSE_IN_THREAD_BYTES:
-            return work()
-        async with self._parse_slots:  # feedparser is CPU-bound: big bodies go to a worker thread
+        # parsing and normalising a changed feed is milliseconds of CPU (feedparser's fallback
+        # tens): never on the event loop, where ten bodies answered at once would hold chat
+        # commands up for their sum
+        async with self._parse_slots:
             return await asyncio.to_thread(work)
 
     # ------------------------------------------------------------ state transitions

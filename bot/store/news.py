@@ -19,6 +19,9 @@ from bot.store import schema as t
 from bot.store.base import StoreBase
 
 _CHUNK = 500
+# rows per INSERT of a batch (all in the batch's one transaction): SQLAlchemy prepares each
+# statement's parameters on the event loop, so a thousand-item batch goes in several steps
+_WRITE_CHUNK = 200
 SEEN_REFRESH = timedelta(days=1)  # how stale an item's last_seen_at may get while its feed serves it
 _STATE_COLUMNS = (
     "etag",
@@ -87,6 +90,12 @@ def store_errors(what: str, *, writing: bool = True) -> Iterator[None]:
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(values), _CHUNK):
         yield values[i : i + _CHUNK]
+
+
+async def _insert_rows(conn: Any, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Execute ``stmt`` for ``rows``, ``_WRITE_CHUNK`` rows at a time, on ``conn``'s transaction."""
+    for start in range(0, len(rows), _WRITE_CHUNK):
+        await conn.execute(stmt, rows[start : start + _WRITE_CHUNK])
 
 
 def _handoff_row(h: Handoff) -> dict[str, Any]:
@@ -280,7 +289,8 @@ class NewsStore(StoreBase):
     async def _save_ingest(self, batch: IngestBatch) -> None:
         async with self.engine.begin() as conn:
             if batch.new_stories:
-                await conn.execute(
+                await _insert_rows(
+                    conn,
                     self.insert_ignore(t.stories, ["id"]),
                     [
                         {
@@ -303,15 +313,20 @@ class NewsStore(StoreBase):
                     for sym in dict.fromkeys(s.tickers)
                 ]
                 if tickers:
-                    await conn.execute(self.insert_ignore(t.story_tickers, ["story_id", "symbol"]), tickers)
+                    await _insert_rows(
+                        conn, self.insert_ignore(t.story_tickers, ["story_id", "symbol"]), tickers
+                    )
                 first_sources = [
                     {"story_id": s.id, "source": src.source, "link": src.link, "seen_at": src.seen_at}
                     for s in batch.new_stories
                     for src in (s.sources or (StorySource(s.source, s.link, s.first_seen_at),))
                 ]
-                await conn.execute(self.insert_ignore(t.story_sources, ["story_id", "source"]), first_sources)
+                await _insert_rows(
+                    conn, self.insert_ignore(t.story_sources, ["story_id", "source"]), first_sources
+                )
             if batch.items:
-                await conn.execute(
+                await _insert_rows(
+                    conn,
                     self.insert_ignore(t.items, ["key"]),
                     [
                         {
@@ -331,7 +346,8 @@ class NewsStore(StoreBase):
                     ],
                 )
             if batch.new_sources:
-                await conn.execute(
+                await _insert_rows(
+                    conn,
                     self.insert_ignore(t.story_sources, ["story_id", "source"]),
                     [
                         {"story_id": sid, "source": src.source, "link": src.link, "seen_at": src.seen_at}
@@ -339,7 +355,7 @@ class NewsStore(StoreBase):
                     ],
                 )
             if batch.handoffs:
-                await conn.execute(self._renew_handoffs(), [_handoff_row(h) for h in batch.handoffs])
+                await _insert_rows(conn, self._renew_handoffs(), [_handoff_row(h) for h in batch.handoffs])
 
     # ------------------------------------------------------------ hand-offs to delivery
 

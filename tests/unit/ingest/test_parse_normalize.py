@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.domain.text import _parsed_text, _simple_text
 from bot.ingest.normalize import items_from_feed
 from bot.ingest.parser import BodyTooLarge, decompress, neutralize_dtd, parse_feed
 from tests.fakes.feed_host import atom, entity_bomb, entry, rss
@@ -218,6 +219,28 @@ def test_every_corpus_sample_goes_through_parse_and_normalise() -> None:
             assert not item.link or item.link.startswith(("http://", "https://")), (path, item.link)
         total_items += len(got)
     assert total_items > 400
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"feedparser sample corpus not found at {CORPUS}")
+def test_corpus_markup_reads_the_same_on_the_fast_path() -> None:
+    """Every title and description of the corpus that the plain-markup path of ``html_to_text``
+    takes gives the text the HTMLParser gives."""
+    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "LICENSE")
+    taken = 0
+    for path in files:
+        raw = path.read_bytes()
+        encoding = {".gz": "gzip", ".z": "deflate"}.get(path.suffix, "")
+        body = decompress(raw, encoding, limit=5 * 1024 * 1024)
+        parsed = parse_feed(body, _corpus_headers(body), url="http://127.0.0.1/")
+        for e in parsed.entries:
+            values = [e.get("title"), e.get("summary")] + [c.get("value") for c in e.get("content") or ()]
+            for value in values:
+                if isinstance(value, str) and ("<" in value or "&" in value):
+                    simple = _simple_text(value)
+                    if simple is not None:
+                        taken += 1
+                        assert simple == _parsed_text(value), (path, value)
+    assert taken > 100
 
 
 def test_dates_with_offsets_become_utc() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.domain.stories import ClusterIndex, canonical_url, normalize_title, title_tokens, url_key
 from bot.domain.summary import ELLIPSIS, strip_boilerplate, summarize
+from bot.domain.text import _parsed_text, _simple_text
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
@@ -217,3 +218,59 @@ def test_titles_that_differ_in_a_number_are_different_stories() -> None:
     )
     hit = index.find(title="Fed cuts rates by 25 basis points in a surprise move", canonical_url="", at=T0)
     assert hit is not None and hit.story_id == "s25"
+
+
+# ---------------------------------------------------------------- plain markup without the HTMLParser
+
+_FRAGMENTS = [
+    "<p>Hello &amp; world</p><p>x</p>",
+    "a<br/>b<br />c<BR>d",
+    "<a href=\"https://x.test/?a=1&amp;b=2\" title='t'>link</a> tail &lt;3",
+    "<P CLASS='a'>Up</P>",
+    "<div\n>x</div\t>&#8217;s &nbsp;",
+    "<p/>a<hr>b",
+    '<p attr>t</p><span data-x="1">s</span>',
+    "text &amp",
+    "&amp;amp; twice",
+    "<li>one</li><li>two</li>",
+]
+
+
+@pytest.mark.parametrize("fragment", _FRAGMENTS)
+def test_plain_markup_reads_as_the_html_parser_reads_it(fragment: str) -> None:
+    assert _simple_text(fragment) is not None
+    assert _simple_text(fragment) == _parsed_text(fragment)
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "a < b",
+        "<img alt='x'>",
+        "</p class='x'>",
+        "<script>x</script>",
+        "<!-- c -->x",
+        "<a href=x>y</a>",
+        "<x:y>q",
+    ],
+)
+def test_other_markup_is_left_to_the_html_parser(fragment: str) -> None:
+    assert _simple_text(fragment) is None
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="ab &;#<>/=\"'\n\tx1", max_size=12),
+            st.sampled_from(
+                ["<p>", "</p>", "<br/>", "<b>", "</b>", "<a href='u'>", "</a>", "&amp;", "&#39;"]
+            ),
+            st.sampled_from(['<div class="c">', "</div >", "<img alt='i'>", "<script>", "</script>"]),
+        ),
+        max_size=12,
+    )
+)
+def test_any_fragment_the_fast_path_takes_reads_the_same(pieces: list[str]) -> None:
+    fragment = "".join(pieces)
+    simple = _simple_text(fragment)
+    assert simple is None or simple == _parsed_text(fragment)
