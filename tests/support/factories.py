@@ -170,6 +170,14 @@ def item(
     return NewsItem(**fields)
 
 
+def carried(
+    s: Story, feed: str = "f1", n: int = 1, *, at: datetime | None = None, **changes: Any
+) -> tuple[NewsItem, str]:
+    """Entry ``n`` of ``feed`` that carried story ``s`` (its title; fetched ``at``, by default when the
+    story was first seen), paired with the story's id as ``IngestBatch.items`` lists it."""
+    return item(feed, n, at=s.first_seen_at if at is None else at, title=s.title, **changes), s.id
+
+
 def entry(
     key: str = "k1",
     sub: int | None = None,
