@@ -19,7 +19,6 @@ from bot.domain.models import ChannelRef
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.market.memory import MemoryQuotes
-from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord import DiscordFake, World
 from tests.fakes.slack import FakeSlack
@@ -36,11 +35,6 @@ watchlists:
     keywords: [semiconductor*]
 """
 GENERAL = "C0GENERAL1"
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.probe import FeedProbe
-from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss
@@ -91,11 +90,6 @@ class Hosts(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         return None
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture
