@@ -1,4 +1,4 @@
-"""A DNS resolver for tests of the fetcher's address checks."""
+"""DNS resolvers for tests of the fetcher's address checks: a hosts table, or one fixed address."""
 
 from __future__ import annotations
 
@@ -8,17 +8,22 @@ from typing import Any
 import aiohttp
 
 
-class FixedResolver(aiohttp.abc.AbstractResolver):
-    """A DNS resolver that answers one fixed address for every name (like a rebinding attacker)."""
+class HostsResolver(aiohttp.abc.AbstractResolver):
+    """DNS from a fixed hosts table (names not in it do not exist)."""
 
-    def __init__(self, address: str) -> None:
-        self.address = address
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+
+    def address(self, host: str) -> str:
+        if host not in self.table:
+            raise OSError(f"{host} does not resolve")
+        return self.table[host]
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
         return [
             {
                 "hostname": host,
-                "host": self.address,
+                "host": self.address(host),
                 "port": port,
                 "family": socket.AF_INET,
                 "proto": 0,
@@ -28,3 +33,14 @@ class FixedResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         return None
+
+
+class FixedResolver(HostsResolver):
+    """Every name resolves to one fixed address (like a rebinding attacker)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__({})
+        self.fixed = address
+
+    def address(self, host: str) -> str:
+        return self.fixed
