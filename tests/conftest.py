@@ -1,4 +1,4 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL), stores and clocks.
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), stores, clocks and the symbol directory.
 
 PostgreSQL comes from MARKETBOT_TEST_POSTGRES_URL, else a server on 127.0.0.1:5432 if one
 answers, else the PostgreSQL variants skip (CI sets MARKETBOT_TEST_REQUIRE_POSTGRES=1 so they
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -154,3 +155,11 @@ def yf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clock() -> ManualClock:
     """A controlled clock starting at 2026-11-25 13:00 UTC (08:00 New York, pre-market)."""
     return ManualClock(datetime(2026, 11, 25, 13, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def directory() -> SymbolDirectory:
+    """The bundled symbol index, no aliases (immutable, so one for the session)."""
+    from bot.market.symbols import load_directory
+
+    return load_directory()

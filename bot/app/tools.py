@@ -299,16 +299,8 @@ async def run_command(
 
             async def dispatch(ctx: CommandContext, cmd: Command) -> Reply:
                 match cmd:
-                    case FeedAddCmd():
-                        return await feeds.add(ctx, cmd)
-                    case FeedListCmd():
-                        return await feeds.list_feeds(ctx)
-                    case FeedRemoveCmd():
-                        return await feeds.remove(ctx, cmd)
-                    case FeedTestCmd():
-                        return await feeds.test(ctx, cmd)
-                    case FeedHelpCmd():
-                        return feeds.help(cmd.topic)
+                    case FeedAddCmd() | FeedListCmd() | FeedRemoveCmd() | FeedTestCmd() | FeedHelpCmd():
+                        return await feeds.run(ctx, cmd)
                     case SubscribeCmd():
                         return await watch.subscribe(ctx, cmd)
                     case OptionsCmd():

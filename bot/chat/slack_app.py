@@ -485,14 +485,7 @@ class SlackAdapter(ChatPlatform):
 
         A retryable DeliveryError means Slack could not be asked. Success clears ``auth_problem``.
         """
-        client = self._require_client()
-        try:
-            resp = await client.auth_test()
-        except Exception as exc:
-            err = delivery_error(exc, method="auth.test")
-            if isinstance(err, CredentialsRejected):
-                self._auth_problem = err
-            raise err from None
+        resp = await self._auth_test()
         scopes = _granted_scopes(resp)
         if scopes is not None and POST_SCOPE not in scopes:
             self._auth_problem = CredentialsRejected(
@@ -509,22 +502,31 @@ class SlackAdapter(ChatPlatform):
             )
         self._auth_problem = None
 
-    async def _identify(self) -> SlackIdentity | None:
+    async def _auth_test(self) -> AsyncSlackResponse:
+        """auth.test's response; a refusal raises its DeliveryError, and a rejected token is
+        remembered in ``auth_problem``."""
         client = self._require_client()
         try:
-            resp = await client.auth_test()
+            return await client.auth_test()
         except Exception as exc:
             err = delivery_error(exc, method="auth.test")
             if isinstance(err, CredentialsRejected):
-                known, self._auth_problem = self._auth_problem, err
-                if known is not None:
-                    return None
+                self._auth_problem = err
+            raise err from None
+
+    async def _identify(self) -> SlackIdentity | None:
+        known = self._auth_problem
+        try:
+            resp = await self._auth_test()
+        except CredentialsRejected as err:
+            if known is None:
                 log.error(
                     "%s. Slack delivery is paused until Slack accepts the token again (alerts stay queued)",
                     err,
                     extra={"platform": "slack", "outcome": "paused"},
                 )
-                return None
+            return None
+        except DeliveryError as err:
             log.warning("Slack auth.test failed (%s); continuing, will retry when needed", err)
             return None
         return self._remember_identity(resp)

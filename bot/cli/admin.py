@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, load
-from bot.domain.errors import BotError, StoreError, ValidationError
+from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, ConfigOption, fail, fail_command, load
+from bot.domain.errors import BotError, ValidationError
 from bot.domain.models import ChannelRef, CommandContext, Reply
 
 if TYPE_CHECKING:
@@ -105,17 +105,9 @@ def _run(
         target = ChannelRef.parse(channel) if channel is not None else None
         ctx = workspace_context(workspace, target)
         reply = asyncio.run(run_command(env, cfg, ctx, command, build))
-    except StoreError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except ValidationError as exc:
-        fail(str(exc), EXIT_USAGE)
     except BotError as exc:
-        _fail(exc)
+        fail_command(exc)
     _print(reply, json_output)
-
-
-def _fail(exc: BotError) -> NoReturn:
-    fail(str(exc))
 
 
 def _words(*parts: str | None) -> str:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.cli.common import EXIT_USAGE, ConfigOption, fail, handle_errors, load
+from bot.cli.common import EXIT_USAGE, ConfigOption, fail, fail_command, handle_errors, load
 from bot.config import BotConfig
-from bot.domain.errors import BotError, StoreError, ValidationError
+from bot.domain.errors import BotError
 
 if TYPE_CHECKING:
     from bot.app.tools import BriefingPlan
@@ -154,12 +154,8 @@ def register(app: typer.Typer) -> None:
         if reason is None:
             try:
                 plans = asyncio.run(briefing_plans(env, cfg, when, watchlist))
-            except StoreError as exc:
-                fail(str(exc), EXIT_USAGE)
-            except ValidationError as exc:
-                fail(str(exc), EXIT_USAGE)
             except BotError as exc:
-                handle_errors(exc)
+                fail_command(exc)
             ready = [(s, p) for s, p in plans if p.alert is not None]
             if not plans:
                 reason = (

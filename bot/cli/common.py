@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from bot.config import BotConfig, Env, load_config, load_env
-from bot.domain.errors import BotError, ConfigError
+from bot.domain.errors import BotError, ConfigError, StoreError, ValidationError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -58,6 +58,14 @@ def handle_errors(exc: BaseException) -> NoReturn:
     if isinstance(exc, BotError):
         fail(str(exc), EXIT_FAILURE)
     raise exc
+
+
+def fail_command(exc: BaseException) -> NoReturn:
+    """A command's error as a clean exit: bad input or a store it cannot use (ValidationError,
+    StoreError) exits 2, like a configuration error; any other BotError 1; anything else re-raises."""
+    if isinstance(exc, StoreError | ValidationError):
+        fail(str(exc), EXIT_USAGE)
+    handle_errors(exc)
 
 
 def stdout_is_tty() -> bool:

@@ -19,6 +19,9 @@ from bot.commands import messages as msg
 from bot.commands.grammar import (
     FEED_NAME_MAX,
     FeedAddCmd,
+    FeedCmd,
+    FeedHelpCmd,
+    FeedListCmd,
     FeedRemoveCmd,
     FeedTestCmd,
     UsageError,
@@ -131,6 +134,20 @@ class FeedHandlers:
         return every
 
     # ------------------------------------------------------------ commands
+
+    async def run(self, ctx: CommandContext, cmd: FeedCmd) -> Reply:
+        """Answer one /feed subcommand (the chat service and ``marketbot feeds`` both route here)."""
+        match cmd:
+            case FeedAddCmd():
+                return await self.add(ctx, cmd)
+            case FeedListCmd():
+                return await self.list_feeds(ctx)
+            case FeedRemoveCmd():
+                return await self.remove(ctx, cmd)
+            case FeedTestCmd():
+                return await self.test(ctx, cmd)
+            case FeedHelpCmd():
+                return self.help(cmd.topic)
 
     async def test(self, ctx: CommandContext, cmd: FeedTestCmd) -> Reply:
         """Fetch once through the guard; the three newest items and what they would match."""

@@ -196,6 +196,7 @@ Command = (
     | FeedTestCmd
     | FeedHelpCmd
 )
+FeedCmd = FeedAddCmd | FeedListCmd | FeedRemoveCmd | FeedTestCmd | FeedHelpCmd  # /feed's subcommands
 
 
 # ---------------------------------------------------------------- helpers

@@ -230,16 +230,8 @@ class CommandService:
                 return await w.test(ctx, cmd)
             case StatusCmd():
                 return await w.status(ctx, self.feeds)
-            case FeedAddCmd():
-                return await self.feeds.add(ctx, cmd)
-            case FeedListCmd():
-                return await self.feeds.list_feeds(ctx)
-            case FeedRemoveCmd():
-                return await self.feeds.remove(ctx, cmd)
-            case FeedTestCmd():
-                return await self.feeds.test(ctx, cmd)
-            case FeedHelpCmd():
-                return self.feeds.help(cmd.topic)
+            case FeedAddCmd() | FeedListCmd() | FeedRemoveCmd() | FeedTestCmd() | FeedHelpCmd():
+                return await self.feeds.run(ctx, cmd)
         raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
 
     async def complete(self, ctx: CommandContext, kind: CompleteKind, prefix: str) -> list[str]:

@@ -105,12 +105,16 @@ def alert_to_dict(a: Alert) -> dict[str, Any]:
     }
 
 
+def channel_from_dict(ch: dict[str, Any]) -> ChannelRef:
+    """A stored alert's ``channel`` object as a ChannelRef."""
+    return ChannelRef(ch["platform"], ch["channel"], ch.get("workspace"))
+
+
 def alert_from_dict(d: dict[str, Any]) -> Alert:
-    ch = d["channel"]
     return Alert(
         key=d["key"],
         kind=d["kind"],
-        channel=ChannelRef(ch["platform"], ch["channel"], ch.get("workspace")),
+        channel=channel_from_dict(d["channel"]),
         watchlist=d.get("watchlist", ""),
         watchlists=tuple(d.get("watchlists") or ()),
         title=d.get("title", ""),

@@ -26,7 +26,7 @@ from bot.domain.timeutil import SystemClock
 from bot.market.pool import DaemonPool
 from bot.market.quotes import build_quote
 from bot.market.sessions import ExchangeCalendar, SessionTimes
-from bot.market.yahoo import Bars, PricePoint, Snapshot
+from bot.market.yahoo import Bars
 from bot.ports import Clock
 
 Theme = Literal["dark", "light"]
@@ -155,22 +155,13 @@ def render_png(
 
 def headline(bars: Bars, calendar: ExchangeCalendar | None, now: datetime | None) -> Quote:
     """The price, change and label the quote rules give for the chart's last trade."""
-    last = PricePoint(bars.closes[-1], bars.times[-1])
+    last = bars.last
     if calendar is None:
         prev = bars.previous_close
         change = last.price - prev if prev else None
         pct = change / prev * 100 if prev and change is not None else None
         return Quote(bars.symbol, last.price, prev, change, pct, None, last.at, bars.currency, name=bars.name)
-    snap = Snapshot(
-        symbol=bars.symbol,
-        source="chart",
-        name=bars.name,
-        currency=bars.currency,
-        regular=bars.regular,
-        previous_close=bars.previous_close,
-        last=last,
-    )
-    return build_quote(snap, now=now or last.at, calendar=calendar)
+    return build_quote(bars.snapshot(), now=now or last.at, calendar=calendar)
 
 
 def _with_gaps(times: list[datetime], closes: list[float]) -> tuple[list[datetime], list[float]]:

@@ -187,6 +187,23 @@ class Bars:
     currency: str | None = None
     exchange_tz: str | None = None
 
+    @property
+    def last(self) -> PricePoint:
+        """The latest bar's close and time (the bars must not be empty)."""
+        return PricePoint(self.closes[-1], self.times[-1])
+
+    def snapshot(self) -> Snapshot:
+        """The chart's view of the symbol: its latest bar, session not yet classified."""
+        return Snapshot(
+            symbol=self.symbol,
+            source="chart",
+            name=self.name,
+            currency=self.currency,
+            regular=self.regular,
+            previous_close=self.previous_close,
+            last=self.last,
+        )
+
 
 class NoPrices(SourceError):
     """Yahoo answered but had no prices (e.g. before anything traded today); worth a retry."""
@@ -340,16 +357,7 @@ class YahooTransport:
         bars = self.bars(symbol, "1d", tz)
         if not bars.closes:
             raise SourceError(f"Yahoo Finance has no recent prices for {symbol}", retryable=True)
-        last = PricePoint(bars.closes[-1], bars.times[-1])
-        return Snapshot(
-            symbol=symbol,
-            source="chart",
-            name=bars.name,
-            currency=bars.currency,
-            regular=bars.regular,
-            previous_close=bars.previous_close,
-            last=last,
-        )
+        return bars.snapshot()
 
     # ------------------------------------------------------------------ news
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.domain.codec import alert_from_dict, alert_to_dict
-from bot.domain.models import Alert, ChannelRef, MessageRef
+from bot.domain.codec import alert_from_dict, alert_to_dict, channel_from_dict
+from bot.domain.models import Alert, MessageRef
 from bot.domain.records import ChannelStats, HeldRelease, OutboxEntry, OutboxStatus
 from bot.store import schema as t
 from bot.store.base import StoreBase
@@ -41,6 +41,13 @@ def _entry(row: Any) -> OutboxEntry:
         sent_at=row.sent_at,
         created_at=row.created_at,
     )
+
+
+def _sent_ref(row: Any) -> MessageRef | None:
+    """The message a sent row (payload, message_id, thread_id) became; None without one."""
+    if row is None or row.message_id is None:
+        return None
+    return MessageRef(channel_from_dict(row.payload["channel"]), row.message_id, row.thread_id)
 
 
 def _row(e: OutboxEntry) -> dict[str, Any]:
@@ -424,12 +431,7 @@ class OutboxStore(StoreBase):
                     )
                 )
             ).first()
-        if row is None or row.message_id is None:
-            return None
-        ch = row.payload["channel"]
-        return MessageRef(
-            ChannelRef(ch["platform"], ch["channel"], ch.get("workspace")), row.message_id, row.thread_id
-        )
+        return _sent_ref(row)
 
     async def story_deliveries(
         self, story_id: str, *, kinds: Sequence[str] = ("story",)
@@ -469,12 +471,7 @@ class OutboxStore(StoreBase):
                     .limit(1)
                 )
             ).first()
-        if row is None or row.message_id is None:
-            return None
-        ch = row.payload["channel"]
-        return MessageRef(
-            ChannelRef(ch["platform"], ch["channel"], ch.get("workspace")), row.message_id, row.thread_id
-        )
+        return _sent_ref(row)
 
     async def count_sent_since(self, subscription_id: int, since: datetime) -> int:
         """How many alerts a subscription got since ``since`` (for ``max_per_hour``)."""

@@ -122,27 +122,30 @@ class RetentionStore(StoreBase):
 
     # ------------------------------------------------------------ one batch of each
 
+    async def _delete_picked(self, pick: sa.Select[Any], key: sa.Column[Any]) -> int:
+        """Delete, in one transaction, the rows of ``key``'s table whose ``key`` ``pick`` selects
+        (one column, the key); returns how many went."""
+        async with self.engine.begin() as conn:
+            keys = [r[0] for r in (await conn.execute(pick)).all()]
+            if keys:
+                await conn.execute(sa.delete(key.table).where(key.in_(keys)))
+        return len(keys)
+
     async def _purge_outbox_batch(self, before: datetime, batch: int, report: PurgeReport) -> int:
         pick = (
             sa.select(t.outbox.c.id)
             .where(t.outbox.c.created_at < before, t.outbox.c.status.in_(FINISHED))
             .limit(batch)
         )
-        async with self.engine.begin() as conn:
-            ids = [r.id for r in (await conn.execute(pick)).all()]
-            if ids:
-                await conn.execute(sa.delete(t.outbox).where(t.outbox.c.id.in_(ids)))
-        report.outbox += len(ids)
-        return len(ids)
+        deleted = await self._delete_picked(pick, t.outbox.c.id)
+        report.outbox += deleted
+        return deleted
 
     async def _purge_markers_batch(self, before: datetime, batch: int, report: PurgeReport) -> int:
         pick = sa.select(t.markers.c.key).where(t.markers.c.created_at < before).limit(batch)
-        async with self.engine.begin() as conn:
-            keys = [r.key for r in (await conn.execute(pick)).all()]
-            if keys:
-                await conn.execute(sa.delete(t.markers).where(t.markers.c.key.in_(keys)))
-        report.markers += len(keys)
-        return len(keys)
+        deleted = await self._delete_picked(pick, t.markers.c.key)
+        report.markers += deleted
+        return deleted
 
     async def _item_limits(self, before: datetime) -> dict[str, datetime | None]:
         """Per feed with items older than ``before``: the ``last_seen_at`` an item must be older
@@ -178,13 +181,9 @@ class RetentionStore(StoreBase):
             pick = sa.select(t.items.c.key).where(t.items.c.feed_id == feed_id, t.items.c.fetched_at < before)
             if seen_limit is not None:
                 pick = pick.where(sa.func.coalesce(t.items.c.last_seen_at, t.items.c.fetched_at) < seen_limit)
-            pick = pick.limit(want)
-            async with self.engine.begin() as conn:
-                keys = [r.key for r in (await conn.execute(pick)).all()]
-                if keys:
-                    await conn.execute(sa.delete(t.items).where(t.items.c.key.in_(keys)))
-            deleted += len(keys)
-            if len(keys) < want:
+            done = await self._delete_picked(pick.limit(want), t.items.c.key)
+            deleted += done
+            if done < want:
                 del limits[feed_id]  # nothing more of this feed can go
         report.items += deleted
         return batch if limits else deleted  # a full batch: call again
@@ -223,12 +222,9 @@ class RetentionStore(StoreBase):
             )
             .limit(batch)
         )
-        async with self.engine.begin() as conn:
-            ids = [r.id for r in (await conn.execute(pick)).all()]
-            if ids:
-                await conn.execute(sa.delete(f).where(f.c.id.in_(ids)))
-        report.feeds += len(ids)
-        return len(ids)
+        deleted = await self._delete_picked(pick, f.c.id)
+        report.feeds += deleted
+        return deleted
 
     # ------------------------------------------------------------ sizes (for the benchmark and health)
 

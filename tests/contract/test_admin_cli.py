@@ -3,12 +3,8 @@ them: a real subprocess, a config file, a SQLite file, and the feed host on loop
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,8 +13,9 @@ import pytest
 from bot.domain.models import ChannelRef
 from bot.store import open_store
 from tests.fakes.feed_host import FeedHost, entry, rss
+from tests.support.cli import Run, cli_env
+from tests.support.cli import marketbot as run_cli
 
-MARKETBOT = [sys.executable, "-m", "bot"]
 CONFIG = """
 timezone: America/New_York
 chat_feeds: {allow_networks: [127.0.0.2/32]}
@@ -40,13 +37,6 @@ WIRE = rss(
 )
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 async def host() -> AsyncIterator[FeedHost]:
     async with FeedHost(["127.0.0.1", "127.0.0.2"]) as h:
@@ -62,22 +52,8 @@ def setup(tmp_path: Path) -> tuple[Path, str]:
 
 async def marketbot(*args: str, setup: tuple[Path, str]) -> Run:
     config, db_url = setup
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MARKETBOT_")},
-        "MARKETBOT_DATABASE_URL": db_url,
-        "MARKETBOT_CONFIG": str(config),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        *MARKETBOT,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=str(config.parent),
-        env=env,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    env = cli_env({"MARKETBOT_DATABASE_URL": db_url, "MARKETBOT_CONFIG": str(config)})
+    return await run_cli(args, env=env, cwd=config.parent)
 
 
 async def test_feeds_add_list_test_remove(host: FeedHost, setup: tuple[Path, str]) -> None:

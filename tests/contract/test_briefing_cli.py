@@ -3,12 +3,8 @@ the Yahoo fake on 127.0.0.1 (``MARKETBOT_YAHOO_URL``) whose clock reads the ``--
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -22,11 +18,12 @@ from bot.domain.timeutil import ManualClock
 from bot.market.symbols import load_directory
 from bot.store import open_store
 from tests.fakes.yahoo import NO_TRADES, YahooFake
+from tests.support.cli import Run, cli_env
+from tests.support.cli import marketbot as run_cli
 from tests.support.factories import story
 from tests.unit.delivery.market_world import WATCHLISTS, et
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKETBOT = [sys.executable, "-m", "bot"]
 
 CONFIG = (
     WATCHLISTS
@@ -41,13 +38,6 @@ briefing: {time: "08:30", max_stories: 5}
 market: {quote_timeout: 30}  # generous: prices must not turn into None on a busy machine
 """
 )
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -99,24 +89,14 @@ async def seed(db_url: str, *stories: Story) -> None:
 
 
 async def marketbot(*args: str, config: Path, db_url: str, fake: YahooFake | None = None) -> Run:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETBOT_", "SLACK_", "DISCORD_"))}
-    env |= {
+    settings = {
         "PYTHONPATH": str(ROOT),
         "MARKETBOT_DATABASE_URL": db_url,
         "MARKETBOT_CONFIG": str(config),
         "MARKETBOT_YAHOO_URL": fake.url if fake else "http://127.0.0.1:9",  # port 9: nothing listens
     }
-    proc = await asyncio.create_subprocess_exec(
-        *MARKETBOT,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=str(config.parent),
-        env=env,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    env = cli_env(settings, drop=("MARKETBOT_", "SLACK_", "DISCORD_"))
+    return await run_cli(args, env=env, cwd=config.parent)
 
 
 async def test_thanksgiving_prints_only_the_reason(config_file: Path, db_url: str) -> None:

@@ -7,8 +7,6 @@ checks what that user sees and what was stored.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.app import command_options
@@ -21,7 +19,6 @@ from bot.domain.models import ChannelRef
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.market.memory import MemoryQuotes
-from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord import DiscordFake, World
 from tests.fakes.slack import FakeSlack
@@ -38,11 +35,6 @@ watchlists:
     keywords: [semiconductor*]
 """
 GENERAL = "C0GENERAL1"
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture
@@ -62,32 +54,6 @@ async def service(
 
 
 # ---------------------------------------------------------------- Slack
-
-
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as server:
-        server.add_user("U0USER0001", "ann")
-        server.add_user("U0ADMIN001", "ada", is_admin=True)
-        server.add_user("U0CONFIG01", "cfg")
-        yield server
-
-
-@pytest.fixture
-async def slack(fake_slack: FakeSlack, service: CommandService) -> AsyncIterator[SlackAdapter]:
-    adapter = SlackAdapter(
-        bot_token=fake_slack.bot_token,
-        app_token=fake_slack.app_token,
-        api_url=fake_slack.api_url,
-        commands=service,
-        admins=["slack:U0CONFIG01"],
-        ping_interval=1.0,
-    )
-    await adapter.start()
-    try:
-        yield adapter
-    finally:
-        await adapter.aclose()
 
 
 async def slack_says(fake: FakeSlack, command: str, text: str, user: str = "U0USER0001") -> tuple[str, bool]:

@@ -9,12 +9,9 @@ lookup by aiohttp, not a mock of our code.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
-import aiohttp.abc
 import pytest
 
 from bot.app import command_options
@@ -29,11 +26,11 @@ from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.ingest.fetcher import Fetcher
 from bot.ingest.probe import FeedProbe
-from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord import EVERYONE_DEFAULT, MANAGE_CHANNELS, DiscordFake, World
 from tests.fakes.feed_host import FeedHost, entry, rss
 from tests.fakes.slack import FakeSlack
+from tests.support.resolver import HostsResolver
 
 MANAGE_GUILD = 1 << 5
 CONFIG = """
@@ -68,36 +65,6 @@ class NoQuotes:
         }
 
 
-class Hosts(aiohttp.abc.AbstractResolver):
-    """DNS for the tests: a fixed hosts table (names not in it do not exist)."""
-
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
-        if host not in self.table:
-            raise OSError(f"{host} does not resolve")
-        address = self.table[host]
-        return [
-            {
-                "hostname": host,
-                "host": address,
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
-
-
 @pytest.fixture
 def config() -> BotConfig:
     return parse_config(CONFIG)
@@ -115,7 +82,7 @@ async def service(
 ) -> AsyncIterator[CommandService]:
     catalog = Catalog(store=sqlite_store, config_watchlists=config.domain_watchlists(), directory=directory)
     await catalog.reload()
-    resolver = Hosts({"wire.intranet.test": "127.0.0.2", "rebind.example.com": "127.0.0.1"})
+    resolver = HostsResolver({"wire.intranet.test": "127.0.0.2", "rebind.example.com": "127.0.0.1"})
     async with Fetcher(
         config.ingest, allow_networks=config.chat_feeds.allow_networks, resolver=resolver
     ) as f:
@@ -132,32 +99,6 @@ async def service(
 
 
 # ---------------------------------------------------------------- Slack
-
-
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as server:
-        server.add_user("U0USER0001", "ann")
-        server.add_user("U0ADMIN001", "ada", is_admin=True)
-        server.add_user("U0CONFIG01", "cfg")
-        yield server
-
-
-@pytest.fixture
-async def slack(fake_slack: FakeSlack, service: CommandService) -> AsyncIterator[SlackAdapter]:
-    adapter = SlackAdapter(
-        bot_token=fake_slack.bot_token,
-        app_token=fake_slack.app_token,
-        api_url=fake_slack.api_url,
-        commands=service,
-        admins=["slack:U0CONFIG01"],
-        ping_interval=1.0,
-    )
-    await adapter.start()
-    try:
-        yield adapter
-    finally:
-        await adapter.aclose()
 
 
 async def says(

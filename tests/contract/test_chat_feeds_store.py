@@ -12,11 +12,11 @@ import pytest
 from bot.app import Runtime
 from bot.config import load_env, parse_config
 from bot.domain.cluster import CATALOG_VERSION
-from bot.domain.models import NewsItem, Story, StorySource
+from bot.domain.models import StorySource
 from bot.domain.records import ChatFeed, IngestBatch
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
-from tests.support.factories import story
+from tests.support.factories import carried, story
 from tests.unit.delivery.support import DISCORD_A, SLACK_A, make_world
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -161,10 +161,6 @@ async def test_stories_only_chat_feeds_carried_reach_only_their_workspace(
 
     now = w.clock.now()
 
-    def item(feed_id: str, s: Story, n: int) -> tuple[NewsItem, str]:
-        link = f"https://desk.example/{n}"
-        return NewsItem(f"i{n}", feed_id, "Desk", s.title, link, link, "", now, now), s.id
-
     only_chat = story(
         "US tightens export controls on AI chips; Nvidia and AMD fall", at=now - timedelta(minutes=5)
     )
@@ -172,9 +168,9 @@ async def test_stories_only_chat_feeds_carried_reach_only_their_workspace(
     await sqlite_store.save_ingest(
         IngestBatch(
             items=[
-                item(mine.feed_id, only_chat, 1),
-                item(mine.feed_id, both, 2),
-                item("config:abc", both, 3),
+                carried(only_chat, mine.feed_id, 1, at=now),
+                carried(both, mine.feed_id, 2, at=now),
+                carried(both, "config:abc", 3, at=now),
             ],
             new_stories=[only_chat, both],
         )
@@ -188,7 +184,7 @@ async def test_stories_only_chat_feeds_carried_reach_only_their_workspace(
     # a config feed now carries the story the chat feed found first: it is everyone's now, under
     # the shared outlet's name and link (nothing of the chat feed shows elsewhere)
     shared = StorySource("Shared Wire", "https://shared.example/chips", now)
-    joined, _ = item("config:abc", only_chat, 4)
+    joined, _ = carried(only_chat, "config:abc", 4, at=now)
     await sqlite_store.save_ingest(
         IngestBatch(items=[(joined, only_chat.id)], new_sources=[(only_chat.id, shared)])
     )
@@ -207,12 +203,9 @@ async def test_stories_only_chat_feeds_carried_reach_only_their_workspace(
 async def test_story_feeds(store: SqlStore) -> None:
     a, b = story("One", at=T0, sid="s-one"), story("Two", at=T0, sid="s-two")
 
-    def item(feed_id: str, s: Story, n: int) -> tuple[NewsItem, str]:
-        link = f"https://x.example/{n}"
-        return NewsItem(f"i{n}", feed_id, "X", s.title, link, link, "", T0, T0), s.id
-
     batch = IngestBatch(
-        items=[item("chat:1", a, 1), item("config:2", a, 2), item("chat:1", b, 3)], new_stories=[a, b]
+        items=[carried(a, "chat:1", 1), carried(a, "config:2", 2), carried(b, "chat:1", 3)],
+        new_stories=[a, b],
     )
     await store.save_ingest(batch)
     assert await store.story_feeds(["s-one", "s-two", "s-none"]) == {

@@ -17,7 +17,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
@@ -25,13 +26,13 @@ from bot.chat.console import ConsoleChat
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.memory import MemoryChat
 from bot.chat.slack_app import SlackAdapter
-from bot.delivery.escape import clean_alert
 from bot.domain.errors import CredentialsRejected, DeliveryError
-from bot.domain.models import Alert, ChannelRef, MessageRef, Reply, TickerLine
+from bot.domain.models import ChannelRef, MessageRef, Reply
 from bot.domain.timeutil import ManualClock
 from bot.ports import AuthProbe, ChatAdapter
 from tests.fakes.discord import DiscordFake
 from tests.fakes.slack import FakeSlack
+from tests.support.factories import news_alert
 from tests.support.wait import wait_until
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -51,23 +52,7 @@ class Platform:
     restore: Callable[[], None] | None = None  # ... and accepts it again
 
 
-def alert(target: ChannelRef, title: str = "Amazon wins cloud deal in China", **changes: object) -> Alert:
-    base: dict[str, object] = {
-        "key": "story:s1:sub:1",
-        "kind": "story",
-        "channel": target,
-        "watchlist": "cloud-china",
-        "title": title,
-        "link": "https://news.example.com/amzn",
-        "source": "Reuters",
-        "published_at": NOW - timedelta(minutes=12),
-        "summary": "AWS signed a five-year contract.",
-        "tickers": (TickerLine("AMZN", None),),
-        "terms": ("cloud",),
-        "story_id": "s1",
-    }
-    base.update(changes)
-    return clean_alert(Alert(**base))  # type: ignore[arg-type]
+alert = partial(news_alert, now=NOW, clean=True)
 
 
 def _memory() -> Platform:
@@ -227,7 +212,7 @@ async def test_send_lands_in_the_target_channel(chat: Platform) -> None:
 
 async def test_thread_replies_carry_the_thread(chat: Platform) -> None:
     parent = await chat.adapter.send(alert(chat.target), target=chat.target)
-    follow = alert(chat.target, "Amazon confirms the China deal", key="story:s1:sub:1:update")
+    follow = alert(chat.target, title="Amazon confirms the China deal", key="story:s1:sub:1:update")
     ref = await chat.adapter.send(follow, target=chat.target, thread=parent)
     assert ref.channel == chat.target and ref.id != parent.id
     assert ref.thread_id == parent.id
@@ -237,7 +222,7 @@ async def test_thread_replies_carry_the_thread(chat: Platform) -> None:
 
 async def test_edit_changes_the_sent_message_in_place(chat: Platform) -> None:
     ref = await chat.adapter.send(alert(chat.target), target=chat.target)
-    await chat.adapter.edit(ref, alert(chat.target, "Amazon wins $2bn cloud deal in China"))
+    await chat.adapter.edit(ref, alert(chat.target, title="Amazon wins $2bn cloud deal in China"))
     assert "Amazon wins $2bn cloud deal in China" in chat.shown(ref)
 
 

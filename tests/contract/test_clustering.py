@@ -21,17 +21,11 @@ from bot.domain.rules import SymbolDirectory, detect_tickers
 from bot.domain.timeutil import ManualClock
 from bot.ingest.poller import Poller
 from bot.ingest.sources import FeedSource
-from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.feed_host import Entry, FeedHost, atom, entry, rss
 
 CONFIG = IngestConfig(total_timeout=5, max_failures=3)
 ACME_CIK, BOLT_CIK = "0000123456", "0000654321"
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from bot.domain.models import Alert, ChannelRef, MessageRef, Reply, TickerLine
 from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore
+from tests.support import factories
 from tests.unit.delivery.support import SLACK_A, config, make_world
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -27,19 +28,17 @@ CONSOLE = ChannelRef("console", "console")
 
 
 def entry(key: str, channel: ChannelRef, *, at: datetime = T0, sub: int | None = None) -> OutboxEntry:
-    alert = Alert(
-        key=key,
-        kind="story",
+    return factories.entry(
+        key,
+        sub,
+        at=at,
+        created_at=T0,
         channel=channel,
         watchlist="chips",
-        title=f"Title {key}",
         link=f"https://news.example/{key}",
-        source="Reuters",
-        published_at=T0,
         tickers=(TickerLine("NVDA"),),
         story_id=key,
     )
-    return OutboxEntry(key=key, alert=alert, subscription_id=sub, due_at=at, created_at=T0)
 
 
 def keys(entries: list[OutboxEntry]) -> list[str]:

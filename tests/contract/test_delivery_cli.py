@@ -10,9 +10,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.domain.models import Alert, ChannelRef, MessageRef
-from bot.domain.records import OutboxEntry, SubscriptionSpec
+from bot.domain.models import ChannelRef, MessageRef
+from bot.domain.records import SubscriptionSpec
 from bot.store import open_store
+from tests.support.factories import entry
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 CONFIG = """
@@ -27,10 +28,6 @@ subscriptions:
     quiet_hours: "22:00-06:00"
     max_per_hour: 10
 """
-
-
-def alert(key: str, channel: ChannelRef) -> Alert:
-    return Alert(key=key, kind="story", channel=channel, watchlist="cloud-china", title=key, story_id=key)
 
 
 def test_subscriptions_shows_state_reason_fix_and_counts(tmp_path: Path) -> None:
@@ -61,28 +58,15 @@ def test_subscriptions_shows_state_reason_fix_and_counts(tmp_path: Path) -> None
                 SubscriptionSpec("cloud-china", discord, scope="config"), created_by="discord:42"
             )
             config_sub = (await store.list_subscriptions(channel=ChannelRef("slack", "C0123ABCD")))[0]
+            config_ch = config_sub.channel
             await store.enqueue(
                 [
-                    OutboxEntry(
-                        key="a",
-                        alert=alert("a", config_sub.channel),
-                        subscription_id=config_sub.id,
-                        due_at=T0,
+                    entry("a", config_sub.id, at=T0, channel=config_ch, title="a", story_id="a"),
+                    entry("b", config_sub.id, at=T0, channel=config_ch, title="b", story_id="b"),
+                    entry(
+                        "c", config_sub.id, at=T0, status="held", channel=config_ch, title="c", story_id="c"
                     ),
-                    OutboxEntry(
-                        key="b",
-                        alert=alert("b", config_sub.channel),
-                        subscription_id=config_sub.id,
-                        due_at=T0,
-                    ),
-                    OutboxEntry(
-                        key="c",
-                        alert=alert("c", config_sub.channel),
-                        subscription_id=config_sub.id,
-                        due_at=T0,
-                        status="held",
-                    ),
-                    OutboxEntry(key="d", alert=alert("d", discord), subscription_id=sub.id, due_at=T0),
+                    entry("d", sub.id, at=T0, channel=discord, title="d", story_id="d"),
                 ]
             )
             got = await store.claim_due(now=T0, limit=10, lease=timedelta(seconds=60), worker="w")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
 
 import aiohttp
 import discord
@@ -33,6 +34,7 @@ from bot.domain.models import (
 )
 from bot.ports import ChatAdapter
 from tests.fakes.discord import DiscordFake, World, render_markdown
+from tests.support.factories import news_alert
 from tests.support.wait import wait_until
 
 NOW = datetime.now(UTC)
@@ -49,23 +51,7 @@ HOSTILE = [
 ]
 
 
-def story(channel: ChannelRef, **changes: object) -> Alert:
-    base: dict[str, object] = {
-        "key": "story:s1:sub:1",
-        "kind": "story",
-        "channel": channel,
-        "watchlist": "cloud-china",
-        "title": "Amazon wins cloud deal in China",
-        "link": "https://news.example.com/amzn",
-        "source": "Reuters",
-        "published_at": NOW - timedelta(minutes=12),
-        "summary": "AWS signed a five-year contract.",
-        "tickers": (TickerLine("AMZN", None), TickerLine("MSFT", None)),
-        "terms": ("cloud",),
-        "story_id": "s1",
-    }
-    base.update(changes)
-    return clean_alert(Alert(**base))  # type: ignore[arg-type]
+story = partial(news_alert, now=NOW, clean=True, tickers=(TickerLine("AMZN", None), TickerLine("MSFT", None)))
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from bot.domain.models import ChannelRef
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.market.memory import MemoryQuotes
-from bot.market.symbols import load_directory
 from bot.store import SqlStore
 from tests.fakes.discord import (
     EPHEMERAL,
@@ -69,11 +68,6 @@ class MatplotlibCharts:
         png = await asyncio.to_thread(draw)
         self.drawn.append(png)
         return png
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture

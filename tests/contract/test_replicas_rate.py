@@ -19,11 +19,12 @@ import pytest
 
 from bot.chat.slack_app import SlackAdapter
 from bot.delivery.dispatcher import Dispatcher
-from bot.domain.models import Alert, ChannelRef, TickerLine
+from bot.domain.models import ChannelRef, TickerLine
 from bot.domain.records import OutboxEntry
 from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
 from tests.fakes.slack import FakeSlack
+from tests.support import factories
 from tests.support.clock import VirtualSleep
 from tests.support.wait import wait_until
 from tests.unit.delivery.support import config
@@ -37,19 +38,17 @@ SLACK_RATE = (1, 1.0)  # Slack: one chat.postMessage per second per channel
 
 def alert_entry(n: int, channel: ChannelRef) -> OutboxEntry:
     key = f"burst-{n:03d}"
-    alert = Alert(
-        key=key,
-        kind="story",
+    return factories.entry(
+        key,
+        at=T0,
         channel=channel,
         watchlist="chips",
         title=f"Nvidia headline {n:03d}",
         link=f"https://news.example/{n}",
-        source="Reuters",
         published_at=T0,
         tickers=(TickerLine("NVDA"),),
         story_id=key,
     )
-    return OutboxEntry(key=key, alert=alert, subscription_id=None, due_at=T0, created_at=T0)
 
 
 def worst_window(times: list[float], limit: int, per: float) -> int:

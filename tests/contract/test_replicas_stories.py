@@ -19,6 +19,7 @@ from bot.domain.records import FeedSpec
 from bot.domain.timeutil import ManualClock
 from bot.ingest.pipeline import FeedItems, Ingestor
 from bot.store import SqlStore, open_store
+from tests.support.factories import item
 
 pytestmark = pytest.mark.postgres
 
@@ -27,17 +28,8 @@ TITLE = "Amazon, Microsoft shares fall on report US to curb cloud access for Chi
 
 
 def copy(feed: str, outlet: str, title: str, link: str) -> NewsItem:
-    return NewsItem(
-        id=link,
-        feed_id=feed,
-        source=outlet,
-        title=title,
-        link=link,
-        canonical_url=link,
-        summary="",
-        published_at=T0 - timedelta(minutes=3),
-        fetched_at=T0,
-    )
+    """``outlet``'s copy of the story as ``feed`` serves it, published three minutes before ``T0``."""
+    return item(feed, at=T0, published_at=T0 - timedelta(minutes=3), source=outlet, title=title, link=link)
 
 
 def ingestor(store: SqlStore, clock: ManualClock) -> Ingestor:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.models import Alert, ChannelRef, MessageRef, NewsItem, Story, StorySource
+from bot.domain.models import ChannelRef, MessageRef, NewsItem, Story
 from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore
+from tests.support import factories
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -20,29 +21,23 @@ SLACK = ChannelRef("slack", "C0RETAIN01")
 
 
 def item(feed: str, n: int, at: datetime) -> NewsItem:
-    """An entry first fetched ``at``; undated entries get their first fetch as published time too."""
-    link = f"https://{feed}.example/{n}"
-    return NewsItem(
-        id=link, feed_id=feed, source=feed, title=f"{feed} story {n}", link=link, canonical_url=link,
-        summary="", published_at=at, fetched_at=at, guid=None,
-    )  # fmt: skip
+    """Entry ``n`` of ``feed`` (its own site and outlet), first fetched ``at``."""
+    return factories.item(
+        feed, n, at=at, source=feed, title=f"{feed} story {n}", link=f"https://{feed}.example/{n}"
+    )
 
 
 def story_of(it: NewsItem, *, tickers: tuple[str, ...] = ()) -> Story:
-    return Story(
-        id=f"s-{it.feed_id}-{it.id.rsplit('/', 1)[1]}",
-        title=it.title,
-        link=it.link,
-        canonical_url=it.canonical_url,
-        summary="",
-        source=it.source,
+    """The story ``it`` starts, with a second outlet (so a purge has sources to delete)."""
+    return factories.story(
+        it.title,
+        sid=f"s-{it.feed_id}-{it.id.rsplit('/', 1)[1]}",
+        at=it.fetched_at,
         published_at=it.published_at,
-        first_seen_at=it.fetched_at,
+        source=it.source,
+        link=it.link,
+        also=("Other",),
         tickers=tickers,
-        sources=(
-            StorySource(it.source, it.link, it.fetched_at),
-            StorySource("Other", it.link, it.fetched_at),
-        ),
     )
 
 
@@ -71,11 +66,14 @@ async def test_old_rows_go_recent_and_unsent_stay(store: SqlStore) -> None:
     stories = {s.id: s for s in map(story_of, old + new)}
 
     def alert(key: str, it: NewsItem) -> OutboxEntry:
-        a = Alert(
-            key=key, kind="story", channel=SLACK, watchlist="chips", title=it.title, story_id=story_of(it).id
-        )
-        return OutboxEntry(
-            key=key, alert=a, subscription_id=sub.id, due_at=it.fetched_at, created_at=it.fetched_at
+        return factories.entry(
+            key,
+            sub.id,
+            at=it.fetched_at,
+            channel=SLACK,
+            watchlist="chips",
+            title=it.title,
+            story_id=story_of(it).id,
         )
 
     await store.enqueue([alert("sent-old", old[0]), alert("pending-old", old[1]), alert("sent-new", new[0])])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 
 import pytest
 
@@ -29,6 +28,7 @@ from bot.domain.models import (
 from bot.domain.timeutil import ManualClock
 from bot.ports import ChatAdapter
 from tests.fakes.slack import FakeSlack, validate_blocks
+from tests.support.factories import news_alert, quote
 
 ALERTS = "C0ALERTS01"
 TARGET = ChannelRef("slack", ALERTS)
@@ -67,24 +67,18 @@ def client_tasks() -> set[asyncio.Task[object]]:
 
 
 def make_alert(clock: ManualClock, **kw: object) -> Alert:
-    base: dict[str, object] = {
+    """The shared news alert as this module's Slack tests see it: at the clock's time, AMZN priced."""
+    now = clock.now()
+    amzn = quote("AMZN", 185.2, 1.26, previous_close=182.9, change=2.3, as_of=now)
+    sample: dict[str, object] = {
         "key": "story-1:sub-1",
-        "kind": "story",
-        "channel": TARGET,
-        "watchlist": "cloud-china",
         "title": "Amazon expands cloud region in Shanghai",
         "link": "https://news.example/amzn?id=1&src=rss",
-        "source": "Reuters",
-        "published_at": clock.now() - timedelta(minutes=12),
         "summary": "AWS will open a new region next year.",
-        "tickers": (
-            TickerLine("AMZN", Quote("AMZN", 185.2, 182.9, 2.3, 1.26, TradingSession.PRE, clock.now())),
-            TickerLine("BABA", None),
-        ),
-        "terms": ("cloud",),
+        "tickers": (TickerLine("AMZN", amzn), TickerLine("BABA", None)),
+        "story_id": None,
     }
-    base.update(kw)
-    return Alert(**base)  # type: ignore[arg-type]
+    return news_alert(TARGET, now=now, **(sample | kw))
 
 
 async def test_adapter_satisfies_the_chat_port(slack: SlackAdapter) -> None:

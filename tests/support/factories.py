@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.delivery.escape import clean_alert
 from bot.domain.models import (
     Alert,
     ChannelRef,
@@ -88,6 +89,32 @@ def alert(key: str = "k1", *, channel: ChannelRef = SLACK, **changes: Any) -> Al
     return Alert(**fields)
 
 
+def news_alert(
+    channel: ChannelRef = SLACK, *, now: datetime = T0, clean: bool = False, **changes: Any
+) -> Alert:
+    """The story alert the renderer and chat adapter tests show: "Amazon wins cloud deal in China"
+    from Reuters, published 12 minutes before ``now``, with a summary, AMZN (no price) and the
+    matched term "cloud". ``clean=True`` passes it through the pipeline's ``clean_alert`` first, as
+    every alert is before a ChatAdapter sees it (hostile titles arrive cleaned)."""
+    fields: dict[str, Any] = {
+        "key": "story:s1:sub:1",
+        "kind": "story",
+        "channel": channel,
+        "watchlist": "cloud-china",
+        "title": "Amazon wins cloud deal in China",
+        "link": "https://news.example.com/amzn",
+        "source": "Reuters",
+        "published_at": now - timedelta(minutes=12),
+        "summary": "AWS signed a five-year contract.",
+        "tickers": (TickerLine("AMZN"),),
+        "terms": ("cloud",),
+        "story_id": "s1",
+    }
+    fields.update(changes)
+    made = Alert(**fields)
+    return clean_alert(made) if clean else made
+
+
 def quote(
     symbol: str = "AMZN",
     price: float | None = 100.0,
@@ -141,6 +168,14 @@ def item(
     }
     fields.update(changes)
     return NewsItem(**fields)
+
+
+def carried(
+    s: Story, feed: str = "f1", n: int = 1, *, at: datetime | None = None, **changes: Any
+) -> tuple[NewsItem, str]:
+    """Entry ``n`` of ``feed`` that carried story ``s`` (its title; fetched ``at``, by default when the
+    story was first seen), paired with the story's id as ``IngestBatch.items`` lists it."""
+    return item(feed, n, at=s.first_seen_at if at is None else at, title=s.title, **changes), s.id
 
 
 def entry(

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.domain.timeutil import SystemClock
 from tests.fakes.yahoo.articles import Article
 from tests.fakes.yahoo.chart import ChartRoutes
 from tests.fakes.yahoo.instruments import DEFAULT_INSTRUMENTS, Day, Instrument
@@ -36,11 +37,6 @@ class Request:
     at: float
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 class YahooFake(QuoteRoutes, ChartRoutes, NewsRoutes):
     """The fake. ``async with YahooFake(clock=...) as fake: fake.url`` is the base URL."""
 
@@ -53,7 +49,7 @@ class YahooFake(QuoteRoutes, ChartRoutes, NewsRoutes):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.clock = clock or _Clock()
+        self.clock = clock or SystemClock()
         self.instruments: dict[str, Instrument] = {}
         for inst in instruments:  # copies: a test's set_day must not leak into the next fake
             fields = {k: getattr(inst, k) for k in inst.__dataclass_fields__}

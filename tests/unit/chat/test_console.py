@@ -6,31 +6,30 @@ import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 from bot.chat.console import ConsoleChat
-from bot.domain.models import Alert, ChannelRef, Quote, Reply, ReplyItem, TickerLine, TradingSession
+from bot.domain.models import ChannelRef, Reply, ReplyItem, TickerLine
+from tests.support.factories import news_alert, quote
 
 CONSOLE = ChannelRef("console", "console")
 T = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
 
-def alert(title: str = "Amazon, Microsoft fall on cloud curbs") -> Alert:
-    return Alert(
-        key="story:1:sub:1",
-        kind="story",
-        channel=CONSOLE,
-        watchlist="cloud-china",
-        title=title,
-        link="https://news.example/a",
-        source="Reuters",
-        published_at=T,
-        summary="The US plans to restrict cloud services for Chinese AI developers.",
-        tickers=(
-            TickerLine("AMZN", Quote("AMZN", 181.2, 182.69, -1.49, -0.8156, TradingSession.PRE, T)),
-            TickerLine("MSFT", None),
-        ),
-        terms=("cloud",),
-    )
+alert = partial(
+    news_alert,
+    channel=CONSOLE,
+    key="story:1:sub:1",
+    title="Amazon, Microsoft fall on cloud curbs",
+    link="https://news.example/a",
+    published_at=T,
+    summary="The US plans to restrict cloud services for Chinese AI developers.",
+    tickers=(
+        TickerLine("AMZN", quote("AMZN", 181.2, -0.8156, previous_close=182.69, change=-1.49, as_of=T)),
+        TickerLine("MSFT", None),
+    ),
+    story_id=None,
+)
 
 
 async def test_json_mode_prints_the_documented_object_per_alert() -> None:
@@ -61,7 +60,7 @@ async def test_human_mode_is_readable_and_escapes_nothing_into_the_terminal() ->
     out = io.StringIO()
     chat = ConsoleChat(stream=out, color=False)
     hostile = "Stocks \x1b[2J\x1b[31mcrash[/] [bold]now[/bold]\u202e"
-    ref = await chat.send(alert(hostile), target=CONSOLE)
+    ref = await chat.send(alert(title=hostile), target=CONSOLE)
     text = out.getvalue()
     assert "\x1b" not in text and "\u202e" not in text
     assert "[bold]now[/bold]" in text  # rich markup from a feed is printed, not interpreted

@@ -8,6 +8,7 @@ mention pills and masked links found) and every message body with Discord's own 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import discord
 import pytest
@@ -45,10 +46,11 @@ from bot.domain.models import (
     ReplyField,
     ReplyItem,
     TickerLine,
-    TradingSession,
 )
 from bot.domain.text import strip_control
 from tests.fakes.discord import pings, render_markdown, validate_message
+from tests.support import factories
+from tests.support.factories import news_alert
 
 CHANNEL = ChannelRef("discord", "112233445566778899")
 NOW = datetime(2026, 3, 2, 13, 5, tzinfo=UTC)
@@ -69,35 +71,17 @@ HOSTILE = [
 ]
 
 
-def quote(symbol: str, pct: float | None, *, price: float | None = 100.0) -> Quote:
-    return Quote(
-        symbol=symbol,
-        price=price,
-        previous_close=100.0,
-        change=None if pct is None else pct,
-        change_pct=pct,
-        session=TradingSession.PRE,
-        as_of=NOW,
-        currency="USD",
-    )
-
-
-def story(**changes: object) -> Alert:
-    base: dict[str, object] = {
-        "key": "story:s1:sub:1",
-        "kind": "story",
-        "channel": CHANNEL,
-        "watchlist": "cloud-china",
-        "title": "Amazon wins cloud deal in China",
-        "link": "https://news.example.com/amzn-cloud",
-        "source": "Reuters",
-        "published_at": NOW - timedelta(minutes=12),
-        "summary": "Amazon Web Services signed a five-year contract.",
-        "tickers": (TickerLine("AMZN", quote("AMZN", -0.82, price=181.2)), TickerLine("MSFT", None)),
-        "terms": ("cloud", "China"),
-    }
-    base.update(changes)
-    return Alert(**base)  # type: ignore[arg-type]
+quote = partial(factories.quote, as_of=NOW, currency="USD")
+story = partial(
+    news_alert,
+    channel=CHANNEL,
+    now=NOW,
+    link="https://news.example.com/amzn-cloud",
+    summary="Amazon Web Services signed a five-year contract.",
+    tickers=(TickerLine("AMZN", quote("AMZN", 181.2, -0.82)), TickerLine("MSFT", None)),
+    terms=("cloud", "China"),
+    story_id=None,
+)
 
 
 def body(embed: dict[str, object], content: str | None = None) -> dict[str, object]:
@@ -133,15 +117,15 @@ def test_story_alert_is_a_linked_embed_with_a_field_per_ticker() -> None:
 @pytest.mark.parametrize(
     ("tickers", "colour"),
     [
-        ((TickerLine("NVDA", quote("NVDA", 3.1)),), UP_COLOUR),
-        ((TickerLine("NVDA", quote("NVDA", -3.1)),), DOWN_COLOUR),
-        ((TickerLine("NVDA", quote("NVDA", 0.0)),), FLAT_COLOUR),
+        ((TickerLine("NVDA", quote("NVDA", pct=3.1)),), UP_COLOUR),
+        ((TickerLine("NVDA", quote("NVDA", pct=-3.1)),), DOWN_COLOUR),
+        ((TickerLine("NVDA", quote("NVDA", pct=0.0)),), FLAT_COLOUR),
         ((TickerLine("NVDA", None),), FLAT_COLOUR),
         # the watchlist's own ticker decides, not another detected one
         (
             (
-                TickerLine("TSM", quote("TSM", -2.0), in_watchlist=False),
-                TickerLine("NVDA", quote("NVDA", 1.0)),
+                TickerLine("TSM", quote("TSM", pct=-2.0), in_watchlist=False),
+                TickerLine("NVDA", quote("NVDA", pct=1.0)),
             ),
             UP_COLOUR,
         ),
@@ -153,7 +137,7 @@ def test_colour_follows_the_direction_of_the_move(tickers: tuple[TickerLine, ...
 
 
 def test_up_move_field_has_an_up_arrow_and_the_session() -> None:
-    e = alert_embed(story(tickers=(TickerLine("NVDA", quote("NVDA", 2.5, price=950.0)),)))
+    e = alert_embed(story(tickers=(TickerLine("NVDA", quote("NVDA", 950.0, 2.5)),)))
     assert e["fields"][0] == {"name": "▲ NVDA", "value": "$950.00 · +2.50% · pre-market", "inline": True}
 
 
@@ -219,7 +203,7 @@ def test_everything_oversized_still_fits_discords_limits() -> None:
         source=huge,
         watchlist="w" * 32,
         terms=tuple(f"term{i}" for i in range(300)),
-        tickers=tuple(TickerLine(f"T{i}", quote(f"T{i}", 1.0)) for i in range(60)),
+        tickers=tuple(TickerLine(f"T{i}", quote(f"T{i}", pct=1.0)) for i in range(60)),
     )
     e = alert_embed(alert)
     validate_message(body(e))
@@ -300,7 +284,7 @@ def test_move_alert_uses_note_and_fields() -> None:
         channel=CHANNEL,
         watchlist="chips",
         title="NVDA up 5% pre-market",
-        tickers=(TickerLine("NVDA", quote("NVDA", 5.2)),),
+        tickers=(TickerLine("NVDA", quote("NVDA", pct=5.2)),),
         note="Crossed the 5% threshold.",
         created_at=NOW,
     )
@@ -346,7 +330,7 @@ def test_quote_reply_has_fields_and_the_chart_as_its_image() -> None:
     m = reply_message(
         Reply(
             title="AMZN",
-            quotes=(quote("AMZN", 1.26, price=185.2),),
+            quotes=(quote("AMZN", 185.2, 1.26),),
             attachments=(Attachment(filename="AMZN 1d chart.png", data=png, title="AMZN today"),),
             items=(
                 ReplyItem(
@@ -376,7 +360,7 @@ def test_reply_with_every_part_oversized_fits() -> None:
             text="x" * 10_000,
             items=tuple(ReplyItem(text=f"item {i}", detail="d" * 300) for i in range(200)),
             fields=tuple(ReplyField(f"label {i}", "v" * 3000) for i in range(40)),
-            quotes=tuple(quote(f"S{i}", 1.0) for i in range(30)),
+            quotes=tuple(quote(f"S{i}", pct=1.0) for i in range(30)),
         )
     )
     (e,) = m.embeds

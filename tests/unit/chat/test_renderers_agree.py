@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from bot.chat.console import ConsoleChat
 from bot.chat.discord_embeds import alert_embed
@@ -16,35 +17,31 @@ from bot.chat.slack_blocks import alert_message
 from bot.domain.models import Alert, ChannelRef, DigestEntry, TickerLine
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import alert_view, price_view
-from tests.support.factories import quote
+from tests.support.factories import news_alert, quote
 
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)  # 08:30 New York, pre-market
 CHANNEL = ChannelRef("console", "console")
 
 
-def _alert(**changes: object) -> Alert:
-    base: dict[str, object] = {
-        "key": "story:1:ch:console:console",
-        "kind": "story",
-        "channel": CHANNEL,
-        "watchlist": "cloud-china",
-        "watchlists": ("cloud-china", "megacaps"),
-        "title": "Amazon, Microsoft fall on US cloud curbs for Chinese AI developers",
-        "link": "https://news.example/cloud",
-        "source": "Reuters",
-        "published_at": NOW - timedelta(minutes=12),
-        "summary": "The US plans to restrict cloud services for Chinese AI developers.",
-        "tickers": (
-            TickerLine("AMZN", quote("AMZN", 181.2, -0.8156, as_of=NOW)),
-            TickerLine(
-                "MSFT", quote("MSFT", None, None, session=None, as_of=None, reason="Yahoo is not answering")
-            ),
-            TickerLine("BABA", None),
+_alert = partial(
+    news_alert,
+    channel=CHANNEL,
+    now=NOW,
+    key="story:1:ch:console:console",
+    watchlists=("cloud-china", "megacaps"),
+    title="Amazon, Microsoft fall on US cloud curbs for Chinese AI developers",
+    link="https://news.example/cloud",
+    summary="The US plans to restrict cloud services for Chinese AI developers.",
+    tickers=(
+        TickerLine("AMZN", quote("AMZN", 181.2, -0.8156, as_of=NOW)),
+        TickerLine(
+            "MSFT", quote("MSFT", None, None, session=None, as_of=None, reason="Yahoo is not answering")
         ),
-        "terms": ("cloud", "export control"),
-    }
-    base.update(changes)
-    return Alert(**base)  # type: ignore[arg-type]
+        TickerLine("BABA", None),
+    ),
+    terms=("cloud", "export control"),
+    story_id=None,
+)
 
 
 def _slack_text(alert: Alert, now: datetime = NOW) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,7 @@ from bot.domain.models import (
     TradingSession,
 )
 from tests.fakes.slack import render_blocks, render_mrkdwn, validate_blocks
-from tests.support.factories import quote
+from tests.support.factories import news_alert, quote
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 CHANNEL = ChannelRef("slack", "C0GENERAL1")
@@ -52,26 +53,22 @@ HOSTILE = [
 ]
 
 
-def story(**kw: object) -> Alert:
-    base: dict[str, object] = {
-        "key": "k1",
-        "kind": "story",
-        "channel": CHANNEL,
-        "watchlist": "cloud-china",
-        "title": "Amazon expands cloud region in Shanghai",
-        "link": "https://news.example/amzn?id=1&utm=x",
-        "source": "Reuters",
-        "published_at": NOW - timedelta(minutes=12),
-        "summary": "Amazon Web Services said on Tuesday it will open a new region.",
-        "tickers": (
-            TickerLine("AMZN", quote("AMZN", 185.2, 1.26, session=TradingSession.PRE, as_of=NOW)),
-            TickerLine("MSFT", quote("MSFT", 410.5, -0.82, session=TradingSession.REGULAR, as_of=NOW)),
-            TickerLine("BABA", None),
-        ),
-        "terms": ("cloud", "export control"),
-    }
-    base.update(kw)
-    return Alert(**base)  # type: ignore[arg-type]
+story = partial(
+    news_alert,
+    channel=CHANNEL,
+    now=NOW,
+    key="k1",
+    title="Amazon expands cloud region in Shanghai",
+    link="https://news.example/amzn?id=1&utm=x",
+    summary="Amazon Web Services said on Tuesday it will open a new region.",
+    tickers=(
+        TickerLine("AMZN", quote("AMZN", 185.2, 1.26, session=TradingSession.PRE, as_of=NOW)),
+        TickerLine("MSFT", quote("MSFT", 410.5, -0.82, session=TradingSession.REGULAR, as_of=NOW)),
+        TickerLine("BABA", None),
+    ),
+    terms=("cloud", "export control"),
+    story_id=None,
+)
 
 
 def seen(blocks: tuple[dict[str, object], ...] | list[dict[str, object]]) -> str:

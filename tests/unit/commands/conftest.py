@@ -25,7 +25,6 @@ from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import ManualClock
 from bot.domain.view import quote_view
 from bot.market.memory import MemoryCharts, MemoryQuotes
-from bot.market.symbols import load_directory
 from bot.ports import CommandName
 from bot.store import SqlStore
 
@@ -115,11 +114,6 @@ def discord_ctx(user: str = "700000000000000001", *, manage: bool = False) -> Co
         workspace=DISCORD_GUILD,
         can_manage=manage,
     )
-
-
-@pytest.fixture(scope="session")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture

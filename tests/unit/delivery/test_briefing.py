@@ -49,17 +49,6 @@ async def fake(clock: ManualClock) -> AsyncIterator[YahooFake]:
         yield server
 
 
-@pytest.fixture
-async def world(
-    sqlite_store: SqlStore, clock: ManualClock, fake: YahooFake, yf_cache: Path
-) -> AsyncIterator[World]:
-    w = await make_world(sqlite_store, clock, fake, yf_cache)
-    try:
-        yield w
-    finally:
-        await close_world(w)
-
-
 def lines(alert: Alert) -> list[str]:
     return [ticker_view(t).line(with_arrow=False) for t in alert.tickers]
 

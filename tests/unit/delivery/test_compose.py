@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.delivery.compose import (
@@ -24,31 +25,27 @@ from bot.domain.models import (
     ChannelRef,
     Match,
     QuietHours,
-    Story,
     StorySource,
     Subscription,
     TickerLine,
 )
-from tests.support.factories import quote
+from tests.support.factories import quote, story
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 NY = ZoneInfo("America/New_York")
 SUB = Subscription(id=7, watchlist="cloud-china", scope="config", channel=ChannelRef("slack", "C0AAAAAAAA"))
 
 
-def a_story(**kw: object) -> Story:
-    base = dict(
-        id="s1",
-        title="Amazon expands cloud in China",
-        link="https://www.reuters.com/a",
-        canonical_url="https://www.reuters.com/a",
-        summary="Summary.",
-        source="Reuters",
-        published_at=T0 - timedelta(minutes=12),
-        first_seen_at=T0,
-    )
-    base.update(kw)
-    return Story(**base)  # type: ignore[arg-type]
+a_story = partial(
+    story,
+    title="Amazon expands cloud in China",
+    sid="s1",
+    at=T0,
+    published_at=T0 - timedelta(minutes=12),
+    link="https://www.reuters.com/a",
+    summary="Summary.",
+    sourced=False,
+)
 
 
 def test_watchlist_tickers_come_first_then_others_at_most_four() -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.delivery.escape import clean_alert, one_line, safe_link, truncate
-from bot.domain.models import Alert, ChannelRef, DigestEntry
+from bot.domain.models import DigestEntry
 from bot.domain.text import strip_control
+from tests.support.factories import alert
 
-T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 LINK_BREAKERS = set(' <>|"`()[]{}\\^\n\t\r')
 
 
@@ -67,26 +65,12 @@ def test_truncate_cuts_at_a_word() -> None:
     assert len(truncate("x" * 100, 10)) == 10
 
 
-def _alert(title: str, link: str, summary: str = "", source: str = "Reuters") -> Alert:
-    return Alert(
-        key="k",
-        kind="story",
-        channel=ChannelRef("slack", "C0AAAAAAAA"),
-        watchlist="w",
-        title=title,
-        link=link,
-        source=source,
-        summary=summary,
-        entries=(DigestEntry(title=title, link=link, source=source),),
-        created_at=T0,
-    )
-
-
 @given(title=st.text(), link=st.text(), summary=st.text(), source=st.text())
 def test_clean_alert_never_lets_a_bad_link_or_control_character_through(
     title: str, link: str, summary: str, source: str
 ) -> None:
-    a = clean_alert(_alert(title, link, summary, source))
+    entry = DigestEntry(title=title, link=link, source=source)
+    a = clean_alert(alert(title=title, link=link, source=source, summary=summary, entries=(entry,)))
     for url in (a.link, a.entries[0].link):
         assert url == "" or (url.startswith(("http://", "https://")) and not (set(url) & LINK_BREAKERS))
     for text in (a.title, a.source, a.entries[0].title):

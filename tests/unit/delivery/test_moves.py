@@ -61,17 +61,6 @@ async def fake(clock: ManualClock) -> AsyncIterator[YahooFake]:
         yield server
 
 
-@pytest.fixture
-async def world(
-    sqlite_store: SqlStore, clock: ManualClock, fake: YahooFake, yf_cache: Path
-) -> AsyncIterator[World]:
-    w = await make_world(sqlite_store, clock, fake, yf_cache)
-    try:
-        yield w
-    finally:
-        await close_world(w)
-
-
 async def poll(
     world: World, *, price: float | None = None, day: date = WED, minutes: float = 1
 ) -> list[Alert]:

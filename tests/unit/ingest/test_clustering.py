@@ -15,14 +15,8 @@ import pytest
 
 from bot.domain.rules import SymbolDirectory, detect_tickers
 from bot.domain.stories import ClusterIndex, canonical_url, is_template_title, normalize_title
-from bot.market.symbols import load_directory
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture

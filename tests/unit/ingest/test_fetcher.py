@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
 
-import aiohttp.abc
 import pytest
 
 from bot.config import IngestConfig
 from bot.ingest.fetcher import DEFAULT_USER_AGENT, Fetcher, is_public_address, parse_retry_after
 from tests.fakes.feed_host import FeedHost, entry, http_date, rss
+from tests.support.resolver import FixedResolver
 
 DOC = rss([entry("Fed holds rates", "https://news.test/fed")])
 
@@ -157,28 +156,6 @@ async def test_per_host_and_global_concurrency_limits(host: FeedHost) -> None:
 # ---------------------------------------------------------------- SSRF guard
 
 
-class _Resolver(aiohttp.abc.AbstractResolver):
-    """A DNS resolver that answers one fixed address for every name (like a rebinding attacker)."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
-        return [
-            {
-                "hostname": host,
-                "host": self.address,
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 def test_public_address_rules() -> None:
     import ipaddress
 
@@ -217,11 +194,11 @@ async def test_untrusted_urls_cannot_reach_loopback_or_private_addresses(
 async def test_guard_checks_the_connected_address_not_the_name(host: FeedHost) -> None:
     """A public-looking name that resolves to loopback (DNS rebinding) is refused at connect time."""
     url = host.serve("/rebind.xml", DOC).replace("127.0.0.1", "public.example")
-    async with Fetcher(IngestConfig(), resolver=_Resolver("127.0.0.1")) as fetcher:
+    async with Fetcher(IngestConfig(), resolver=FixedResolver("127.0.0.1")) as fetcher:
         result = await fetcher.fetch(url, trusted=False)
         assert result.error is not None and "127.0.0.1" in result.error
     async with Fetcher(
-        IngestConfig(), resolver=_Resolver("127.0.0.1"), allow_networks=["127.0.0.1/32"]
+        IngestConfig(), resolver=FixedResolver("127.0.0.1"), allow_networks=["127.0.0.1/32"]
     ) as fetcher:
         assert (await fetcher.fetch(url, trusted=False)).ok
 

@@ -25,6 +25,7 @@ from bot.ports import Store
 from bot.scheduler import Scheduler
 from bot.store import open_store
 from tests.fakes.feed_host import Entry, FeedHost, entity_bomb, entry, rss
+from tests.support import factories
 from tests.support.wait import wait_until
 
 CONFIG = IngestConfig(total_timeout=2, max_failures=3)
@@ -406,10 +407,10 @@ class ListSource:
 
 async def test_news_sources_go_through_the_same_dedup(db: str, clock: ManualClock) -> None:
     def item(n: int, title: str) -> NewsItem:
-        return NewsItem(
-            id=f"yahoo-{n}", feed_id="yahoo", source="Yahoo Finance", title=title, link=f"https://finance.test/{n}",
-            canonical_url=f"https://finance.test/{n}", summary="", published_at=clock.now(), fetched_at=clock.now(),
-        )  # fmt: skip
+        link = f"https://finance.test/{n}"
+        return factories.item(
+            "yahoo", n, at=clock.now(), id=f"yahoo-{n}", source="Yahoo Finance", title=title, link=link
+        )
 
     src = ListSource("yahoo", [item(1, "Seed from Yahoo at the first poll")])
     alerts = Alerts()

@@ -7,12 +7,9 @@ reach a fake open 127.0.0.0/8 explicitly, the way an operator opens an intranet 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
-import aiohttp.abc
 import pytest
 
 from bot.config import BotConfig, ChatFeedsConfig, IngestConfig
@@ -20,6 +17,7 @@ from bot.ingest.fetcher import Fetcher
 from bot.ingest.parser import html_instead_of_feed
 from bot.ingest.probe import FeedProbe
 from tests.fakes.feed_host import FeedHost, entry, rss
+from tests.support.resolver import FixedResolver
 
 DOC = rss(
     [
@@ -35,28 +33,6 @@ PAGE = (
     b"</head><body>news</body></html>"
 )
 CONFIG = IngestConfig(total_timeout=5, connect_timeout=2, max_body_bytes=1_000_000)
-
-
-class _Resolver(aiohttp.abc.AbstractResolver):
-    """A DNS resolver that answers one fixed address for every name (a rebinding attacker's)."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
-        return [
-            {
-                "hostname": host,
-                "host": self.address,
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture
@@ -106,7 +82,7 @@ async def test_ipv6_loopback_and_v4_mapped_are_refused(guarded: FeedProbe) -> No
 
 async def test_a_name_that_resolves_to_loopback_is_refused(host: FeedHost) -> None:
     url = host.serve("/rebind.xml", DOC).replace("127.0.0.1", "feeds.example.com")
-    async with Fetcher(CONFIG, resolver=_Resolver("127.0.0.1")) as f:
+    async with Fetcher(CONFIG, resolver=FixedResolver("127.0.0.1")) as f:
         check = await FeedProbe(f).check(url)
     assert check.error is not None and check.error.startswith("blocked: 127.0.0.1")
     assert host.hits.get("/rebind.xml") is None

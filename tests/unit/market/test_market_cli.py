@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.yahoo import YahooFake, YahooFakeThread
+from tests.support.cli import cli_env, marketbot_sync
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -29,23 +28,15 @@ def run(
     """Run ``marketbot ARGS``; ``timeout`` is the quote deadline (generous unless the test is about it)."""
     config = tmp_path / "bot.yaml"
     config.write_text(f"market:\n  quote_timeout: {timeout}\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBOT_")}
-    env.update(
-        MARKETBOT_CONFIG=str(config),
-        MPLCONFIGDIR=str(tmp_path / "mpl"),
-        HOME=str(tmp_path / "home"),
-        PYTHONPATH=str(ROOT),
-    )
+    settings = {
+        "MARKETBOT_CONFIG": str(config),
+        "MPLCONFIGDIR": str(tmp_path / "mpl"),
+        "HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(ROOT),
+    }
     if yahoo_url:
-        env["MARKETBOT_YAHOO_URL"] = yahoo_url
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+        settings["MARKETBOT_YAHOO_URL"] = yahoo_url
+    return marketbot_sync(args, env=cli_env(settings), cwd=tmp_path)
 
 
 def test_quote_prints_one_line_per_symbol(yahoo: tuple[YahooFake, YahooFakeThread], tmp_path: Path) -> None:

@@ -9,14 +9,8 @@ import pytest
 
 from bot.domain.models import Watchlist
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.market.symbols import load_directory
 
 _LOCAL_SEED = Path(__file__).with_name("premarket-cloud-restrictions.txt")
-
-
-@pytest.fixture(scope="session")
-def directory() -> SymbolDirectory:
-    return load_directory()
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from bot.market.symbols import fetch_directory_file, parse_company_tickers
 from bot.store import SqlStore
 from tests.fakes.sec_server import DATA, SecFake
 from tests.fakes.yahoo import DEFAULT_INSTRUMENTS, Instrument, YahooFake, YahooFakeThread
+from tests.support.cli import cli_env, marketbot_sync
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -180,23 +179,15 @@ watchlists:
 """,
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBOT_")}
-    env.update(
-        MARKETBOT_CONFIG=str(cfg),
-        MARKETBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
-        MARKETBOT_YAHOO_URL=yahoo_url,
-        MPLCONFIGDIR=str(tmp_path / "mpl"),
-        HOME=str(tmp_path / "home"),
-        PYTHONPATH=str(ROOT),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    settings = {
+        "MARKETBOT_CONFIG": str(cfg),
+        "MARKETBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "MARKETBOT_YAHOO_URL": yahoo_url,
+        "MPLCONFIGDIR": str(tmp_path / "mpl"),
+        "HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(ROOT),
+    }
+    return marketbot_sync(args, env=cli_env(settings), cwd=tmp_path)
 
 
 def test_cli_refresh_lists_names_and_explain_uses_them(fakes: tuple[str, str], tmp_path: Path) -> None:
