@@ -33,8 +33,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import BriefingConfig
-from bot.delivery.compose import in_quiet_hours
 from bot.delivery.escape import clean_alert
+from bot.delivery.scheduled import WatchlistCatalog, clock_time, queue_scheduled, short_day, watchlist_symbols
 from bot.domain.models import (
     Alert,
     DigestEntry,
@@ -46,9 +46,7 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
-from bot.domain.records import OutboxEntry, OutboxStatus
-from bot.domain.rules import Matcher, TermKind, parse_query, parse_term
-from bot.domain.rules.query import iter_terms
+from bot.domain.rules import Matcher
 from bot.domain.stories import ClusterIndex
 from bot.domain.timeutil import as_utc, format_duration
 from bot.ports import (
@@ -99,16 +97,6 @@ def holiday_display(name: str) -> str:
     return HOLIDAY_NAMES.get(name, name)
 
 
-def short_day(d: date) -> str:
-    """``Wed 25 Nov``."""
-    return f"{d:%a} {d.day} {d:%b}"
-
-
-def clock_time(when: datetime, tz: ZoneInfo) -> str:
-    """``09:30 EST`` in ``tz``."""
-    return as_utc(when).astimezone(tz).strftime("%H:%M %Z")
-
-
 def closed_reason(calendar: TradingCalendar, at: datetime, tz: ZoneInfo) -> str | None:
     """Why no pre-market briefing goes out at ``at`` (weekend, holiday, after the open), or None.
 
@@ -130,46 +118,6 @@ def closed_reason(calendar: TradingCalendar, at: datetime, tz: ZoneInfo) -> str 
             f"{name} opened at {clock_time(times.open, tz)} on {day.isoformat()}: "
             "the pre-market briefing goes out before the open"
         )
-    return None
-
-
-class WatchlistCatalog(Protocol):
-    """What briefings and move alerts read from ``bot.catalog.Catalog``."""
-
-    @property
-    def matcher(self) -> Matcher: ...
-
-    def get(self, scope: str, name: str) -> Watchlist | None: ...
-
-
-def watchlist_symbols(w: Watchlist) -> list[str]:
-    """The tickers a watchlist watches: its tickers, ``$SYM`` keywords and un-negated query tickers."""
-    found: dict[str, None] = dict.fromkeys(t.upper() for t in w.tickers)
-    for text in w.keywords:
-        try:
-            term = parse_term(text)
-        except Exception:  # stored before validation got stricter: it matches nothing then either
-            continue
-        if term.kind is TermKind.TICKER:
-            found.setdefault(term.symbol.upper())
-    if w.query:
-        try:
-            query = parse_query(w.query)
-        except Exception:
-            return list(found)
-        for term, negated in iter_terms(query.root):
-            if term.kind is TermKind.TICKER and not negated:
-                found.setdefault(term.symbol.upper())
-    return list(found)
-
-
-def hold_reason(sub: Subscription, now: datetime, tz: ZoneInfo) -> str | None:
-    """Why an alert for ``sub`` is held now (a mute or quiet hours), or None to send it."""
-    opts = sub.options
-    if opts.mute_until is not None and opts.mute_until > now:
-        return f"muted until {opts.mute_until.astimezone(tz):%Y-%m-%d %H:%M %Z}"
-    if in_quiet_hours(opts.quiet_hours, now, tz):
-        return f"quiet hours {opts.quiet_hours}"
     return None
 
 
@@ -578,18 +526,13 @@ class BriefingService:
                     f"sent at {clock_time(now, self._tz)}.\n{alert.note}"
                 ),
             )
-        hold = hold_reason(sub, now, self._tz)
-        status: OutboxStatus = "held" if hold else "pending"
-        entry = OutboxEntry(
-            key=key, alert=alert, subscription_id=sub.id, due_at=now, status=status, created_at=now
-        )
-        queued = await self._store.enqueue([entry])
+        q = await queue_scheduled(self._store, sub, alert, key=key, now=now, tz=self._tz)
         await self._store.add_marker(key, now=now)
         extra = {
             "subscription_id": sub.id,
-            "outcome": f"briefing_{status}" if queued else "briefing_duplicate",
+            "outcome": f"briefing_{q.status}" if q.queued else "briefing_duplicate",
         }
-        if not queued:
+        if not q.queued:
             self.stats["duplicates"] += 1
             log.info(
                 "briefing %s was already queued (another process, or before a restart)", key, extra=extra
@@ -598,13 +541,13 @@ class BriefingService:
         self.stats["queued"] += 1
         if late_by > LATE_AFTER:
             self.stats["late"] += 1
-        if hold:
+        if q.hold:
             self.stats["held"] += 1
             log.info(
                 "holding the pre-market briefing for %s (%s): %s",
                 sub.channel,
                 sub.watchlist,
-                hold,
+                q.hold,
                 extra=extra,
             )
         else:

@@ -283,6 +283,16 @@ def in_quiet_hours(quiet: QuietHours | None, now: datetime, tz: ZoneInfo) -> boo
     return _within(quiet.start, quiet.end, t)
 
 
+def hold_reason(sub: Subscription, now: datetime, tz: ZoneInfo) -> str | None:
+    """Why an alert for ``sub`` is held now (a mute or quiet hours), or None to send it."""
+    opts = sub.options
+    if opts.mute_until is not None and opts.mute_until > now:
+        return f"muted until {opts.mute_until.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+    if in_quiet_hours(opts.quiet_hours, now, tz):
+        return f"quiet hours {opts.quiet_hours}"
+    return None
+
+
 def _within(start: time, end: time, t: time) -> bool:
     if start < end:
         return start <= t < end

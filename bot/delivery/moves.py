@@ -33,8 +33,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import MoveAlertsConfig
-from bot.delivery.briefing import WatchlistCatalog, clock_time, hold_reason, short_day, watchlist_symbols
 from bot.delivery.escape import clean_alert
+from bot.delivery.scheduled import WatchlistCatalog, clock_time, queue_scheduled, short_day, watchlist_symbols
 from bot.domain.format import format_price
 from bot.domain.models import (
     Alert,
@@ -46,7 +46,6 @@ from bot.domain.models import (
     TradingSession,
     Watchlist,
 )
-from bot.domain.records import OutboxEntry, OutboxStatus
 from bot.domain.timeutil import as_utc
 from bot.ports import (
     Clock,
@@ -348,25 +347,20 @@ class MoveMonitor:
         return times.open if times is not None else now - timedelta(days=1)
 
     async def _enqueue(self, sub: Subscription, alert: Alert, now: datetime) -> int:
-        hold = hold_reason(sub, now, self._tz)
-        status: OutboxStatus = "held" if hold else "pending"
-        entry = OutboxEntry(
-            key=alert.key, alert=alert, subscription_id=sub.id, due_at=now, status=status, created_at=now
-        )
-        queued = await self._store.enqueue([entry])
-        extra = {"subscription_id": sub.id, "outcome": f"move_{status}" if queued else "move_duplicate"}
-        if not queued:
+        q = await queue_scheduled(self._store, sub, alert, key=alert.key, now=now, tz=self._tz)
+        extra = {"subscription_id": sub.id, "outcome": f"move_{q.status}" if q.queued else "move_duplicate"}
+        if not q.queued:
             self.stats["duplicates"] += 1
             log.info("move alert %s was already queued (another process)", alert.key, extra=extra)
             return 0
         self.stats["queued"] += 1
-        if hold:
+        if q.hold:
             self.stats["held"] += 1
         log.info(
             "move alert for %s: %s%s",
             alert.channel,
             alert.title,
-            f" (held: {hold})" if hold else "",
+            f" (held: {q.hold})" if q.hold else "",
             extra=extra,
         )
         return 1

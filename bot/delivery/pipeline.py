@@ -48,6 +48,7 @@ from bot.delivery.compose import (
     compose_followup,
     compose_story,
     edit_key,
+    hold_reason,
     in_quiet_hours,
     largest_move,
     merge_matches,
@@ -398,7 +399,7 @@ class AlertPipeline:
     async def _member_hold(self, sub: Subscription, now: datetime, budget: dict[int, int]) -> str | None:
         """Why this subscription holds an alert now (mute, quiet hours, hourly cap), else None;
         a None under a cap spends one of its ``budget``."""
-        hold = self._hold_reason(sub, now)
+        hold = hold_reason(sub, now, self._tz)
         if hold is None and sub.options.max_per_hour is not None:
             if sub.id not in budget:
                 sent = await self._store.count_sent_since(sub.id, now - timedelta(hours=1))
@@ -417,14 +418,6 @@ class AlertPipeline:
         if opts.quiet_hours is not None and in_quiet_hours(opts.quiet_hours, now, self._tz):
             until = max(until, quiet_hours_end(opts.quiet_hours, now, self._tz))
         return until
-
-    def _hold_reason(self, sub: Subscription, now: datetime) -> str | None:
-        opts = sub.options
-        if opts.mute_until is not None and opts.mute_until > now:
-            return f"muted until {opts.mute_until.astimezone(self._tz):%Y-%m-%d %H:%M %Z}"
-        if in_quiet_hours(opts.quiet_hours, now, self._tz):
-            return f"quiet hours {opts.quiet_hours}"
-        return None
 
     # ------------------------------------------------------------ prices
 
@@ -768,7 +761,7 @@ class AlertPipeline:
         over_cap = sub.options.max_per_hour is not None and (
             await self._store.count_sent_since(sub.id, now - timedelta(hours=1)) >= sub.options.max_per_hour
         )
-        if over_cap or self._hold_reason(sub, now) is not None:
+        if over_cap or hold_reason(sub, now, self._tz) is not None:
             return 0, now + timedelta(seconds=60)
         alert = compose_followup(
             story,
