@@ -15,10 +15,12 @@ watchlists. Match objects are built only when someone asks for them.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress
+from operator import itemgetter
 from typing import Final, Literal, overload
 
 import ahocorasick
@@ -229,6 +231,10 @@ class MatchResult:
     def __repr__(self) -> str:
         names = ", ".join(n for _, n in self.watchlists)
         return f"MatchResult(tickers={self.tickers!r}, watchlists=[{names}])"
+
+
+_first: Final = itemgetter(0)
+_second: Final = itemgetter(1)
 
 
 def _bit_indices(bits: int) -> list[int]:
@@ -646,6 +652,7 @@ class Matcher:
         minor -= watched
         self._bare_ok = frozenset(s for s in self._bare if s.isalnum() and s not in minor)
         self._bare_ctx = frozenset(s for s in self._bare if s.isalnum() and s in minor)
+        self._bare_words = self._bare_ok | self._bare_ctx | self._compound_bases
 
     def _build_automaton(self) -> None:
         self._names, names_payload = _name_patterns(self.directory)
@@ -886,27 +893,49 @@ class Matcher:
         info = _Detail(texts=(title, summary)) if detail else None
         cands: list[tuple[_NameRef, int, int]] = []
         if self._automaton is not None:
-            names = self._names
-            found = self._automaton.iter(stream)
+            # (end, (term ids, name ids)) in stream order: split by field with bisect, terms
+            # gathered in C; only the entries with names need Python
+            found = list(self._automaton.iter(stream))
+            ends = list(map(_first, found))
+            in_title = bisect_right(ends, stem_title_end)
+            lower = bisect_left(ends, lower_start, in_title)
+            lower_in_title = bisect_right(ends, lower_title_end, lower)
+            found_t = set(
+                chain.from_iterable(
+                    map(_first, map(_second, chain(found[:in_title], found[lower:lower_in_title])))
+                )
+            )
+            found_s = set(
+                chain.from_iterable(
+                    map(_first, map(_second, chain(found[in_title:lower], found[lower_in_title:])))
+                )
+            )
             if self._extra is not None:
-                found = chain(found, self._extra.iter(stream))
-            for end, (tids, nids) in found:
-                if end < lower_start:
-                    where = TITLE if end <= stem_title_end else SUMMARY
-                else:
-                    where = TITLE if end <= lower_title_end else SUMMARY
-                for tid in tids:
-                    hits[tid] = hits.get(tid, 0) | where
-                    if info is not None:
-                        info.spans.setdefault(tid, set()).add(where)
-                if nids:
-                    toks = tt if where == TITLE else st
-                    base = lower_start if where == TITLE else summary_start
-                    for nid in nids:
-                        ref = names[nid]
-                        idx = stream.count("\x01", base, end - ref.length + 1)
-                        if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
-                            cands.append((ref, where, idx))
+                for end, (tids, _nids) in self._extra.iter(stream):
+                    if end < lower_start:
+                        where = TITLE if end <= stem_title_end else SUMMARY
+                    else:
+                        where = TITLE if end <= lower_title_end else SUMMARY
+                    (found_t if where == TITLE else found_s).update(tids)
+            if found_t or found_s:
+                hits = dict.fromkeys(found_s, SUMMARY)
+                hits.update(dict.fromkeys(found_t, TITLE))
+                if found_t and found_s:
+                    hits.update(dict.fromkeys(found_t & found_s, TITLE | SUMMARY))
+                if info is not None:
+                    for tid, where in hits.items():
+                        info.spans[tid] = {b for b in (TITLE, SUMMARY) if where & b}
+            names = self._names
+            in_lower = found[lower:]
+            for end, (_tids, nids) in compress(in_lower, map(_second, map(_second, in_lower))):
+                where = TITLE if end <= lower_title_end else SUMMARY
+                toks = tt if where == TITLE else st
+                base = lower_start if where == TITLE else summary_start
+                for nid in nids:
+                    ref = names[nid]
+                    idx = stream.count("\x01", base, end - ref.length + 1)
+                    if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
+                        cands.append((ref, where, idx))
         accepted: list[tuple[int, int, int, int]] = []  # (where, first token, words, company)
         pending: list[tuple[_NameRef, int, int]] = []
         if cands:
@@ -1089,6 +1118,8 @@ class Matcher:
                     info.mentions_list.append(TickerMention(sym, "exchange", m.group(0), _WHERE[where]))
         if "," in text and ("(" in text or ":" in text):
             self._lists_in(text, where, out, info)
+        if self._bare_words.isdisjoint(toks):
+            return  # no word of the field is a bare symbol or a compound symbol's base
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
         for sym in self._bare_ok.intersection(toks):
