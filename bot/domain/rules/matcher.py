@@ -895,19 +895,19 @@ class Matcher:
         if self._automaton is not None:
             # (end, (term ids, name ids)) in stream order: split by field with bisect, terms
             # gathered in C; only the entries with names need Python
-            found = list(self._automaton.iter(stream))
-            ends = list(map(_first, found))
+            seen = list(self._automaton.iter(stream))
+            ends = list(map(_first, seen))
             in_title = bisect_right(ends, stem_title_end)
             lower = bisect_left(ends, lower_start, in_title)
             lower_in_title = bisect_right(ends, lower_title_end, lower)
             found_t = set(
                 chain.from_iterable(
-                    map(_first, map(_second, chain(found[:in_title], found[lower:lower_in_title])))
+                    map(_first, map(_second, chain(seen[:in_title], seen[lower:lower_in_title])))
                 )
             )
             found_s = set(
                 chain.from_iterable(
-                    map(_first, map(_second, chain(found[in_title:lower], found[lower_in_title:])))
+                    map(_first, map(_second, chain(seen[in_title:lower], seen[lower_in_title:])))
                 )
             )
             if self._extra is not None:
@@ -926,7 +926,7 @@ class Matcher:
                     for tid, where in hits.items():
                         info.spans[tid] = {b for b in (TITLE, SUMMARY) if where & b}
             names = self._names
-            in_lower = found[lower:]
+            in_lower = seen[lower:]
             for end, (_tids, nids) in compress(in_lower, map(_second, map(_second, in_lower))):
                 where = TITLE if end <= lower_title_end else SUMMARY
                 toks = tt if where == TITLE else st
