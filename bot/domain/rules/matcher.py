@@ -216,6 +216,24 @@ class MatchResult:
         build = self._matcher._build_match
         return tuple(build(i, self._hits, self.story_id) for i in _bit_indices(self._bits & mask))
 
+    def summaries(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
+        Matches (no TermHits, no objects): what a listing of thousands of matches needs."""
+        matcher, hits = self._matcher, self._hits
+        compiled, label = matcher._compiled, matcher._label
+        out = []
+        for i in _bit_indices(self._bits):
+            c = compiled[i]
+            assert c is not None
+            out.append(
+                (
+                    c.watchlist.name,
+                    tuple([label[t] for t in c.shown_tickers if t in hits]),
+                    tuple([label[t] for t in c.shown_words if t in hits]),
+                )
+            )
+        return out
+
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
         """``(scope, name)`` of each matching watchlist, in compile order."""
