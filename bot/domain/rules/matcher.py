@@ -107,6 +107,12 @@ class Rejection:
     reason: str
 
 
+_Memo = dict[
+    tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]
+]
+_Build = Callable[[int, dict[int, int], str, _Memo], Match]
+
+
 class Matches(Sequence[Match]):
     """The Matches of one story, in compile order, each built the first time it is read.
 
@@ -114,15 +120,14 @@ class Matches(Sequence[Match]):
     story, callers that read a few of them (or only count them) do not pay for the rest.
     """
 
-    __slots__ = ("_bits", "_build", "_hits", "_idx", "_made", "_sid")
+    __slots__ = ("_bits", "_build", "_hits", "_idx", "_made", "_memo", "_sid")
 
-    def __init__(
-        self, build: Callable[[int, dict[int, int], str], Match], bits: int, hits: dict[int, int], sid: str
-    ) -> None:
+    def __init__(self, build: _Build, bits: int, hits: dict[int, int], sid: str) -> None:
         self._build = build
         self._bits = bits
         self._hits = hits
         self._sid = sid
+        self._memo: _Memo = {}  # shared parts of this story's Matches, see Matcher._build_match
         self._idx: list[int] | None = None
         self._made: list[Match | None] | None = None
 
@@ -149,18 +154,18 @@ class Matches(Sequence[Match]):
         assert made is not None
         m = made[k]
         if m is None:
-            m = made[k] = self._build(idx[k], self._hits, self._sid)
+            m = made[k] = self._build(idx[k], self._hits, self._sid, self._memo)
         return m
 
     def __iter__(self) -> Iterator[Match]:
         idx = self._indices()
         made = self._made
         assert made is not None
-        build, hits, sid = self._build, self._hits, self._sid
+        build, hits, sid, memo = self._build, self._hits, self._sid, self._memo
         for j, i in enumerate(idx):
             m = made[j]
             if m is None:
-                m = made[j] = build(i, hits, sid)
+                m = made[j] = build(i, hits, sid, memo)
             yield m
 
     def __eq__(self, other: object) -> bool:
@@ -213,8 +218,9 @@ class MatchResult:
         Delivery asks for the subscribed watchlists only: with thousands of watchlists matching
         a story, building every explanation would cost more than the matching itself.
         """
-        build = self._matcher._build_match
-        return tuple(build(i, self._hits, self.story_id) for i in _bit_indices(self._bits & mask))
+        build, hits, sid = self._matcher._build_match, self._hits, self.story_id
+        memo: _Memo = {}
+        return tuple([build(i, hits, sid, memo) for i in _bit_indices(self._bits & mask)])
 
     def summaries(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
@@ -1231,25 +1237,28 @@ class Matcher:
 
     # -- explanations
 
-    def _build_match(self, i: int, hits: dict[int, int], story_id: str) -> Match:
+    def _build_match(self, i: int, hits: dict[int, int], story_id: str, memo: _Memo) -> Match:
+        """The Match of watchlist ``i``. ``memo`` (one per story) keeps the tickers, terms and
+        TermHits made for each combination of found terms: the watchlists a story matches
+        mostly share them, so each Match is a C-level filter and one lookup."""
         c = self._compiled[i]
         assert c is not None
-        label, termhits = self._label, self._termhits
-        tickers: list[str] = []
-        terms: list[str] = []
-        out: list[TermHit] = []
-        for t in c.shown_tickers:
-            where = hits.get(t)
-            if where:
-                tickers.append(label[t])
-                out += termhits[t][where]
-        for t in c.shown_words:
-            where = hits.get(t)
-            if where:
-                terms.append(label[t])
-                out += termhits[t][where]
+        found_tickers = tuple(filter(hits.__contains__, c.shown_tickers))
+        found_words = tuple(filter(hits.__contains__, c.shown_words))
+        key = (found_tickers, found_words)
+        parts = memo.get(key)
+        if parts is None:
+            label, termhits = self._label, self._termhits
+            out: list[TermHit] = []
+            for t in found_tickers + found_words:
+                out += termhits[t][hits[t]]
+            parts = memo[key] = (
+                tuple([label[t] for t in found_tickers]),
+                tuple([label[t] for t in found_words]),
+                tuple(out),
+            )
         w = c.watchlist
-        return _new_match(story_id, w.name, w.scope, tuple(tickers), tuple(terms), tuple(out))
+        return _new_match(story_id, w.name, w.scope, *parts)
 
     def explain(
         self, watchlist_name: str, scope: str = "config", title: str = "", summary: str = ""
@@ -1313,7 +1322,7 @@ class Matcher:
         if c.exclude:
             rule += "; excluded by " + ", ".join(shown(self._terms[t]) for t in c.exclude)
         reason = self._reason(c, hits, matched)
-        match = self._build_match(i, hits, "") if matched else None
+        match = self._build_match(i, hits, "", {}) if matched else None
         return Explanation(
             watchlist=c.watchlist.name,
             scope=c.watchlist.scope,
