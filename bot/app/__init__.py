@@ -161,12 +161,14 @@ class Runtime:
         connect_chat: bool = True,
         listen: bool = True,
         role: str = "run",
+        warm_up: bool = True,
     ) -> Any:
         """Build and open every component.
 
         ``connect_chat`` False leaves Slack and Discord out entirely; ``listen`` False connects
         them send-only (no slash commands). ``role`` names the command in the message that refuses
-        a second process on the same SQLite file.
+        a second process on the same SQLite file. ``warm_up`` False: the caller runs
+        ``Runtime.warm_up`` itself (``marketbot run`` does, once it is up).
         """
         require_extras(env, cfg)
         clock = clock or bot_clock(env)
@@ -195,12 +197,13 @@ class Runtime:
             catalog = new_catalog(store, cfg, directory)
             catalog_seen = await store.version(CATALOG_VERSION)
             await catalog.reload()
-            calendar = ExchangeCalendar(cfg.market.exchange)
+            # built at its first use or by run_bot's warm-up thread: start-up does not wait for it
+            calendar = ExchangeCalendar(cfg.market.exchange, deferred=True)
             cache_dir = data_dir(env) / "cache"
             quotes = await stack.enter_async_context(quote_source(env, cfg, calendar, clock))
             symbols.quotes = quotes
             charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
-            if connect_chat and listen:
+            if connect_chat and listen and warm_up:
                 await asyncio.to_thread(warm_up_charts)
             stack.push_async_callback(charts.aclose)
 
@@ -296,6 +299,14 @@ class Runtime:
                 stack=stack,
                 catalog_seen=catalog_seen,
             )
+
+    def warm_up(self, charts: bool) -> None:
+        """Build the exchange calendar and (``charts``) import matplotlib and its font cache:
+        a second or more of CPU-bound Python each, for a worker thread. Raises ValidationError
+        for an unknown exchange."""
+        self.calendar.load()
+        if charts:
+            warm_up_charts()
 
     async def refresh_symbols(self) -> None:
         """Fetch what is due of SEC's company list (daily) and the quote names of watched
@@ -625,7 +636,7 @@ async def run_bot(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Runtime.open(env, cfg, clock=clock, console_json=console_json) as rt:
+    async with Runtime.open(env, cfg, clock=clock, console_json=console_json, warm_up=False) as rt:
         scheduler = Scheduler(tz=cfg.tz, node=rt.node)
         rt.poller.attach(scheduler)
         scheduler.add_all(rt.jobs())
@@ -669,11 +680,25 @@ async def run_bot(
             _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
         )
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({dispatch, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if dispatch in done:
-            error = dispatch.exception()
-            if error is not None:
-                raise error
+        # the exchange calendar and the chart library load in a worker thread once the bot is
+        # up (commands answered, first poll started): the loop keeps its turns meanwhile (a
+        # chart asked for early waits for the warm-up), and an unknown exchange still stops the
+        # bot with its error
+        warming = asyncio.create_task(asyncio.to_thread(rt.warm_up, True), name="warm-up")
+        waiting = {dispatch, stopper, warming}
+        failure: BaseException | None = None
+        while failure is None:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if dispatch in done:
+                error = dispatch.exception()
+                if error is not None:
+                    raise error
+                break
+            if stopper in done:
+                break
+            if warming in done:
+                failure = warming.exception()  # then a clean stop, and the error
+            waiting -= done
         log.info("stopping…")
         stopper.cancel()
         # In-flight work is durable: a poll cycle's stored stories carry their hand-offs, and
@@ -694,6 +719,8 @@ async def run_bot(
         dispatch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await dispatch
+        if failure is not None:
+            raise failure
     log.info("stopped cleanly")
 
 
