@@ -70,16 +70,18 @@ def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
     costs more than the matching."""
     result = matcher.match(story["title"], story.get("summary") or "")
     enc = _json_text
-    listed = ", ".join(
-        [
-            f'{{"name": {enc(name)}, "tickers": [{", ".join(map(enc, tickers))}], '
-            f'"terms": [{", ".join(map(enc, terms))}]}}'
-            for name, tickers, terms in result.summaries()
-        ]
-    )
+    rest: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}  # what follows the name
+    listed = []
+    for name, tickers, terms in result.summaries():
+        tail = rest.get((tickers, terms))
+        if tail is None:
+            tail = rest[tickers, terms] = (
+                f', "tickers": [{", ".join(map(enc, tickers))}], "terms": [{", ".join(map(enc, terms))}]}}'
+            )
+        listed.append(f'{{"name": {enc(name)}{tail}')
     return (
         f'{{"id": {json.dumps(story.get("id"), ensure_ascii=False)}, '
-        f'"tickers": [{", ".join(map(enc, result.tickers))}], "watchlists": [{listed}]}}'
+        f'"tickers": [{", ".join(map(enc, result.tickers))}], "watchlists": [{", ".join(listed)}]}}'
     )
 
 

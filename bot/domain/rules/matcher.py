@@ -224,20 +224,21 @@ class MatchResult:
 
     def summaries(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
-        Matches (no TermHits, no objects): what a listing of thousands of matches needs."""
+        Matches (no TermHits, no objects): what a listing of thousands of matches needs.
+        Matches with the same tickers and terms share those tuples."""
         matcher, hits = self._matcher, self._hits
         compiled, label = matcher._compiled, matcher._label
+        found = hits.__contains__
+        memo: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         out = []
         for i in _bit_indices(self._bits):
             c = compiled[i]
             assert c is not None
-            out.append(
-                (
-                    c.watchlist.name,
-                    tuple([label[t] for t in c.shown_tickers if t in hits]),
-                    tuple([label[t] for t in c.shown_words if t in hits]),
-                )
-            )
+            key = (tuple(filter(found, c.shown_tickers)), tuple(filter(found, c.shown_words)))
+            parts = memo.get(key)
+            if parts is None:
+                parts = memo[key] = (tuple([label[t] for t in key[0]]), tuple([label[t] for t in key[1]]))
+            out.append((c.watchlist.name, *parts))
         return out
 
     @property
