@@ -680,11 +680,11 @@ async def run_bot(
             _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
         )
         stopper = asyncio.create_task(stop.wait())
-        # the exchange calendar and the chart library load in a worker thread once the bot is
-        # up (commands answered, first poll started): the loop keeps its turns meanwhile (a
-        # chart asked for early waits for the warm-up), and an unknown exchange still stops the
-        # bot with its error
-        warming = asyncio.create_task(asyncio.to_thread(rt.warm_up, True), name="warm-up")
+        # the exchange calendar and the chart library load in a worker thread once the first
+        # poll is done: a CPU-bound thread would hold the GIL while the poll waits for it (a
+        # chart or a calendar asked for earlier is built then), and an unknown exchange still
+        # stops the bot with its error
+        warming = asyncio.create_task(_warm_up_after(first_poll, rt), name="warm-up")
         waiting = {dispatch, stopper, warming}
         failure: BaseException | None = None
         while failure is None:
@@ -705,12 +705,15 @@ async def run_bot(
         # sends in flight get delivery.shutdown_grace. So polls and background work are
         # cancelled at once, and the next start finishes what they left.
         await rt.poller.stop()
+        warming.cancel()
         first_poll.cancel()
         first_symbols.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_poll
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_symbols
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await warming
         scheduler.shutdown()
         if scheduler.running_tasks:
             await asyncio.wait(list(scheduler.running_tasks))
@@ -733,6 +736,11 @@ async def _resume(rt: Runtime) -> None:
     except Exception as exc:  # the running bot's sweep tries again every HANDOFF_SWEEP seconds
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.error("start-up: finishing pending hand-offs failed (%s); they are tried again later", reason)
+
+
+async def _warm_up_after(first_poll: asyncio.Task[None], rt: Runtime) -> None:
+    await asyncio.wait({first_poll})
+    await asyncio.to_thread(rt.warm_up, True)
 
 
 async def _start_up(rt: Runtime) -> None:
