@@ -360,8 +360,17 @@ class Runtime:
             "checks": checks,
         }
 
-    def jobs(self) -> list[Job]:
-        """Everything that runs on a schedule, in one table (``bot.scheduler`` runs it).
+    def calendar_jobs(self) -> list[Job]:
+        """The jobs that read the exchange calendar (and build it, the first time)."""
+        return [
+            *self.briefings.jobs(),  # daily at briefing.time, plus the start-up catch-up of a missed one
+            *self.moves.jobs(),  # every move_alerts.interval seconds (nothing without thresholds)
+        ]
+
+    def jobs(self, *, calendar: bool = True) -> list[Job]:
+        """Everything that runs on a schedule, in one table (``bot.scheduler`` runs it);
+        ``calendar`` False: without ``calendar_jobs()`` (``marketbot run`` adds them once its
+        worker thread has built the calendar).
 
         The poller's per-feed jobs are added by ``poller.attach`` (they follow feed edits).
         ``once_cluster_wide``: with several replicas one of them runs each tick.
@@ -382,9 +391,9 @@ class Runtime:
                 first_in=RETENTION_FIRST,
                 once_cluster_wide=True,
             ),
-            *self.briefings.jobs(),  # daily at briefing.time, plus the start-up catch-up of a missed one
-            *self.moves.jobs(),  # every move_alerts.interval seconds (nothing without thresholds)
         ]
+        if calendar:
+            jobs += self.calendar_jobs()
         if self.notices.enabled:
             jobs.append(Job("notices:sweep", self.notices.sweep, every=60, once_cluster_wide=True))
         return jobs
@@ -639,7 +648,7 @@ async def run_bot(
     async with Runtime.open(env, cfg, clock=clock, console_json=console_json, warm_up=False) as rt:
         scheduler = Scheduler(tz=cfg.tz, node=rt.node)
         rt.poller.attach(scheduler)
-        scheduler.add_all(rt.jobs())
+        scheduler.add_all(rt.jobs(calendar=False))  # those come with the calendar, below
         web = None
         if cfg.web.enabled:
             routes: list[Any] = []
@@ -680,11 +689,11 @@ async def run_bot(
             _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
         )
         stopper = asyncio.create_task(stop.wait())
-        # the exchange calendar and the chart library load in a worker thread once the first
-        # poll is done: a CPU-bound thread would hold the GIL while the poll waits for it (a
-        # chart or a calendar asked for earlier is built then), and an unknown exchange still
-        # stops the bot with its error
-        warming = asyncio.create_task(_warm_up_after(first_poll, rt), name="warm-up")
+        # the exchange calendar loads in a worker thread (then the jobs that read it are added:
+        # briefings, moves), and the chart library once the first poll is done (a CPU-bound
+        # thread holds the GIL while the poll waits for it); an unknown exchange still stops the
+        # bot with its error
+        warming = asyncio.create_task(_warm_up(rt, scheduler, first_poll), name="warm-up")
         waiting = {dispatch, stopper, warming}
         failure: BaseException | None = None
         while failure is None:
@@ -738,7 +747,9 @@ async def _resume(rt: Runtime) -> None:
         log.error("start-up: finishing pending hand-offs failed (%s); they are tried again later", reason)
 
 
-async def _warm_up_after(first_poll: asyncio.Task[None], rt: Runtime) -> None:
+async def _warm_up(rt: Runtime, scheduler: Scheduler, first_poll: asyncio.Task[None]) -> None:
+    await asyncio.to_thread(rt.calendar.load)
+    scheduler.add_all(rt.calendar_jobs())
     await asyncio.wait({first_poll})
     await asyncio.to_thread(rt.warm_up, True)
 
