@@ -161,12 +161,14 @@ class Runtime:
         connect_chat: bool = True,
         listen: bool = True,
         role: str = "run",
+        warm_up: bool = True,
     ) -> Any:
         """Build and open every component.
 
         ``connect_chat`` False leaves Slack and Discord out entirely; ``listen`` False connects
         them send-only (no slash commands). ``role`` names the command in the message that refuses
-        a second process on the same SQLite file.
+        a second process on the same SQLite file. ``warm_up`` False: the caller runs
+        ``Runtime.warm_up`` itself (``marketbot run`` does, once it is up).
         """
         require_extras(env, cfg)
         clock = clock or bot_clock(env)
@@ -195,12 +197,13 @@ class Runtime:
             catalog = new_catalog(store, cfg, directory)
             catalog_seen = await store.version(CATALOG_VERSION)
             await catalog.reload()
-            calendar = ExchangeCalendar(cfg.market.exchange)
+            # built at its first use or by run_bot's warm-up thread: start-up does not wait for it
+            calendar = ExchangeCalendar(cfg.market.exchange, deferred=True)
             cache_dir = data_dir(env) / "cache"
             quotes = await stack.enter_async_context(quote_source(env, cfg, calendar, clock))
             symbols.quotes = quotes
             charts = ChartRenderer(quotes, calendar, clock=clock, theme=cfg.market.chart_theme)
-            if connect_chat and listen:
+            if connect_chat and listen and warm_up:
                 await asyncio.to_thread(warm_up_charts)
             stack.push_async_callback(charts.aclose)
 
@@ -299,6 +302,14 @@ class Runtime:
                 catalog_seen=catalog_seen,
             )
 
+    def warm_up(self, charts: bool) -> None:
+        """Build the exchange calendar and (``charts``) import matplotlib and its font cache:
+        a second or more of CPU-bound Python each, for a worker thread. Raises ValidationError
+        for an unknown exchange."""
+        self.calendar.load()
+        if charts:
+            warm_up_charts()
+
     async def refresh_symbols(self) -> None:
         """Fetch what is due of SEC's company list (daily) and the quote names of watched
         tickers (weekly); recompile the matcher when a name changed."""
@@ -351,8 +362,17 @@ class Runtime:
             "checks": checks,
         }
 
-    def jobs(self) -> list[Job]:
-        """Everything that runs on a schedule, in one table (``bot.scheduler`` runs it).
+    def calendar_jobs(self) -> list[Job]:
+        """The jobs that read the exchange calendar (and build it, the first time)."""
+        return [
+            *self.briefings.jobs(),  # daily at briefing.time, plus the start-up catch-up of a missed one
+            *self.moves.jobs(),  # every move_alerts.interval seconds (nothing without thresholds)
+        ]
+
+    def jobs(self, *, calendar: bool = True) -> list[Job]:
+        """Everything that runs on a schedule, in one table (``bot.scheduler`` runs it);
+        ``calendar`` False: without ``calendar_jobs()`` (``marketbot run`` adds them once its
+        worker thread has built the calendar).
 
         The poller's per-feed jobs are added by ``poller.attach`` (they follow feed edits).
         ``once_cluster_wide``: with several replicas one of them runs each tick.
@@ -373,9 +393,9 @@ class Runtime:
                 first_in=RETENTION_FIRST,
                 once_cluster_wide=True,
             ),
-            *self.briefings.jobs(),  # daily at briefing.time, plus the start-up catch-up of a missed one
-            *self.moves.jobs(),  # every move_alerts.interval seconds (nothing without thresholds)
         ]
+        if calendar:
+            jobs += self.calendar_jobs()
         if self.notices.enabled:
             jobs.append(Job("notices:sweep", self.notices.sweep, every=60, once_cluster_wide=True))
         return jobs
@@ -627,10 +647,10 @@ async def run_bot(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Runtime.open(env, cfg, clock=clock, console_json=console_json) as rt:
+    async with Runtime.open(env, cfg, clock=clock, console_json=console_json, warm_up=False) as rt:
         scheduler = Scheduler(tz=cfg.tz, node=rt.node)
         rt.poller.attach(scheduler)
-        scheduler.add_all(rt.jobs())
+        scheduler.add_all(rt.jobs(calendar=False))  # those come with the calendar, below
         web = None
         if cfg.web.enabled:
             routes: list[Any] = []
@@ -671,23 +691,40 @@ async def run_bot(
             _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
         )
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({dispatch, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if dispatch in done:
-            error = dispatch.exception()
-            if error is not None:
-                raise error
+        # the exchange calendar loads in a worker thread (then the jobs that read it are added:
+        # briefings, moves), and the chart library once the first poll is done (a CPU-bound
+        # thread holds the GIL while the poll waits for it); an unknown exchange still stops the
+        # bot with its error
+        warming = asyncio.create_task(_warm_up(rt, scheduler, first_poll), name="warm-up")
+        waiting = {dispatch, stopper, warming}
+        failure: BaseException | None = None
+        while failure is None:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if dispatch in done:
+                error = dispatch.exception()
+                if error is not None:
+                    raise error
+                break
+            if stopper in done:
+                break
+            if warming in done:
+                failure = warming.exception()  # then a clean stop, and the error
+            waiting -= done
         log.info("stopping…")
         stopper.cancel()
         # In-flight work is durable: a poll cycle's stored stories carry their hand-offs, and
         # sends in flight get delivery.shutdown_grace. So polls and background work are
         # cancelled at once, and the next start finishes what they left.
         await rt.poller.stop()
+        warming.cancel()
         first_poll.cancel()
         first_symbols.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_poll
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await first_symbols
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await warming
         scheduler.shutdown()
         if scheduler.running_tasks:
             await asyncio.wait(list(scheduler.running_tasks))
@@ -696,6 +733,8 @@ async def run_bot(
         dispatch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await dispatch
+        if failure is not None:
+            raise failure
     log.info("stopped cleanly")
 
 
@@ -708,6 +747,13 @@ async def _resume(rt: Runtime) -> None:
     except Exception as exc:  # the running bot's sweep tries again every HANDOFF_SWEEP seconds
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.error("start-up: finishing pending hand-offs failed (%s); they are tried again later", reason)
+
+
+async def _warm_up(rt: Runtime, scheduler: Scheduler, first_poll: asyncio.Task[None]) -> None:
+    await asyncio.to_thread(rt.calendar.load)
+    scheduler.add_all(rt.calendar_jobs())
+    await asyncio.wait({first_poll})
+    await asyncio.to_thread(rt.warm_up, True)
 
 
 async def _start_up(rt: Runtime) -> None:

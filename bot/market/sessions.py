@@ -127,9 +127,23 @@ class SessionTimes:
         return TradingSession.CLOSED
 
 
-@functools.lru_cache(maxsize=32)
+_XCAL_LOCK = threading.Lock()  # one build at a time: a warm-up thread and a caller share it
+
+
 def _xcal(code: str) -> Any:
-    """An exchange_calendars calendar (building one takes ~0.1 s, so each is built once)."""
+    """An exchange_calendars calendar (importing the library and building one takes most of
+    a second, so each is built once; a second caller waits for the first one's build)."""
+    with _XCAL_LOCK:
+        try:
+            return _build_xcal(code)
+        except Exception as exc:  # exchange_calendars raises its own InvalidCalendarName
+            raise ValidationError(
+                f"unknown exchange {code!r}: use an exchange_calendars code such as XNYS, XTSE or XLON"
+            ) from exc
+
+
+@functools.lru_cache(maxsize=32)
+def _build_xcal(code: str) -> Any:
     import exchange_calendars as xcals
 
     with warnings.catch_warnings():  # exchange_calendars 4.x on pandas 3 warns about its own internals
@@ -168,17 +182,38 @@ class ExchangeCalendar:
     exchange's times; it defaults to that exchange's own zone. Pure computation, no network.
     """
 
-    def __init__(self, exchange: str = "XNYS", tz: ZoneInfo | str | None = None) -> None:
+    def __init__(
+        self, exchange: str = "XNYS", tz: ZoneInfo | str | None = None, *, deferred: bool = False
+    ) -> None:
+        """Raises ValidationError for an unknown exchange. ``deferred``: build the exchange's
+        calendar at its first use (or ``load()``, e.g. in a worker thread) instead of here:
+        the bot's start-up does not wait for it."""
         self.exchange = exchange.upper()
-        try:
-            cal = _xcal(self.exchange)
-        except Exception as exc:  # exchange_calendars raises its own InvalidCalendarName
-            raise ValidationError(
-                f"unknown exchange {exchange!r}: use an exchange_calendars code such as XNYS, XTSE or XLON"
-            ) from exc
-        self.tz: ZoneInfo = ZoneInfo(str(tz)) if tz is not None else ZoneInfo(str(cal.tz))
+        self._given = exchange
+        self._tz: ZoneInfo | None = ZoneInfo(str(tz)) if tz is not None else None
         self._days: dict[tuple[str, date], SessionTimes | None] = {}
         self._lock = threading.Lock()
+        if not deferred:
+            self.load()
+
+    def load(self) -> None:
+        """Build the primary exchange's calendar now; ValidationError if the exchange is unknown."""
+        try:
+            cal = _xcal(self.exchange)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"unknown exchange {self._given!r}: use an exchange_calendars code such as XNYS, XTSE or XLON"
+            ) from exc
+        if self._tz is None:
+            self._tz = ZoneInfo(str(cal.tz))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The zone for showing the primary exchange's times (its own zone unless given)."""
+        if self._tz is None:
+            self.load()
+            assert self._tz is not None
+        return self._tz
 
     # ------------------------------------------------------------------ symbols
 

@@ -15,10 +15,12 @@ watchlists. Match objects are built only when someone asks for them.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress
+from operator import itemgetter
 from typing import Final, Literal, overload
 
 import ahocorasick
@@ -105,6 +107,12 @@ class Rejection:
     reason: str
 
 
+_Memo = dict[
+    tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]
+]
+_Build = Callable[[int, dict[int, int], str, _Memo], Match]
+
+
 class Matches(Sequence[Match]):
     """The Matches of one story, in compile order, each built the first time it is read.
 
@@ -112,15 +120,14 @@ class Matches(Sequence[Match]):
     story, callers that read a few of them (or only count them) do not pay for the rest.
     """
 
-    __slots__ = ("_bits", "_build", "_hits", "_idx", "_made", "_sid")
+    __slots__ = ("_bits", "_build", "_hits", "_idx", "_made", "_memo", "_sid")
 
-    def __init__(
-        self, build: Callable[[int, dict[int, int], str], Match], bits: int, hits: dict[int, int], sid: str
-    ) -> None:
+    def __init__(self, build: _Build, bits: int, hits: dict[int, int], sid: str) -> None:
         self._build = build
         self._bits = bits
         self._hits = hits
         self._sid = sid
+        self._memo: _Memo = {}  # shared parts of this story's Matches, see Matcher._build_match
         self._idx: list[int] | None = None
         self._made: list[Match | None] | None = None
 
@@ -147,18 +154,18 @@ class Matches(Sequence[Match]):
         assert made is not None
         m = made[k]
         if m is None:
-            m = made[k] = self._build(idx[k], self._hits, self._sid)
+            m = made[k] = self._build(idx[k], self._hits, self._sid, self._memo)
         return m
 
     def __iter__(self) -> Iterator[Match]:
         idx = self._indices()
         made = self._made
         assert made is not None
-        build, hits, sid = self._build, self._hits, self._sid
+        build, hits, sid, memo = self._build, self._hits, self._sid, self._memo
         for j, i in enumerate(idx):
             m = made[j]
             if m is None:
-                m = made[j] = build(i, hits, sid)
+                m = made[j] = build(i, hits, sid, memo)
             yield m
 
     def __eq__(self, other: object) -> bool:
@@ -211,8 +218,28 @@ class MatchResult:
         Delivery asks for the subscribed watchlists only: with thousands of watchlists matching
         a story, building every explanation would cost more than the matching itself.
         """
-        build = self._matcher._build_match
-        return tuple(build(i, self._hits, self.story_id) for i in _bit_indices(self._bits & mask))
+        build, hits, sid = self._matcher._build_match, self._hits, self.story_id
+        memo: _Memo = {}
+        return tuple([build(i, hits, sid, memo) for i in _bit_indices(self._bits & mask)])
+
+    def summaries(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
+        Matches (no TermHits, no objects): what a listing of thousands of matches needs.
+        Matches with the same tickers and terms share those tuples."""
+        matcher, hits = self._matcher, self._hits
+        compiled, label = matcher._compiled, matcher._label
+        found = hits.__contains__
+        memo: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        out = []
+        for i in _bit_indices(self._bits):
+            c = compiled[i]
+            assert c is not None
+            key = (tuple(filter(found, c.shown_tickers)), tuple(filter(found, c.shown_words)))
+            parts = memo.get(key)
+            if parts is None:
+                parts = memo[key] = (tuple([label[t] for t in key[0]]), tuple([label[t] for t in key[1]]))
+            out.append((c.watchlist.name, *parts))
+        return out
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
@@ -229,6 +256,10 @@ class MatchResult:
     def __repr__(self) -> str:
         names = ", ".join(n for _, n in self.watchlists)
         return f"MatchResult(tickers={self.tickers!r}, watchlists=[{names}])"
+
+
+_first: Final = itemgetter(0)
+_second: Final = itemgetter(1)
 
 
 def _bit_indices(bits: int) -> list[int]:
@@ -646,6 +677,7 @@ class Matcher:
         minor -= watched
         self._bare_ok = frozenset(s for s in self._bare if s.isalnum() and s not in minor)
         self._bare_ctx = frozenset(s for s in self._bare if s.isalnum() and s in minor)
+        self._bare_words = self._bare_ok | self._bare_ctx | self._compound_bases
 
     def _build_automaton(self) -> None:
         self._names, names_payload = _name_patterns(self.directory)
@@ -886,27 +918,49 @@ class Matcher:
         info = _Detail(texts=(title, summary)) if detail else None
         cands: list[tuple[_NameRef, int, int]] = []
         if self._automaton is not None:
-            names = self._names
-            found = self._automaton.iter(stream)
+            # (end, (term ids, name ids)) in stream order: split by field with bisect, terms
+            # gathered in C; only the entries with names need Python
+            seen = list(self._automaton.iter(stream))
+            ends = list(map(_first, seen))
+            in_title = bisect_right(ends, stem_title_end)
+            lower = bisect_left(ends, lower_start, in_title)
+            lower_in_title = bisect_right(ends, lower_title_end, lower)
+            found_t = set(
+                chain.from_iterable(
+                    map(_first, map(_second, chain(seen[:in_title], seen[lower:lower_in_title])))
+                )
+            )
+            found_s = set(
+                chain.from_iterable(
+                    map(_first, map(_second, chain(seen[in_title:lower], seen[lower_in_title:])))
+                )
+            )
             if self._extra is not None:
-                found = chain(found, self._extra.iter(stream))
-            for end, (tids, nids) in found:
-                if end < lower_start:
-                    where = TITLE if end <= stem_title_end else SUMMARY
-                else:
-                    where = TITLE if end <= lower_title_end else SUMMARY
-                for tid in tids:
-                    hits[tid] = hits.get(tid, 0) | where
-                    if info is not None:
-                        info.spans.setdefault(tid, set()).add(where)
-                if nids:
-                    toks = tt if where == TITLE else st
-                    base = lower_start if where == TITLE else summary_start
-                    for nid in nids:
-                        ref = names[nid]
-                        idx = stream.count("\x01", base, end - ref.length + 1)
-                        if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
-                            cands.append((ref, where, idx))
+                for end, (tids, _nids) in self._extra.iter(stream):
+                    if end < lower_start:
+                        where = TITLE if end <= stem_title_end else SUMMARY
+                    else:
+                        where = TITLE if end <= lower_title_end else SUMMARY
+                    (found_t if where == TITLE else found_s).update(tids)
+            if found_t or found_s:
+                hits = dict.fromkeys(found_s, SUMMARY)
+                hits.update(dict.fromkeys(found_t, TITLE))
+                if found_t and found_s:
+                    hits.update(dict.fromkeys(found_t & found_s, TITLE | SUMMARY))
+                if info is not None:
+                    for tid, where in hits.items():
+                        info.spans[tid] = {b for b in (TITLE, SUMMARY) if where & b}
+            names = self._names
+            in_lower = seen[lower:]
+            for end, (_tids, nids) in compress(in_lower, map(_second, map(_second, in_lower))):
+                where = TITLE if end <= lower_title_end else SUMMARY
+                toks = tt if where == TITLE else st
+                base = lower_start if where == TITLE else summary_start
+                for nid in nids:
+                    ref = names[nid]
+                    idx = stream.count("\x01", base, end - ref.length + 1)
+                    if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
+                        cands.append((ref, where, idx))
         accepted: list[tuple[int, int, int, int]] = []  # (where, first token, words, company)
         pending: list[tuple[_NameRef, int, int]] = []
         if cands:
@@ -1089,6 +1143,8 @@ class Matcher:
                     info.mentions_list.append(TickerMention(sym, "exchange", m.group(0), _WHERE[where]))
         if "," in text and ("(" in text or ":" in text):
             self._lists_in(text, where, out, info)
+        if self._bare_words.isdisjoint(toks):
+            return  # no word of the field is a bare symbol or a compound symbol's base
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
         for sym in self._bare_ok.intersection(toks):
@@ -1182,25 +1238,28 @@ class Matcher:
 
     # -- explanations
 
-    def _build_match(self, i: int, hits: dict[int, int], story_id: str) -> Match:
+    def _build_match(self, i: int, hits: dict[int, int], story_id: str, memo: _Memo) -> Match:
+        """The Match of watchlist ``i``. ``memo`` (one per story) keeps the tickers, terms and
+        TermHits made for each combination of found terms: the watchlists a story matches
+        mostly share them, so each Match is a C-level filter and one lookup."""
         c = self._compiled[i]
         assert c is not None
-        label, termhits = self._label, self._termhits
-        tickers: list[str] = []
-        terms: list[str] = []
-        out: list[TermHit] = []
-        for t in c.shown_tickers:
-            where = hits.get(t)
-            if where:
-                tickers.append(label[t])
-                out += termhits[t][where]
-        for t in c.shown_words:
-            where = hits.get(t)
-            if where:
-                terms.append(label[t])
-                out += termhits[t][where]
+        found_tickers = tuple(filter(hits.__contains__, c.shown_tickers))
+        found_words = tuple(filter(hits.__contains__, c.shown_words))
+        key = (found_tickers, found_words)
+        parts = memo.get(key)
+        if parts is None:
+            label, termhits = self._label, self._termhits
+            out: list[TermHit] = []
+            for t in found_tickers + found_words:
+                out += termhits[t][hits[t]]
+            parts = memo[key] = (
+                tuple([label[t] for t in found_tickers]),
+                tuple([label[t] for t in found_words]),
+                tuple(out),
+            )
         w = c.watchlist
-        return _new_match(story_id, w.name, w.scope, tuple(tickers), tuple(terms), tuple(out))
+        return _new_match(story_id, w.name, w.scope, *parts)
 
     def explain(
         self, watchlist_name: str, scope: str = "config", title: str = "", summary: str = ""
@@ -1264,7 +1323,7 @@ class Matcher:
         if c.exclude:
             rule += "; excluded by " + ", ".join(shown(self._terms[t]) for t in c.exclude)
         reason = self._reason(c, hits, matched)
-        match = self._build_match(i, hits, "") if matched else None
+        match = self._build_match(i, hits, "", {}) if matched else None
         return Explanation(
             watchlist=c.watchlist.name,
             scope=c.watchlist.scope,

@@ -179,6 +179,20 @@ def test_unknown_exchange_is_a_clear_error() -> None:
         ExchangeCalendar("NOPE")
 
 
+def test_a_deferred_calendar_builds_at_first_use_or_load() -> None:
+    """``marketbot run`` starts with a deferred calendar and loads it in a worker thread."""
+    unknown = ExchangeCalendar("nope", deferred=True)  # no error until it is built
+    with pytest.raises(ValidationError, match="unknown exchange 'nope'"):
+        unknown.load()
+    with pytest.raises(ValidationError, match="unknown exchange 'NOPE'"):
+        unknown.session_times(date(2025, 3, 3))
+    deferred, eager = ExchangeCalendar("XTSE", deferred=True), ExchangeCalendar("XTSE")
+    assert deferred.tz == eager.tz
+    when = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
+    assert deferred.session_at(when) == eager.session_at(when)
+    assert deferred.session_times(date(2025, 3, 3)) == eager.session_times(date(2025, 3, 3))
+
+
 _START = datetime(2025, 1, 1, tzinfo=UTC)
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.cli.rules import story_json, story_line
+from bot.domain.rules import SymbolDirectory, compile_matcher
 
 CONFIG = """\
 watchlists:
@@ -201,3 +206,19 @@ def test_real_process_pipes_stories_through(cfg: Path) -> None:
     out = json.loads(proc.stdout)
     assert out["tickers"] == ["AMZN", "BABA", "MSFT", "NVDA"]
     assert [w["name"] for w in out["watchlists"]] == ["cloud-china", "chips-policy"]
+
+
+def test_story_json_is_the_json_of_every_match(directory: SymbolDirectory) -> None:
+    """The CLI writes its lines directly (no Match objects); they must be exactly
+    ``json.dumps`` of the Matches, here on the benchmark's generated watchlists and stories."""
+    from bench.bench_rules import Scenario, ticker_pool
+
+    for name in ("niche", "popular"):
+        scenario = Scenario(name, ticker_pool(directory), random.Random(3))
+        watchlists = [replace(w, name=f"{w.name} “q”\\") for w in scenario.watchlists(300)]
+        matcher = compile_matcher(watchlists, directory)
+        for i, (title, summary) in enumerate(scenario.stories(300)):
+            story: dict[str, Any] = {"id": [str(i), i, None][i % 3], "title": title, "summary": summary}
+            assert story_json(matcher, story) == json.dumps(story_line(matcher, story), ensure_ascii=False)
+            result = matcher.match(title, summary)
+            assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in result.matches]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.rules import SymbolDirectory, compile_matcher, parse_term
-from bot.domain.rules.tokens import clean_text, stem, word_tokens, words
+from bot.domain.rules.tokens import _POSSESSIVE, _WORD, clean_text, stem, word_tokens, words
 from bot.domain.text import html_to_text, normalize_for_matching
 from tests.unit.rules.conftest import MatcherFactory
 
@@ -131,3 +131,18 @@ def test_a_keyword_always_matches_text_made_of_itself(directory: SymbolDirectory
 def test_phrase_does_not_cross_from_title_into_summary(make: MatcherFactory) -> None:
     m = make(dict(name="w", keywords=["export control"]))
     assert m.match("China restricts export", "Control of gallium tightens").matches == ()
+
+
+def _regex_tokens(text: str) -> list[str]:
+    """The tokenizer's definition, by regex: what the ASCII fast path must give."""
+    if "'" in text:
+        text = _POSSESSIVE.sub("", text)
+    return [w.replace("'", "") for w in _WORD.findall(text)]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("aZq09_'. -$:(),&\t\n\x1f\x7f's"), max_size=40) | st.text(max_size=80)
+)
+def test_ascii_fast_path_gives_the_regex_tokens(text: str) -> None:
+    assert word_tokens(text) == _regex_tokens(text)
