@@ -31,6 +31,7 @@ from typing import Any, Protocol, Self
 
 from bot.cluster import FeedShare
 from bot.config import IngestConfig
+from bot.domain.batching import Batcher
 from bot.domain.errors import SourceError, StoreError
 from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.records import FeedState, HandoffKind
@@ -58,6 +59,7 @@ SourceProvider = Callable[[], Awaitable[Sequence[FeedSource]] | Sequence[FeedSou
 MAX_BACKOFF = 6 * 3600.0
 PARSE_IN_THREAD_BYTES = 256 * 1024
 INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this many items are parsed
+SAVE_BATCH = 64  # poll cycles whose feed states one statement saves at most
 REFRESH_INTERVAL = 60.0
 REFRESH_JOB = "ingest:refresh"
 
@@ -178,6 +180,18 @@ def _maybe_overdue(state: FeedState, by: datetime) -> bool:
     return state.next_poll_at is not None and state.next_poll_at <= by
 
 
+def _in_sync(sources: Sequence[FeedSource], stored: dict[str, FeedState]) -> bool:
+    """Whether ``sync_feeds`` of these sources would change nothing: the active feeds stored are
+    exactly these, with these specs (the poller's refresh skips the sync then)."""
+    if len(sources) != len(stored):
+        return False
+    for src in sources:
+        state = stored.get(src.id)
+        if state is None or state.spec != replace(src.spec, interval=int(src.spec.interval)):
+            return False
+    return True
+
+
 class Poller:
     """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
 
@@ -237,6 +251,8 @@ class Poller:
         self._cycles: set[asyncio.Task[PollReport]] = set()
         self._closing = False
         self._parse_slots = asyncio.Semaphore(4)
+        # the states of cycles finishing while the previous save is in flight go in one statement
+        self._saves: Batcher[list[FeedState], None] = Batcher(self._save_batch, max_batch=SAVE_BATCH)
         self._host: JobHost | None = None
         self._owned: set[str] | None = (
             None  # with ``share``: the feeds this replica owned at the last heartbeat
@@ -287,6 +303,9 @@ class Poller:
     async def aclose(self) -> None:
         """Stop polling, remove scheduled jobs and close the fetcher (if this poller opened it)."""
         await self.stop()
+        await self._saves.aclose()
+        if self.share is not None:
+            await self.share.aclose()
         if self._host is not None:
             for name in [*map(self._job_id, self.sources), REFRESH_JOB]:
                 self._host.remove(name)
@@ -299,8 +318,10 @@ class Poller:
         """Re-read the sources (ticker feeds follow watchlist edits), sync them to the store, reschedule."""
         provided = self._provider() if callable(self._provider) else self._provider
         sources = list(await provided if inspect.isawaitable(provided) else provided)
-        await self.store.sync_feeds([s.spec for s in sources])
         stored = {s.id: s for s in await self.store.list_feeds()}
+        if not _in_sync(sources, stored):  # else the sync would write nothing: one read, not two
+            await self.store.sync_feeds([s.spec for s in sources])
+            stored = {s.id: s for s in await self.store.list_feeds()}
         old = set(self.sources)
         self.sources = {s.id: s for s in sources if s.id in stored}
         for fid, src in self.sources.items():
@@ -402,17 +423,25 @@ class Poller:
         if self.share is not None:
             # the database decides (another replica may have polled it): the owner polls it when
             # due, allowing for the tick's jitter; another replica only once it is an interval late
-            interval = timedelta(seconds=max(30, int(src.spec.interval)))
             owner = self.share.owns(feed_id)
-            if not owner and not _maybe_overdue(state, now - interval):
+            if not owner and not _maybe_overdue(
+                state, self.share.due_by(now, src.spec.interval, owner=False)
+            ):
                 # its claim would be refused: the store's copy (re-read every REFRESH_INTERVAL, and
                 # its next poll only ever moves later) says the owner polled it within an interval
                 return None
-            due_by = now + interval * 0.15 if owner else now - interval
-            claimed = await self._claim([src], now=now, due_by=due_by)
-            if not claimed:
+            if feed_id in self._inflight:
                 return None
-            report = await self._run_cycle(claimed)
+            try:  # batched with the claims of the other polls starting meanwhile: one statement
+                claimed = await self.share.claim(feed_id, interval=src.spec.interval, owner=owner)
+            except Exception as exc:  # a database outage: poll nothing now, the next tick retries
+                self._failure(exc, "claiming feeds")
+                return None
+            if claimed is None:
+                return None
+            if feed_id in self.sources and feed_id not in self._inflight:
+                self.states[feed_id] = replace(claimed, spec=self.sources[feed_id].spec)
+            report = await self._run_cycle([src])
             return report.feeds[0] if report.feeds else None
         # jitter must not skip a regular tick; a backoff or a server's Retry-After is kept exactly
         slack = timedelta(seconds=0 if state.consecutive_failures else src.spec.interval * 0.5)
@@ -428,6 +457,8 @@ class Poller:
 
         ``force`` claims them whatever their due time (``poll --once --force``). A claim lasts
         one interval (at least a minute): a replica that dies mid-poll holds its feeds no longer.
+        One statement for them all (a forced claim: one per feed); the scheduled polls claim
+        through ``FeedShare.claim`` instead, batched across the polls starting together.
         """
         assert self.share is not None
         store = self.share.store
@@ -435,14 +466,14 @@ class Poller:
         try:
             if force:
                 for src in sources:
-                    ttl = max(60.0, float(src.spec.interval))
+                    ttl = self.share.ttl(src.spec.interval)
                     held = await store.claim_feed(
                         src.id, self.share.holder, now=now, ttl=ttl, alive_since=self.share.alive_since(now)
                     )
                     if held and (state := await self.store.get_feed(src.id)) is not None:
                         got.append(state)
             elif sources:
-                ttl = max(60.0, max(float(src.spec.interval) for src in sources))
+                ttl = self.share.ttl(max(float(src.spec.interval) for src in sources))
                 got = await store.claim_due_feeds(
                     self.share.holder,
                     now=now,
@@ -505,8 +536,27 @@ class Poller:
                 )
         if self.share is not None and chosen:
             # another replica may be polling some of them, or have polled them since we looked
-            far = now + timedelta(days=3650)
-            claimed = await self._claim(chosen, now=now, due_by=now if due_only else far, force=force)
+            share = self.share
+            if due_only and not force:
+                # a fair share, as the scheduled polls take it: the feeds this replica owns, and
+                # others' only once an interval overdue, so the first replica up does not take
+                # every due feed of the cluster in one claim
+                mine = [src for src in chosen if share.owns(src.id)]
+                late = [
+                    src
+                    for src in chosen
+                    if not share.owns(src.id)
+                    and _maybe_overdue(self.states[src.id], share.due_by(now, src.spec.interval, owner=False))
+                ]
+                claimed = await self._claim(mine, now=now, due_by=now)
+                if late:
+                    longest = max(src.spec.interval for src in late)
+                    claimed += await self._claim(
+                        late, now=now, due_by=share.due_by(now, longest, owner=False)
+                    )
+            else:
+                far = now + timedelta(days=3650)
+                claimed = await self._claim(chosen, now=now, due_by=now if due_only else far, force=force)
             got = {src.id for src in claimed}
             for src in chosen:
                 if src.id not in got:
@@ -688,17 +738,23 @@ class Poller:
     async def _save_states(self, states: Sequence[FeedState]) -> None:
         """Save the cycle's feed states; if the database refuses, the next cycle tries again.
 
-        With replicas, the save also gives this replica's claims on the feeds back (one
-        transaction per poll instead of two); ``_run_cycle`` releases only what was not saved.
+        With replicas, the save also gives this replica's claims on the feeds back (no statement
+        of its own for the release); ``_run_cycle`` releases only what was not saved. Cycles
+        finishing while another cycle's save is in flight are saved together by the next
+        statement (``Batcher``), with or without replicas.
         """
-        holder = self.share.holder if self.share is not None else None
         try:
-            await self.store.save_feed_states(states, release=holder)
+            await self._saves.submit(list(states))
         except Exception as exc:
             self._failure(exc, f"saving the state of {len(states)} feeds")
         else:
-            if holder is not None:
+            if self.share is not None:
                 self._released |= {s.id for s in states}
+
+    async def _save_batch(self, cycles: list[list[FeedState]]) -> list[None]:
+        holder = self.share.holder if self.share is not None else None
+        await self.store.save_feed_states([s for states in cycles for s in states], release=holder)
+        return [None] * len(cycles)
 
     async def _fetch_and_parse(self, src: FeedSource) -> _Polled:
         """Fetch and parse one feed; whatever goes wrong is this feed's error, never the cycle's."""

@@ -166,3 +166,34 @@ async def test_a_live_but_stuck_owners_feeds_are_taken_once_overdue_and_not_befo
         # never while the stuck owner's last poll was less than an interval old
         assert min(taken_at.values()) >= T0 + timedelta(seconds=2 * INTERVAL)
         assert max(taken_at.values()) <= T0 + timedelta(seconds=3 * INTERVAL)
+
+
+async def test_the_start_up_poll_takes_a_fair_share_not_every_due_feed(
+    postgres: object, host: FeedHost
+) -> None:
+    """``run_once(due_only=True)`` (a replica starting beside others) claims the due feeds it owns;
+    the others are left to their owners, whose own start-up polls take them."""
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(30):
+        feed_url = host.serve(f"/u{i}.xml", rss([entry(f"U{i}", f"https://x.test/u{i}", guid=f"u{i}")]))
+        sources.append(FeedSource(FeedSpec(id=f"u{i:02d}", name=f"U{i}", url=feed_url, interval=INTERVAL)))
+    async with AsyncExitStack() as stack:
+        replicas = [
+            Replica(name, await stack.enter_async_context(open_store(url)), clock, sources)
+            for name in ("r1", "r2")
+        ]
+        for r in replicas:
+            await stack.enter_async_context(r.poller)
+        for _ in range(2):
+            for r in replicas:
+                await r.node.run_once()
+        polled: list[set[str]] = []
+        for r in replicas:
+            report = await r.poller.run_once(due_only=True)
+            polled.append({f.feed_id for f in report.feeds if f.status != "skipped"})
+            share = r.poller.share
+            assert share is not None and polled[-1] == share.owned(s.spec.id for s in sources)
+        assert polled[0] and polled[1] and not polled[0] & polled[1]
+        assert polled[0] | polled[1] == {s.spec.id for s in sources}
