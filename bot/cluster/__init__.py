@@ -61,9 +61,8 @@ class Node:
     async def run_once(self) -> int:
         """Heartbeat; refresh the view of live replicas; forget long-dead ones. Returns how many live."""
         now = self.clock.now()
-        await self.store.heartbeat(self._row(now))
-        await self.store.prune_replicas(before=now - FORGET_AFTER)
-        self.peers = [r for r in await self.store.replicas() if r.alive(now, timeout=DEAD_AFTER)]
+        rows = await self.store.beat(self._row(now), forget_before=now - FORGET_AFTER)  # one transaction
+        self.peers = [r for r in rows if r.alive(now, timeout=DEAD_AFTER)]
         return len(self.peers)
 
     @property

@@ -40,6 +40,17 @@ async def test_heartbeats_list_and_forget_replicas(store: SqlStore) -> None:
     assert await store.replicas() == [] and await store.leases() == []
 
 
+async def test_a_beat_refreshes_the_row_forgets_the_long_dead_and_lists_the_rest(store: SqlStore) -> None:
+    await store.heartbeat(replica("gone", T0 - timedelta(days=2)))
+    await store.heartbeat(replica("b", T0))
+    rows = await store.beat(replica("a", T0 + timedelta(seconds=5), roles=("gateway",)), forget_before=T0)
+    assert {r.id for r in rows} == {"a", "b"}
+    assert next(r for r in rows if r.id == "a").roles == ("gateway",)
+    again = await store.beat(replica("a", T0 + timedelta(seconds=10)), forget_before=T0)
+    assert next(r for r in again if r.id == "a").heartbeat_at == T0 + timedelta(seconds=10)
+    assert [r.id for r in await store.replicas()] == [r.id for r in again]
+
+
 async def test_a_lease_is_held_renewed_and_taken_over_only_when_expired(store: SqlStore) -> None:
     first = await store.acquire_lease("discord:gateway", "a", now=T0, ttl=10)
     assert first is not None and first.holder == "a" and first.token == 1
