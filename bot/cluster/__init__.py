@@ -46,6 +46,7 @@ class Node:
         self.started_at = clock.now()
         self.roles: set[str] = set()
         self.peers: list[Replica] = []
+        self.beat_at: datetime | None = None  # the time of the last heartbeat the database took
 
     def _row(self, now: datetime) -> Replica:
         return Replica(
@@ -62,6 +63,7 @@ class Node:
         """Heartbeat; refresh the view of live replicas; forget long-dead ones. Returns how many live."""
         now = self.clock.now()
         rows = await self.store.beat(self._row(now), forget_before=now - FORGET_AFTER)  # one transaction
+        self.beat_at = now
         self.peers = [r for r in rows if r.alive(now, timeout=DEAD_AFTER)]
         return len(self.peers)
 

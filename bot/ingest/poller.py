@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from bot.cluster import FeedShare
+from bot.cluster import DEAD_AFTER, HEARTBEAT, FeedShare
 from bot.config import IngestConfig
 from bot.domain.batching import Batcher
 from bot.domain.errors import SourceError, StoreError
@@ -62,6 +62,8 @@ INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this ma
 SAVE_BATCH = 64  # poll cycles whose feed states one statement saves at most
 REFRESH_INTERVAL = 60.0
 REFRESH_JOB = "ingest:refresh"
+CLAIM_EVERY = 10.0  # seconds between the claim-ahead job's runs (with replicas)
+CLAIM_JOB = "ingest:claim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,9 @@ class Poller:
         self.states: dict[str, FeedState] = {}
         self._inflight: set[str] = set()  # the one in-flight guard: feeds some cycle is polling
         self._released: set[str] = set()  # feeds whose claim went back with their saved state
+        # with ``share``: feeds the claim-ahead job claimed for their coming scheduled poll, and
+        # until when that claim lasts
+        self._held: dict[str, datetime] = {}
         self._cycles: set[asyncio.Task[PollReport]] = set()
         self._closing = False
         self._parse_slots = asyncio.Semaphore(4)
@@ -307,7 +312,7 @@ class Poller:
         if self.share is not None:
             await self.share.aclose()
         if self._host is not None:
-            for name in [*map(self._job_id, self.sources), REFRESH_JOB]:
+            for name in [*map(self._job_id, self.sources), REFRESH_JOB, CLAIM_JOB]:
                 self._host.remove(name)
             self._host = None
         if self._own_fetcher:
@@ -352,7 +357,12 @@ class Poller:
         refresh = Job(
             REFRESH_JOB, self._refresh_job, every=REFRESH_INTERVAL, jitter=5, title="refresh feed sources"
         )
-        return [*(self._feed_job(src) for src in self.sources.values()), refresh]
+        jobs = [*(self._feed_job(src) for src in self.sources.values()), refresh]
+        if self.share is not None:
+            jobs.append(
+                Job(CLAIM_JOB, self._claim_job, every=CLAIM_EVERY, jitter=1, title="claim the feeds due next")
+            )
+        return jobs
 
     @staticmethod
     def _job_id(feed_id: str) -> str:
@@ -403,6 +413,74 @@ class Poller:
         self._owned = owned
         return len(gained)
 
+    async def claim_ahead(self) -> int:
+        """With replicas: claim, in one statement, the feeds this replica owns that fall due before
+        the job's next run (``FeedShare.due_by``: an owner's tick may come that early), so that
+        their scheduled polls find the claim taken and send no statement of their own; returns
+        how many it claimed.
+
+        Only owned feeds, at most this replica's fair share of all feeds (``Node.share``), most
+        overdue first. A scheduled poll that finds no claim held (its tick came first, or the
+        claim ran out) claims through ``FeedShare.claim`` as before.
+        """
+        if self.share is None or self._closing:
+            return 0
+        share = self.share
+        now = self.clock.now()
+        for fid, until in list(self._held.items()):
+            if until <= now or fid not in self.sources:
+                del self._held[fid]
+        want: list[FeedSource] = []
+        for fid, src in self.sources.items():
+            state = self.states.get(fid)
+            if state is None or fid in self._held or fid in self._inflight or not self._pollable(state):
+                continue
+            due = share.due_by(now, src.spec.interval, owner=True)
+            if (state.next_poll_at is None or state.next_poll_at <= due) and share.owns(fid):
+                want.append(src)
+        if not want:
+            return 0
+        want.sort(key=lambda src: (self.states[src.id].next_poll_at or now, src.id))
+        want = want[: share.node.share(len(self.sources))]
+        by_interval: dict[int, list[FeedSource]] = {}
+        for src in want:
+            by_interval.setdefault(int(src.spec.interval), []).append(src)
+        got = 0
+        for interval, group in by_interval.items():
+            claimed = await self._claim(group, now=now, due_by=share.due_by(now, interval, owner=True))
+            until = now + timedelta(seconds=share.ttl(interval))
+            for src in claimed:
+                self._held[src.id] = until
+            got += len(claimed)
+        return got
+
+    async def _holding(self, feed_id: str, now: datetime) -> bool:
+        """Whether this replica holds a claim-ahead on the feed it may poll on (the caller takes it).
+
+        Not if the claim runs out before a poll could end, nor if this replica's last heartbeat
+        is old enough that the others may think it dead (its claims are void to them then): such
+        a claim is given back, and the poll claims afresh."""
+        until = self._held.pop(feed_id, None)
+        if until is None or self.share is None:
+            return False
+        beat = self.share.node.beat_at
+        margin = timedelta(seconds=self.config.total_timeout)  # the poll must end within the claim
+        if (
+            beat is not None
+            and now - beat < timedelta(seconds=DEAD_AFTER - HEARTBEAT)
+            and now + margin < until
+        ):
+            return True
+        if now < until:
+            await self._release({feed_id})
+        return False
+
+    async def _claim_job(self) -> None:
+        try:
+            await self.claim_ahead()
+        except Exception as exc:  # a database outage: the polls claim one by one meanwhile
+            self._failure(exc, "claiming the feeds due next")
+
     async def _refresh_job(self) -> None:
         try:
             await self.refresh()
@@ -432,6 +510,9 @@ class Poller:
                 return None
             if feed_id in self._inflight:
                 return None
+            if await self._holding(feed_id, now):  # claimed ahead (its state came with the claim)
+                report = await self._run_cycle([src])
+                return report.feeds[0] if report.feeds else None
             try:  # batched with the claims of the other polls starting meanwhile: one statement
                 claimed = await self.share.claim(feed_id, interval=src.spec.interval, owner=owner)
             except Exception as exc:  # a database outage: poll nothing now, the next tick retries
@@ -537,14 +618,17 @@ class Poller:
         if self.share is not None and chosen:
             # another replica may be polling some of them, or have polled them since we looked
             share = self.share
+            ahead = [src for src in chosen if await self._holding(src.id, now)]  # claimed ahead
+            taken = {src.id for src in ahead}
+            rest = [src for src in chosen if src.id not in taken]
             if due_only and not force:
                 # a fair share, as the scheduled polls take it: the feeds this replica owns, and
                 # others' only once an interval overdue, so the first replica up does not take
                 # every due feed of the cluster in one claim
-                mine = [src for src in chosen if share.owns(src.id)]
+                mine = [src for src in rest if share.owns(src.id)]
                 late = [
                     src
-                    for src in chosen
+                    for src in rest
                     if not share.owns(src.id)
                     and _maybe_overdue(self.states[src.id], share.due_by(now, src.spec.interval, owner=False))
                 ]
@@ -556,7 +640,8 @@ class Poller:
                     )
             else:
                 far = now + timedelta(days=3650)
-                claimed = await self._claim(chosen, now=now, due_by=now if due_only else far, force=force)
+                claimed = await self._claim(rest, now=now, due_by=now if due_only else far, force=force)
+            claimed = ahead + claimed
             got = {src.id for src in claimed}
             for src in chosen:
                 if src.id not in got:

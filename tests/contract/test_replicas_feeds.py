@@ -197,3 +197,46 @@ async def test_the_start_up_poll_takes_a_fair_share_not_every_due_feed(
             assert share is not None and polled[-1] == share.owned(s.spec.id for s in sources)
         assert polled[0] and polled[1] and not polled[0] & polled[1]
         assert polled[0] | polled[1] == {s.spec.id for s in sources}
+
+
+async def test_the_claim_ahead_job_claims_a_replicas_due_feeds_in_one_go_for_its_scheduled_polls(
+    postgres: object, host: FeedHost
+) -> None:
+    """Each replica's claim-ahead job claims the due feeds it owns; their scheduled polls then
+    poll them without a claim statement of their own, each feed once, and give the claims back."""
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(24):
+        feed_url = host.serve(f"/c{i}.xml", rss([entry(f"C{i}", f"https://x.test/c{i}", guid=f"c{i}")]))
+        sources.append(FeedSource(FeedSpec(id=f"c{i:02d}", name=f"C{i}", url=feed_url, interval=INTERVAL)))
+    ids = [s.spec.id for s in sources]
+    async with AsyncExitStack() as stack:
+        stores = [await stack.enter_async_context(open_store(url)) for _ in range(2)]
+        replicas = [Replica(name, s, clock, sources) for name, s in zip(("r1", "r2"), stores, strict=True)]
+        for r in replicas:
+            await stack.enter_async_context(r.poller)
+        for _ in range(2):
+            for r in replicas:
+                await r.node.run_once()
+        owned = []
+        for r in replicas:
+            share = r.poller.share
+            assert share is not None
+            owned.append(share.owned(ids))
+            assert await r.poller.claim_ahead() == len(owned[-1])
+            assert await r.poller.claim_ahead() == 0  # held already: nothing more to claim
+        assert await stores[0].feed_claims() == {"r1": len(owned[0]), "r2": len(owned[1])}
+        for r, mine in zip(replicas, owned, strict=True):
+            await r.tick(ids)
+            assert set(r.polled) == mine
+            assert r.poller.share is not None and r.poller.share.claims.requests == 0  # no claim per poll
+        assert all(host.hits.get(f"/c{i}.xml") == 1 for i in range(24))
+        assert await stores[0].feed_claims() == {}  # given back with the saved states
+        # next interval: due again, claimed ahead again, polled with the validators
+        clock.advance(timedelta(seconds=INTERVAL))
+        for r in replicas:
+            await r.node.run_once()
+            await r.poller.claim_ahead()
+            await r.tick(ids)
+        assert all(host.hits.get(f"/c{i}.xml") == 2 for i in range(24))
