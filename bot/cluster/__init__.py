@@ -180,6 +180,8 @@ class FeedShare:
 
     def __init__(self, node: Node, store: Coordination, *, max_batch: int = CLAIM_BATCH) -> None:
         self.node, self.store = node, store
+        self._view_key: tuple[str, ...] = ()
+        self._owns: dict[str, bool] = {}
         self.claims: Batcher[ClaimRequest, FeedState | None] = Batcher(
             self._claim_batch, max_batch=max_batch, orphaned=self._give_back
         )
@@ -188,14 +190,25 @@ class FeedShare:
     def holder(self) -> str:
         return self.node.id
 
-    def owner_of(self, feed_id: str) -> str:
+    def _view(self) -> list[str]:
         ids = [r.id for r in self.node.peers] or [self.node.id]
         if self.node.id not in ids:
             ids.append(self.node.id)
-        return feed_owner(feed_id, ids)
+        return ids
+
+    def owner_of(self, feed_id: str) -> str:
+        return feed_owner(feed_id, self._view())
 
     def owns(self, feed_id: str) -> bool:
-        return self.owner_of(feed_id) == self.node.id
+        """Whether this replica owns the feed in its current view (remembered per view: the
+        scheduled polls and the claim-ahead job ask about every feed)."""
+        view = tuple(sorted(self._view()))
+        if view != self._view_key:
+            self._view_key, self._owns = view, {}
+        mine = self._owns.get(feed_id)
+        if mine is None:
+            mine = self._owns[feed_id] = feed_owner(feed_id, view) == self.node.id
+        return mine
 
     @staticmethod
     def alive_since(now: datetime) -> datetime:

@@ -240,3 +240,29 @@ async def test_the_claim_ahead_job_claims_a_replicas_due_feeds_in_one_go_for_its
             await r.poller.claim_ahead()
             await r.tick(ids)
         assert all(host.hits.get(f"/c{i}.xml") == 2 for i in range(24))
+
+
+async def test_a_claim_held_ahead_is_given_back_and_taken_afresh_when_the_heartbeat_is_stale(
+    postgres: object, host: FeedHost
+) -> None:
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(6):
+        feed_url = host.serve(f"/h{i}.xml", rss([entry(f"H{i}", f"https://x.test/h{i}", guid=f"h{i}")]))
+        sources.append(FeedSource(FeedSpec(id=f"h{i}", name=f"H{i}", url=feed_url, interval=INTERVAL)))
+    ids = [s.spec.id for s in sources]
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(url))
+        alone = Replica("r1", store, clock, sources)
+        await stack.enter_async_context(alone.poller)
+        await alone.node.run_once()
+        assert await alone.poller.claim_ahead() == len(ids)
+        # its heartbeat is now old enough for the others to think it dead: its claims are void to
+        # them, so it must not poll on them; it gives them back and claims each poll afresh
+        clock.advance(timedelta(seconds=DEAD_AFTER))
+        await alone.tick(ids)
+        share = alone.poller.share
+        assert share is not None and share.claims.requests == len(ids)
+        assert set(alone.polled) == set(ids) and all(host.hits.get(f"/h{i}.xml") == 1 for i in range(6))
+        assert await store.feed_claims() == {}
