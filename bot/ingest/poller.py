@@ -499,6 +499,11 @@ class Poller:
             return None
         now = self.clock.now()
         if self.share is not None:
+            if feed_id in self._inflight:
+                return None
+            if await self._holding(feed_id, now):  # claimed ahead (its state came with the claim)
+                report = await self._run_cycle([src])
+                return report.feeds[0] if report.feeds else None
             # the database decides (another replica may have polled it): the owner polls it when
             # due, allowing for the tick's jitter; another replica only once it is an interval late
             owner = self.share.owns(feed_id)
@@ -508,11 +513,6 @@ class Poller:
                 # its claim would be refused: the store's copy (re-read every REFRESH_INTERVAL, and
                 # its next poll only ever moves later) says the owner polled it within an interval
                 return None
-            if feed_id in self._inflight:
-                return None
-            if await self._holding(feed_id, now):  # claimed ahead (its state came with the claim)
-                report = await self._run_cycle([src])
-                return report.feeds[0] if report.feeds else None
             try:  # batched with the claims of the other polls starting meanwhile: one statement
                 claimed = await self.share.claim(feed_id, interval=src.spec.interval, owner=owner)
             except Exception as exc:  # a database outage: poll nothing now, the next tick retries
