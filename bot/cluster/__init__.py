@@ -180,6 +180,7 @@ class FeedShare:
 
     def __init__(self, node: Node, store: Coordination, *, max_batch: int = CLAIM_BATCH) -> None:
         self.node, self.store = node, store
+        self._peers_seen: list[Replica] | None = None
         self._view_key: tuple[str, ...] = ()
         self._owns: dict[str, bool] = {}
         self.claims: Batcher[ClaimRequest, FeedState | None] = Batcher(
@@ -202,12 +203,14 @@ class FeedShare:
     def owns(self, feed_id: str) -> bool:
         """Whether this replica owns the feed in its current view (remembered per view: the
         scheduled polls and the claim-ahead job ask about every feed)."""
-        view = tuple(sorted(self._view()))
-        if view != self._view_key:
-            self._view_key, self._owns = view, {}
+        if self.node.peers is not self._peers_seen:  # a heartbeat brought a new view
+            self._peers_seen = self.node.peers
+            view = tuple(sorted(self._view()))
+            if view != self._view_key:
+                self._view_key, self._owns = view, {}
         mine = self._owns.get(feed_id)
         if mine is None:
-            mine = self._owns[feed_id] = feed_owner(feed_id, view) == self.node.id
+            mine = self._owns[feed_id] = feed_owner(feed_id, self._view_key) == self.node.id
         return mine
 
     @staticmethod

@@ -189,7 +189,10 @@ def _in_sync(sources: Sequence[FeedSource], stored: dict[str, FeedState]) -> boo
         return False
     for src in sources:
         state = stored.get(src.id)
-        if state is None or state.spec != replace(src.spec, interval=int(src.spec.interval)):
+        spec = src.spec
+        if type(spec.interval) is not int:  # stored as a whole number of seconds
+            spec = replace(spec, interval=int(spec.interval))
+        if state is None or state.spec != spec:
             return False
     return True
 
@@ -431,12 +434,20 @@ class Poller:
             if until <= now or fid not in self.sources:
                 del self._held[fid]
         want: list[FeedSource] = []
-        for fid, src in self.sources.items():
-            state = self.states.get(fid)
-            if state is None or fid in self._held or fid in self._inflight or not self._pollable(state):
+        dues: dict[int, datetime] = {}  # by interval: how late a feed's next poll may be
+        held, inflight, states = self._held, self._inflight, self.states
+        for fid, src in self.sources.items():  # every feed, every run: the cheap tests first
+            state = states.get(fid)
+            if state is None or fid in held or fid in inflight:
                 continue
-            due = share.due_by(now, src.spec.interval, owner=True)
-            if (state.next_poll_at is None or state.next_poll_at <= due) and share.owns(fid):
+            if state.next_poll_at is not None:
+                interval = src.spec.interval
+                due = dues.get(interval)
+                if due is None:
+                    due = dues[interval] = share.due_by(now, interval, owner=True)
+                if state.next_poll_at > due:
+                    continue
+            if self._pollable(state) and share.owns(fid):
                 want.append(src)
         if not want:
             return 0
