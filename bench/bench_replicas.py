@@ -289,6 +289,7 @@ async def feeds_bench(world: World) -> dict[str, Any]:
         only=[f for f in mid if f in set(theirs)],
         due_by=killed_at + timedelta(seconds=INTERVAL * 0.15),
     )
+    ahead = dead.poller.claimed_ahead & set(theirs)  # claimed by its claim-ahead job at the slot's end
     dead.alive = False  # no goodbye: its heartbeat stops, its claims lapse by themselves
     since = {r.name: {f: len(r.polled_at.get(f, [])) for f in theirs} for r in survivors}
     taken: dict[str, datetime] = {}
@@ -303,13 +304,14 @@ async def feeds_bench(world: World) -> dict[str, Any]:
     last = max(taken.values()) if taken else world.clock.now()
     out.update(
         failover_feeds=len(theirs),
-        failover_claims_held=len(held),
+        failover_claims_held=len(held) + len(ahead),
         failover_taken=len(taken),
         failover_s=(last - killed_at).total_seconds(),
         failover_intervals=(last - killed_at).total_seconds() / INTERVAL,
     )
     print(
-        f"failover: r3 died owning {len(theirs)} feeds ({len(held)} claimed mid-poll); "
+        f"failover: r3 died owning {len(theirs)} feeds ({len(held)} claimed mid-poll, "
+        f"{len(ahead)} claimed ahead); "
         f"{len(taken)} polled by r1/r2, the last {out['failover_s']:.0f} s after its death "
         f"({out['failover_intervals']:.2f} intervals of {INTERVAL} s)"
     )

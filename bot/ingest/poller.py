@@ -465,6 +465,11 @@ class Poller:
             got += len(claimed)
         return got
 
+    @property
+    def claimed_ahead(self) -> frozenset[str]:
+        """The feeds this replica's claim-ahead job holds claims on for their coming polls."""
+        return frozenset(self._held)
+
     async def _holding(self, feed_id: str, now: datetime) -> bool:
         """Whether this replica holds a claim-ahead on the feed it may poll on (the caller takes it).
 
