@@ -6,13 +6,17 @@ host: one small RSS document each, answering 304 to a matching If-None-Match). I
 heartbeat ``Node``, ``FeedShare`` and ``Poller`` — on one fresh PostgreSQL database. Time is a
 manual clock that the bench moves on in slots of a tenth of the feed interval (120 s, the
 default); in each slot every live replica runs the scheduled job (``Poller.poll_feed``) of the
-feeds whose tick falls in it, 32 at a time, as APScheduler would, and every minute its refresh
-job. Wall and CPU time are measured around the slots.
+feeds whose tick falls in it, 32 at a time, as APScheduler would, every minute its refresh
+job and, with leases, its claim-ahead job as often as it runs (every ``CLAIM_EVERY`` = 10 s: once
+or twice a slot, at the slot's end, before the next slot's ticks). Wall and CPU time are
+measured around the slots.
 
 Runs, in one database, one after the other (the first interval of each run warms it up):
 
 1. one replica without leases (the one-process code path): the baseline;
-2. one replica with leases (every poll claims and releases its feed in the database);
+2. one replica with leases (every poll's feed is claimed in the database, by the claim-ahead
+   job's statement or, if that missed it, batched with the polls starting together, and
+   released with its saved state);
 3. three replicas with leases;
 4. failover: mid-interval one of the three dies (SIGKILL-like: it stops, holding the claims of
    the feeds it was polling); the time until the last of its feeds is polled by another;
@@ -21,8 +25,8 @@ Runs, in one database, one after the other (the first interval of each run warms
 
 Figures: load spread (largest deviation of a replica's share of polls from the mean), lease
 overhead per poll (extra wall time per poll of the three replicas against run 1: the claim
-statement, the release riding on the state save, any claims non-owners try, the refresh
-jobs; CPU time too, steadier on a busy host), throughput of three replicas vs one, failover
+statements (claim-ahead and batched), the release riding on the state save, any claims
+non-owners try, the heartbeats, the refresh jobs; CPU time too, steadier on a busy host), throughput of three replicas vs one, failover
 times. All in one process on one host: wall figures move with the host's load.
 
     .venv/bin/python bench/bench_replicas.py [--feeds 10000] [--quick]
@@ -59,6 +63,7 @@ INTERVAL = 120  # seconds: every feed's polling interval (the default)
 SLOTS = 10  # scheduler slots per interval (a feed's tick falls in one of them)
 CONCURRENCY = 32  # scheduled jobs running at once per replica
 REFRESH = 60  # seconds between the poller's refresh jobs (bot.ingest.poller.REFRESH_INTERVAL)
+CLAIM_EVERY = 10  # seconds between the poller's claim-ahead jobs (bot.ingest.poller.CLAIM_EVERY)
 T0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
 
 
@@ -191,6 +196,11 @@ class World:
         before = self.clock.now()
         self.clock.advance(timedelta(seconds=INTERVAL / SLOTS))
         await self.heartbeats(replicas)
+        runs = int(self.clock.now().timestamp() // CLAIM_EVERY) - int(before.timestamp() // CLAIM_EVERY)
+        for r in replicas:  # the poller's claim-ahead job, as many times as it ran in the slot
+            if r.alive and r.poller.share is not None:
+                for _ in range(runs):
+                    await r.poller.claim_ahead()
         if int(self.clock.now().timestamp() // REFRESH) != int(before.timestamp() // REFRESH):
             for r in replicas:  # the poller's refresh job (sources and the store's feed states)
                 if r.alive:
@@ -279,6 +289,7 @@ async def feeds_bench(world: World) -> dict[str, Any]:
         only=[f for f in mid if f in set(theirs)],
         due_by=killed_at + timedelta(seconds=INTERVAL * 0.15),
     )
+    ahead = dead.poller.claimed_ahead & set(theirs)  # claimed by its claim-ahead job at the slot's end
     dead.alive = False  # no goodbye: its heartbeat stops, its claims lapse by themselves
     since = {r.name: {f: len(r.polled_at.get(f, [])) for f in theirs} for r in survivors}
     taken: dict[str, datetime] = {}
@@ -293,13 +304,14 @@ async def feeds_bench(world: World) -> dict[str, Any]:
     last = max(taken.values()) if taken else world.clock.now()
     out.update(
         failover_feeds=len(theirs),
-        failover_claims_held=len(held),
+        failover_claims_held=len(held) + len(ahead),
         failover_taken=len(taken),
         failover_s=(last - killed_at).total_seconds(),
         failover_intervals=(last - killed_at).total_seconds() / INTERVAL,
     )
     print(
-        f"failover: r3 died owning {len(theirs)} feeds ({len(held)} claimed mid-poll); "
+        f"failover: r3 died owning {len(theirs)} feeds ({len(held)} claimed mid-poll, "
+        f"{len(ahead)} claimed ahead); "
         f"{len(taken)} polled by r1/r2, the last {out['failover_s']:.0f} s after its death "
         f"({out['failover_intervals']:.2f} intervals of {INTERVAL} s)"
     )

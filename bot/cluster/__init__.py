@@ -16,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.domain.batching import Batcher
 from bot.domain.cluster import Lease, Replica
+from bot.domain.records import FeedState
 from bot.ports import Clock, Coordination
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ DEAD_AFTER = 15.0  # a replica silent this long is considered dead (status, fair
 FORGET_AFTER = timedelta(days=1)  # rows of replicas dead this long are deleted
 CATALOG_FOLLOW = 2.0  # seconds between checks for watchlist edits made on other replicas
 GATEWAY_LEASE = "discord:gateway"  # the replica holding it runs the Discord gateway session
+CLAIM_BATCH = 64  # feeds claimed by one statement at most (the scheduled polls waiting at once)
+EARLY = 0.15  # an owner's tick may claim its feed this fraction of an interval before it is due
 
 
 class Node:
@@ -41,6 +46,7 @@ class Node:
         self.started_at = clock.now()
         self.roles: set[str] = set()
         self.peers: list[Replica] = []
+        self.beat_at: datetime | None = None  # the time of the last heartbeat the database took
 
     def _row(self, now: datetime) -> Replica:
         return Replica(
@@ -56,9 +62,9 @@ class Node:
     async def run_once(self) -> int:
         """Heartbeat; refresh the view of live replicas; forget long-dead ones. Returns how many live."""
         now = self.clock.now()
-        await self.store.heartbeat(self._row(now))
-        await self.store.prune_replicas(before=now - FORGET_AFTER)
-        self.peers = [r for r in await self.store.replicas() if r.alive(now, timeout=DEAD_AFTER)]
+        rows = await self.store.beat(self._row(now), forget_before=now - FORGET_AFTER)  # one transaction
+        self.beat_at = now
+        self.peers = [r for r in rows if r.alive(now, timeout=DEAD_AFTER)]
         return len(self.peers)
 
     @property
@@ -141,6 +147,16 @@ class LeaseKeeper:
             await self.on_change(False)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """A scheduled poll asking to claim its feed: as the feed's owner, or as a stand-in for a
+    silent owner (then only once the feed is an interval overdue)."""
+
+    feed_id: str
+    interval: float
+    owner: bool
+
+
 class FeedShare:
     """Which feeds this replica polls, and the database claims that make each poll exclusive.
 
@@ -153,23 +169,49 @@ class FeedShare:
     feed in the database (``claim_due_feeds``: due by the stored ``next_poll_at``, no live
     claim), which reads the stored validators and backoff, so a feed is polled by one replica
     per interval whatever the heartbeat views say.
+
+    Claims are batched (``claim``): the scheduled polls that ask while the previous claim
+    statement is in flight are claimed together by the next one, at most ``max_batch`` feeds
+    per statement, so a replica polling hundreds of feeds a second sends a few claim statements
+    a second, each on one connection, not one per poll. A batch only ever holds feeds whose
+    scheduled jobs are running on this replica (its owned feeds, and others' overdue ones), so
+    no replica grabs the due feeds of the others in one go.
     """
 
-    def __init__(self, node: Node, store: Coordination) -> None:
+    def __init__(self, node: Node, store: Coordination, *, max_batch: int = CLAIM_BATCH) -> None:
         self.node, self.store = node, store
+        self._peers_seen: list[Replica] | None = None
+        self._view_key: tuple[str, ...] = ()
+        self._owns: dict[str, bool] = {}
+        self.claims: Batcher[ClaimRequest, FeedState | None] = Batcher(
+            self._claim_batch, max_batch=max_batch, orphaned=self._give_back
+        )
 
     @property
     def holder(self) -> str:
         return self.node.id
 
-    def owner_of(self, feed_id: str) -> str:
+    def _view(self) -> list[str]:
         ids = [r.id for r in self.node.peers] or [self.node.id]
         if self.node.id not in ids:
             ids.append(self.node.id)
-        return feed_owner(feed_id, ids)
+        return ids
+
+    def owner_of(self, feed_id: str) -> str:
+        return feed_owner(feed_id, self._view())
 
     def owns(self, feed_id: str) -> bool:
-        return self.owner_of(feed_id) == self.node.id
+        """Whether this replica owns the feed in its current view (remembered per view: the
+        scheduled polls and the claim-ahead job ask about every feed)."""
+        if self.node.peers is not self._peers_seen:  # a heartbeat brought a new view
+            self._peers_seen = self.node.peers
+            view = tuple(sorted(self._view()))
+            if view != self._view_key:
+                self._view_key, self._owns = view, {}
+        mine = self._owns.get(feed_id)
+        if mine is None:
+            mine = self._owns[feed_id] = feed_owner(feed_id, self._view_key) == self.node.id
+        return mine
 
     @staticmethod
     def alive_since(now: datetime) -> datetime:
@@ -179,6 +221,57 @@ class FeedShare:
     def owned(self, feed_ids: Iterable[str]) -> set[str]:
         """The feeds among ``feed_ids`` this replica owns in its current view of the live replicas."""
         return {fid for fid in feed_ids if self.owns(fid)}
+
+    @staticmethod
+    def ttl(interval: float) -> float:
+        """A claim lasts one interval (at least a minute): a replica dying mid-poll holds it no longer."""
+        return max(60.0, float(interval))
+
+    @staticmethod
+    def due_by(now: datetime, interval: float, *, owner: bool) -> datetime:
+        """How late a feed's ``next_poll_at`` may be for this claim: a little ahead for the owner
+        (its tick's jitter), a whole interval behind for anyone else."""
+        step = timedelta(seconds=max(30, int(interval)))
+        return now + step * EARLY if owner else now - step
+
+    async def claim(self, feed_id: str, *, interval: float, owner: bool) -> FeedState | None:
+        """Claim one due feed for this replica (batched with the claims of concurrent polls);
+        its stored state, or None when it is not due or another replica holds it."""
+        return await self.claims.submit(ClaimRequest(feed_id, float(interval), owner))
+
+    async def _claim_batch(self, requests: list[ClaimRequest]) -> list[FeedState | None]:
+        """One statement per kind of request in the batch (owner or not, and interval: usually one)."""
+        now = self.node.clock.now()
+        groups: dict[tuple[bool, float], list[str]] = {}
+        for r in requests:
+            groups.setdefault((r.owner, r.interval), []).append(r.feed_id)
+        got: dict[str, FeedState] = {}
+        for (owner, interval), ids in groups.items():
+            ids = list(dict.fromkeys(ids))
+            states = await self.store.claim_due_feeds(
+                self.holder,
+                now=now,
+                ttl=self.ttl(interval),
+                limit=len(ids),
+                only=ids,
+                due_by=self.due_by(now, interval, owner=owner),
+                alive_since=self.alive_since(now),
+            )
+            got.update((s.id, s) for s in states)
+        # the same feed asked for twice in one batch (two cycles): the first asker polls it
+        out: list[FeedState | None] = []
+        for r in requests:
+            out.append(got.pop(r.feed_id, None))
+        return out
+
+    async def _give_back(self, orphans: list[tuple[ClaimRequest, FeedState | None]]) -> None:
+        """Claims whose poll was cancelled while the batch ran: give them back now."""
+        ids = sorted({r.feed_id for r, state in orphans if state is not None})
+        if ids:
+            await self.store.release_feeds(ids, self.holder)
+
+    async def aclose(self) -> None:
+        await self.claims.aclose()
 
 
 def feed_owner(feed_id: str, replica_ids: Sequence[str]) -> str:

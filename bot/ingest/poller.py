@@ -30,8 +30,9 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from bot.cluster import FeedShare
+from bot.cluster import DEAD_AFTER, HEARTBEAT, FeedShare
 from bot.config import IngestConfig
+from bot.domain.batching import Batcher
 from bot.domain.errors import SourceError, StoreError
 from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.records import FeedState, HandoffKind
@@ -67,8 +68,11 @@ PARSE_SLOTS = 1
 LOOP_SWITCH_INTERVAL = 0.0005
 START_WAVE = 10  # polls started in one turn of the event loop
 INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this many items are parsed
+SAVE_BATCH = 64  # poll cycles whose feed states one statement saves at most
 REFRESH_INTERVAL = 60.0
 REFRESH_JOB = "ingest:refresh"
+CLAIM_EVERY = 10.0  # seconds between the claim-ahead job's runs (with replicas)
+CLAIM_JOB = "ingest:claim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,21 @@ def _maybe_overdue(state: FeedState, by: datetime) -> bool:
     return state.next_poll_at is not None and state.next_poll_at <= by
 
 
+def _in_sync(sources: Sequence[FeedSource], stored: dict[str, FeedState]) -> bool:
+    """Whether ``sync_feeds`` of these sources would change nothing: the active feeds stored are
+    exactly these, with these specs (the poller's refresh skips the sync then)."""
+    if len(sources) != len(stored):
+        return False
+    for src in sources:
+        state = stored.get(src.id)
+        spec = src.spec
+        if type(spec.interval) is not int:  # stored as a whole number of seconds
+            spec = replace(spec, interval=int(spec.interval))
+        if state is None or state.spec != spec:
+            return False
+    return True
+
+
 class Poller:
     """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
 
@@ -243,9 +262,14 @@ class Poller:
         self.states: dict[str, FeedState] = {}
         self._inflight: set[str] = set()  # the one in-flight guard: feeds some cycle is polling
         self._released: set[str] = set()  # feeds whose claim went back with their saved state
+        # with ``share``: feeds the claim-ahead job claimed for their coming scheduled poll, and
+        # until when that claim lasts
+        self._held: dict[str, datetime] = {}
         self._cycles: set[asyncio.Task[PollReport]] = set()
         self._closing = False
         self._parse_slots = asyncio.Semaphore(PARSE_SLOTS)
+        # the states of cycles finishing while the previous save is in flight go in one statement
+        self._saves: Batcher[list[FeedState], None] = Batcher(self._save_batch, max_batch=SAVE_BATCH)
         self._host: JobHost | None = None
         self._owned: set[str] | None = (
             None  # with ``share``: the feeds this replica owned at the last heartbeat
@@ -298,8 +322,11 @@ class Poller:
     async def aclose(self) -> None:
         """Stop polling, remove scheduled jobs and close the fetcher (if this poller opened it)."""
         await self.stop()
+        await self._saves.aclose()
+        if self.share is not None:
+            await self.share.aclose()
         if self._host is not None:
-            for name in [*map(self._job_id, self.sources), REFRESH_JOB]:
+            for name in [*map(self._job_id, self.sources), REFRESH_JOB, CLAIM_JOB]:
                 self._host.remove(name)
             self._host = None
         if self._own_fetcher:
@@ -310,8 +337,10 @@ class Poller:
         """Re-read the sources (ticker feeds follow watchlist edits), sync them to the store, reschedule."""
         provided = self._provider() if callable(self._provider) else self._provider
         sources = list(await provided if inspect.isawaitable(provided) else provided)
-        await self.store.sync_feeds([s.spec for s in sources])
         stored = {s.id: s for s in await self.store.list_feeds()}
+        if not _in_sync(sources, stored):  # else the sync would write nothing: one read, not two
+            await self.store.sync_feeds([s.spec for s in sources])
+            stored = {s.id: s for s in await self.store.list_feeds()}
         old = set(self.sources)
         self.sources = {s.id: s for s in sources if s.id in stored}
         for fid, src in self.sources.items():
@@ -342,7 +371,12 @@ class Poller:
         refresh = Job(
             REFRESH_JOB, self._refresh_job, every=REFRESH_INTERVAL, jitter=5, title="refresh feed sources"
         )
-        return [*(self._feed_job(src) for src in self.sources.values()), refresh]
+        jobs = [*(self._feed_job(src) for src in self.sources.values()), refresh]
+        if self.share is not None:
+            jobs.append(
+                Job(CLAIM_JOB, self._claim_job, every=CLAIM_EVERY, jitter=1, title="claim the feeds due next")
+            )
+        return jobs
 
     @staticmethod
     def _job_id(feed_id: str) -> str:
@@ -393,6 +427,87 @@ class Poller:
         self._owned = owned
         return len(gained)
 
+    async def claim_ahead(self) -> int:
+        """With replicas: claim, in one statement, the feeds this replica owns that fall due before
+        the job's next run (``FeedShare.due_by``: an owner's tick may come that early), so that
+        their scheduled polls find the claim taken and send no statement of their own; returns
+        how many it claimed.
+
+        Only owned feeds, at most this replica's fair share of all feeds (``Node.share``), most
+        overdue first. A scheduled poll that finds no claim held (its tick came first, or the
+        claim ran out) claims through ``FeedShare.claim`` as before.
+        """
+        if self.share is None or self._closing:
+            return 0
+        share = self.share
+        now = self.clock.now()
+        for fid, until in list(self._held.items()):
+            if until <= now or fid not in self.sources:
+                del self._held[fid]
+        want: list[FeedSource] = []
+        dues: dict[int, datetime] = {}  # by interval: how late a feed's next poll may be
+        held, inflight, states = self._held, self._inflight, self.states
+        for fid, src in self.sources.items():  # every feed, every run: the cheap tests first
+            state = states.get(fid)
+            if state is None or fid in held or fid in inflight:
+                continue
+            if state.next_poll_at is not None:
+                interval = src.spec.interval
+                due = dues.get(interval)
+                if due is None:
+                    due = dues[interval] = share.due_by(now, interval, owner=True)
+                if state.next_poll_at > due:
+                    continue
+            if self._pollable(state) and share.owns(fid):
+                want.append(src)
+        if not want:
+            return 0
+        want.sort(key=lambda src: (self.states[src.id].next_poll_at or now, src.id))
+        want = want[: share.node.share(len(self.sources))]
+        by_interval: dict[int, list[FeedSource]] = {}
+        for src in want:
+            by_interval.setdefault(int(src.spec.interval), []).append(src)
+        got = 0
+        for interval, group in by_interval.items():
+            claimed = await self._claim(group, now=now, due_by=share.due_by(now, interval, owner=True))
+            until = now + timedelta(seconds=share.ttl(interval))
+            for src in claimed:
+                self._held[src.id] = until
+            got += len(claimed)
+        return got
+
+    @property
+    def claimed_ahead(self) -> frozenset[str]:
+        """The feeds this replica's claim-ahead job holds claims on for their coming polls."""
+        return frozenset(self._held)
+
+    async def _holding(self, feed_id: str, now: datetime) -> bool:
+        """Whether this replica holds a claim-ahead on the feed it may poll on (the caller takes it).
+
+        Not if the claim runs out before a poll could end, nor if this replica's last heartbeat
+        is old enough that the others may think it dead (its claims are void to them then): such
+        a claim is given back, and the poll claims afresh."""
+        until = self._held.pop(feed_id, None)
+        if until is None or self.share is None:
+            return False
+        beat = self.share.node.beat_at
+        margin = timedelta(seconds=self.config.total_timeout)  # the poll must end within the claim
+        if (
+            beat is not None
+            and now - beat < timedelta(seconds=DEAD_AFTER - HEARTBEAT)
+            and now + margin < until
+        ):
+            return True
+        if now < until:
+            await self._release({feed_id})
+        return False
+
+    async def _claim_job(self) -> None:
+        try:
+            await self.claim_ahead()
+        except Exception as exc:  # a database outage: the polls claim one by one meanwhile
+            self._failure(exc, "claiming the feeds due next")
+
     async def _refresh_job(self) -> None:
         try:
             await self.refresh()
@@ -411,19 +526,30 @@ class Poller:
             return None
         now = self.clock.now()
         if self.share is not None:
+            if feed_id in self._inflight:
+                return None
+            if await self._holding(feed_id, now):  # claimed ahead (its state came with the claim)
+                report = await self._run_cycle([src])
+                return report.feeds[0] if report.feeds else None
             # the database decides (another replica may have polled it): the owner polls it when
             # due, allowing for the tick's jitter; another replica only once it is an interval late
-            interval = timedelta(seconds=max(30, int(src.spec.interval)))
             owner = self.share.owns(feed_id)
-            if not owner and not _maybe_overdue(state, now - interval):
+            if not owner and not _maybe_overdue(
+                state, self.share.due_by(now, src.spec.interval, owner=False)
+            ):
                 # its claim would be refused: the store's copy (re-read every REFRESH_INTERVAL, and
                 # its next poll only ever moves later) says the owner polled it within an interval
                 return None
-            due_by = now + interval * 0.15 if owner else now - interval
-            claimed = await self._claim([src], now=now, due_by=due_by)
-            if not claimed:
+            try:  # batched with the claims of the other polls starting meanwhile: one statement
+                claimed = await self.share.claim(feed_id, interval=src.spec.interval, owner=owner)
+            except Exception as exc:  # a database outage: poll nothing now, the next tick retries
+                self._failure(exc, "claiming feeds")
                 return None
-            report = await self._run_cycle(claimed)
+            if claimed is None:
+                return None
+            if feed_id in self.sources and feed_id not in self._inflight:
+                self.states[feed_id] = replace(claimed, spec=self.sources[feed_id].spec)
+            report = await self._run_cycle([src])
             return report.feeds[0] if report.feeds else None
         # jitter must not skip a regular tick; a backoff or a server's Retry-After is kept exactly
         slack = timedelta(seconds=0 if state.consecutive_failures else src.spec.interval * 0.5)
@@ -439,6 +565,8 @@ class Poller:
 
         ``force`` claims them whatever their due time (``poll --once --force``). A claim lasts
         one interval (at least a minute): a replica that dies mid-poll holds its feeds no longer.
+        One statement for them all (a forced claim: one per feed); the scheduled polls claim
+        through ``FeedShare.claim`` instead, batched across the polls starting together.
         """
         assert self.share is not None
         store = self.share.store
@@ -446,14 +574,14 @@ class Poller:
         try:
             if force:
                 for src in sources:
-                    ttl = max(60.0, float(src.spec.interval))
+                    ttl = self.share.ttl(src.spec.interval)
                     held = await store.claim_feed(
                         src.id, self.share.holder, now=now, ttl=ttl, alive_since=self.share.alive_since(now)
                     )
                     if held and (state := await self.store.get_feed(src.id)) is not None:
                         got.append(state)
             elif sources:
-                ttl = max(60.0, max(float(src.spec.interval) for src in sources))
+                ttl = self.share.ttl(max(float(src.spec.interval) for src in sources))
                 got = await store.claim_due_feeds(
                     self.share.holder,
                     now=now,
@@ -516,8 +644,31 @@ class Poller:
                 )
         if self.share is not None and chosen:
             # another replica may be polling some of them, or have polled them since we looked
-            far = now + timedelta(days=3650)
-            claimed = await self._claim(chosen, now=now, due_by=now if due_only else far, force=force)
+            share = self.share
+            ahead = [src for src in chosen if await self._holding(src.id, now)]  # claimed ahead
+            taken = {src.id for src in ahead}
+            rest = [src for src in chosen if src.id not in taken]
+            if due_only and not force:
+                # a fair share, as the scheduled polls take it: the feeds this replica owns, and
+                # others' only once an interval overdue, so the first replica up does not take
+                # every due feed of the cluster in one claim
+                mine = [src for src in rest if share.owns(src.id)]
+                late = [
+                    src
+                    for src in rest
+                    if not share.owns(src.id)
+                    and _maybe_overdue(self.states[src.id], share.due_by(now, src.spec.interval, owner=False))
+                ]
+                claimed = await self._claim(mine, now=now, due_by=now)
+                if late:
+                    longest = max(src.spec.interval for src in late)
+                    claimed += await self._claim(
+                        late, now=now, due_by=share.due_by(now, longest, owner=False)
+                    )
+            else:
+                far = now + timedelta(days=3650)
+                claimed = await self._claim(rest, now=now, due_by=now if due_only else far, force=force)
+            claimed = ahead + claimed
             got = {src.id for src in claimed}
             for src in chosen:
                 if src.id not in got:
@@ -705,17 +856,23 @@ class Poller:
     async def _save_states(self, states: Sequence[FeedState]) -> None:
         """Save the cycle's feed states; if the database refuses, the next cycle tries again.
 
-        With replicas, the save also gives this replica's claims on the feeds back (one
-        transaction per poll instead of two); ``_run_cycle`` releases only what was not saved.
+        With replicas, the save also gives this replica's claims on the feeds back (no statement
+        of its own for the release); ``_run_cycle`` releases only what was not saved. Cycles
+        finishing while another cycle's save is in flight are saved together by the next
+        statement (``Batcher``), with or without replicas.
         """
-        holder = self.share.holder if self.share is not None else None
         try:
-            await self.store.save_feed_states(states, release=holder)
+            await self._saves.submit(list(states))
         except Exception as exc:
             self._failure(exc, f"saving the state of {len(states)} feeds")
         else:
-            if holder is not None:
+            if self.share is not None:
                 self._released |= {s.id for s in states}
+
+    async def _save_batch(self, cycles: list[list[FeedState]]) -> list[None]:
+        holder = self.share.holder if self.share is not None else None
+        await self.store.save_feed_states([s for states in cycles for s in states], release=holder)
+        return [None] * len(cycles)
 
     async def _fetch_and_parse(self, src: FeedSource) -> _Polled:
         """Fetch and parse one feed; whatever goes wrong is this feed's error, never the cycle's."""

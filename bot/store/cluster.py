@@ -59,6 +59,18 @@ def _replica(row: Any) -> Replica:
     )
 
 
+def _replica_row(replica: Replica) -> dict[str, Any]:
+    return {
+        "id": replica.id,
+        "host": replica.host[:200],
+        "pid": replica.pid,
+        "version": replica.version[:32],
+        "roles": ",".join(replica.roles),
+        "started_at": replica.started_at,
+        "heartbeat_at": replica.heartbeat_at,
+    }
+
+
 class ClusterStore(StoreBase):
     """The replica-coordination half of ``bot.ports.Store``."""
 
@@ -68,17 +80,17 @@ class ClusterStore(StoreBase):
         """Insert or refresh this replica's row (``heartbeat_at``, ``roles``)."""
         stmt = self.upsert(t.replicas, ["id"], ["heartbeat_at", "roles", "version"])
         async with self.engine.begin() as conn:
-            await conn.execute(
-                stmt.values(
-                    id=replica.id,
-                    host=replica.host[:200],
-                    pid=replica.pid,
-                    version=replica.version[:32],
-                    roles=",".join(replica.roles),
-                    started_at=replica.started_at,
-                    heartbeat_at=replica.heartbeat_at,
-                )
-            )
+            await conn.execute(stmt.values(**_replica_row(replica)))
+
+    async def beat(self, replica: Replica, *, forget_before: datetime) -> list[Replica]:
+        """A heartbeat in one transaction: ``heartbeat``, ``prune_replicas(before=forget_before)``
+        and ``replicas()`` (every replica's row, oldest first), one connection and one commit."""
+        stmt = self.upsert(t.replicas, ["id"], ["heartbeat_at", "roles", "version"])
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt.values(**_replica_row(replica)))
+            await conn.execute(sa.delete(t.replicas).where(t.replicas.c.heartbeat_at < forget_before))
+            rows = (await conn.execute(sa.select(t.replicas).order_by(t.replicas.c.started_at))).all()
+        return [_replica(r) for r in rows]
 
     async def replicas(self) -> list[Replica]:
         async with self.engine.connect() as conn:

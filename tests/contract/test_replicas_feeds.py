@@ -166,3 +166,103 @@ async def test_a_live_but_stuck_owners_feeds_are_taken_once_overdue_and_not_befo
         # never while the stuck owner's last poll was less than an interval old
         assert min(taken_at.values()) >= T0 + timedelta(seconds=2 * INTERVAL)
         assert max(taken_at.values()) <= T0 + timedelta(seconds=3 * INTERVAL)
+
+
+async def test_the_start_up_poll_takes_a_fair_share_not_every_due_feed(
+    postgres: object, host: FeedHost
+) -> None:
+    """``run_once(due_only=True)`` (a replica starting beside others) claims the due feeds it owns;
+    the others are left to their owners, whose own start-up polls take them."""
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(30):
+        feed_url = host.serve(f"/u{i}.xml", rss([entry(f"U{i}", f"https://x.test/u{i}", guid=f"u{i}")]))
+        sources.append(FeedSource(FeedSpec(id=f"u{i:02d}", name=f"U{i}", url=feed_url, interval=INTERVAL)))
+    async with AsyncExitStack() as stack:
+        replicas = [
+            Replica(name, await stack.enter_async_context(open_store(url)), clock, sources)
+            for name in ("r1", "r2")
+        ]
+        for r in replicas:
+            await stack.enter_async_context(r.poller)
+        for _ in range(2):
+            for r in replicas:
+                await r.node.run_once()
+        polled: list[set[str]] = []
+        for r in replicas:
+            report = await r.poller.run_once(due_only=True)
+            polled.append({f.feed_id for f in report.feeds if f.status != "skipped"})
+            share = r.poller.share
+            assert share is not None and polled[-1] == share.owned(s.spec.id for s in sources)
+        assert polled[0] and polled[1] and not polled[0] & polled[1]
+        assert polled[0] | polled[1] == {s.spec.id for s in sources}
+
+
+async def test_the_claim_ahead_job_claims_a_replicas_due_feeds_in_one_go_for_its_scheduled_polls(
+    postgres: object, host: FeedHost
+) -> None:
+    """Each replica's claim-ahead job claims the due feeds it owns; their scheduled polls then
+    poll them without a claim statement of their own, each feed once, and give the claims back."""
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(24):
+        feed_url = host.serve(f"/c{i}.xml", rss([entry(f"C{i}", f"https://x.test/c{i}", guid=f"c{i}")]))
+        sources.append(FeedSource(FeedSpec(id=f"c{i:02d}", name=f"C{i}", url=feed_url, interval=INTERVAL)))
+    ids = [s.spec.id for s in sources]
+    async with AsyncExitStack() as stack:
+        stores = [await stack.enter_async_context(open_store(url)) for _ in range(2)]
+        replicas = [Replica(name, s, clock, sources) for name, s in zip(("r1", "r2"), stores, strict=True)]
+        for r in replicas:
+            await stack.enter_async_context(r.poller)
+        for _ in range(2):
+            for r in replicas:
+                await r.node.run_once()
+        owned = []
+        for r in replicas:
+            share = r.poller.share
+            assert share is not None
+            owned.append(share.owned(ids))
+            assert await r.poller.claim_ahead() == len(owned[-1])
+            assert await r.poller.claim_ahead() == 0  # held already: nothing more to claim
+        assert await stores[0].feed_claims() == {"r1": len(owned[0]), "r2": len(owned[1])}
+        for r, mine in zip(replicas, owned, strict=True):
+            await r.tick(ids)
+            assert set(r.polled) == mine
+            assert r.poller.share is not None and r.poller.share.claims.requests == 0  # no claim per poll
+        assert all(host.hits.get(f"/c{i}.xml") == 1 for i in range(24))
+        assert await stores[0].feed_claims() == {}  # given back with the saved states
+        # next interval: due again, claimed ahead again, polled with the validators
+        clock.advance(timedelta(seconds=INTERVAL))
+        for r in replicas:
+            await r.node.run_once()
+            await r.poller.claim_ahead()
+            await r.tick(ids)
+        assert all(host.hits.get(f"/c{i}.xml") == 2 for i in range(24))
+
+
+async def test_a_claim_held_ahead_is_given_back_and_taken_afresh_when_the_heartbeat_is_stale(
+    postgres: object, host: FeedHost
+) -> None:
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    sources = []
+    for i in range(6):
+        feed_url = host.serve(f"/h{i}.xml", rss([entry(f"H{i}", f"https://x.test/h{i}", guid=f"h{i}")]))
+        sources.append(FeedSource(FeedSpec(id=f"h{i}", name=f"H{i}", url=feed_url, interval=INTERVAL)))
+    ids = [s.spec.id for s in sources]
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(url))
+        alone = Replica("r1", store, clock, sources)
+        await stack.enter_async_context(alone.poller)
+        await alone.node.run_once()
+        assert await alone.poller.claim_ahead() == len(ids)
+        # its heartbeat is now old enough for the others to think it dead: its claims are void to
+        # them, so it must not poll on them; it gives them back and claims each poll afresh
+        clock.advance(timedelta(seconds=DEAD_AFTER))
+        await alone.tick(ids)
+        share = alone.poller.share
+        assert share is not None and share.claims.requests == len(ids)
+        assert set(alone.polled) == set(ids) and all(host.hits.get(f"/h{i}.xml") == 1 for i in range(6))
+        assert await store.feed_claims() == {}

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.cluster import DEAD_AFTER, FeedShare, Node
 from bot.domain.cluster import Replica
 from bot.domain.records import FeedSpec, FeedState
+from bot.domain.timeutil import ManualClock
 from bot.store import SqlStore, open_store
 
 T0 = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
@@ -35,6 +38,17 @@ async def test_heartbeats_list_and_forget_replicas(store: SqlStore) -> None:
     await store.acquire_lease("x", "a", now=T0, ttl=10)
     await store.forget_replica("a")
     assert await store.replicas() == [] and await store.leases() == []
+
+
+async def test_a_beat_refreshes_the_row_forgets_the_long_dead_and_lists_the_rest(store: SqlStore) -> None:
+    await store.heartbeat(replica("gone", T0 - timedelta(days=2)))
+    await store.heartbeat(replica("b", T0))
+    rows = await store.beat(replica("a", T0 + timedelta(seconds=5), roles=("gateway",)), forget_before=T0)
+    assert {r.id for r in rows} == {"a", "b"}
+    assert next(r for r in rows if r.id == "a").roles == ("gateway",)
+    again = await store.beat(replica("a", T0 + timedelta(seconds=10)), forget_before=T0)
+    assert next(r for r in again if r.id == "a").heartbeat_at == T0 + timedelta(seconds=10)
+    assert [r.id for r in await store.replicas()] == [r.id for r in again]
 
 
 async def test_a_lease_is_held_renewed_and_taken_over_only_when_expired(store: SqlStore) -> None:
@@ -205,3 +219,98 @@ async def test_replicas_starting_together_sync_the_same_feeds_without_a_unique_k
     async with open_store(database_url) as a, open_store(database_url) as b, open_store(database_url) as c:
         await asyncio.gather(*(s.sync_feeds(specs) for s in (a, b, c)))
         assert sorted(f.id for f in await a.list_feeds()) == [s.id for s in specs]
+
+
+# ---------------------------------------------------------------- batched claims (FeedShare)
+
+
+async def _share(store: SqlStore, clock: object, rid: str, **kw: int) -> FeedShare:
+    node = Node(store, clock, replica_id=rid, host="h", pid=1, version="1")  # type: ignore[arg-type]
+    await node.run_once()
+    return FeedShare(node, store, **kw)
+
+
+@pytest.mark.postgres
+async def test_batched_claims_of_racing_replicas_are_disjoint_and_take_few_statements(
+    postgres: object,
+) -> None:
+    """Three replicas (own engines) each ask for every feed at once, as their scheduled polls
+    would after a view change: each feed goes to exactly one, in a handful of statements."""
+    url = await postgres.new_database()  # type: ignore[attr-defined]
+    clock = ManualClock(T0)
+    async with open_store(url) as first:
+        ids = await _feeds(first, 300)
+        async with AsyncExitStack() as stack:
+            shares = []
+            for name in ("r1", "r2", "r3"):
+                s = await stack.enter_async_context(open_store(url, migrate=False))
+                shares.append(await _share(s, clock, name, max_batch=64))
+
+            async def ask(share: FeedShare) -> list[str]:
+                got = await asyncio.gather(*(share.claim(f, interval=120, owner=True) for f in ids))
+                return [state.id for state in got if state is not None]
+
+            results = await asyncio.gather(*(ask(share) for share in shares))
+            for share in shares:
+                await share.aclose()
+        claimed = Counter(f for feeds in results for f in feeds)
+        assert set(claimed) == set(ids) and max(claimed.values()) == 1
+        for share in shares:  # 300 requests each, at most 64 per statement
+            assert share.claims.requests == len(ids) and share.claims.batches <= len(ids) // 64 + 2
+        holders = await first.feed_claims()
+        expected = {name: len(feeds) for name, feeds in zip(("r1", "r2", "r3"), results, strict=True)}
+        assert holders == {name: n for name, n in expected.items() if n}
+
+
+async def test_a_batched_claim_is_taken_again_once_it_expires_or_its_holder_is_seen_dead(
+    store: SqlStore,
+) -> None:
+    clock = ManualClock(T0)
+    ids = await _feeds(store, 6)
+    dead = await _share(store, clock, "dead")
+    got = await asyncio.gather(*(dead.claim(f, interval=120, owner=True) for f in ids))
+    assert all(state is not None for state in got) and dead.claims.batches == 1
+    # "dead" never saves nor heartbeats again; a live replica asks while the claims are valid
+    clock.advance(timedelta(seconds=10))
+    live = await _share(store, clock, "live")
+    assert await asyncio.gather(*(live.claim(f, interval=120, owner=False) for f in ids)) == [None] * 6
+    # seen dead (no heartbeat for DEAD_AFTER): its claims are void for an owner's claim
+    clock.advance(timedelta(seconds=DEAD_AFTER))
+    await live.node.run_once()
+    back = await asyncio.gather(*(live.claim(f, interval=120, owner=True) for f in ids[:3]))
+    assert [s.id for s in back if s is not None] == ids[:3]
+    # and without that (a holder that still heartbeats), a claim lapses after its ttl (a minute
+    # at least, an interval here) for anyone whose claim the feed is due for
+    await store.heartbeat(replica("dead", clock.now()))
+    assert await live.claim(ids[3], interval=120, owner=True) is None
+    clock.advance(timedelta(seconds=120))
+    await store.heartbeat(replica("dead", clock.now()))
+    assert (await live.claim(ids[3], interval=120, owner=True)) is not None
+    await dead.aclose()
+    await live.aclose()
+
+
+async def test_a_claim_batch_is_capped_and_feeds_not_due_are_not_claimed(store: SqlStore) -> None:
+    clock = ManualClock(T0)
+    ids = await _feeds(store, 20)
+    for fid in ids[10:]:  # polled a moment ago: due in two minutes
+        state = await store.get_feed(fid)
+        assert state is not None
+        await store.save_feed_state(_polled(state, T0 + timedelta(minutes=2)))
+    share = await _share(store, clock, "a", max_batch=4)
+    got = await asyncio.gather(*(share.claim(f, interval=120, owner=True) for f in ids))
+    assert [s.id for s in got if s is not None] == ids[:10]
+    assert share.claims.batches == 5  # 20 requests, at most 4 feeds a statement
+    assert await store.feed_claims() == {"a": 10}
+    # an owner may claim a little early (its tick's jitter: 15 % of the interval), no earlier
+    clock.advance(timedelta(seconds=90))
+    assert await share.claim(ids[10], interval=120, owner=True) is None
+    clock.advance(timedelta(seconds=13))
+    assert await share.claim(ids[10], interval=120, owner=True) is not None
+    # anyone else only once the feed is an interval overdue
+    other = await _share(store, clock, "b")
+    assert await other.claim(ids[11], interval=120, owner=False) is None
+    clock.advance(timedelta(seconds=137))  # T0 + 4 min: its next poll (T0 + 2 min) an interval ago
+    assert await other.claim(ids[11], interval=120, owner=False) is not None
+    await share.aclose()
+    await other.aclose()
