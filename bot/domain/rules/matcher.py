@@ -1147,28 +1147,21 @@ class Matcher:
             return  # no word of the field is a bare symbol or a compound symbol's base
         if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
             return  # an all-capitals headline: every word would look like a symbol
-        for sym in self._bare_ok.intersection(toks):
+        # bare symbols: a major or watched company's is judged only in a doubtful spot ("to GE",
+        # "(AMD"); a minor company's that nobody watches always needs context
+        candidates = [(sym, False) for sym in self._bare_ok.intersection(toks)]
+        if self._bare_ctx:
+            candidates.extend((sym, True) for sym in self._bare_ctx.intersection(toks))
+        for sym, needs_context in candidates:
             if accepted and self._inside_other_name(sym, toks, accepted, where):
                 continue  # "GE" of "GE Vernova", "ON" of "ON Semiconductor"
-            if _before_transit(toks, sym) or ("(" in text and f"({sym}" in text):
+            if needs_context or _before_transit(toks, sym) or ("(" in text and f"({sym}" in text):
                 view = view or FieldView(text, toks)
-                reason = self._judge_bare(view, sym, needs_context=False)
+                reason = self._judge_bare(view, sym, needs_context=needs_context)
                 if reason is not None:
                     if info is not None:
                         info.rejected.append(Rejection(sym, sym, _WHERE[where], reason))
                     continue
-            out[sym] = out.get(sym, 0) | where
-            if info is not None:
-                info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
-        for sym in self._bare_ctx.intersection(toks) if self._bare_ctx else ():
-            if accepted and self._inside_other_name(sym, toks, accepted, where):
-                continue
-            view = view or FieldView(text, toks)
-            reason = self._judge_bare(view, sym, needs_context=True)
-            if reason is not None:
-                if info is not None:
-                    info.rejected.append(Rejection(sym, sym, _WHERE[where], reason))
-                continue
             out[sym] = out.get(sym, 0) | where
             if info is not None:
                 info.mentions_list.append(TickerMention(sym, "symbol", sym, _WHERE[where]))
