@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Self
-
+from bot.domain.lifecycle import Lifecycle
 from bot.ports import CommandHandler
 
 
-class ChatPlatform:
+class ChatPlatform(Lifecycle):
     """Base of the chat adapters that take slash commands; subclasses implement start/aclose."""
 
     _commands: CommandHandler | None = None
@@ -15,16 +14,3 @@ class ChatPlatform:
     def bind_commands(self, handler: CommandHandler) -> None:
         """Route /quote, /news and /watch to ``handler`` (may be called before or after start)."""
         self._commands = handler
-
-    async def start(self) -> None:
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

@@ -22,14 +22,14 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 import bot
 from bot.config import IngestConfig
+from bot.domain.lifecycle import Lifecycle
 from bot.ingest.parser import BodyTooLarge, decompress
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _megabytes(n: int) -> str:
 # ---------------------------------------------------------------- fetcher
 
 
-class Fetcher:
+class Fetcher(Lifecycle):
     """One shared aiohttp session with global and per-host limits; use as an async context manager.
 
     ``allow_networks`` exempts addresses from the SSRF guard (tests serve untrusted feeds
@@ -186,15 +186,6 @@ class Fetcher:
         # A distinct SSL object for guarded requests: aiohttp keys its connection pool on it,
         # so an untrusted request never reuses a connection a trusted one opened.
         self._guarded_ssl = ssl.create_default_context()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Open the shared session (idempotent)."""

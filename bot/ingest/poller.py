@@ -27,13 +27,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from bot.cluster import DEAD_AFTER, HEARTBEAT, FeedShare
 from bot.config import IngestConfig
 from bot.domain.batching import Batcher
 from bot.domain.errors import SourceError, StoreError
+from bot.domain.lifecycle import Lifecycle
 from bot.domain.models import NewsItem, Story, StorySource
 from bot.domain.records import FeedState, HandoffKind
 from bot.domain.timeutil import SystemClock, format_duration
@@ -206,7 +206,7 @@ def _in_sync(sources: Sequence[FeedSource], stored: dict[str, FeedState]) -> boo
     return True
 
 
-class Poller:
+class Poller(Lifecycle):
     """Polls feeds and sources, feeds the ingest pipeline and hands alertable stories on.
 
     Use as an async context manager (it opens the fetcher it owns and loads feed states
@@ -277,15 +277,6 @@ class Poller:
         self._started = False
 
     # ------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Open the fetcher, sync the feed list with the store, load states and the story index."""
