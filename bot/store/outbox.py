@@ -21,6 +21,8 @@ from bot.store.base import StoreBase
 
 _UNSENT = ("pending", "claimed")
 OUTBOX_CLAIM_LOCK = 0x6D6B746F  # "mkto": serialises outbox claims across replicas (PostgreSQL)
+# Rows per multi-row INSERT: 9 bound columns a row stays under SQLite's oldest limit (999 params).
+_ENQUEUE_CHUNK = 100
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -71,13 +73,26 @@ class OutboxStore(StoreBase):
         """Queue alerts; an entry whose key was ever queued is ignored. Returns how many were new."""
         if not entries:
             return 0
-        inserted = 0
-        stmt = self.insert_ignore(t.outbox, ["key"])
         async with self.engine.begin() as conn:
-            for e in entries:
-                result = await conn.execute(stmt.values(**_row(e)))
-                inserted += result.rowcount or 0
-        return inserted
+            return len(await self._insert_entries(conn, entries))
+
+    async def _insert_entries(self, conn: Any, entries: Sequence[OutboxEntry]) -> set[str]:
+        """Insert entries in queue order, skipping any key ever queued; the keys newly queued.
+
+        One transaction (the caller's), multi-row ``INSERT ... ON CONFLICT (key) DO NOTHING``
+        statements of ``_ENQUEUE_CHUNK`` rows. Within the batch the first entry of a key wins
+        and later ones are ignored, as for a key queued earlier; ids follow the entries' order.
+        """
+        first: dict[str, OutboxEntry] = {}
+        for e in entries:
+            first.setdefault(e.key, e)
+        rows = [_row(e) for e in first.values()]
+        stmt = self.insert_ignore(t.outbox, ["key"]).returning(t.outbox.c.key)
+        new: set[str] = set()
+        for i in range(0, len(rows), _ENQUEUE_CHUNK):
+            result = await conn.execute(stmt.values(rows[i : i + _ENQUEUE_CHUNK]))
+            new.update(r.key for r in result)
+        return new
 
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these idempotency keys were ever queued (so work for them can be skipped)."""
@@ -395,11 +410,12 @@ class OutboxStore(StoreBase):
             folded = sorted((_entry(r) for r in rows), key=lambda e: e.id or 0)
             queued: list[OutboxEntry] = []
             if folded:
-                stmt = self.insert_ignore(t.outbox, ["key"])
-                for e in compose(folded):
-                    result = await conn.execute(stmt.values(**_row(e)))
-                    if result.rowcount:
+                composed = list(compose(folded))
+                new = await self._insert_entries(conn, composed)
+                for e in composed:
+                    if e.key in new:
                         queued.append(e)
+                        new.discard(e.key)
         return HeldRelease(folded=folded, dropped=dropped, queued=queued)
 
     async def refresh_unsent(self, key: str, alert: Alert) -> OutboxStatus | None:

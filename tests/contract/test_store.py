@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from bot.domain.codec import alert_from_dict
 from bot.domain.models import (
     ChannelRef,
     MessageRef,
@@ -20,6 +21,7 @@ from bot.domain.models import (
 )
 from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry, SubscriptionSpec
 from bot.store import SqlStore, open_store
+from bot.store.schema import outbox
 from tests.support.factories import SLACK, T0, alert, item, story
 
 DISCORD = ChannelRef("discord", "112233445566778899", "999")
@@ -144,6 +146,29 @@ async def test_subscriptions_config_sync_and_chat(store: SqlStore) -> None:
     assert (await store.get_subscription(chat.id)).options.mute_until == T0 + timedelta(hours=2)  # type: ignore[union-attr]
     assert await store.remove_subscription(channel=DISCORD, scope="discord:999", watchlist="CHIPS") is True
     assert await store.list_subscriptions() == []
+
+
+async def test_outbox_enqueue_batch_skips_duplicates_inside_it_and_already_queued(store: SqlStore) -> None:
+    """A batch is queued in order; a key repeated in it or queued before is ignored, first wins."""
+
+    def entry(key: str, summary: str) -> OutboxEntry:
+        return OutboxEntry(
+            key=key,
+            alert=alert(key, channel=SLACK, story_id=key, summary=summary, terms=("cloud",)),
+            subscription_id=None,
+            due_at=T0,
+        )
+
+    assert await store.enqueue([entry("old", "first")]) == 1
+    batch = [entry("a", "first"), entry("old", "again"), entry("b", "first"), entry("a", "again")]
+    batch += [entry(f"n{i:03d}", "first") for i in range(250)]  # more than one multi-row statement
+    batch += [entry("n007", "again"), entry("b", "again")]
+    assert await store.enqueue(batch) == 252
+    assert await store.enqueue(batch) == 0
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(outbox).order_by(outbox.c.id))).all()
+    assert [r.key for r in rows] == ["old", "a", "b", *(f"n{i:03d}" for i in range(250))]
+    assert {alert_from_dict(r.payload).summary for r in rows} == {"first"}
 
 
 async def test_outbox_idempotent_ordered_per_channel_with_leases(store: SqlStore) -> None:
