@@ -12,9 +12,9 @@ They belong to the process, not to a service, so only start-up sets them:
   the first poll cycle is done: one collection, then ``gc.freeze()``. The compiled watchlists,
   the directory and the story index live as long as the process; frozen, a full collection no
   longer walks them, and those walks were the event loop's longest stalls (0.1-0.5 s each with
-  10,000 watchlists). Objects that die later are still freed by reference counting; only a
-  reference cycle among frozen objects would stay (none of these long-lived structures is
-  dropped in a cycle: a reload replaces them, and their cycles go with the next unfrozen ones).
+  10,000 watchlists). Frozen objects that die later are still freed by reference counting; a
+  reference cycle among them would stay, so at most what was alive at these two moments (once,
+  not per reload: objects made later, such as reloaded watchlists, are not frozen).
 """
 
 from __future__ import annotations
