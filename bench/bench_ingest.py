@@ -242,6 +242,7 @@ def _naive(urls: list[str]) -> float:
 async def _bench(
     args: argparse.Namespace, feed_port: int, ctl_port: int, addresses: list[str]
 ) -> dict[str, Any]:
+    from bot.app.interpreter import settle, tune_interpreter
     from bot.config import IngestConfig, load_config
     from bot.domain.models import Alert, ChannelRef, Story
     from bot.domain.records import FeedSpec, OutboxEntry, SubscriptionSpec
@@ -250,6 +251,8 @@ async def _bench(
     from bot.ingest.sources import FeedSource
     from bot.market.symbols import load_directory
     from bot.store import open_store
+
+    tune_interpreter()  # as ``marketbot run`` does before its services open
 
     cfg = load_config(ROOT / "config" / "bot.yaml")
     watchlists = cfg.domain_watchlists()
@@ -336,7 +339,9 @@ async def _bench(
                 return out[name]
 
             out["rss_mb_before_polling"] = round(_rss_mb(), 1)
+            settle()  # as ``marketbot run`` does once start-up has loaded everything
             await cycle("first_cycle_all_200", profile=args.profile == "first")
+            settle()  # and once the first poll is done
             c304 = await cycle("cycle_all_304")
             changed = random.Random(7).sample(range(args.feeds), args.feeds // 10)
             await _control(ctl_port, "/advance", changed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import random
 import statistics
@@ -30,6 +31,7 @@ from bench.bench_ingest import _control, _serve
 from bench.bench_rules import Scenario, ticker_pool
 from bench.summary import report
 from bot.app import command_options
+from bot.app.interpreter import settle, tune_interpreter
 from bot.catalog import Catalog
 from bot.chat.slack_app import SlackAdapter
 from bot.commands import CommandService
@@ -63,6 +65,17 @@ async def measure(fake: FakeSlack, work: asyncio.Task[object] | None, idle_comma
     lags: list[float] = []
     acks: list[float] = []
     stop = asyncio.Event()
+    pauses: list[tuple[int, float]] = []  # (generation, seconds) of each collection meanwhile
+    gc_started = 0.0
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        nonlocal gc_started
+        if phase == "start":
+            gc_started = time.perf_counter()
+        else:
+            pauses.append((info["generation"], time.perf_counter() - gc_started))
+
+    gc.callbacks.append(on_gc)
 
     async def probe() -> None:
         while not stop.is_set():
@@ -86,7 +99,12 @@ async def measure(fake: FakeSlack, work: asyncio.Task[object] | None, idle_comma
         await work
     stop.set()
     await prober
+    gc.callbacks.remove(on_gc)
+    full = [t for g, t in pauses if g == 2]
     return {
+        "gc_full": len(full),
+        "gc_full_max": max(full, default=0.0),
+        "gc_max": max((t for _, t in pauses), default=0.0),
         "lag_p99": pct(lags, 0.99),
         "lag_max": max(lags),
         "ack_p95": pct(acks, 0.95),
@@ -106,6 +124,7 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
         for i, url in enumerate(urls)
     ]
     matched = 0
+    tune_interpreter()  # as ``marketbot run`` does before its services open
     with tempfile.TemporaryDirectory() as tmp:
         async with open_store(f"sqlite+aiosqlite:///{tmp}/bench.db") as store, FakeSlack() as fake:
             catalog = Catalog(store=store, config_watchlists=watchlists, directory=directory)
@@ -142,7 +161,9 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
                 async with Poller(
                     store=store, sources=sources, config=config, on_stories=on_stories
                 ) as poller:
+                    settle()  # as ``marketbot run`` does once start-up has loaded everything
                     await poller.run_once()  # the first poll: every feed new, stored
+                    settle()  # and once the first poll is done
                     idle = await measure(fake, None, 20)
                     changed = random.Random(7).sample(range(args.feeds), args.feeds // 10)
                     await _control(ctl_port, "/advance", changed)
@@ -159,7 +180,9 @@ async def bench(args: argparse.Namespace, feed_port: int, ctl_port: int, address
         print(
             f"  {label:17} loop lag p99 {r['lag_p99'] * 1000:6.1f} ms (max {r['lag_max'] * 1000:.0f} ms); "
             f"/watch subscriptions ack median {r['ack_median'] * 1000:.0f} ms, p95 {r['ack_p95'] * 1000:.0f} ms "
-            f"over {r['commands']:.0f} commands in {r['seconds']:.1f} s"
+            f"over {r['commands']:.0f} commands in {r['seconds']:.1f} s; "
+            f"{r['gc_full']:.0f} full collections (longest {r['gc_full_max'] * 1000:.0f} ms), "
+            f"longest collection {r['gc_max'] * 1000:.0f} ms"
         )
     n = f"{args.feeds:,} feeds, {args.watchlists:,} watchlists"
     lag, ack = busy["lag_p99"] * 1000, busy["ack_p95"] * 1000

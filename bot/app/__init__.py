@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import bot
+from bot.app.interpreter import settle, tune_interpreter
 from bot.catalog import Catalog
 from bot.chat.console import ConsoleChat
 from bot.cluster import CATALOG_FOLLOW, DEAD_AFTER, GATEWAY_LEASE, HEARTBEAT, FeedShare, Node
@@ -642,6 +643,7 @@ async def run_bot(
 ) -> None:
     """``marketbot run``: everything, until SIGINT or SIGTERM; then a clean shutdown."""
     setup_logging(fmt=env.log_format, level=env.log_level, secrets=secrets_of(env), replica=METRICS.replica)
+    tune_interpreter()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -686,6 +688,7 @@ async def run_bot(
             len(rt.catalog.all()),
             platforms,
         )
+        settle()  # config, directory and watchlists loaded: out of the collector's walks
         first_poll = asyncio.create_task(_start_up(rt), name="first-poll")
         first_symbols = asyncio.create_task(
             _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
@@ -763,6 +766,7 @@ async def _start_up(rt: Runtime) -> None:
         await rt.poller.run_once(due_only=True)
     except Exception:
         log.exception("start-up poll failed; the scheduled polls carry on")
+    settle()  # the story index and what the first cycle loaded stay as long as the process
 
 
 async def _keep_beating(node: Node) -> None:

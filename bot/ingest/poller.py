@@ -22,7 +22,6 @@ import functools
 import inspect
 import logging
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -62,10 +61,6 @@ MAX_BACKOFF = 6 * 3600.0
 # normalisation hold the GIL, so a second thread would parse no faster and would only take
 # the GIL from the event loop more often
 PARSE_SLOTS = 1
-# Worker threads (parsing here, matching in delivery) keep the GIL up to the interpreter's
-# switch interval whenever the event loop lets go of it for a system call: at the default 5 ms,
-# the hundred sends and reads of a burst of responses add up to half a second of loop lag.
-LOOP_SWITCH_INTERVAL = 0.0005
 START_WAVE = 10  # polls started in one turn of the event loop
 INGEST_CHUNK_ITEMS = 1000  # ingest (dedup, cluster, store, notify) once this many items are parsed
 SAVE_BATCH = 64  # poll cycles whose feed states one statement saves at most
@@ -282,8 +277,6 @@ class Poller(Lifecycle):
         """Open the fetcher, sync the feed list with the store, load states and the story index."""
         if self._started:
             return
-        if sys.getswitchinterval() > LOOP_SWITCH_INTERVAL:
-            sys.setswitchinterval(LOOP_SWITCH_INTERVAL)
         if self._own_fetcher:
             await self.fetcher.start()
         self._closing = False
