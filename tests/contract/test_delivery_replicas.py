@@ -154,9 +154,11 @@ async def test_a_send_accepted_during_a_long_outage_is_not_sent_again_by_another
         await w.ingest(story("Nvidia semiconductor export curbs widen", at=clock.now()))
         slack = w.chat["slack"]
         slack.answer_gate = asyncio.Event()  # Slack posts the alert, its answer comes late
-        running = [asyncio.create_task(d.run()) for d in (w.dispatcher, b)]
+        # replica-a alone first, so that it is the one that claims and posts the alert
+        running = [asyncio.create_task(w.dispatcher.run())]
         try:
             await wait_until(lambda: slack.in_channel(SLACK_A.channel), what="replica-a posting the alert")
+            running.append(asyncio.create_task(b.run()))
             for proxy in proxies:  # the database goes away for both replicas
                 await proxy.cut()
             slack.answer_gate.set()  # Slack accepted it; replica-a cannot record that
