@@ -7,7 +7,7 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,16 +245,35 @@ def one_process(url: str, role: str) -> Iterator[None]:
         os.close(fd)
 
 
+async def _first_connect(engine: AsyncEngine) -> None:
+    """Connect once (which sets SQLite's pragmas), or StoreError saying what to check.
+
+    Switching a new SQLite file to WAL takes an exclusive lock, and two connections doing it at
+    once deadlock: SQLite answers one "database is locked" at once, without waiting out the busy
+    timeout. So first connections in one process take turns, and one that still meets another
+    process's switch tries again for a few seconds.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    for attempt in range(40 if sqlite else 1):
+        try:
+            async with AsyncExitStack() as stack:
+                if sqlite:
+                    await stack.enter_async_context(_migration_lock())
+                conn = await stack.enter_async_context(engine.connect())
+                await conn.execute(sa.text("SELECT 1"))
+            return
+        except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+            if not (sqlite and "locked" in str(exc) and attempt < 39):
+                raise StoreError(_unreachable(engine, exc)) from None
+        await asyncio.sleep(0.05 * (1 + attempt % 4))
+
+
 @asynccontextmanager
 async def open_store(url: str, *, migrate: bool = True) -> AsyncIterator[SqlStore]:
     """Connect, apply migrations, yield a SqlStore; the engine is disposed on exit."""
     engine = create_engine(url)
     try:
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
-            raise StoreError(_unreachable(engine, exc)) from None
+        await _first_connect(engine)
         if migrate:
             await upgrade(engine)
         else:
