@@ -16,17 +16,18 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.commands import messages as msg
-from bot.commands.grammar import (
-    FEED_NAME_MAX,
+from bot.commands.parsers import FEED_NAME_MAX, UsageError
+from bot.commands.permissions import Permissions
+from bot.commands.records import (
     FeedAddCmd,
     FeedCmd,
     FeedHelpCmd,
     FeedListCmd,
     FeedRemoveCmd,
     FeedTestCmd,
-    UsageError,
 )
-from bot.commands.permissions import Permissions
+from bot.commands.registry import handler_table, handles, run_handler
+from bot.commands.spec import FEED
 from bot.config import ChatFeedsConfig
 from bot.domain.errors import CommandError
 from bot.domain.models import CommandContext, NewsItem, Reply, ReplyField, ReplyItem
@@ -137,18 +138,10 @@ class FeedHandlers:
 
     async def run(self, ctx: CommandContext, cmd: FeedCmd) -> Reply:
         """Answer one /feed subcommand (the chat service and ``marketbot feeds`` both route here)."""
-        match cmd:
-            case FeedAddCmd():
-                return await self.add(ctx, cmd)
-            case FeedListCmd():
-                return await self.list_feeds(ctx)
-            case FeedRemoveCmd():
-                return await self.remove(ctx, cmd)
-            case FeedTestCmd():
-                return await self.test(ctx, cmd)
-            case FeedHelpCmd():
-                return self.help(cmd.topic)
+        key = next(("feed", e.name) for e in FEED.subcommands if isinstance(cmd, e.record))  # type: ignore[arg-type]
+        return await run_handler(handler_table(self)[key], ctx, cmd)
 
+    @handles("feed", "test")
     async def test(self, ctx: CommandContext, cmd: FeedTestCmd) -> Reply:
         """Fetch once through the guard; the three newest items and what they would match."""
         self.permissions.check_feeds(ctx)
@@ -164,6 +157,7 @@ class FeedHandlers:
             private=True,
         )
 
+    @handles("feed", "add")
     async def add(self, ctx: CommandContext, cmd: FeedAddCmd) -> Reply:
         """Test the URL, then store it for this workspace (nothing is stored when the test fails)."""
         self.permissions.check_feeds(ctx)
@@ -216,6 +210,7 @@ class FeedHandlers:
     def _named(feeds: list[ChatFeed], name: str) -> ChatFeed | None:
         return next((f for f in feeds if f.name.lower() == name.lower()), None)
 
+    @handles("feed", "remove")
     async def remove(self, ctx: CommandContext, cmd: FeedRemoveCmd) -> Reply:
         """Stop polling one of this workspace's feeds."""
         self.permissions.check_feeds(ctx)
@@ -230,7 +225,8 @@ class FeedHandlers:
             private=True,
         )
 
-    async def list_feeds(self, ctx: CommandContext) -> Reply:
+    @handles("feed", "list")
+    async def list_feeds(self, ctx: CommandContext, cmd: FeedListCmd | None = None) -> Reply:
         """This workspace's feeds with their health."""
         self.permissions.check_feeds(ctx)
         feeds = await self.store.list_chat_feeds(ctx.scope)
@@ -259,6 +255,10 @@ class FeedHandlers:
             )
             out.append(ReplyItem(text=f"{f.name} — {f.url}", detail=detail))
         return tuple(out)
+
+    @handles("feed", "help")
+    def help_cmd(self, ctx: CommandContext, cmd: FeedHelpCmd) -> Reply:
+        return self.help(cmd.topic)
 
     def help(self, topic: str | None = None) -> Reply:
         return feed_help(topic, limit=self.config.limit_per_workspace)

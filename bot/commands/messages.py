@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from bot.commands import spec
 from bot.domain.timeutil import format_age, format_duration
 
 # ---------------------------------------------------------------- usage
@@ -22,86 +21,26 @@ ITEMS_HELP: Final = (
 )
 ITEMS_LINE: Final = f"Items: {ITEMS_HELP}"
 
-# (form, what it does) per subcommand; "quote" and "news" are the other commands
-USAGE: Final[dict[str, tuple[str, str]]] = {
-    "quote": (
-        "/quote AMZN [MSFT ...]",
-        "price, change and session for up to {max_quote} tickers, with their latest headlines "
-        "(a chart for one ticker). Example: /quote NVDA",
-    ),
-    "news": (
-        "/news AMZN [N]",
-        "the latest N stories that mention a ticker, newest first (default {default_news}, "
-        "at most {max_news}). Example: /news TSLA 10",
-    ),
-    "list": ("/watch list [TEXT]", "the watchlists you can use here (TEXT: only names containing it)"),
-    "show": ("/watch show NAME", "its tickers, keywords, query and the channels subscribed"),
-    "create": (
-        "/watch create NAME ITEMS...",
-        'a new watchlist. Example: /watch create cloud-china AMZN MSFT $BABA cloud "export control"',
-    ),
-    "add": (
-        "/watch add NAME ITEMS...",
-        'add tickers or keywords. Example: /watch add cloud-china GOOGL "AI chips"',
-    ),
-    "remove": (
-        "/watch remove NAME ITEMS...",
-        "remove tickers or keywords. Example: /watch remove cloud-china BABA",
-    ),
-    "delete": ("/watch delete NAME", "delete a watchlist made in chat and its subscriptions"),
-    "query": (
-        "/watch query NAME '<query>'",
-        "match with a boolean query instead of tickers and keywords (creates NAME if needed). "
-        "Example: /watch query chips '($NVDA OR $AMD) AND (\"export control\" OR sanction*) AND NOT opinion'",
-    ),
-    "subscribe": (
-        "/watch subscribe NAME [OPTIONS]",
-        "alerts from NAME in this channel, with options: quiet 22:00-06:00, max 10/h, min-move 2%, "
-        "sessions pre-market,regular, threads on|off, briefing premarket|off. "
-        "Example: /watch subscribe cloud-china quiet 22:00-06:00 max 10/h briefing premarket",
-    ),
-    "options": (
-        "/watch options NAME [OPTIONS]",
-        "show or change this channel's options for NAME (off or all resets one). "
-        "Example: /watch options cloud-china min-move 2% sessions pre-market,regular threads off",
-    ),
-    "unsubscribe": ("/watch unsubscribe NAME", "stop NAME's alerts in this channel"),
-    "subscriptions": (
-        "/watch subscriptions",
-        "what this channel is subscribed to, with options and state (broken, muted, held alerts)",
-    ),
-    "mute": (
-        "/watch mute 2h|30m|1d [NAME]",
-        "hold this channel's alerts for a while (one watchlist with NAME). Example: /watch mute 2h",
-    ),
-    "unmute": ("/watch unmute [NAME]", "end a mute now"),
-    "test": ("/watch test NAME", "which stories of the last 24 hours would have matched, and why"),
-    "help": ("/watch help [COMMAND]", "this help, or one command's"),
-    "status": (
-        "/watch status",
-        "this workspace's feeds with health, this channel's subscriptions with state, "
-        "the last alert per channel and what is queued",
-    ),
-    # /feed (admins: Slack workspace admins or the config's admins; Discord: Manage Server)
-    "feed add": (
-        "/feed add URL [every 5m] [name NAME...]",
-        "test a feed and, if it works, poll it for this workspace's watchlists. "
-        "Example: /feed add https://example.com/markets.rss every 10m name Example Markets",
-    ),
-    "feed list": ("/feed list", "this workspace's feeds with health: last success, items, errors"),
-    "feed remove": (
-        "/feed remove NAME",
-        "stop polling a feed added here. Example: /feed remove Example Markets",
-    ),
-    "feed test": (
-        "/feed test URL",
-        "fetch once: the three newest items and which watchlists here they would match (nothing is added)",
-    ),
-    "feed help": ("/feed help [COMMAND]", "this help, or one command's"),
-}
+# The usage texts, (form, what it does) per command and subcommand, are derived from the spec
+# (``bot.commands.spec.usage_table``): ``USAGE``, ``WATCH_SUBCOMMANDS`` and ``FEED_SUBCOMMANDS``
+# are read from it on first use (the spec's parsers import this module, so not at import).
+_FROM_SPEC: Final = ("USAGE", "WATCH_SUBCOMMANDS", "FEED_SUBCOMMANDS")
 
-FEED_SUBCOMMANDS: Final = spec.FEED_SUBCOMMANDS  # declared with the commands
-WATCH_SUBCOMMANDS: Final = spec.WATCH_SUBCOMMANDS
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SPEC:
+        from bot.commands import spec
+
+        value = spec.usage_table() if name == "USAGE" else getattr(spec, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _usage(key: str) -> tuple[str, str]:
+    from bot.commands import spec
+
+    return spec.usage_table()[key]
 
 
 def help_title(command: str) -> str:
@@ -120,7 +59,7 @@ def usage_line(
     key: str, *, max_quote: int = 10, default_news: int = 5, max_news: int = 20
 ) -> tuple[str, str]:
     """The (form, description) usage pair for a command or /watch subcommand."""
-    form, what = USAGE[key]
+    form, what = _usage(key)
     return form, what.format(max_quote=max_quote, default_news=default_news, max_news=max_news)
 
 
@@ -162,12 +101,23 @@ def unknown_subcommand(word: str, suggestion: str | None) -> str:
 
 
 def missing(what: str, key: str) -> str:
-    form, _ = USAGE[key]
-    return f"{form} needs {what}."
+    return needs(key, what)
+
+
+def needs(key: str, what: str) -> str:
+    """``FORM needs WHAT.``: a required argument is missing (``key`` names the usage)."""
+    return needs_form(_usage(key)[0], what)
+
+
+def needs_form(form: str, what: str) -> str:
+    return f"{form} needs {what}" + ("" if what.endswith(".") else ".")
 
 
 def extra_arguments(key: str, extra: Sequence[str]) -> str:
-    form, _ = USAGE[key]
+    return extra_arguments_form(_usage(key)[0], extra)
+
+
+def extra_arguments_form(form: str, extra: Sequence[str]) -> str:
     shown = " ".join(extra)
     if len(shown) > 60:
         shown = shown[:57] + "..."
@@ -254,7 +204,7 @@ def too_many_items(name: str, count: int, limit: int) -> str:
 
 
 def no_items(key: str) -> str:
-    form, _ = USAGE[key]
+    form, _ = _usage(key)
     return f"{form} needs at least one ticker or keyword. {ITEMS_LINE}"
 
 
@@ -709,3 +659,33 @@ def status_summary(
 
 def status_more(n: int) -> str:
     return f"{n} more lines not shown: see /feed list and /watch subscriptions in each channel."
+
+
+# ---------------------------------------------------------------- any command's arguments (from the spec)
+
+
+def unknown_subcommand_of(command: str, word: str, suggestion: str | None) -> str:
+    hint = f" Did you mean /{command} {suggestion}?" if suggestion else ""
+    return f"/{command} has no command {word!r}.{hint} Try /{command} help."
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def not_a_choice(name: str, text: str, allowed: Sequence[str]) -> str:
+    return f"{name} is {_cut(text)!r}: write one of {', '.join(allowed)}."
+
+
+def not_on_off(name: str, text: str) -> str:
+    return f"{name} is {_cut(text)!r}: write on or off."
+
+
+def not_a_number(name: str, text: str, low: int, high: int | None) -> str:
+    upto = f" to {high}" if high is not None else " or more"
+    return f"{name} is {_cut(text)!r}: write a whole number from {low}{upto}."
+
+
+def bad_length(name: str, text: str, low: int, high: int | None) -> str:
+    upto = f" to {high}" if high is not None else " or more"
+    return f"{name} is {_cut(text)!r}: write {low}{upto} characters."

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.commands import messages as msg
-from bot.commands.grammar import NewsCmd, QuoteCmd
+from bot.commands.records import NewsCmd, QuoteCmd
+from bot.commands.registry import handles
 from bot.domain.errors import BotError
 from bot.domain.models import Attachment, CommandContext, Quote, Reply, ReplyItem, Story
 from bot.domain.rules.symbols import SymbolDirectory
@@ -80,6 +81,7 @@ class QuoteNewsHandlers:
     def _suggest(self, symbol: str) -> tuple[str, ...]:
         return () if symbol in self.directory else self.directory.suggest(symbol)
 
+    @handles("quote")
     async def quote(self, ctx: CommandContext, cmd: QuoteCmd) -> Reply:
         """Price, change and session per ticker, its latest headlines, and a chart for one ticker."""
         symbols = cmd.symbols
@@ -123,6 +125,7 @@ class QuoteNewsHandlers:
             attachments=attachments,
         )
 
+    @handles("news")
     async def news(self, ctx: CommandContext, cmd: NewsCmd) -> Reply:
         """The latest stories that mention a ticker, newest first."""
         found = await self.store.stories(ticker=cmd.symbol, limit=cmd.count)

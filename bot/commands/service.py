@@ -8,7 +8,7 @@ logged once here and answers a private apology, never a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
@@ -17,34 +17,12 @@ from bot.commands import grammar, spec
 from bot.commands import messages as msg
 from bot.commands.args import normalize
 from bot.commands.feeds import FeedHandlers, feed_help
-from bot.commands.grammar import (
-    Command,
-    DeleteCmd,
-    EditCmd,
-    FeedAddCmd,
-    FeedHelpCmd,
-    FeedListCmd,
-    FeedRemoveCmd,
-    FeedTestCmd,
-    HelpCmd,
-    ListCmd,
-    MuteCmd,
-    NewsCmd,
-    OptionsCmd,
-    QueryCmd,
-    QuoteCmd,
-    ShowCmd,
-    StatusCmd,
-    SubscribeCmd,
-    SubscriptionsCmd,
-    TestCmd,
-    UnmuteCmd,
-    UnsubscribeCmd,
-    UsageError,
-)
+from bot.commands.grammar import Call, Command, HelpCmd, StatusCmd, UsageError
 from bot.commands.options import complete_sessions
 from bot.commands.permissions import PermissionDenied, Permissions
 from bot.commands.quote_news import QuoteNewsHandlers
+from bot.commands.registry import Handler, HandlerKey, check_handlers, handler_table, handles, run_handler
+from bot.commands.spec import COMMANDS, CommandSpec
 from bot.commands.watch import WatchHandlers, WatchStore
 from bot.config import ChatFeedsConfig, CommandsConfig
 from bot.domain.errors import BotError
@@ -69,27 +47,50 @@ def _usage_kwargs() -> dict[str, int]:
     }
 
 
-def help_reply(topic: str | None = None) -> Reply:
+def help_reply(topic: str | None = None, commands: Sequence[CommandSpec] = COMMANDS) -> Reply:
     """/watch help, /watch help COMMAND, the usage of /quote or /news, or /feed's help."""
     if topic == spec.FEED.name:
         return feed_help()
-    if topic in spec.SINGLE_NAMES:
-        form, what = msg.usage_line(topic, **_usage_kwargs())
-        return Reply(title=msg.help_title(topic), items=(ReplyItem(text=form, detail=what),), private=True)
-    keys = [topic] if topic else list(msg.WATCH_SUBCOMMANDS)
-    items = tuple(ReplyItem(text=f, detail=w) for f, w in (msg.usage_line(k) for k in keys))
+    other = spec.command(topic, commands) if topic else None
+    if other is not None:
+        return command_help(other, commands=commands)
+    home = next(c for c in commands if c.home)
+    keys = [topic] if topic else [s.name for s in home.subcommands]
+    table = spec.usage_table(commands)
+    items = tuple(ReplyItem(text=f, detail=w) for f, w in (_line(table, k) for k in keys))
     needs_items = topic in (None, "create", "add", "remove")
     return Reply(title=msg.HELP_TITLE, text=msg.ITEMS_LINE if needs_items else "", items=items, private=True)
 
 
+def command_help(
+    command: CommandSpec, topic: str | None = None, commands: Sequence[CommandSpec] = COMMANDS
+) -> Reply:
+    """The usage of a command, derived from the spec: its own, or each subcommand's (or one's)."""
+    table = spec.usage_table(commands)
+    names = [topic] if topic else [e.name for e in command.entries()]
+    items = tuple(ReplyItem(text=f, detail=w) for f, w in (_line(table, command.usage_key(n)) for n in names))
+    return Reply(title=msg.help_title(command.name), items=items, private=True)
+
+
+def _line(table: dict[str, tuple[str, str]], key: str) -> tuple[str, str]:
+    form, what = table[key]
+    return form, what.format(**_usage_kwargs())
+
+
 def error_reply(
-    message: str, *, usage: str | None = None, command: str = "watch", denied: bool = False
+    message: str,
+    *,
+    usage: str | None = None,
+    command: str = "watch",
+    denied: bool = False,
+    commands: Sequence[CommandSpec] = COMMANDS,
 ) -> Reply:
     """A private error: what went wrong, and the usage line of the command concerned."""
     fields: tuple[ReplyField, ...] = ()
-    key = usage or (command if command in spec.SINGLE_NAMES else None)
+    found = spec.command(command, commands)
+    key = usage or (command if found is not None and not found.subcommands else None)
     if key is not None:
-        form, what = msg.usage_line(key, **_usage_kwargs())
+        form, what = _line(spec.usage_table(commands), key)
         fields = (ReplyField("Usage", f"{form} - {what}"),)
     return Reply(
         title=msg.DENIED_TITLE if denied else msg.ERROR_TITLE,
@@ -106,18 +107,27 @@ Dispatch = Callable[[CommandContext, Command], Awaitable[Reply]]
 async def answer(dispatch: Dispatch, ctx: CommandContext, command: CommandName, text: str) -> Reply:
     """Parse ``text`` as ``/command`` and run it through ``dispatch``; user errors become private
     one-line replies with the usage concerned. Shared by chat (``CommandService``) and the CLI."""
+    return await _answer(lambda call: dispatch(ctx, call.args), ctx, command, text, COMMANDS)
+
+
+async def _answer(
+    run: Callable[[Call], Awaitable[Reply]],
+    ctx: CommandContext,
+    command: CommandName,
+    text: str,
+    commands: Sequence[CommandSpec],
+) -> Reply:
     try:
         text = normalize(text or "")
         if len(text) > MAX_TEXT:
             raise UsageError(msg.TOO_LONG.format(length=len(text), limit=MAX_TEXT))
-        parsed = grammar.parse(command, text)
-        return await dispatch(ctx, parsed)
+        return await run(grammar.parse_call(command, text, commands))
     except PermissionDenied as exc:
-        return error_reply(str(exc), command="", denied=True)
+        return error_reply(str(exc), command="", denied=True, commands=commands)
     except UsageError as exc:
-        return error_reply(str(exc), usage=exc.usage, command=command)
+        return error_reply(str(exc), usage=exc.usage, command=command, commands=commands)
     except BotError as exc:  # CommandError and anything else with a user-facing message
-        return error_reply(str(exc), command="")
+        return error_reply(str(exc), command="", commands=commands)
     except Exception:
         log.exception("/%s %r failed for %s:%s", command, text[:200], ctx.platform, ctx.user)
         return Reply(title=msg.ERROR_TITLE, text=msg.UNEXPECTED, private=True, error=True)
@@ -148,7 +158,13 @@ class CommandService:
         options: CommandOptions,
         clock: Clock,
         feeds: FeedTester | None = None,
+        *,
+        commands: Sequence[CommandSpec] = COMMANDS,
+        handlers: Sequence[object] = (),
     ) -> None:
+        """``commands`` and ``handlers`` (objects with ``@handles`` methods) add commands beyond
+        marketbot's own (tests/contract/test_command_spec.py declares one)."""
+        self.commands = tuple(commands)
         self.store = store
         self.catalog = catalog
         self.directory = directory
@@ -185,6 +201,10 @@ class CommandService:
             clock=clock,
             tz=options.tz,
         )
+        self.handlers: dict[HandlerKey, Handler] = handler_table(
+            self, self.market, self.watch, self.feeds, *handlers
+        )
+        check_handlers(self.handlers, self.commands)
 
     def use_directory(self, directory: SymbolDirectory) -> None:
         """Use a refreshed symbol directory from now on (company names changed)."""
@@ -192,47 +212,25 @@ class CommandService:
 
     async def handle(self, ctx: CommandContext, command: CommandName, text: str) -> Reply:
         """Answer one slash command; never raises for user errors (see the module docstring)."""
-        return await answer(self.dispatch, ctx, command, text)
+        return await _answer(lambda call: self.dispatch(ctx, call), ctx, command, text, self.commands)
 
-    async def dispatch(self, ctx: CommandContext, cmd: Command) -> Reply:
-        """Run a parsed command (raises CommandError for refusals; ``handle`` turns them into replies)."""
-        w = self.watch
-        match cmd:
-            case QuoteCmd():
-                return await self.market.quote(ctx, cmd)
-            case NewsCmd():
-                return await self.market.news(ctx, cmd)
-            case HelpCmd():
-                return help_reply(cmd.topic)
-            case ListCmd():
-                return await w.list_watchlists(ctx, cmd)
-            case ShowCmd():
-                return await w.show(ctx, cmd)
-            case EditCmd():
-                return await w.edit(ctx, cmd)
-            case DeleteCmd():
-                return await w.delete(ctx, cmd)
-            case QueryCmd():
-                return await w.query(ctx, cmd)
-            case SubscribeCmd():
-                return await w.subscribe(ctx, cmd)
-            case OptionsCmd():
-                return await w.options(ctx, cmd)
-            case UnsubscribeCmd():
-                return await w.unsubscribe(ctx, cmd)
-            case SubscriptionsCmd():
-                return await w.subscriptions(ctx)
-            case MuteCmd():
-                return await w.mute(ctx, cmd)
-            case UnmuteCmd():
-                return await w.unmute(ctx, cmd)
-            case TestCmd():
-                return await w.test(ctx, cmd)
-            case StatusCmd():
-                return await w.status(ctx, self.feeds)
-            case FeedAddCmd() | FeedListCmd() | FeedRemoveCmd() | FeedTestCmd() | FeedHelpCmd():
-                return await self.feeds.run(ctx, cmd)
-        raise AssertionError(f"unhandled command {cmd!r}")  # pragma: no cover
+    async def dispatch(self, ctx: CommandContext, call: Call) -> Reply:
+        """Run a parsed call by its handler (raises CommandError for refusals; ``handle`` turns
+        them into replies). A help without a handler of its own is derived from the spec."""
+        handler = self.handlers.get(call.key)
+        if handler is None:
+            found = spec.command(call.command, self.commands)
+            assert found is not None and call.sub == "help", f"no handler for {call.key}"
+            return command_help(found, call.args.get("topic"), self.commands)
+        return await run_handler(handler, ctx, call.args)
+
+    @handles("watch", "help")
+    def help(self, ctx: CommandContext, cmd: HelpCmd) -> Reply:
+        return help_reply(cmd.topic, self.commands)
+
+    @handles("watch", "status")
+    async def status(self, ctx: CommandContext, cmd: StatusCmd) -> Reply:
+        return await self.watch.status(ctx, self.feeds)
 
     async def complete(self, ctx: CommandContext, kind: CompleteKind, prefix: str) -> list[str]:
         """Autocomplete: watchlist names visible here, symbols (by symbol, then company name), or

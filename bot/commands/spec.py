@@ -8,20 +8,61 @@ subcommands the grammar and help of /watch and /feed know (``WATCH_SUBCOMMANDS``
 ``FEED_SUBCOMMANDS``), and Discord's default and runtime permission checks.
 tests/contract/test_command_spec.py checks that they agree.
 
-Adding a command is one ``CommandSpec`` here plus its handler (grammar + ``CommandService``);
-see docs/architecture.md.
+Each entry also says how its text is parsed (``Arg.parse`` for an argument with a grammar of its
+own, ``grammar`` for a whole line that has one, ``record`` for the typed value the handler
+gets) and what its usage line says (``help``, and ``form`` where the derived one would not
+do). Its handler is a method marked ``@handles(command, subcommand)`` (``bot.commands.registry``);
+``CommandService`` refuses to start when an entry has no handler or two.
+
+Adding a command is one ``CommandSpec`` here plus one handler; see docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import yaml
+
+from bot.commands import parsers as p
+from bot.commands.args import Token
+from bot.commands.messages import ITEMS_LINE
+from bot.commands.records import (
+    Args,
+    DeleteCmd,
+    EditCmd,
+    FeedAddCmd,
+    FeedHelpCmd,
+    FeedListCmd,
+    FeedRemoveCmd,
+    FeedTestCmd,
+    HelpCmd,
+    ListCmd,
+    MuteCmd,
+    NewsCmd,
+    OptionsCmd,
+    QueryCmd,
+    QuoteCmd,
+    ShowCmd,
+    StatusCmd,
+    SubscribeCmd,
+    SubscriptionsCmd,
+    TestCmd,
+    UnmuteCmd,
+    UnsubscribeCmd,
+)
 from bot.ports import CommandName, CompleteKind
 
 ArgKind = Literal["text", "int", "bool"]
+# an argument with its own grammar: (the words it took, the usage key) -> its value
+ArgParser = Callable[[Sequence[Token], str], Any]
+# a subcommand whose whole line has its own grammar: (text, its words, the usage key) -> values
+LineGrammar = Callable[[str, Iterator[Token], str], Mapping[str, Any]]
+# the typed value a handler gets, built from the values: (**values) -> record
+Record = Callable[..., object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +74,11 @@ class Arg:
     as their value, in the order declared. ``complete`` offers autocomplete of that kind
     (``last_word``: of the last word of a space-separated list). ``zero`` is how an int 0 is
     written and ``suffix`` follows any other int (``max 10/h``, ``max off``).
+
+    Parsing: ``rest`` takes every remaining word; ``parse`` reads the words taken (otherwise the
+    grammar checks the kind, ``low``/``high`` and ``choices``); ``field`` names the record field
+    (default: ``name``). Usage: ``metavar`` is how the usage line shows the value (default
+    ``NAME`` for ``name``) and ``missing`` what the error says is needed when it is left out.
     """
 
     name: str
@@ -47,6 +93,26 @@ class Arg:
     choices: tuple[tuple[str, str], ...] = ()  # (label, value)
     suffix: str = ""
     zero: str | None = None
+    rest: bool = False
+    parse: ArgParser | None = None
+    field: str = ""
+    metavar: str = ""
+    missing: str = ""
+
+    @property
+    def key(self) -> str:
+        """The name of its value in the parsed values (the record field)."""
+        return self.field or self.name
+
+    @property
+    def shown(self) -> str:
+        """How the usage line shows its value."""
+        return self.metavar or self.name.upper()
+
+    def usage(self) -> str:
+        """Its part of the usage line: ``NAME``, ``[NAME]``, ``[every 5m]``."""
+        text = f"{self.name} {self.shown}" if self.named else self.shown
+        return text if self.required else f"[{text}]"
 
     def words(self, value: Any) -> list[str]:
         """How ``value`` is written in the command text the handler parses (nothing when unset)."""
@@ -66,7 +132,13 @@ class Arg:
 @dataclass(frozen=True, slots=True)
 class Sub:
     """A subcommand. ``manage``: changes state, so Discord checks Manage Channels before it runs;
-    ``slow``: acknowledged at once; ``private``: its answer is private (a defer is too)."""
+    ``slow``: acknowledged at once; ``private``: its answer is private (a defer is too).
+
+    ``help`` is what its usage line says it does (``{max_quote}``-style fields are filled from
+    the grammar's limits), ``form`` replaces the usage form derived from the arguments,
+    ``aliases`` are other words for it, ``record`` builds what the handler gets from the
+    parsed values (default: ``Args``, the values as a mapping), and ``grammar`` replaces
+    the argument-by-argument parsing for a line with a grammar of its own."""
 
     name: str
     description: str
@@ -74,6 +146,11 @@ class Sub:
     manage: bool = False
     slow: bool = False
     private: bool = False
+    help: str = ""
+    form: str = ""
+    aliases: tuple[str, ...] = ()
+    record: Record = Args
+    grammar: LineGrammar | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +175,39 @@ class CommandSpec:
     managers_only: bool = False
     admins_only: bool = False
     private: bool = False
+    help: str = ""
+    form: str = ""
+    record: Record = Args
+    grammar: LineGrammar | None = None
+    home: bool = False  # /watch: its subcommands' usage keys are bare; its help explains the others
 
     def sub(self, name: str) -> Sub | None:
         return next((s for s in self.subcommands if s.name == name), None)
+
+    def entries(self) -> tuple[Sub, ...]:
+        """What a handler answers: each subcommand, or the command itself as one (name ``""``)."""
+        if self.subcommands:
+            return self.subcommands
+        own = Sub("", self.description, self.args, slow=self.slow, private=self.private)
+        return (
+            dataclasses.replace(
+                own, help=self.help, form=self.form, record=self.record, grammar=self.grammar
+            ),
+        )
+
+    def usage_key(self, sub: str) -> str:
+        """The key of a usage line: ``quote``, ``show`` (/watch's), ``feed add``."""
+        if not sub:
+            return self.name
+        return sub if self.home else f"{self.name} {sub}"
+
+    def usage_form(self, entry: Sub) -> str:
+        """``/watch show NAME``: the entry's ``form``, or derived from its arguments."""
+        if entry.form:
+            return entry.form
+        return " ".join(
+            [f"/{self.name}", *([entry.name] if entry.name else []), *(a.usage() for a in entry.args)]
+        )
 
     def text(self, sub: str | None, values: Mapping[str, Any]) -> str:
         """The command text (what a Slack user types after /name) for Discord's typed options."""
@@ -134,9 +241,24 @@ class CommandSpec:
 # ---------------------------------------------------------------- the commands
 
 WATCHLIST_NAME_MAX: Final = 32
-LIST_FILTER_MAX: Final = 100
-_NAME = Arg("name", "The watchlist", low=1, high=WATCHLIST_NAME_MAX, complete="watchlist")
-_ITEMS = Arg("items", 'Tickers and keywords, e.g. $NVDA AMD cloud "export control" chip*')
+LIST_FILTER_MAX: Final = p.LIST_FILTER_MAX
+_NAME = Arg(
+    "name",
+    "The watchlist",
+    low=1,
+    high=WATCHLIST_NAME_MAX,
+    complete="watchlist",
+    parse=p.name_arg,
+    missing="a watchlist NAME",
+)
+_ITEMS = Arg(
+    "items",
+    'Tickers and keywords, e.g. $NVDA AMD cloud "export control" chip*',
+    rest=True,
+    parse=p.items,
+    metavar="ITEMS...",
+    missing=f"at least one ticker or keyword. {ITEMS_LINE}",
+)
 _OPTIONAL_NAME = dataclasses.replace(_NAME, description="Only this watchlist (default: all)", required=False)
 _OPTIONS: Final = (
     Arg(
@@ -198,9 +320,17 @@ QUOTE = CommandSpec(
             high=200,
             complete="ticker",
             last_word=True,
+            rest=True,
+            parse=p.quote_symbols,
+            field="symbols",
+            missing="at least one ticker, e.g. /quote NVDA",
         ),
     ),
     slow=True,
+    form="/quote AMZN [MSFT ...]",
+    help="price, change and session for up to {max_quote} tickers, with their latest headlines "
+    "(a chart for one ticker). Example: /quote NVDA",
+    record=QuoteCmd,
 )
 
 NEWS = CommandSpec(
@@ -209,19 +339,51 @@ NEWS = CommandSpec(
     summary="The latest stories that mention a ticker",
     usage_hint="AMZN [N]",
     args=(
-        Arg("ticker", "A ticker, e.g. AMZN", low=1, high=20, complete="ticker"),
-        Arg("count", "How many stories (default 5, at most 20)", kind="int", required=False, low=1, high=20),
+        Arg("ticker", "A ticker, e.g. AMZN", low=1, high=20, complete="ticker", metavar="AMZN"),
+        Arg(
+            "count",
+            "How many stories (default 5, at most 20)",
+            kind="int",
+            required=False,
+            low=1,
+            high=20,
+            metavar="N",
+        ),
     ),
     slow=True,
+    help="the latest N stories that mention a ticker, newest first (default {default_news}, "
+    "at most {max_news}). Example: /news TSLA 10",
+    record=NewsCmd,
+    grammar=p.news_grammar,
 )
 
 _WATCH_SUBS: Final = (
     Sub(
         "list",
         "Watchlists you can subscribe to here",
-        (Arg("contains", "Only names containing this text", required=False, high=LIST_FILTER_MAX),),
+        (
+            Arg(
+                "contains",
+                "Only names containing this text",
+                required=False,
+                high=LIST_FILTER_MAX,
+                rest=True,
+                parse=p.list_filter,
+                metavar="TEXT",
+            ),
+        ),
+        help="the watchlists you can use here (TEXT: only names containing it)",
+        aliases=("ls",),
+        record=ListCmd,
     ),
-    Sub("show", "A watchlist's tickers, keywords, query and subscribed channels", (_NAME,)),
+    Sub(
+        "show",
+        "A watchlist's tickers, keywords, query and subscribed channels",
+        (_NAME,),
+        help="its tickers, keywords, query and the channels subscribed",
+        aliases=("info",),
+        record=ShowCmd,
+    ),
     Sub(
         "create",
         "Create a watchlist of tickers and keywords",
@@ -234,41 +396,155 @@ _WATCH_SUBS: Final = (
             _ITEMS,
         ),
         manage=True,
+        help='a new watchlist. Example: /watch create cloud-china AMZN MSFT $BABA cloud "export control"',
+        aliases=("new",),
+        record=functools.partial(EditCmd, "create"),
     ),
-    Sub("add", "Add tickers or keywords to a watchlist", (_NAME, _ITEMS), manage=True),
+    Sub(
+        "add",
+        "Add tickers or keywords to a watchlist",
+        (_NAME, _ITEMS),
+        manage=True,
+        help='add tickers or keywords. Example: /watch add cloud-china GOOGL "AI chips"',
+        record=functools.partial(EditCmd, "add"),
+    ),
     Sub(
         "remove",
         "Remove tickers or keywords from a watchlist",
         (_NAME, dataclasses.replace(_ITEMS, description="What to remove, as it was added")),
         manage=True,
+        help="remove tickers or keywords. Example: /watch remove cloud-china BABA",
+        aliases=("rm",),
+        record=functools.partial(EditCmd, "remove"),
     ),
-    Sub("delete", "Delete a watchlist made in chat", (_NAME,), manage=True),
+    Sub(
+        "delete",
+        "Delete a watchlist made in chat",
+        (_NAME,),
+        manage=True,
+        help="delete a watchlist made in chat and its subscriptions",
+        aliases=("del",),
+        record=DeleteCmd,
+    ),
     Sub(
         "query",
         "Set a watchlist's boolean query",
         (_NAME, Arg("query", "e.g. ($AMZN OR $MSFT) AND cloud AND NOT layoffs")),
         manage=True,
+        form="/watch query NAME '<query>'",
+        help="match with a boolean query instead of tickers and keywords (creates NAME if needed). "
+        "Example: /watch query chips '($NVDA OR $AMD) AND (\"export control\" OR sanction*) AND NOT opinion'",
+        record=QueryCmd,
+        grammar=p.query_grammar,
     ),
-    Sub("subscribe", "Post this watchlist's alerts in this channel", (_NAME, *_OPTIONS), manage=True),
+    Sub(
+        "subscribe",
+        "Post this watchlist's alerts in this channel",
+        (_NAME, *_OPTIONS),
+        manage=True,
+        form="/watch subscribe NAME [OPTIONS]",
+        help="alerts from NAME in this channel, with options: quiet 22:00-06:00, max 10/h, min-move 2%, "
+        "sessions pre-market,regular, threads on|off, briefing premarket|off. "
+        "Example: /watch subscribe cloud-china quiet 22:00-06:00 max 10/h briefing premarket",
+        aliases=("sub",),
+        record=SubscribeCmd,
+        grammar=p.options_grammar,
+    ),
     # looking is for everyone; the handler refuses changes without Manage Channels
-    Sub("options", "Show or change this channel's options for a watchlist", (_NAME, *_OPTIONS)),
-    Sub("unsubscribe", "Stop this watchlist's alerts in this channel", (_NAME,), manage=True),
-    Sub("subscriptions", "This channel's subscriptions"),
+    Sub(
+        "options",
+        "Show or change this channel's options for a watchlist",
+        (_NAME, *_OPTIONS),
+        form="/watch options NAME [OPTIONS]",
+        help="show or change this channel's options for NAME (off or all resets one). "
+        "Example: /watch options cloud-china min-move 2% sessions pre-market,regular threads off",
+        aliases=("opts", "set"),
+        record=OptionsCmd,
+        grammar=p.options_grammar,
+    ),
+    Sub(
+        "unsubscribe",
+        "Stop this watchlist's alerts in this channel",
+        (_NAME,),
+        manage=True,
+        help="stop NAME's alerts in this channel",
+        aliases=("unsub",),
+        record=UnsubscribeCmd,
+    ),
+    Sub(
+        "subscriptions",
+        "This channel's subscriptions",
+        help="what this channel is subscribed to, with options and state (broken, muted, held alerts)",
+        aliases=("subs",),
+        record=SubscriptionsCmd,
+    ),
     Sub(
         "mute",
         "Pause alerts in this channel for a while",
-        (Arg("duration", "e.g. 30m, 2h or 1d", low=1, high=20), _OPTIONAL_NAME),
+        (
+            Arg(
+                "duration",
+                "e.g. 30m, 2h or 1d",
+                low=1,
+                high=20,
+                metavar="2h|30m|1d",
+                missing="a duration such as 30m, 2h or 1d",
+            ),
+            _OPTIONAL_NAME,
+        ),
         manage=True,
+        help="hold this channel's alerts for a while (one watchlist with NAME). Example: /watch mute 2h",
+        record=MuteCmd,
+        grammar=p.mute_grammar,
     ),
-    Sub("unmute", "Resume alerts in this channel", (_OPTIONAL_NAME,), manage=True),
-    Sub("test", "Which stories of the last 24 hours would have matched, and why", (_NAME,), slow=True),
+    Sub(
+        "unmute",
+        "Resume alerts in this channel",
+        (_OPTIONAL_NAME,),
+        manage=True,
+        help="end a mute now",
+        record=UnmuteCmd,
+    ),
+    Sub(
+        "test",
+        "Which stories of the last 24 hours would have matched, and why",
+        (_NAME,),
+        slow=True,
+        help="which stories of the last 24 hours would have matched, and why",
+        record=TestCmd,
+    ),
     Sub(
         "status",
         "Feeds with health, subscriptions, last alerts and the queue here",
         slow=True,
         private=True,
+        help="this workspace's feeds with health, this channel's subscriptions with state, "
+        "the last alert per channel and what is queued",
+        record=StatusCmd,
     ),
 )
+
+
+def _help(command: str, topics: Sequence[str], record: Record) -> Sub:
+    """The help subcommand of a command with subcommands: its usage, or one topic's."""
+    return Sub(
+        "help",
+        f"How to use /{command}",
+        (
+            Arg(
+                "topic",
+                "A subcommand to explain",
+                required=False,
+                choices=tuple((t, t) for t in topics),
+                metavar="COMMAND",
+            ),
+        ),
+        private=True,
+        help="this help, or one command's",
+        aliases=("?",),
+        record=record,
+    )
+
 
 # the commands without subcommands: /watch help explains them too (a new one goes here)
 SINGLE: Final[tuple[CommandSpec, ...]] = (QUOTE, NEWS)
@@ -283,33 +559,27 @@ WATCH = CommandSpec(
     description="Watchlists and this channel's subscriptions",
     summary="Watchlists and this channel's alert subscriptions",
     usage_hint="help | list | status | show NAME | subscribe NAME | create NAME ITEMS... | test NAME",
-    subcommands=(
-        *_WATCH_SUBS,
-        Sub(
-            "help",
-            "How to use /watch",
-            (
-                Arg(
-                    "topic",
-                    "A subcommand to explain",
-                    required=False,
-                    choices=tuple((t, t) for t in _HELP_TOPICS),
-                ),
-            ),
-            private=True,
-        ),
-    ),
+    subcommands=(*_WATCH_SUBS, _help("watch", _HELP_TOPICS, HelpCmd)),
     managers_only=True,
+    home=True,
 )
 
-FEED_NAME_MAX: Final = 64
-FEED_URL_MAX: Final = 2000
+FEED_NAME_MAX: Final = p.FEED_NAME_MAX
+FEED_URL_MAX: Final = p.MAX_URL
+_FEED_URL = Arg(
+    "url",
+    "The feed's http(s) URL (RSS or Atom)",
+    low=8,
+    high=FEED_URL_MAX,
+    parse=p.feed_url_arg,
+    missing="a feed URL, e.g. https://example.com/rss",
+)
 _FEED_SUBS: Final = (
     Sub(
         "add",
         "Test a feed URL and, if it works, poll it for this server",
         (
-            Arg("url", "The feed's http(s) URL (RSS or Atom)", low=8, high=FEED_URL_MAX),
+            _FEED_URL,
             Arg(
                 "every",
                 "How often to poll it, e.g. 5m, 15m or 1h (default 5m)",
@@ -317,6 +587,10 @@ _FEED_SUBS: Final = (
                 low=2,
                 high=10,
                 named=True,
+                parse=p.interval_arg,
+                field="interval",
+                metavar="5m",
+                missing="an interval after every, e.g. every 5m",
             ),
             Arg(
                 "name",
@@ -325,21 +599,51 @@ _FEED_SUBS: Final = (
                 low=1,
                 high=FEED_NAME_MAX,
                 named=True,
+                rest=True,
+                parse=p.feed_name_arg,
+                metavar="NAME...",
+                missing="a NAME after name, e.g. name Example Markets",
             ),
         ),
         slow=True,
+        help="test a feed and, if it works, poll it for this workspace's watchlists. "
+        "Example: /feed add https://example.com/markets.rss every 10m name Example Markets",
+        record=FeedAddCmd,
     ),
-    Sub("list", "This server's feeds with their health"),
+    Sub(
+        "list",
+        "This server's feeds with their health",
+        help="this workspace's feeds with health: last success, items, errors",
+        aliases=("ls",),
+        record=FeedListCmd,
+    ),
     Sub(
         "remove",
         "Stop polling a feed added here",
-        (Arg("name", "The feed", low=1, high=FEED_NAME_MAX, complete="feed"),),
+        (
+            Arg(
+                "name",
+                "The feed",
+                low=1,
+                high=FEED_NAME_MAX,
+                complete="feed",
+                rest=True,
+                parse=p.feed_name_arg,
+                missing="the NAME of a feed (see /feed list)",
+            ),
+        ),
+        help="stop polling a feed added here. Example: /feed remove Example Markets",
+        aliases=("rm", "del", "delete"),
+        record=FeedRemoveCmd,
     ),
     Sub(
         "test",
         "Fetch a feed once: its newest items and what they would match",
-        (Arg("url", "The feed's http(s) URL", low=8, high=FEED_URL_MAX),),
+        (dataclasses.replace(_FEED_URL, description="The feed's http(s) URL"),),
         slow=True,
+        help="fetch once: the three newest items and which watchlists here they would match (nothing is added)",
+        aliases=("check",),
+        record=FeedTestCmd,
     ),
 )
 FEED_SUBCOMMANDS: Final = (*(s.name for s in _FEED_SUBS), "help")
@@ -350,22 +654,7 @@ FEED = CommandSpec(
     description="Feeds this server polls for its watchlists",
     summary="Feeds this workspace polls for its watchlists (admins)",
     usage_hint="help | add URL [every 5m] [name NAME] | list | remove NAME | test URL",
-    subcommands=(
-        *_FEED_SUBS,
-        Sub(
-            "help",
-            "How to use /feed",
-            (
-                Arg(
-                    "topic",
-                    "A subcommand to explain",
-                    required=False,
-                    choices=tuple((s.name, s.name) for s in _FEED_SUBS),
-                ),
-            ),
-            private=True,
-        ),
-    ),
+    subcommands=(*_FEED_SUBS, _help("feed", tuple(s.name for s in _FEED_SUBS), FeedHelpCmd)),
     admins_only=True,
     private=True,
 )
@@ -374,21 +663,62 @@ COMMANDS: Final[tuple[CommandSpec, ...]] = (*SINGLE, WATCH, FEED)
 COMMAND_NAMES: Final[tuple[CommandName, ...]] = tuple(c.name for c in COMMANDS)
 
 
-def command(name: str) -> CommandSpec | None:
+def command(name: str, commands: Sequence[CommandSpec] = COMMANDS) -> CommandSpec | None:
     """The spec of ``/name`` (None for a command marketbot does not have)."""
-    return next((c for c in COMMANDS if c.name == name), None)
+    return next((c for c in commands if c.name == name), None)
 
 
-def slack_manifest_commands(url: str | None = None) -> list[dict[str, Any]]:
+def usage_table(commands: Sequence[CommandSpec] = COMMANDS) -> dict[str, tuple[str, str]]:
+    """(form, what it does) per usage key (``quote``, ``show``, ``feed add``), from the spec."""
+    if commands is COMMANDS:
+        return _USAGE
+    return _usage_table(tuple(commands))
+
+
+def _usage_table(commands: tuple[CommandSpec, ...]) -> dict[str, tuple[str, str]]:
+    return {
+        spec.usage_key(entry.name): (spec.usage_form(entry), entry.help or entry.description)
+        for spec in commands
+        for entry in spec.entries()
+    }
+
+
+_USAGE: Final = _usage_table(COMMANDS)
+
+
+def slack_manifest_commands(
+    url: str | None = None, commands: Sequence[CommandSpec] = COMMANDS
+) -> list[dict[str, Any]]:
     """``features.slash_commands`` of the Slack app manifest (with ``url`` for HTTP mode)."""
     out: list[dict[str, Any]] = []
-    for spec in COMMANDS:
+    for spec in commands:
         entry: dict[str, Any] = {"command": f"/{spec.name}"}
         if url:
             entry["url"] = url
         entry |= {"description": spec.summary, "usage_hint": spec.usage_hint, "should_escape": False}
         out.append(entry)
     return out
+
+
+_SLASH_COMMANDS: Final = "  slash_commands:"
+
+
+def slack_manifest(text: str, commands: Sequence[CommandSpec] = COMMANDS) -> str:
+    """The Slack app manifest ``text`` (config/slack-app-manifest.yaml) with its
+    ``features.slash_commands`` made ``slack_manifest_commands()``, comments and the rest kept.
+
+    ``marketbot slack manifest`` writes it back; a manifest without the key is an error that
+    says where it goes."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == _SLASH_COMMANDS), None)
+    if start is None:
+        raise ValueError(f"no '{_SLASH_COMMANDS.strip()}' line under features: in the manifest; add it there")
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
+        end += 1
+    dumped = yaml.safe_dump(slack_manifest_commands(commands=commands), sort_keys=False, width=1000)
+    block = [f"    {line}\n" for line in dumped.splitlines()]
+    return "".join([*lines[: start + 1], *block, *lines[end:]])
 
 
 __all__ = [
@@ -408,5 +738,7 @@ __all__ = [
     "CommandSpec",
     "Sub",
     "command",
+    "slack_manifest",
     "slack_manifest_commands",
+    "usage_table",
 ]

@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.commands import messages as msg
-from bot.commands.grammar import (
+from bot.commands.items import Item, read_items, term_key
+from bot.commands.options import OptionChange, apply_options, describe_changes, describe_options
+from bot.commands.permissions import Permissions
+from bot.commands.quote_news import story_detail
+from bot.commands.records import (
     DeleteCmd,
     EditCmd,
     ListCmd,
@@ -37,14 +41,12 @@ from bot.commands.grammar import (
     QueryCmd,
     ShowCmd,
     SubscribeCmd,
+    SubscriptionsCmd,
     TestCmd,
     UnmuteCmd,
     UnsubscribeCmd,
 )
-from bot.commands.items import Item, read_items, term_key
-from bot.commands.options import OptionChange, apply_options, describe_changes, describe_options
-from bot.commands.permissions import Permissions
-from bot.commands.quote_news import story_detail
+from bot.commands.registry import handles
 from bot.config import CommandsConfig
 from bot.domain.errors import CommandError, ValidationError
 from bot.domain.models import (
@@ -230,6 +232,7 @@ class WatchHandlers:
 
     # ------------------------------------------------------------ read-only
 
+    @handles("watch", "list")
     async def list_watchlists(self, ctx: CommandContext, cmd: ListCmd) -> Reply:
         """The watchlists usable here, those subscribed here first; at most ``LIST_SHOWN`` of them
         (a server with thousands narrows the list with ``/watch list TEXT``)."""
@@ -272,6 +275,7 @@ class WatchHandlers:
             notes.append(f"{msg.BROKEN}: {sub.broken_reason}" if sub.broken_reason else msg.BROKEN)
         return notes
 
+    @handles("watch", "show")
     async def show(self, ctx: CommandContext, cmd: ShowCmd) -> Reply:
         wl = await self._find(ctx, cmd.name)
         fields: list[ReplyField] = []
@@ -307,7 +311,8 @@ class WatchHandlers:
         fields.append(ReplyField("Channels", _join(shown)))
         return Reply(title=msg.show_title(wl.name), fields=tuple(fields), private=True)
 
-    async def subscriptions(self, ctx: CommandContext) -> Reply:
+    @handles("watch", "subscriptions")
+    async def subscriptions(self, ctx: CommandContext, cmd: SubscriptionsCmd | None = None) -> Reply:
         """This channel's subscriptions: options as typed, then state (broken, muted, held alerts)."""
         subs = await self.store.list_subscriptions(channel=ctx.channel)
         if not subs:
@@ -407,6 +412,7 @@ class WatchHandlers:
             return matcher
         return await asyncio.to_thread(compile_matcher, [wl], self.catalog.directory, self.catalog.aliases)
 
+    @handles("watch", "test")
     async def test(self, ctx: CommandContext, cmd: TestCmd) -> Reply:
         """Which stories of the last 24 hours would have matched, newest first, with why."""
         wl = await self._find(ctx, cmd.name)
@@ -444,6 +450,9 @@ class WatchHandlers:
 
     # ------------------------------------------------------------ watchlist changes
 
+    @handles("watch", "create")
+    @handles("watch", "add")
+    @handles("watch", "remove")
     async def edit(self, ctx: CommandContext, cmd: EditCmd) -> Reply:
         async with self._edit_lock:
             if cmd.action == "create":
@@ -593,6 +602,7 @@ class WatchHandlers:
             items=self._echo(items, notes),
         )
 
+    @handles("watch", "delete")
     async def delete(self, ctx: CommandContext, cmd: DeleteCmd) -> Reply:
         async with self._edit_lock:
             wl = await self._editable(ctx, cmd.name)
@@ -602,6 +612,7 @@ class WatchHandlers:
             await self.catalog.reload()
         return Reply(title=msg.show_title(wl.name), text=msg.deleted(wl.name, len(subs)))
 
+    @handles("watch", "query")
     async def query(self, ctx: CommandContext, cmd: QueryCmd) -> Reply:
         try:
             parsed = parse_query(cmd.query)
@@ -641,6 +652,7 @@ class WatchHandlers:
                 return sub
         return None
 
+    @handles("watch", "subscribe")
     async def subscribe(self, ctx: CommandContext, cmd: SubscribeCmd) -> Reply:
         wl = await self._find(ctx, cmd.name)
         self.permissions.check(ctx, "subscribe")
@@ -667,6 +679,7 @@ class WatchHandlers:
             title=msg.show_title(wl.name), text=msg.subscribed(wl.name, spec.options.briefing == "premarket")
         )
 
+    @handles("watch", "options")
     async def options(self, ctx: CommandContext, cmd: OptionsCmd) -> Reply:
         """Show (no changes given) or change this channel's options for a subscription."""
         sub = await self._channel_subscription(ctx, cmd.name)
@@ -705,6 +718,7 @@ class WatchHandlers:
         shown = describe_changes(changes, self.tz, now=self.clock.now())
         return Reply(title=msg.show_title(sub.watchlist), text=msg.options_changed(sub.watchlist, shown))
 
+    @handles("watch", "unsubscribe")
     async def unsubscribe(self, ctx: CommandContext, cmd: UnsubscribeCmd) -> Reply:
         sub = await self._channel_subscription(ctx, cmd.name)
         if sub is None:
@@ -726,6 +740,7 @@ class WatchHandlers:
             raise CommandError(msg.no_subscriptions())
         return subs
 
+    @handles("watch", "mute")
     async def mute(self, ctx: CommandContext, cmd: MuteCmd) -> Reply:
         self.permissions.check(ctx, "subscribe")
         subs = await self._targets(ctx, cmd.name)
@@ -738,6 +753,7 @@ class WatchHandlers:
             title=msg.MUTED_TITLE, text=msg.muted(format_until(until, now, self.tz), len(subs), name)
         )
 
+    @handles("watch", "unmute")
     async def unmute(self, ctx: CommandContext, cmd: UnmuteCmd) -> Reply:
         self.permissions.check(ctx, "subscribe")
         subs = await self._targets(ctx, cmd.name)
