@@ -214,7 +214,9 @@ class AuthProbe(Protocol):
     async def check_auth(self) -> None: ...
 
 
-CommandName = Literal["quote", "news", "watch", "feed"]
+# a slash command's name: one of bot.commands.spec.COMMANDS, the one list of them (adding a
+# command changes nothing here; the adapters take the names from the spec)
+CommandName = str
 # what autocomplete can offer: watchlist names, symbols, trading sessions (a comma list)
 CompleteKind = Literal["watchlist", "ticker", "session", "feed"]
 

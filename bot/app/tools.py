@@ -51,6 +51,7 @@ from bot.commands.grammar import (
 )
 from bot.commands.permissions import Permissions
 from bot.commands.service import answer
+from bot.commands.spec import slack_manifest
 from bot.commands.watch import WatchHandlers
 from bot.config import BotConfig, Env
 from bot.delivery.briefing import BriefingPlan, BriefingService, closed_reason, exchange_name
@@ -117,6 +118,7 @@ __all__ = [
     "reply_text",
     "run_command",
     "setup_logging",
+    "slack_manifest",
     "stored_directory",
     "subscription_state",
     "symbol_summary",

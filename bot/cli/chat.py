@@ -1,4 +1,5 @@
-"""CLI commands for the chat area (registered by ``bot.cli``): ``marketbot discord invite``."""
+"""CLI commands for the chat area (registered by ``bot.cli``): ``marketbot discord invite``,
+``marketbot slack manifest``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ discord_app = typer.Typer(
     help="Discord set-up: the URL that adds the bot to a server.",
     no_args_is_help=True,
 )
+
+slack_app = typer.Typer(
+    name="slack",
+    help="Slack set-up: the app manifest's slash commands.",
+    no_args_is_help=True,
+)
+
+MANIFEST = Path("config/slack-app-manifest.yaml")
 
 _PERMISSION_NAMES = {
     "send_messages": "Send Messages",
@@ -119,6 +128,46 @@ def clear_commands(
         raise typer.Exit(1)
 
 
+@slack_app.command("manifest")
+def manifest(
+    path: Annotated[
+        Path, typer.Argument(help="The manifest to update (the one in the repo by default).")
+    ] = MANIFEST,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Change nothing; exit 1 when the file's slash commands are out of date."
+        ),
+    ] = False,
+) -> None:
+    """Write the commands of bot/commands/spec.py into the Slack app manifest's slash_commands.
+
+    The rest of the file (comments included) is kept. Run it after adding or changing a slash
+    command, then update the app at api.slack.com (App Manifest) or reinstall it.
+    """
+    from bot.app.tools import slack_manifest
+
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot read the manifest: {exc.strerror or exc}", EXIT_USAGE)
+    try:
+        updated = slack_manifest(current)
+    except ValueError as exc:
+        fail(f"{path}: {exc}", EXIT_USAGE)
+    if updated == current:
+        typer.echo(f"{path}: up to date")
+        return
+    if check:
+        typer.echo(
+            f"{path}: slash_commands differ from bot/commands/spec.py; run marketbot slack manifest", err=True
+        )
+        raise typer.Exit(1)
+    path.write_text(updated, encoding="utf-8")
+    typer.echo(f"{path}: slash_commands updated")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's subcommands to the main app."""
     app.add_typer(discord_app, name="discord")
+    app.add_typer(slack_app, name="slack")

@@ -546,24 +546,6 @@ def _help(command: str, topics: Sequence[str], record: Record) -> Sub:
     )
 
 
-# the commands without subcommands: /watch help explains them too (a new one goes here)
-SINGLE: Final[tuple[CommandSpec, ...]] = (QUOTE, NEWS)
-SINGLE_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in SINGLE)
-
-WATCH_SUBCOMMANDS: Final = (*(s.name for s in _WATCH_SUBS), "help")
-# /watch help feed explains /feed (as /feed help does)
-_HELP_TOPICS: Final = (*(s.name for s in _WATCH_SUBS), *SINGLE_NAMES, "feed")
-
-WATCH = CommandSpec(
-    name="watch",
-    description="Watchlists and this channel's subscriptions",
-    summary="Watchlists and this channel's alert subscriptions",
-    usage_hint="help | list | status | show NAME | subscribe NAME | create NAME ITEMS... | test NAME",
-    subcommands=(*_WATCH_SUBS, _help("watch", _HELP_TOPICS, HelpCmd)),
-    managers_only=True,
-    home=True,
-)
-
 FEED_NAME_MAX: Final = p.FEED_NAME_MAX
 FEED_URL_MAX: Final = p.MAX_URL
 _FEED_URL = Arg(
@@ -659,7 +641,27 @@ FEED = CommandSpec(
     private=True,
 )
 
-COMMANDS: Final[tuple[CommandSpec, ...]] = (*SINGLE, WATCH, FEED)
+# Every command but /watch, whose help explains each of them too: a new command goes here.
+OTHERS: Final[tuple[CommandSpec, ...]] = (QUOTE, NEWS, FEED)
+SINGLE: Final = tuple(c for c in OTHERS if not c.subcommands)
+SINGLE_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in SINGLE)
+
+WATCH_SUBCOMMANDS: Final = (*(s.name for s in _WATCH_SUBS), "help")
+# /watch help COMMAND explains the other commands too (/watch help feed as /feed help does)
+_HELP_TOPICS: Final = (*(s.name for s in _WATCH_SUBS), *(c.name for c in OTHERS))
+
+WATCH = CommandSpec(
+    name="watch",
+    description="Watchlists and this channel's subscriptions",
+    summary="Watchlists and this channel's alert subscriptions",
+    usage_hint="help | list | status | show NAME | subscribe NAME | create NAME ITEMS... | test NAME",
+    subcommands=(*_WATCH_SUBS, _help("watch", _HELP_TOPICS, HelpCmd)),
+    managers_only=True,
+    home=True,
+)
+
+# in this order in Discord and the Slack manifest: the single commands, /watch, the groups
+COMMANDS: Final[tuple[CommandSpec, ...]] = (*SINGLE, WATCH, *(c for c in OTHERS if c.subcommands))
 COMMAND_NAMES: Final[tuple[CommandName, ...]] = tuple(c.name for c in COMMANDS)
 
 
@@ -729,6 +731,7 @@ __all__ = [
     "FEED_SUBCOMMANDS",
     "FEED_URL_MAX",
     "NEWS",
+    "OTHERS",
     "QUOTE",
     "SINGLE",
     "SINGLE_NAMES",

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from bot.chat.discord_bot import DiscordAdapter
 from bot.chat.slack_app import SlackAdapter
+from bot.cli import app as cli_app
 from bot.commands import grammar
 from bot.commands import messages as msg
 from bot.commands.service import help_reply
@@ -81,9 +83,31 @@ def test_the_manifest_in_the_repo_lists_exactly_the_spec_commands() -> None:
     data = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     expected = slack_manifest_commands()
     assert data["features"]["slash_commands"] == expected, (
-        "config/slack-app-manifest.yaml differs from bot.commands.spec; its features.slash_commands "
-        "should read:\n" + yaml.safe_dump(expected, sort_keys=False)
+        "config/slack-app-manifest.yaml differs from bot.commands.spec: run `marketbot slack manifest` "
+        "to write its features.slash_commands, which should read:\n"
+        + yaml.safe_dump(expected, sort_keys=False)
     )
+
+
+def test_marketbot_slack_manifest_writes_the_spec_commands_into_the_manifest(tmp_path: Path) -> None:
+    stale = MANIFEST.read_text(encoding="utf-8").replace("command: /news", "command: /headlines")
+    path = tmp_path / "manifest.yaml"
+    path.write_text(stale, encoding="utf-8")
+    runner = CliRunner()
+
+    checked = runner.invoke(cli_app, ["slack", "manifest", str(path), "--check"])
+    assert checked.exit_code == 1, checked.output
+    assert path.read_text(encoding="utf-8") == stale
+
+    written = runner.invoke(cli_app, ["slack", "manifest", str(path)])
+    assert written.exit_code == 0, written.output
+    assert path.read_text(encoding="utf-8") == MANIFEST.read_text(encoding="utf-8")  # comments kept too
+    assert runner.invoke(cli_app, ["slack", "manifest", str(MANIFEST), "--check"]).exit_code == 0
+
+    path.write_text("features: {}\n", encoding="utf-8")
+    refused = runner.invoke(cli_app, ["slack", "manifest", str(path)])
+    assert refused.exit_code == 2
+    assert "no 'slash_commands:' line under features:" in refused.output
 
 
 async def test_every_spec_command_reaches_the_handler_on_slack() -> None:
