@@ -1,8 +1,11 @@
-"""/quote, /news and /watch: one grammar and one set of platform-neutral handlers for every platform.
+"""/quote, /news, /watch and /feed: one spec, one grammar and platform-neutral handlers for every platform.
 
-``CommandService`` implements ``bot.ports.CommandHandler``; the Slack, Discord and console
-adapters bind it. ``grammar.parse`` turns text into a typed command, ``items`` reads
-watchlist items, ``permissions`` decides who may change what, ``messages`` holds every text.
+``spec`` declares the commands; ``grammar.parse`` turns text into the value an entry's handler
+gets (``parsers`` reads the arguments with a grammar of their own, ``records`` are the typed
+values); handlers are marked ``@handles(command, sub)`` (``registry``) and ``CommandService``,
+which implements ``bot.ports.CommandHandler`` for the Slack, Discord and console adapters,
+dispatches to them. ``items`` reads watchlist items, ``permissions`` decides who may change
+what, ``messages`` holds every text.
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ from __future__ import annotations
 from bot.commands.args import Token, tokenize
 from bot.commands.grammar import UsageError, parse
 from bot.commands.permissions import PermissionDenied, Permissions
+from bot.commands.records import Args
+from bot.commands.registry import handles
 from bot.commands.service import CommandService, help_reply
 
 __all__ = [
+    "Args",
     "CommandService",
     "PermissionDenied",
     "Permissions",
     "Token",
     "UsageError",
+    "handles",
     "help_reply",
     "parse",
     "tokenize",
