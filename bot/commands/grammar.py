@@ -16,7 +16,7 @@ a known symbol, may this user edit that watchlist) is the handlers' business.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -96,7 +96,7 @@ def parse_call(command: str, text: str, commands: Sequence[CommandSpec] = spec.C
     """Parse the text after ``/command`` (one of ``commands``) into a ``Call``; raise UsageError."""
     found = spec.command(command, commands)
     if found is None:
-        raise UsageError(msg.NO_COMMAND.format(command=str(command)[:20]))
+        raise UsageError(msg.no_command(str(command)[:20], [c.name for c in commands]))
     try:
         return _parse(found, text, commands)
     except UsageError:
@@ -159,18 +159,19 @@ def _entry(command: CommandSpec, entry: Sub, text: str, tokens: Iterator[Token])
     if entry.grammar is not None:
         values = dict(entry.grammar(text, tokens, key))
     else:
-        values = read_args(entry.args, list(tokens), key, command.usage_form(entry))
+        values = read_args(entry.args, list(tokens), key, lambda: command.usage_form(entry))
     return Call(command.name, entry.name, entry.record(**values))
 
 
-def read_args(args: Sequence[Arg], tokens: list[Token], key: str, form: str) -> dict[str, Any]:
-    """The values of ``args`` in ``tokens``: positional ones in order, then ``NAME VALUE`` pairs."""
+def read_args(args: Sequence[Arg], tokens: list[Token], key: str, form: Callable[[], str]) -> dict[str, Any]:
+    """The values of ``args`` in ``tokens``: positional ones in order, then ``NAME VALUE`` pairs
+    (``form`` gives the usage form an error shows)."""
     values: dict[str, Any] = {}
     i = 0
     for arg in (a for a in args if not a.named):
         if i >= len(tokens):
             if arg.required:
-                raise UsageError(msg.needs_form(form, arg.missing or f"a {arg.shown}"), key)
+                raise UsageError(msg.needs_form(form(), arg.missing or f"a {arg.shown}"), key)
             continue
         took = tokens[i:] if arg.rest else tokens[i : i + 1]
         i += len(took)
@@ -181,9 +182,9 @@ def read_args(args: Sequence[Arg], tokens: list[Token], key: str, form: str) -> 
         word = rest[0]
         pair = None if word.quoted else named.get(word.text.lower())
         if pair is None:
-            raise UsageError(msg.extra_arguments_form(form, [t.shown for t in rest]), key)
+            raise UsageError(msg.extra_arguments_form(form(), [t.shown for t in rest]), key)
         if len(rest) < 2:
-            raise UsageError(msg.needs_form(form, pair.missing or f"{pair.shown} after {pair.name}"), key)
+            raise UsageError(msg.needs_form(form(), pair.missing or f"{pair.shown} after {pair.name}"), key)
         took = rest[1:] if pair.rest else rest[1:2]
         rest = rest[1 + len(took) :]
         values[pair.key] = _value(pair, took, key)

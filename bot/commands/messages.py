@@ -88,7 +88,16 @@ def failed(command: str) -> str:
 # ---------------------------------------------------------------- input errors
 
 TOO_LONG = "That is {length:,} characters; a command takes at most {limit:,}. Split it into several commands."
-NO_COMMAND = "Unknown command /{command}: use /quote, /news, /watch or /feed."
+
+
+def no_command(command: str, names: Sequence[str]) -> str:
+    """An unknown command: the ones there are (``/quote, /news, /watch or /feed``)."""
+    listed = (
+        ", ".join(f"/{n}" for n in names[:-1]) + f" or /{names[-1]}" if len(names) > 1 else f"/{names[0]}"
+    )
+    return f"Unknown command /{command}: use {listed}."
+
+
 UNEXPECTED = (
     "Something went wrong on my side while answering that; nothing was changed. "
     "Please try again in a minute, and tell the bot's admin if it keeps happening."

@@ -186,14 +186,7 @@ class CommandSpec:
 
     def entries(self) -> tuple[Sub, ...]:
         """What a handler answers: each subcommand, or the command itself as one (name ``""``)."""
-        if self.subcommands:
-            return self.subcommands
-        own = Sub("", self.description, self.args, slow=self.slow, private=self.private)
-        return (
-            dataclasses.replace(
-                own, help=self.help, form=self.form, record=self.record, grammar=self.grammar
-            ),
-        )
+        return self.subcommands or _own_entry(self)
 
     def usage_key(self, sub: str) -> str:
         """The key of a usage line: ``quote``, ``show`` (/watch's), ``feed add``."""
@@ -236,6 +229,22 @@ class CommandSpec:
         if found is None:
             raise KeyError(f"/{self.name} has no subcommand {name!r}")
         return found
+
+
+_OWN: dict[int, tuple[CommandSpec, tuple[Sub, ...]]] = {}
+
+
+def _own_entry(spec: CommandSpec) -> tuple[Sub, ...]:
+    """A command without subcommands as the one entry its handler answers (made once per spec)."""
+    cached = _OWN.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    own = Sub("", spec.description, spec.args, slow=spec.slow, private=spec.private)
+    entry = (
+        dataclasses.replace(own, help=spec.help, form=spec.form, record=spec.record, grammar=spec.grammar),
+    )
+    _OWN[id(spec)] = (spec, entry)
+    return entry
 
 
 # ---------------------------------------------------------------- the commands

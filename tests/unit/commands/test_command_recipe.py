@@ -211,6 +211,8 @@ def test_the_grammar_parses_the_new_commands_from_their_args() -> None:
         parse_call("source", "Reuters 3 more", WITH_NEW)
     with pytest.raises(UsageError, match=r"/digest has no command 'nwo'\. Did you mean /digest now\?"):
         parse_call("digest", "nwo", WITH_NEW)
+    with pytest.raises(UsageError, match=r"use /quote, /news, /watch, /feed, /source or /digest\.$"):
+        parse_call("sources", "", WITH_NEW)
 
 
 async def test_the_service_dispatches_the_new_commands_to_their_handlers(service: CommandService) -> None:
