@@ -114,6 +114,10 @@ def _error_usage(command: CommandSpec) -> str | None:
 
 def _parse(command: CommandSpec, text: str, commands: Sequence[CommandSpec]) -> Call:
     tokens = iter_tokens(text)
+    if not any(e.grammar for e in command.entries()):
+        # no entry reads the raw rest of the line (a query): split it all first, so an unclosed
+        # quote anywhere is what the user hears about before an unknown subcommand
+        tokens = iter(list(tokens))
     if not command.subcommands:
         return _entry(command, command.entries()[0], text, tokens)
     first = next(tokens, None)

@@ -75,3 +75,14 @@ def test_watch_status_and_help_feed() -> None:
     assert parse("watch", "help feed") == FeedHelpCmd()
     with pytest.raises(UsageError, match="Unexpected 'now'"):
         parse("watch", "status now")
+
+
+def test_an_unclosed_quote_is_said_first_unless_a_subcommand_reads_the_raw_line() -> None:
+    # /feed splits the whole line first: the quote is the problem, whatever the first word
+    with pytest.raises(UsageError, match="never closed") as caught:
+        parse("feed", 'mute "unclosed')
+    assert caught.value.usage == "feed help"
+    # /watch reads word by word (a query takes the raw rest of the line): the word comes first
+    with pytest.raises(UsageError, match="/watch has no command 'shwo'"):
+        parse("watch", 'shwo "unclosed')
+    assert parse("watch", "query chips 'export control").query == "'export control"  # type: ignore[union-attr]
