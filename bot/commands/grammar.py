@@ -210,6 +210,10 @@ def _value(arg: Arg, took: Sequence[Token], key: str) -> Any:
             raise UsageError(msg.not_on_off(arg.name, text), key)
         return text.lower() in _ON
     if arg.kind == "int":
+        if arg.zero is not None and text.lower() == arg.zero:
+            return 0
+        if arg.suffix and text.endswith(arg.suffix):  # as Discord's options are written (max 10/h)
+            text = text[: -len(arg.suffix)]
         low = arg.low if arg.low is not None else 0
         if not text.isdigit() or int(text) < low or (arg.high is not None and int(text) > arg.high):
             raise UsageError(msg.not_a_number(arg.name, text, low, arg.high), key)

@@ -215,6 +215,43 @@ def test_the_grammar_parses_the_new_commands_from_their_args() -> None:
         parse_call("sources", "", WITH_NEW)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"outlet": "Reuters"},
+        {"outlet": "Reuters", "cap": 0, "loud": True, "tone": "calm"},
+        {"outlet": "Reuters", "cap": 12, "loud": False},
+        {"outlet": "Reuters", "tone": "loud"},
+    ],
+)
+def test_what_discord_options_become_parses_back_to_the_same_values(values: dict[str, Any]) -> None:
+    # a command with every kind of argument: Discord's typed values -> command text -> values
+    alert = CommandSpec(
+        name="alert",
+        description="A test of every kind",
+        summary="A test",
+        usage_hint="OUTLET",
+        args=(
+            Arg("outlet", "An outlet", low=1, high=64),
+            Arg(
+                "cap",
+                "At most",
+                kind="int",
+                required=False,
+                low=0,
+                high=60,
+                named=True,
+                suffix="/h",
+                zero="off",
+            ),
+            Arg("loud", "Loudly", kind="bool", required=False, named=True),
+            Arg("tone", "Tone", required=False, named=True, choices=(("calm", "calm"), ("loud", "loud"))),
+        ),
+    )
+    text = alert.text(None, values)
+    assert parse_call("alert", text, (*COMMANDS, alert)).args == values, text
+
+
 async def test_the_service_dispatches_the_new_commands_to_their_handlers(service: CommandService) -> None:
     ctx = slack_ctx()
     assert (await service.handle(ctx, "source", "Reuters")).text == "5 stories from Reuters"
