@@ -3,10 +3,10 @@ them, autocomplete, and which are slow.
 
 Everything that lists the commands is derived from ``COMMANDS``: the Discord command tree
 (``bot.chat.discord_bot.commands``), the Slack slash commands (the adapter's listeners and
-``slack_manifest_commands``, which ``config/slack-app-manifest.yaml`` must equal), the
-subcommands the grammar and help of /watch and /feed know (``WATCH_SUBCOMMANDS``,
-``FEED_SUBCOMMANDS``), and Discord's default and runtime permission checks.
-tests/contract/test_command_spec.py checks that they agree.
+``slack_manifest_commands``, which ``config/slack-app-manifest.yaml`` must equal:
+``marketbot slack manifest`` writes them there), the grammar (``bot.commands.grammar``), every
+usage line and help reply (``usage_table``), the dispatch, and Discord's default and runtime
+permission checks. tests/contract/test_command_spec.py checks that they agree.
 
 Each entry also says how its text is parsed (``Arg.parse`` for an argument with a grammar of its
 own, ``grammar`` for a whole line that has one, ``record`` for the typed value the handler
@@ -14,7 +14,8 @@ gets) and what its usage line says (``help``, and ``form`` where the derived one
 do). Its handler is a method marked ``@handles(command, subcommand)`` (``bot.commands.registry``);
 ``CommandService`` refuses to start when an entry has no handler or two.
 
-Adding a command is one ``CommandSpec`` here plus one handler; see docs/architecture.md.
+Adding a command is one ``CommandSpec`` here (listed in ``OTHERS``) plus one handler; see
+docs/architecture.md and tests/unit/commands/test_command_recipe.py.
 """
 
 from __future__ import annotations
