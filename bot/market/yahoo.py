@@ -127,7 +127,11 @@ def configure_cache(path: Path | None) -> Path:
             return _cache_dir
         target = path or default_cache_dir()
         target.mkdir(parents=True, exist_ok=True)
-        import yfinance as yf
+        from bot.market.sessions import IMPORT_LOCK
+
+        with IMPORT_LOCK:  # not beside a calendar build, which swaps the warning filters
+            import yfinance as yf
+            from yfinance.data import YfData  # noqa: F401 - imported here, under the lock
 
         yf.set_tz_cache_location(str(target))
         # yfinance 1.7 on pandas 3 warns about its own deprecated calls; not actionable for us
@@ -220,27 +224,47 @@ class NotFound(SourceError):
 
 
 class YahooTransport:
-    """Our own yfinance session + ``YfData`` + tickers. Methods block; call them from threads."""
+    """Our own yfinance session + ``YfData`` + tickers. Methods block; call them from threads.
+
+    yfinance (and pandas behind it, a second or more of imports) is loaded at the first request,
+    in the worker thread that makes it, not when the transport is built: start-up does not wait
+    for it.
+    """
 
     def __init__(self, *, timeout: float, base_url: str | None = None, cache_dir: Path | None = None) -> None:
-        configure_cache(cache_dir)
         self.timeout = timeout
         self.base_url = _check_base_url(base_url) if base_url else None
+        self._cache_dir = cache_dir
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._tickers: dict[str, Any] = {}
-        self._session: RoutedSession
-        self._data: Any
-        self.reset()
+        self._session: RoutedSession | None = None
+        self._data: Any = None
+
+    def _current(self) -> tuple[RoutedSession, Any]:
+        """The session and ``YfData`` in use, made at the first call (which imports yfinance)."""
+        with self._lock:
+            if self._session is not None:
+                return self._session, self._data
+        with self._start_lock:
+            with self._lock:
+                if self._session is not None:
+                    return self._session, self._data
+            self.reset()
+        with self._lock:
+            assert self._session is not None
+            return self._session, self._data
 
     def reset(self) -> None:
         """Drop cookie, crumb and tickers: start over with a fresh session (after failures)."""
+        configure_cache(self._cache_dir)
         from yfinance.data import YfData
 
         session = RoutedSession(max_timeout=self.timeout, base_url=self.base_url)
         data = YfData.__new__(YfData)  # our own instance, not the process-wide singleton
         data.__init__(session=session)
         with self._lock:
-            old = getattr(self, "_session", None)
+            old = self._session
             self._session, self._data, self._tickers = session, data, {}
         if old is not None:
             try:
@@ -252,6 +276,8 @@ class YahooTransport:
         with self._lock:
             session = self._session
             self._tickers = {}
+        if session is None:  # never used: nothing was opened
+            return
         try:
             session.close()
         except Exception:
@@ -259,6 +285,7 @@ class YahooTransport:
 
     def ticker(self, symbol: str) -> Any:
         """A cached ``yf.Ticker`` bound to our session and ``YfData``."""
+        self._current()
         with self._lock:
             t = self._tickers.get(symbol)
             session, data = self._session, self._data
@@ -281,6 +308,8 @@ class YahooTransport:
         with self._lock:
             self._tickers.pop(symbol, None)
             data = self._data
+        if data is None:
+            return
         clear = getattr(getattr(type(data), "cache_get", None), "cache_clear", None)
         if callable(clear):
             clear()
@@ -290,8 +319,7 @@ class YahooTransport:
     def _quote_rows(self, symbols: Sequence[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """One v7 quote request for up to ``BATCH_SIZE`` symbols: (symbol as asked, its row),
         for each row that answers a symbol asked for."""
-        with self._lock:
-            data = self._data
+        _session, data = self._current()
         params = {"symbols": ",".join(symbols), "formatted": "false", "lang": "en-US", "region": "US"}
         try:
             payload = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)
