@@ -8,6 +8,7 @@ start-up, and raises ``ConfigError`` whose message names the file, the line, the
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -96,10 +97,14 @@ class YahooNewsConfig(_Model):
 
 
 def _symbol(value: Any) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool):
+    if type(value) is str:
+        sym = _symbol_of(value)
+        if sym is not None:
+            return sym
+    elif not isinstance(value, str | int) or isinstance(value, bool):
         raise ValueError(f"{value!r} is not a ticker symbol")
-    sym = symbol_form(str(value))
-    if not SYMBOL_RE.match(sym):
+    sym = _symbol_of(str(value))
+    if sym is None:
         raise ValueError(
             f"{value!r} is not a ticker symbol: use 1-6 letters or digits with an optional "
             "exchange suffix, e.g. NVDA, BRK-B, SHOP.TO"
@@ -107,19 +112,38 @@ def _symbol(value: Any) -> str:
     return sym
 
 
+# 10,000 watchlists name the same few thousand symbols and terms over and over: each is checked once
+@functools.lru_cache(maxsize=1 << 16)
+def _symbol_of(text: str) -> str | None:
+    sym = symbol_form(text)
+    return sym if SYMBOL_RE.match(sym) else None
+
+
+_WORD = re.compile(r"\w")
+
+
 def _term(value: str) -> str:
-    if not re.search(r"\w", value):
+    if not _WORD.search(value):
         raise ValueError(f"{value!r} is empty or only punctuation; write a word or a phrase")
     return value
 
 
 def _rule_term(value: str) -> str:
     """A keyword or exclude term the rule engine accepts (word, phrase, word*, =word, $SYM)."""
+    _term(value)
+    problem = _rule_term_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rule_term_problem(value: str) -> str | None:
     try:
         parse_term(value)
     except ValidationError as exc:
-        raise ValueError(str(exc)) from None
-    return value
+        return str(exc)
+    return None
 
 
 class WatchlistConfig(_Model):
@@ -127,12 +151,8 @@ class WatchlistConfig(_Model):
 
     name: str
     tickers: list[Annotated[str, BeforeValidator(_symbol)]] = Field(default_factory=list)
-    keywords: list[Annotated[str, AfterValidator(_term), AfterValidator(_rule_term)]] = Field(
-        default_factory=list
-    )
-    exclude: list[Annotated[str, AfterValidator(_term), AfterValidator(_rule_term)]] = Field(
-        default_factory=list
-    )
+    keywords: list[Annotated[str, AfterValidator(_rule_term)]] = Field(default_factory=list)
+    exclude: list[Annotated[str, AfterValidator(_rule_term)]] = Field(default_factory=list)
     match: Literal["any", "all"] | None = None
     query: str | None = None
 
@@ -652,20 +672,40 @@ def watchlist_warnings(config: BotConfig, directory: SymbolDirectory) -> list[st
     """
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
+    # the same symbols and terms recur across thousands of watchlists: each is looked at once
+    canonical: dict[str, str] = {}
+    term_symbols: dict[str, str | None] = {}
+    known: dict[str, bool] = {}
+
+    def canonical_of(ticker: str) -> str:
+        found = canonical.get(ticker)
+        if found is None:
+            found = canonical[ticker] = canonical_symbol(ticker)
+        return found
+
+    def symbol_of_term(text: str) -> str | None:
+        if text not in term_symbols:
+            term = parse_term(text)
+            term_symbols[text] = term.symbol if term.kind is TermKind.TICKER else None
+        return term_symbols[text]
+
     for i, w in enumerate(config.watchlists):
-        found = [(f"watchlists[{i}].tickers[{j}]", canonical_symbol(t)) for j, t in enumerate(w.tickers)]
+        found = [(f"watchlists[{i}].tickers[{j}]", canonical_of(t)) for j, t in enumerate(w.tickers)]
         terms = [(f"watchlists[{i}].keywords[{j}]", k) for j, k in enumerate(w.keywords)]
         terms += [(f"watchlists[{i}].exclude[{j}]", k) for j, k in enumerate(w.exclude)]
         for path, text in terms:
-            term = parse_term(text)
-            if term.kind is TermKind.TICKER:
-                found.append((path, term.symbol))
+            symbol = symbol_of_term(text)
+            if symbol is not None:
+                found.append((path, symbol))
         if w.query:
             for term in parse_query(w.query).terms:
                 if term.kind is TermKind.TICKER:
                     found.append((f"watchlists[{i}].query", term.symbol))
         for path, symbol in found:
-            if symbol in directory or (path, symbol) in seen:
+            present = known.get(symbol)
+            if present is None:
+                present = known[symbol] = symbol in directory
+            if present or (path, symbol) in seen:
                 continue
             seen.add((path, symbol))
             near = directory.suggest(symbol)
