@@ -10,10 +10,11 @@ and one watchlist (the cost of the interpreter, imports and the database), so th
 ratio holds on any machine. The bot's CPU seconds at that moment are reported too: on a shared
 machine the wall time also counts the time spent waiting for a core. ``--quick``: 200 feeds, 2,000 watchlists.
 
-The bot's modules are byte-compiled first (into a temporary ``PYTHONPYCACHEPREFIX``), as an
-installed marketbot is (pip compiles what it installs): with ``PYTHONDONTWRITEBYTECODE`` set, as
-in our CI and dev shells, every start would compile the sources again (about half a second).
-Both runs start from an empty database, so both apply the migrations.
+The bot's modules are byte-compiled first (``compileall``, into their ``__pycache__``), as an
+installed marketbot is (pip compiles what it installs, libraries included): with
+``PYTHONDONTWRITEBYTECODE`` set, as in our CI and dev shells, every start would otherwise compile
+the bot's sources again (about half a second). Both runs start from an empty database, so both
+apply the migrations.
 """
 
 from __future__ import annotations
@@ -64,42 +65,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def child_env(pycache: Path | None) -> dict[str, str]:
-    """The bot's environment: none of ours or the chat platforms'; its bytecode from ``pycache``
-    (None: compiled from source at every start, nothing written)."""
+def child_env() -> dict[str, str]:
+    """The bot's environment: none of ours or the chat platforms'."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SLACK_", "DISCORD_", "MARKETBOT_"))
-        and k not in ("PYTHONSTARTUP", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+        and k not in ("PYTHONSTARTUP", "PYTHONPYCACHEPREFIX")
     }
     env["PYTHONPATH"] = str(ROOT)
-    if pycache is None:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
 
 
-def byte_compile(pycache: Path) -> None:
-    """Compile the bot's modules into ``pycache``, as installing marketbot does."""
+def byte_compile() -> None:
+    """Compile the bot's modules, as installing marketbot does (the libraries are compiled)."""
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(ROOT / "bot")],
-        env=child_env(pycache),
+        env=child_env(),
         check=True,
         stdout=subprocess.DEVNULL,
     )
 
 
 async def start_up(
-    host: FeedHost, n_feeds: int, n_watchlists: int, workdir: Path, pycache: Path | None
+    host: FeedHost, n_feeds: int, n_watchlists: int, workdir: Path
 ) -> tuple[float, float, float]:
     """Seconds from spawn to the "running" log line and to the first feed request, and the
     bot's CPU seconds by then (on a busy machine the wall time also counts waiting for a core)."""
     urls = [host.url(f"/feed/{i}") for i in range(n_feeds)]
     config = workdir / "bot.yaml"
     write_config(config, urls, n_watchlists)
-    env = child_env(pycache)
+    env = child_env()
     env.update(
         MARKETBOT_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'marketbot.db'}",
         MARKETBOT_CONFIG=str(config),
@@ -152,16 +148,10 @@ async def main_async(args: argparse.Namespace) -> None:
     async with FeedHost() as host:
         for i in range(args.feeds):
             host.serve(f"/feed/{i}", body, etag=f'"{i}"')
-        with (
-            tempfile.TemporaryDirectory() as a,
-            tempfile.TemporaryDirectory() as b,
-            tempfile.TemporaryDirectory() as c,
-        ):
-            pycache = None if args.no_bytecode else Path(c)
-            if pycache is not None:
-                byte_compile(pycache)
-            base_running, base_polled, base_cpu = await start_up(host, 1, 1, Path(a), pycache)
-            running, polled, cpu = await start_up(host, args.feeds, args.watchlists, Path(b), pycache)
+        byte_compile()
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            base_running, base_polled, base_cpu = await start_up(host, 1, 1, Path(a))
+            running, polled, cpu = await start_up(host, args.feeds, args.watchlists, Path(b))
     ready, base_ready = max(running, polled), max(base_running, base_polled)
     print(
         f"baseline, 1 feed and 1 watchlist: running after {base_running:.2f} s, first poll at "
@@ -191,11 +181,6 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=1_000)
     ap.add_argument("--watchlists", type=int, default=10_000)
     ap.add_argument("--quick", action="store_true", help="200 feeds, 2,000 watchlists")
-    ap.add_argument(
-        "--no-bytecode",
-        action="store_true",
-        help="compile the bot's sources at every start (PYTHONDONTWRITEBYTECODE), as before bytecode was cached",
-    )
     args = ap.parse_args()
     if args.quick:
         args.feeds, args.watchlists = min(args.feeds, 200), min(args.watchlists, 2_000)
