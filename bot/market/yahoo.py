@@ -4,7 +4,7 @@ Every function here is blocking and runs in a worker thread (see ``bot.market.po
 nothing in it knows about asyncio. What we rely on in yfinance 1.x, and why:
 
 * ``Ticker(symbol, session=...)`` accepts a curl_cffi ``Session`` (yfinance rejects other
-  session types). ``RoutedSession`` is one, so yfinance keeps its browser impersonation,
+  session types). ``RoutedSession`` (see ``routed_session``) is one, so yfinance keeps its browser impersonation,
   cookie and crumb handling, and we add two things at the lowest level: every request's
   timeout is capped (a blackholed network then frees the worker thread soon after our
   deadline instead of after yfinance's 30 s per request, several requests in a row), and,
@@ -25,6 +25,7 @@ nothing in it knows about asyncio. What we rely on in yfinance 1.x, and why:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -38,8 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from curl_cffi import requests as curl_requests
 
 from bot.domain.errors import SourceError, ValidationError
 
@@ -59,45 +58,57 @@ YAHOO_HOSTS = frozenset(
 BATCH_SIZE = 50  # symbols per v7 request; Yahoo accepts more, but long URLs get refused by proxies
 
 
-class RoutedSession(curl_requests.Session):  # type: ignore[type-arg]
-    """A curl_cffi session that caps every request's timeout and can reroute Yahoo's hosts.
+@functools.cache
+def _routed_session_class() -> type[Any]:
+    """``RoutedSession``, defined at its first use: curl_cffi is a tenth of a second of imports."""
+    from curl_cffi import requests as curl_requests
 
-    ``base_url`` (e.g. ``http://127.0.0.1:8765``) replaces scheme and host of every Yahoo
-    URL while keeping path and query, and sends the original host as ``X-Forwarded-Host``.
-    """
+    class RoutedSession(curl_requests.Session):  # type: ignore[type-arg]
+        """A curl_cffi session that caps every request's timeout and can reroute Yahoo's hosts.
 
-    def __init__(self, *, max_timeout: float, base_url: str | None = None) -> None:
-        super().__init__(impersonate="chrome", timeout=max_timeout)
-        self.max_timeout = max_timeout
-        self.route_to = _check_base_url(base_url) if base_url else None
+        ``base_url`` (e.g. ``http://127.0.0.1:8765``) replaces scheme and host of every Yahoo
+        URL while keeping path and query, and sends the original host as ``X-Forwarded-Host``.
+        """
 
-    def request(self, method: Any, url: str, *args: Any, **kwargs: Any) -> Any:
-        kwargs["timeout"] = self._cap(kwargs.get("timeout"))
-        if self.route_to is not None:
-            url, host = self._reroute(url)
-            if host:
-                headers = dict(kwargs.get("headers") or {})
-                headers["X-Forwarded-Host"] = host
-                kwargs["headers"] = headers
-        return super().request(method, url, *args, **kwargs)
+        def __init__(self, *, max_timeout: float, base_url: str | None = None) -> None:
+            super().__init__(impersonate="chrome", timeout=max_timeout)
+            self.max_timeout = max_timeout
+            self.route_to = _check_base_url(base_url) if base_url else None
 
-    def _cap(self, timeout: Any) -> Any:
-        cap = self.max_timeout
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-            return min(float(timeout), cap)
-        if isinstance(timeout, tuple) and len(timeout) == 2:
-            return tuple(min(float(t), cap) if isinstance(t, int | float) else cap for t in timeout)
-        return cap
+        def request(self, method: Any, url: str, *args: Any, **kwargs: Any) -> Any:
+            kwargs["timeout"] = self._cap(kwargs.get("timeout"))
+            if self.route_to is not None:
+                url, host = self._reroute(url)
+                if host:
+                    headers = dict(kwargs.get("headers") or {})
+                    headers["X-Forwarded-Host"] = host
+                    kwargs["headers"] = headers
+            return super().request(method, url, *args, **kwargs)
 
-    def _reroute(self, url: str) -> tuple[str, str | None]:
-        assert self.route_to is not None
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host not in YAHOO_HOSTS:
-            return url, None
-        base = urlsplit(self.route_to)
-        path = base.path.rstrip("/") + (parts.path or "/")
-        return urlunsplit((base.scheme, base.netloc, path, parts.query, "")), host
+        def _cap(self, timeout: Any) -> Any:
+            cap = self.max_timeout
+            if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+                return min(float(timeout), cap)
+            if isinstance(timeout, tuple) and len(timeout) == 2:
+                return tuple(min(float(t), cap) if isinstance(t, int | float) else cap for t in timeout)
+            return cap
+
+        def _reroute(self, url: str) -> tuple[str, str | None]:
+            assert self.route_to is not None
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            if host not in YAHOO_HOSTS:
+                return url, None
+            base = urlsplit(self.route_to)
+            path = base.path.rstrip("/") + (parts.path or "/")
+            return urlunsplit((base.scheme, base.netloc, path, parts.query, "")), host
+
+    return RoutedSession
+
+
+def routed_session(*, max_timeout: float, base_url: str | None = None) -> Any:
+    """A curl_cffi session that caps every request's timeout and can reroute Yahoo's hosts."""
+    return _routed_session_class()(max_timeout=max_timeout, base_url=base_url)
 
 
 def _check_base_url(url: str) -> str:
@@ -238,10 +249,10 @@ class YahooTransport:
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._tickers: dict[str, Any] = {}
-        self._session: RoutedSession | None = None
+        self._session: Any = None
         self._data: Any = None
 
-    def _current(self) -> tuple[RoutedSession, Any]:
+    def _current(self) -> tuple[Any, Any]:
         """The session and ``YfData`` in use, made at the first call (which imports yfinance)."""
         with self._lock:
             if self._session is not None:
@@ -260,7 +271,7 @@ class YahooTransport:
         configure_cache(self._cache_dir)
         from yfinance.data import YfData
 
-        session = RoutedSession(max_timeout=self.timeout, base_url=self.base_url)
+        session = routed_session(max_timeout=self.timeout, base_url=self.base_url)
         data = YfData.__new__(YfData)  # our own instance, not the process-wide singleton
         data.__init__(session=session)
         with self._lock:
