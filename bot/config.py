@@ -8,6 +8,7 @@ start-up, and raises ``ConfigError`` whose message names the file, the line, the
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -96,10 +97,14 @@ class YahooNewsConfig(_Model):
 
 
 def _symbol(value: Any) -> str:
-    if not isinstance(value, str | int) or isinstance(value, bool):
+    if type(value) is str:
+        sym = _symbol_of(value)
+        if sym is not None:
+            return sym
+    elif not isinstance(value, str | int) or isinstance(value, bool):
         raise ValueError(f"{value!r} is not a ticker symbol")
-    sym = symbol_form(str(value))
-    if not SYMBOL_RE.match(sym):
+    sym = _symbol_of(str(value))
+    if sym is None:
         raise ValueError(
             f"{value!r} is not a ticker symbol: use 1-6 letters or digits with an optional "
             "exchange suffix, e.g. NVDA, BRK-B, SHOP.TO"
@@ -107,19 +112,38 @@ def _symbol(value: Any) -> str:
     return sym
 
 
+# 10,000 watchlists name the same few thousand symbols and terms over and over: each is checked once
+@functools.lru_cache(maxsize=1 << 16)
+def _symbol_of(text: str) -> str | None:
+    sym = symbol_form(text)
+    return sym if SYMBOL_RE.match(sym) else None
+
+
+_WORD = re.compile(r"\w")
+
+
 def _term(value: str) -> str:
-    if not re.search(r"\w", value):
+    if not _WORD.search(value):
         raise ValueError(f"{value!r} is empty or only punctuation; write a word or a phrase")
     return value
 
 
 def _rule_term(value: str) -> str:
     """A keyword or exclude term the rule engine accepts (word, phrase, word*, =word, $SYM)."""
+    _term(value)
+    problem = _rule_term_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rule_term_problem(value: str) -> str | None:
     try:
         parse_term(value)
     except ValidationError as exc:
-        raise ValueError(str(exc)) from None
-    return value
+        return str(exc)
+    return None
 
 
 class WatchlistConfig(_Model):
@@ -127,12 +151,8 @@ class WatchlistConfig(_Model):
 
     name: str
     tickers: list[Annotated[str, BeforeValidator(_symbol)]] = Field(default_factory=list)
-    keywords: list[Annotated[str, AfterValidator(_term), AfterValidator(_rule_term)]] = Field(
-        default_factory=list
-    )
-    exclude: list[Annotated[str, AfterValidator(_term), AfterValidator(_rule_term)]] = Field(
-        default_factory=list
-    )
+    keywords: list[Annotated[str, AfterValidator(_rule_term)]] = Field(default_factory=list)
+    exclude: list[Annotated[str, AfterValidator(_rule_term)]] = Field(default_factory=list)
     match: Literal["any", "all"] | None = None
     query: str | None = None
 
@@ -652,20 +672,40 @@ def watchlist_warnings(config: BotConfig, directory: SymbolDirectory) -> list[st
     """
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
+    # the same symbols and terms recur across thousands of watchlists: each is looked at once
+    canonical: dict[str, str] = {}
+    term_symbols: dict[str, str | None] = {}
+    known: dict[str, bool] = {}
+
+    def canonical_of(ticker: str) -> str:
+        found = canonical.get(ticker)
+        if found is None:
+            found = canonical[ticker] = canonical_symbol(ticker)
+        return found
+
+    def symbol_of_term(text: str) -> str | None:
+        if text not in term_symbols:
+            term = parse_term(text)
+            term_symbols[text] = term.symbol if term.kind is TermKind.TICKER else None
+        return term_symbols[text]
+
     for i, w in enumerate(config.watchlists):
-        found = [(f"watchlists[{i}].tickers[{j}]", canonical_symbol(t)) for j, t in enumerate(w.tickers)]
+        found = [(f"watchlists[{i}].tickers[{j}]", canonical_of(t)) for j, t in enumerate(w.tickers)]
         terms = [(f"watchlists[{i}].keywords[{j}]", k) for j, k in enumerate(w.keywords)]
         terms += [(f"watchlists[{i}].exclude[{j}]", k) for j, k in enumerate(w.exclude)]
         for path, text in terms:
-            term = parse_term(text)
-            if term.kind is TermKind.TICKER:
-                found.append((path, term.symbol))
+            symbol = symbol_of_term(text)
+            if symbol is not None:
+                found.append((path, symbol))
         if w.query:
             for term in parse_query(w.query).terms:
                 if term.kind is TermKind.TICKER:
                     found.append((f"watchlists[{i}].query", term.symbol))
         for path, symbol in found:
-            if symbol in directory or (path, symbol) in seen:
+            present = known.get(symbol)
+            if present is None:
+                present = known[symbol] = symbol in directory
+            if present or (path, symbol) in seen:
                 continue
             seen.add((path, symbol))
             near = directory.suggest(symbol)
@@ -827,6 +867,9 @@ def _load_yaml(text: str) -> Any:
     are built here, and every other scalar (numbers, booleans, dates, null) by PyYAML's safe
     constructor. A document with aliases or merge keys goes to PyYAML's constructor whole.
     """
+    fast = _fast_yaml(text)
+    if fast is not _UNSUPPORTED:
+        return fast
     loader = _SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
@@ -838,6 +881,228 @@ def _load_yaml(text: str) -> Any:
             return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+# ---------------------------------------------------------------- the common subset, parsed fast
+# Even libyaml builds a Python node (and resolves its tag in Python) for every scalar: about
+# 1.5 s for 10,000 watchlists. Configs are nearly always plain block YAML: indented ``key:
+# value`` lines, ``- `` items, one-line quoted strings and ``[a, b]`` lists. That subset is read
+# here, line by line, and gives exactly what ``yaml.safe_load`` gives (plain scalars are typed
+# by PyYAML's own resolver and constructor); anything else, an error included, returns
+# ``_UNSUPPORTED`` and the whole document goes to PyYAML.
+
+_UNSUPPORTED: Final = object()
+
+
+class _NotSubset(Exception):
+    """The document leaves the subset: PyYAML reads it instead."""
+
+
+# what PyYAML's reader refuses, and what the subset leaves to it (tabs, CR, BOM, NEL, ...)
+_OUTSIDE_TEXT = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*):(?: +(.*))?$")
+_DOUBLE = re.compile(r'"([^"\\]*)"(?: +#.*)?$')
+_SINGLE = re.compile(r"'((?:[^']|'')*)'(?: +#.*)?$")
+_FLOW_ITEM = re.compile(r""" *(?:"([^"\\]*)"|'((?:[^']|'')*)'|([^,\[\]{}"'#]*?)) *([,\]])""")
+_FLOW_EMPTY = re.compile(r"\[ *\](?: +#.*)?$")
+_COMMENT = re.compile(r" +#")
+# first characters of the plain scalars PyYAML may read as something else than a string
+_TYPED_START = frozenset(k for k in yaml.SafeLoader.yaml_implicit_resolvers if k)
+_PLAIN_START_BAD = frozenset("?:,[]{}#&*!|>'\"%@`")
+_PLAIN_TAGS: Final = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")
+)
+
+
+class _Line:
+    __slots__ = ("col", "dash", "key", "row", "value")
+
+    def __init__(self, row: int, col: int, dash: bool, key: str | None, value: str | None) -> None:
+        self.row, self.col, self.dash, self.key, self.value = row, col, dash, key, value
+
+
+def _fast_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)`` for the block subset configs are written in, or ``_UNSUPPORTED``."""
+    if _OUTSIDE_TEXT.search(text):
+        return _UNSUPPORTED
+    lines: list[_Line] = []
+    for row, raw in enumerate(text.split("\n")):
+        content = raw.lstrip(" ")
+        if not content or content.startswith("#"):
+            continue
+        if content.rstrip(" ") != content.rstrip() or content.startswith(("---", "...", "%")):
+            return _UNSUPPORTED
+        col = len(raw) - len(content)
+        content = content.rstrip(" ")
+        while content == "-" or content.startswith("- "):
+            lines.append(_Line(row, col, True, None, None))
+            rest = content[1:].lstrip(" ")
+            col += len(content) - len(rest)
+            content = rest
+            if not content or content.startswith("#"):
+                break
+        else:
+            m = _KEY_LINE.match(content)
+            if m:
+                value = m.group(2)
+                lines.append(
+                    _Line(row, col, False, m.group(1), None if not value or value[0] == "#" else value)
+                )
+            else:
+                lines.append(_Line(row, col, False, None, content))
+    if not lines:
+        return None
+    parser = _SubsetParser(lines)
+    try:
+        out = parser.block(lines[0].col)
+        if parser.i != len(lines):
+            return _UNSUPPORTED
+        return out
+    except _NotSubset:
+        return _UNSUPPORTED
+
+
+class _SubsetParser:
+    def __init__(self, lines: list[_Line]) -> None:
+        self.lines = lines
+        self.i = 0
+        self._plain: dict[str, Any] = {}
+        self._loader: Any = None
+
+    def block(self, col: int) -> Any:
+        first = self.lines[self.i]
+        if first.col != col:
+            raise _NotSubset
+        if first.dash:
+            return self.sequence(col)
+        if first.key is not None:
+            return self.mapping(col)
+        raise _NotSubset  # a bare scalar where a block was expected
+
+    def mapping(self, col: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        lines = self.lines
+        while self.i < len(lines):
+            line = lines[self.i]
+            if line.col < col:
+                break
+            if line.col > col or line.key is None or line.dash:
+                raise _NotSubset
+            key = line.key
+            if not isinstance(self.plain(key), str):  # e.g. ``on:`` or ``1:``: not a string key
+                raise _NotSubset
+            self.i += 1
+            if line.value is not None:
+                out[key] = self.value(line.value)
+                self.no_deeper(col)
+                continue
+            nxt = lines[self.i] if self.i < len(lines) else None
+            if nxt is not None and (nxt.col > col or (nxt.col == col and nxt.dash)):
+                out[key] = self.block(nxt.col)
+            else:
+                out[key] = None
+        return out
+
+    def sequence(self, col: int) -> list[Any]:
+        out: list[Any] = []
+        lines = self.lines
+        while self.i < len(lines):
+            line = lines[self.i]
+            if line.col < col:
+                break
+            if line.col > col or not line.dash:
+                raise _NotSubset
+            self.i += 1
+            nxt = lines[self.i] if self.i < len(lines) else None
+            if nxt is None or nxt.col <= col:
+                out.append(None)
+            elif nxt.row == line.row and not nxt.dash and nxt.key is None:
+                assert nxt.value is not None
+                self.i += 1
+                out.append(self.value(nxt.value))
+                self.no_deeper(col)
+            else:
+                out.append(self.block(nxt.col))
+        return out
+
+    def no_deeper(self, col: int) -> None:
+        """After a one-line value nothing may be indented deeper (a continued scalar)."""
+        if self.i < len(self.lines) and self.lines[self.i].col > col:
+            raise _NotSubset
+
+    def value(self, text: str) -> Any:
+        first = text[0]
+        if first == '"':
+            m = _DOUBLE.match(text)
+            if m is None:
+                raise _NotSubset
+            return m.group(1)
+        if first == "'":
+            m = _SINGLE.match(text)
+            if m is None:
+                raise _NotSubset
+            return m.group(1).replace("''", "'")
+        if first == "[":
+            return self.flow(text)
+        if text == "{}":
+            return {}
+        cut = text.find(" #")
+        if cut >= 0:
+            text = text[:cut].rstrip(" ")
+        if ": " in text or text.endswith(":") or first in _PLAIN_START_BAD:
+            raise _NotSubset
+        if first == "-" and (len(text) == 1 or text[1] == " "):
+            raise _NotSubset
+        return self.plain(text)
+
+    def flow(self, text: str) -> list[Any]:
+        """A one-line ``[a, "b c", 'd']`` of scalars (nothing nested), then maybe a comment."""
+        if _FLOW_EMPTY.match(text):
+            return []
+        out: list[Any] = []
+        pos, size, match = 1, len(text), _FLOW_ITEM.match
+        while True:
+            m = match(text, pos)
+            if m is None:
+                raise _NotSubset
+            double, single, plain, sep = m.groups()
+            if double is not None:
+                out.append(double)
+            elif single is not None:
+                out.append(single.replace("''", "'"))
+            else:
+                if not plain or plain[0] in _PLAIN_START_BAD or ": " in plain or plain[-1] == ":":
+                    raise _NotSubset
+                if plain[0] == "-" and (len(plain) == 1 or plain[1] == " "):
+                    raise _NotSubset
+                out.append(self.plain(plain))
+            pos = m.end()
+            if sep == "]":
+                break
+        if pos < size and not _COMMENT.match(text, pos):
+            raise _NotSubset
+        return out
+
+    def plain(self, text: str) -> Any:
+        """A plain scalar typed as PyYAML types it (str, int, float, bool, null, timestamp)."""
+        try:
+            return self._plain[text]
+        except KeyError:
+            pass
+        if text[0] not in _TYPED_START:
+            self._plain[text] = text
+            return text
+        if self._loader is None:
+            self._loader = yaml.SafeLoader("")
+        tag = self._loader.resolve(yaml.ScalarNode, text, (True, False))
+        if tag == _STR_TAG:
+            value: Any = text
+        elif tag in _PLAIN_TAGS:
+            value = self._loader.construct_object(yaml.ScalarNode(tag, text), deep=True)
+        else:
+            raise _NotSubset
+        self._plain[text] = value
+        return value
 
 
 def _build(node: yaml.Node, loader: Any, seen: set[int]) -> Any:

@@ -690,8 +690,10 @@ async def run_bot(
         )
         settle()  # config, directory and watchlists loaded: out of the collector's walks
         first_poll = asyncio.create_task(_start_up(rt), name="first-poll")
+        # company names (SEC's list, Yahoo quote names: yfinance's imports) once the first poll
+        # is done, not beside it
         first_symbols = asyncio.create_task(
-            _logged(rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
+            _after(first_poll, rt.refresh_symbols, "symbols:refresh"), name="first-symbols"
         )
         stopper = asyncio.create_task(stop.wait())
         # the exchange calendar loads in a worker thread (then the jobs that read it are added:
@@ -750,6 +752,11 @@ async def _resume(rt: Runtime) -> None:
     except Exception as exc:  # the running bot's sweep tries again every HANDOFF_SWEEP seconds
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.error("start-up: finishing pending hand-offs failed (%s); they are tried again later", reason)
+
+
+async def _after(first: asyncio.Task[None], func: Callable[[], Any], name: str) -> None:
+    await asyncio.wait({first})
+    await _logged(func, name)
 
 
 async def _warm_up(rt: Runtime, scheduler: Scheduler, first_poll: asyncio.Task[None]) -> None:

@@ -127,7 +127,11 @@ class SessionTimes:
         return TradingSession.CLOSED
 
 
-_XCAL_LOCK = threading.Lock()  # one build at a time: a warm-up thread and a caller share it
+# One heavy import at a time across worker threads: a calendar build (a warm-up thread and a
+# caller share it) swaps the process-wide warning filters with ``catch_warnings``, which would
+# drop the filters another thread's imports add meanwhile (yfinance's, see bot.market.yahoo).
+IMPORT_LOCK = threading.Lock()
+_XCAL_LOCK = IMPORT_LOCK
 
 
 def _xcal(code: str) -> Any:

@@ -4,7 +4,7 @@ Every function here is blocking and runs in a worker thread (see ``bot.market.po
 nothing in it knows about asyncio. What we rely on in yfinance 1.x, and why:
 
 * ``Ticker(symbol, session=...)`` accepts a curl_cffi ``Session`` (yfinance rejects other
-  session types). ``RoutedSession`` is one, so yfinance keeps its browser impersonation,
+  session types). ``RoutedSession`` (see ``routed_session``) is one, so yfinance keeps its browser impersonation,
   cookie and crumb handling, and we add two things at the lowest level: every request's
   timeout is capped (a blackholed network then frees the worker thread soon after our
   deadline instead of after yfinance's 30 s per request, several requests in a row), and,
@@ -25,6 +25,7 @@ nothing in it knows about asyncio. What we rely on in yfinance 1.x, and why:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -38,8 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from curl_cffi import requests as curl_requests
 
 from bot.domain.errors import SourceError, ValidationError
 
@@ -59,45 +58,57 @@ YAHOO_HOSTS = frozenset(
 BATCH_SIZE = 50  # symbols per v7 request; Yahoo accepts more, but long URLs get refused by proxies
 
 
-class RoutedSession(curl_requests.Session):  # type: ignore[type-arg]
-    """A curl_cffi session that caps every request's timeout and can reroute Yahoo's hosts.
+@functools.cache
+def _routed_session_class() -> type[Any]:
+    """``RoutedSession``, defined at its first use: curl_cffi is a tenth of a second of imports."""
+    from curl_cffi import requests as curl_requests
 
-    ``base_url`` (e.g. ``http://127.0.0.1:8765``) replaces scheme and host of every Yahoo
-    URL while keeping path and query, and sends the original host as ``X-Forwarded-Host``.
-    """
+    class RoutedSession(curl_requests.Session):  # type: ignore[type-arg]
+        """A curl_cffi session that caps every request's timeout and can reroute Yahoo's hosts.
 
-    def __init__(self, *, max_timeout: float, base_url: str | None = None) -> None:
-        super().__init__(impersonate="chrome", timeout=max_timeout)
-        self.max_timeout = max_timeout
-        self.route_to = _check_base_url(base_url) if base_url else None
+        ``base_url`` (e.g. ``http://127.0.0.1:8765``) replaces scheme and host of every Yahoo
+        URL while keeping path and query, and sends the original host as ``X-Forwarded-Host``.
+        """
 
-    def request(self, method: Any, url: str, *args: Any, **kwargs: Any) -> Any:
-        kwargs["timeout"] = self._cap(kwargs.get("timeout"))
-        if self.route_to is not None:
-            url, host = self._reroute(url)
-            if host:
-                headers = dict(kwargs.get("headers") or {})
-                headers["X-Forwarded-Host"] = host
-                kwargs["headers"] = headers
-        return super().request(method, url, *args, **kwargs)
+        def __init__(self, *, max_timeout: float, base_url: str | None = None) -> None:
+            super().__init__(impersonate="chrome", timeout=max_timeout)
+            self.max_timeout = max_timeout
+            self.route_to = _check_base_url(base_url) if base_url else None
 
-    def _cap(self, timeout: Any) -> Any:
-        cap = self.max_timeout
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-            return min(float(timeout), cap)
-        if isinstance(timeout, tuple) and len(timeout) == 2:
-            return tuple(min(float(t), cap) if isinstance(t, int | float) else cap for t in timeout)
-        return cap
+        def request(self, method: Any, url: str, *args: Any, **kwargs: Any) -> Any:
+            kwargs["timeout"] = self._cap(kwargs.get("timeout"))
+            if self.route_to is not None:
+                url, host = self._reroute(url)
+                if host:
+                    headers = dict(kwargs.get("headers") or {})
+                    headers["X-Forwarded-Host"] = host
+                    kwargs["headers"] = headers
+            return super().request(method, url, *args, **kwargs)
 
-    def _reroute(self, url: str) -> tuple[str, str | None]:
-        assert self.route_to is not None
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host not in YAHOO_HOSTS:
-            return url, None
-        base = urlsplit(self.route_to)
-        path = base.path.rstrip("/") + (parts.path or "/")
-        return urlunsplit((base.scheme, base.netloc, path, parts.query, "")), host
+        def _cap(self, timeout: Any) -> Any:
+            cap = self.max_timeout
+            if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+                return min(float(timeout), cap)
+            if isinstance(timeout, tuple) and len(timeout) == 2:
+                return tuple(min(float(t), cap) if isinstance(t, int | float) else cap for t in timeout)
+            return cap
+
+        def _reroute(self, url: str) -> tuple[str, str | None]:
+            assert self.route_to is not None
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            if host not in YAHOO_HOSTS:
+                return url, None
+            base = urlsplit(self.route_to)
+            path = base.path.rstrip("/") + (parts.path or "/")
+            return urlunsplit((base.scheme, base.netloc, path, parts.query, "")), host
+
+    return RoutedSession
+
+
+def routed_session(*, max_timeout: float, base_url: str | None = None) -> Any:
+    """A curl_cffi session that caps every request's timeout and can reroute Yahoo's hosts."""
+    return _routed_session_class()(max_timeout=max_timeout, base_url=base_url)
 
 
 def _check_base_url(url: str) -> str:
@@ -127,7 +138,11 @@ def configure_cache(path: Path | None) -> Path:
             return _cache_dir
         target = path or default_cache_dir()
         target.mkdir(parents=True, exist_ok=True)
-        import yfinance as yf
+        from bot.market.sessions import IMPORT_LOCK
+
+        with IMPORT_LOCK:  # not beside a calendar build, which swaps the warning filters
+            import yfinance as yf
+            from yfinance.data import YfData  # noqa: F401 - imported here, under the lock
 
         yf.set_tz_cache_location(str(target))
         # yfinance 1.7 on pandas 3 warns about its own deprecated calls; not actionable for us
@@ -220,27 +235,47 @@ class NotFound(SourceError):
 
 
 class YahooTransport:
-    """Our own yfinance session + ``YfData`` + tickers. Methods block; call them from threads."""
+    """Our own yfinance session + ``YfData`` + tickers. Methods block; call them from threads.
+
+    yfinance (and pandas behind it, a second or more of imports) is loaded at the first request,
+    in the worker thread that makes it, not when the transport is built: start-up does not wait
+    for it.
+    """
 
     def __init__(self, *, timeout: float, base_url: str | None = None, cache_dir: Path | None = None) -> None:
-        configure_cache(cache_dir)
         self.timeout = timeout
         self.base_url = _check_base_url(base_url) if base_url else None
+        self._cache_dir = cache_dir
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._tickers: dict[str, Any] = {}
-        self._session: RoutedSession
-        self._data: Any
-        self.reset()
+        self._session: Any = None
+        self._data: Any = None
+
+    def _current(self) -> tuple[Any, Any]:
+        """The session and ``YfData`` in use, made at the first call (which imports yfinance)."""
+        with self._lock:
+            if self._session is not None:
+                return self._session, self._data
+        with self._start_lock:
+            with self._lock:
+                if self._session is not None:
+                    return self._session, self._data
+            self.reset()
+        with self._lock:
+            assert self._session is not None
+            return self._session, self._data
 
     def reset(self) -> None:
         """Drop cookie, crumb and tickers: start over with a fresh session (after failures)."""
+        configure_cache(self._cache_dir)
         from yfinance.data import YfData
 
-        session = RoutedSession(max_timeout=self.timeout, base_url=self.base_url)
+        session = routed_session(max_timeout=self.timeout, base_url=self.base_url)
         data = YfData.__new__(YfData)  # our own instance, not the process-wide singleton
         data.__init__(session=session)
         with self._lock:
-            old = getattr(self, "_session", None)
+            old = self._session
             self._session, self._data, self._tickers = session, data, {}
         if old is not None:
             try:
@@ -252,6 +287,8 @@ class YahooTransport:
         with self._lock:
             session = self._session
             self._tickers = {}
+        if session is None:  # never used: nothing was opened
+            return
         try:
             session.close()
         except Exception:
@@ -259,6 +296,7 @@ class YahooTransport:
 
     def ticker(self, symbol: str) -> Any:
         """A cached ``yf.Ticker`` bound to our session and ``YfData``."""
+        self._current()
         with self._lock:
             t = self._tickers.get(symbol)
             session, data = self._session, self._data
@@ -281,6 +319,8 @@ class YahooTransport:
         with self._lock:
             self._tickers.pop(symbol, None)
             data = self._data
+        if data is None:
+            return
         clear = getattr(getattr(type(data), "cache_get", None), "cache_clear", None)
         if callable(clear):
             clear()
@@ -290,8 +330,7 @@ class YahooTransport:
     def _quote_rows(self, symbols: Sequence[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """One v7 quote request for up to ``BATCH_SIZE`` symbols: (symbol as asked, its row),
         for each row that answers a symbol asked for."""
-        with self._lock:
-            data = self._data
+        _session, data = self._current()
         params = {"symbols": ",".join(symbols), "formatted": "false", "lang": "en-US", "region": "US"}
         try:
             payload = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)

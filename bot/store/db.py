@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import re
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
@@ -24,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.domain.errors import StoreError
 from bot.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,46 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# Alembic (with Mako and its SQL dialect modules, about half a second of imports) is loaded only
+# to migrate: a database already at the newest revision is recognised with one SELECT against
+# the head read from the migration files' ``revision =`` / ``down_revision =`` lines.
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+VERSION_TABLE = "alembic_version"
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration's revision id, read from ``migrations/versions/*.py`` without
+    importing Alembic; None when the files do not name exactly one head (Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        found: dict[str, str] = {m.group(1): m.group(2) for m in _REVISION_LINE.finditer(text)}
+        revision = _QUOTED.fullmatch(found.get("revision", ""))
+        if revision is None:
+            return None
+        revisions.add(revision.group(1))
+        parents.update(_QUOTED.findall(found.get("down_revision", "")))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision_sync(connection: Connection) -> tuple[bool, str | None]:
+    """(whether the answer is plain, the revision the database is at): one SELECT; (True, None)
+    for a database without migrations; (False, None) when Alembic must look (several rows)."""
+    if not connection.dialect.has_table(connection, VERSION_TABLE):
+        return True, None
+    rows = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(rows) > 1:
+        return False, None
+    return True, (str(rows[0]) if rows else None)
+
+
 def _alembic_config(connection: Connection) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -100,15 +140,28 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
 
 
 def _upgrade_sync(connection: Connection) -> None:
+    from alembic import command
+
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
     command.upgrade(_alembic_config(connection), "head")
 
 
-def _current_sync(connection: Connection) -> tuple[str | None, str]:
+def _alembic_current_sync(connection: Connection) -> tuple[str | None, str]:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     ctx = MigrationContext.configure(connection)
     head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
     return ctx.get_current_revision(), head or ""
+
+
+def _current_sync(connection: Connection) -> tuple[str | None, str]:
+    head = head_revision()
+    plain, current = _stored_revision_sync(connection)
+    if head is None or not plain:
+        return _alembic_current_sync(connection)
+    return current, head
 
 
 _migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -125,9 +178,18 @@ def _migration_lock() -> asyncio.Lock:
     return lock
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL)."""
+async def upgrade(engine: AsyncEngine, *, check_first: bool = False) -> None:
+    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL).
+
+    ``check_first``: one SELECT first, and Alembic is not even imported when the database is
+    already at the head revision (what nearly every start-up finds).
+    """
     try:
+        if check_first and head_revision() is not None:
+            async with engine.connect() as conn:
+                plain, current = await conn.run_sync(_stored_revision_sync)
+            if plain and current == head_revision():
+                return
         async with _migration_lock(), engine.begin() as conn:
             await conn.run_sync(_upgrade_sync)
     except (OSError, OperationalError, DBAPIError) as exc:
@@ -275,7 +337,7 @@ async def open_store(url: str, *, migrate: bool = True) -> AsyncIterator[SqlStor
     try:
         await _first_connect(engine)
         if migrate:
-            await upgrade(engine)
+            await upgrade(engine, check_first=True)
         else:
             current, head = await current_revision(engine)
             if current != head:

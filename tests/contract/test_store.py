@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -308,3 +309,103 @@ async def test_concurrent_opens_in_one_process_migrate_once(database_url: str) -
             return len(await s.list_feeds())
 
     assert await asyncio.gather(*(open_and_list() for _ in range(4))) == [0, 0, 0, 0]
+
+
+def test_head_revision_read_from_the_files_is_alembics_head() -> None:
+    """The head read without Alembic (start-up skips Alembic when the database is at it)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from bot.store.db import MIGRATIONS, head_revision
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+
+
+async def _behind_head(url: str) -> tuple[str, str]:
+    """Take a database (fresh, or at the head: the PostgreSQL fixture's are migrated) to the
+    revision before the head; (that revision, the head)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from bot.store.db import MIGRATIONS, create_engine
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    assert head is not None
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+
+    def migrate(connection: sa.Connection) -> None:
+        cfg.attributes["connection"] = connection
+        if MigrationContext.configure(connection).get_current_revision() is None:
+            command.upgrade(cfg, previous)
+        else:
+            command.downgrade(cfg, previous)
+
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate)
+    finally:
+        await engine.dispose()
+    return previous, head
+
+
+async def test_a_database_behind_head_is_upgraded_at_open(database_url: str) -> None:
+    from bot.store.db import create_engine, current_revision
+
+    previous, head = await _behind_head(database_url)
+    engine = create_engine(database_url)
+    try:
+        assert await current_revision(engine) == (previous, head)
+        async with open_store(database_url) as s:
+            assert await s.list_feeds() == []
+        assert await current_revision(engine) == (head, head)
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_opens_of_a_database_behind_head_migrate_once(database_url: str) -> None:
+    from bot.store.db import create_engine, current_revision
+
+    _previous, head = await _behind_head(database_url)
+
+    async def open_and_list() -> int:
+        async with open_store(database_url) as s:
+            return len(await s.list_feeds())
+
+    assert await asyncio.gather(*(open_and_list() for _ in range(4))) == [0, 0, 0, 0]
+    engine = create_engine(database_url)
+    try:
+        assert await current_revision(engine) == (head, head)
+    finally:
+        await engine.dispose()
+
+
+def test_a_database_at_head_opens_without_importing_alembic(tmp_path: Path) -> None:
+    """Start-up on a migrated database reads the revision with one SELECT; Alembic (half a
+    second of imports) is left out. A fresh database still migrates through Alembic."""
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'marketbot.db'}"
+    script = (
+        "import asyncio, sys\n"
+        "from bot.store import open_store\n"
+        "async def main():\n"
+        f"    async with open_store({url!r}) as s:\n"
+        "        await s.list_feeds()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"], [r.stderr for r in runs]

@@ -167,3 +167,112 @@ def test_an_error_in_a_large_config_still_names_its_line() -> None:
             f"watchlists:\n{body}  - {{name: bad, keywords: [x], match: sometimes}}\n", source="big.yaml"
         )
     assert "big.yaml:2002: watchlists[2000].match" in str(err.value)
+
+
+# The block subset read without PyYAML's composer must give exactly what PyYAML's safe loader
+# gives (libyaml's, which the config was read with before); whatever leaves the subset (or is not
+# YAML at all) goes to PyYAML, errors included.
+YAML_CASES = [
+    GOOD,
+    "a: yes\nb: on\nc: ~\nd: null\ne: 1_000\nf: 0x1F\ng: 1e3\nh: .inf\ni: -.5\nj: +7\nk: 0o17\n",
+    "a: 2024-01-01\nb: 2024-01-01 10:00:00\nc: 2024-01-01T10:00:00Z\nd: 10:30\ne: 22:00-06:00\n",
+    "a: 'it''s'\nb: \"x # y\"\nc: x # comment\nd: x#y\ne: 'ü'\nf: café\ng: \"\"\nh: ''\n",
+    "a: [a, 'b', \"c d\"]  # c\nb: []\nc: {}\nd: [ ]\ne: [1, 2.5, true, null, ~, 2024-01-01]\n",
+    "a: [3, 5, 10]     # percent; [] turns them off\nb: [x]#no\n",
+    "a:\n- 1\n- 2\nb: 3\n",
+    "a:\n  - b: 1\n    c: 2\n  -   d: 3\n  - 4\n  -\n  - - 5\n",
+    "- a\n- b\n",
+    "a:\nb: 1\nc:\n  # c\n  d: 1\n\n\ne: [x, 'y ''z''', \"w\"]\n",
+    "   a: 1\n   b: 2\n",
+    "a: 1\na: 2\n",
+    "a: b: c\n",
+    "a: |\n  x\n  y\n",
+    "a: >\n x\n",
+    "a: &x 1\nb: *x\n",
+    "base: &b {x: 1}\nc:\n  <<: *b\n  y: 2\n",
+    "a: !!str 1\n",
+    "a: 'multi\n  line'\n",
+    "a: plain\n  continued\n",
+    "a: [a,\n b]\n",
+    "? a\n: b\n",
+    "a: {b: 1}\n",
+    "on: 1\n",
+    "1: a\n",
+    "null: a\n",
+    'a: "esc\\n"\n',
+    "a:\tb\n",
+    "a: x\r\nb: y\r\n",
+    "---\na: 1\n",
+    "a: 1\n...\n",
+    "a: -\n",
+    "a: - b\n",
+    "a: -1\n",
+    "a: :x\n",
+    "a: x:\n",
+    "a: [x:]\n",
+    "a: [-]\n",
+    "a: [a, , b]\n",
+    "a: [a,]\n",
+    "a: [a, [b]]\n",
+    "a: [a] b\n",
+    "key with space: 1\n",
+    "a:\n  b: 1\n c: 2\n",
+    "a:\n  b: 1\n    c: 2\n",
+    "a: 'unterminated\n",
+    'a: "x" y\n',
+    "a: =\n",
+    "a: <<\n",
+    "a: %x\n",
+    "a: @x\n",
+    "a: `x\n",
+    "a: x \n",
+    "hello\n",
+    "- a\nb: 1\n",
+    "a: 1\n- b\n",
+    "",
+    "# only a comment\n",
+    "a: *undefined\n",
+    'a: ["x\\"y"]\n',
+    "\ufeffa: 1\n",
+]
+
+
+@pytest.mark.parametrize("text", YAML_CASES)
+def test_the_fast_yaml_subset_reads_as_pyyaml_does(text: str) -> None:
+    import yaml
+
+    from bot.config import _load_yaml
+
+    try:
+        expected = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        with pytest.raises(yaml.YAMLError) as info:
+            _load_yaml(text)
+        assert str(info.value) == str(exc)
+        return
+    got = _load_yaml(text)
+    assert got == expected
+    assert repr(got) == repr(expected)  # types too: 1 and True, 1.0 and 1
+
+
+def test_configs_as_written_take_the_fast_path() -> None:
+    """The shipped config and the benches' generated ones stay inside the subset."""
+    import random
+    import tempfile
+
+    from bench.bench_config import write_config as bench_config
+    from bench.bench_startup import write_config as startup_config
+    from bot.config import _UNSUPPORTED, _fast_yaml
+
+    root = Path(__file__).parents[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "a.yaml", Path(tmp) / "b.yaml"
+        bench_config(a, 200, random.Random(3))
+        startup_config(b, [f"http://127.0.0.1:9/feed/{i}" for i in range(20)], 200)
+        texts = [(root / "config" / "bot.yaml").read_text(), a.read_text(), b.read_text()]
+    import yaml
+
+    for text in texts:
+        fast = _fast_yaml(text)
+        assert fast is not _UNSUPPORTED
+        assert fast == yaml.safe_load(text)
