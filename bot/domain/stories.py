@@ -84,6 +84,8 @@ _OUTLET_SUFFIX = re.compile(rf"\s+[-|–—]\s+{_OUTLET_WORD}(?:\s+{_OUTLET_WORD
 _DATELINE = re.compile(
     r"^\s*(?:[A-Z][\w.']*(?:[ ,/]+[A-Z][\w.']*){0,3}\s*)?\([A-Z][\w .&']{0,30}\)\s*[-–—:]+\s*"
 )
+# a character every prefix, dateline and outlet suffix above contains
+_DECORATION_MARK = re.compile("[-:|–—]")
 # "U.S.", "U.K.", "E.U.": written "US", "UK", "EU" by other outlets.
 _ABBREV = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "‛": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
@@ -211,11 +213,24 @@ def _no_dots(m: re.Match[str]) -> str:
     return m.group(0).replace(".", "")
 
 
+def _nfkc(title: str) -> str:
+    """NFKC with typographic quotes and dashes made ASCII (an ASCII title is its own NFKC form)."""
+    if title.isascii():
+        return title
+    return unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC)
+
+
 def _clean_title(title: str) -> str:
     """A title without wire prefixes, datelines and outlet suffixes (case kept)."""
-    text = unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC).strip()
+    text = _nfkc(title).strip()
+    # each decoration has a dash, a colon or a bar (most titles have none: nothing to strip)
+    if not _DECORATION_MARK.search(text):
+        return text
+    dateline = "(" in text
     for _ in range(2):  # "UPDATE 2-NEW YORK (Reuters) - ..." and the other order
-        text = _DATELINE.sub("", _TITLE_PREFIX.sub("", text))
+        text = _TITLE_PREFIX.sub("", text)
+        if dateline:
+            text = _DATELINE.sub("", text)
     stripped = _OUTLET_SUFFIX.sub("", text)
     if len(stripped.split()) >= 3:  # keep titles that would be left almost empty
         text = stripped
@@ -230,7 +245,9 @@ def normalize_title(title: str) -> str:
 
     Cached: ingest normalises a title for its summary (in a worker thread) and again for the
     story index (on the event loop), and the template check a third time."""
-    text = _ABBREV.sub(_no_dots, _clean_title(title))
+    text = _clean_title(title)
+    if "." in text:
+        text = _ABBREV.sub(_no_dots, text)
     return " ".join(_WORD.findall(text.lower()))
 
 
@@ -293,6 +310,8 @@ _MONTHS_DAYS = _wordset(
     friday saturday sunday
     """
 )
+_NO_EVENT = _GENERIC | STOPWORDS | _MONTHS_DAYS
+_UPPER_WORD = re.compile(r"\b[A-Z]{1,5}\b")
 
 # Entity detection for clustering: the tickers a title names (the rules layer's detector).
 Entities = Callable[[str], Iterable[str]]
@@ -305,26 +324,25 @@ def is_template_title(title: str, entities: Entities | None = None) -> bool:
     (0000123456) (Filer)") and titles made only of generic words, dates, numbers and listed
     tickers ("Market update", "Morning briefing", "Stocks to watch: XYZ, QRS").
     """
-    text = unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC)
+    text = _nfkc(title)
+    return _is_template(title, text, normalize_title(text).split(), entities)
+
+
+def _is_template(title: str, text: str, words: list[str], entities: Entities | None) -> bool:
+    """``is_template_title`` of ``title`` (``text``: its ``_nfkc`` form; ``words``: its normalised words)."""
     if _FORM_TITLE.match(text):
         return True
-    words = normalize_title(text).split()
-    rest = [
-        w
-        for w in words
-        if w not in _GENERIC
-        and w not in STOPWORDS
-        and w not in _MONTHS_DAYS
-        and not _has_digit(w)
-        and len(w) > 1
-    ]
+    rest = {w for w in words if w not in _NO_EVENT and len(w) > 1 and not _has_digit(w)}
     if not rest:
         return True
     # what remains may be a ticker list ("Stocks to watch: XYZ, QRS"): all upper-case symbols
-    upper = {m.group(0).lower() for m in re.finditer(r"\b[A-Z]{1,5}\b", text)}
-    if not set(rest) <= upper:
+    # of at most five letters (a longer word, or one with other characters, is not one)
+    if any(len(w) > 5 or not w.isalpha() for w in rest):
         return False
-    return len(set(rest)) >= 2 or (entities is not None and set(rest) <= {e.lower() for e in entities(title)})
+    upper = {m.group(0).lower() for m in _UPPER_WORD.finditer(text)}
+    if not rest <= upper:
+        return False
+    return len(rest) >= 2 or (entities is not None and rest <= {e.lower() for e in entities(title)})
 
 
 def _capitalised(title: str) -> frozenset[str]:
@@ -416,8 +434,10 @@ class ClusterIndex:
         return key
 
     def _compute_title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
-        words = normalize_title(title).split()
-        if len(words) < self.min_words or is_template_title(title, self.entities):
+        text = _nfkc(title)
+        # normalize_title(title) is normalize_title(text): _clean_title takes the NFKC form first
+        words = normalize_title(text).split()
+        if len(words) < self.min_words or _is_template(title, text, words, self.entities):
             return "", frozenset(), frozenset(), frozenset()
         numbers = frozenset(w for w in words if _has_digit(w))
         return " ".join(sorted(words)), frozenset(words), title_tokens(" ".join(words)), numbers
