@@ -414,6 +414,7 @@ class ClusterIndex:
         self._by_url: dict[str, list[int]] = {}
         self._by_token: dict[str, dict[int, None]] = {}  # insertion-ordered: newest last
         self._by_numbers: dict[frozenset[str], dict[int, None]] = {}  # titled entries with numbers
+        self._by_title: dict[str, dict[int, None]] = {}  # titled entries by sorted title: copies
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._next = 0
@@ -461,6 +462,8 @@ class ClusterIndex:
             self._by_url.setdefault(key, []).append(n)
         for tok in tokens:
             self._by_token.setdefault(tok, {})[n] = None
+        if tokens:
+            self._by_title.setdefault(sorted_title, {})[n] = None
         if tokens and numbers:
             self._by_numbers.setdefault(numbers, {})[n] = None
         heapq.heappush(self._expiry, (seen, n))
@@ -475,11 +478,24 @@ class ClusterIndex:
         sorted_title, words, tokens, numbers = self._title_key(title)
         if not tokens:
             return None
+        entries = self._entries
+        lo, hi = at - self.window, at + self.window
+        mine: frozenset[str] | None = None
+        copies = self._by_title.get(sorted_title)
+        if copies:
+            # the same title again (one story in many feeds: the common case): the newest copy
+            # in the window is the one the ranking below puts first (only an identical title
+            # scores 100, ties keep the walk's newest-first order), so try it without the walk
+            for n in reversed(copies):
+                entry = entries[n]
+                if lo <= entry.at <= hi:
+                    mine = self._entities_of(title)
+                    if self._compatible(title, words, mine, entry):
+                        return ClusterHit(entry.story_id, "title", 100.0)
+                    break
         buckets = sorted((self._by_token[t] for t in tokens if t in self._by_token), key=len)
         # prefix filter: a title sharing >= 75% of the words shares one of the rarest few
         probe = max(1, len(tokens) - math.ceil(0.75 * len(tokens)) + 1)
-        entries = self._entries
-        lo, hi = at - self.window, at + self.window
         same = self._by_numbers.get(numbers) if numbers else None
         if numbers and same is None:
             return None  # no story has these numbers
@@ -518,7 +534,6 @@ class ClusterIndex:
             score_cutoff=self.threshold,
             limit=None,
         )
-        mine: frozenset[str] | None = None
         for _, score, pos in ranked:
             entry = entries[ids[pos]]
             if mine is None:
@@ -576,6 +591,12 @@ class ClusterIndex:
                 bucket.pop(n, None)
                 if not bucket:
                     del self._by_token[tok]
+        if entry.tokens:
+            copies = self._by_title.get(entry.sorted_title)
+            if copies is not None:
+                copies.pop(n, None)
+                if not copies:
+                    del self._by_title[entry.sorted_title]
         if entry.numbers:
             numbered = self._by_numbers.get(entry.numbers)
             if numbered is not None:
