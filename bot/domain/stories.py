@@ -418,6 +418,7 @@ class ClusterIndex:
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._next = 0
+        self._last_url: tuple[str, str] | None = None
         self._last_key: tuple[str, tuple[str, frozenset[str], frozenset[str], frozenset[str]]] | None = None
 
     def __len__(self) -> int:
@@ -432,6 +433,15 @@ class ClusterIndex:
             return self._last_key[1]
         key = self._compute_title_key(title)
         self._last_key = (title, key)
+        return key
+
+    def _url_key(self, url: str) -> str:
+        # the same for the URL: find() then add()
+        last = self._last_url
+        if last is not None and last[0] == url:
+            return last[1]
+        key = url_key(url)
+        self._last_url = (url, key)
         return key
 
     def _compute_title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
@@ -452,7 +462,7 @@ class ClusterIndex:
         was first seen (it is forgotten ``window`` after that; default ``at``).
         """
         sorted_title, words, tokens, numbers = self._title_key(title)
-        key = url_key(canonical_url) if canonical_url else ""
+        key = self._url_key(canonical_url) if canonical_url else ""
         n = self._next
         self._next += 1
         seen = seen or at
@@ -472,7 +482,7 @@ class ClusterIndex:
         """The story this item belongs to, if any: same URL, else a near-identical title
         naming the same entities, published within the window of ``at``."""
         if canonical_url:
-            for n in reversed(self._by_url.get(url_key(canonical_url), ())):
+            for n in reversed(self._by_url.get(self._url_key(canonical_url), ())):
                 if self._live(n, at):
                     return ClusterHit(self._entries[n].story_id, "url")
         sorted_title, words, tokens, numbers = self._title_key(title)
