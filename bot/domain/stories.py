@@ -14,6 +14,7 @@ import hashlib
 import heapq
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -256,6 +257,9 @@ def _has_digit(word: str) -> bool:
     return not word.isalpha() and any(c.isdigit() for c in word)
 
 
+_NO_WORDS: frozenset[str] = frozenset()
+
+
 def title_tokens(normalized: str) -> frozenset[str]:
     """The informative words of a normalised title (stopwords and single letters dropped)."""
     return frozenset(w for w in normalized.split() if len(w) > 1 and w not in STOPWORDS)
@@ -362,13 +366,16 @@ def _capitalised(title: str) -> frozenset[str]:
     return frozenset(out)
 
 
+# (sorted words joined, the set of words, the informative words, the words with digits)
+_TitleKey = tuple[str, frozenset[str], tuple[str, ...], frozenset[str]]
+
+
 @dataclass(slots=True)
 class _Entry:
     story_id: str
     title: str
     sorted_title: str  # normalised words in sorted order: ratio() on these is token_sort_ratio
-    words: frozenset[str]
-    tokens: frozenset[str]
+    tokens: tuple[str, ...]  # title_tokens: distinct
     numbers: frozenset[str]  # "25", "q3", "2026": titles that differ in a number are different news
     url: str
     at: datetime  # published time: decides the window
@@ -419,7 +426,7 @@ class ClusterIndex:
         self._expiry: list[tuple[datetime, int]] = []
         self._next = 0
         self._last_url: tuple[str, str] | None = None
-        self._last_key: tuple[str, tuple[str, frozenset[str], frozenset[str], frozenset[str]]] | None = None
+        self._last_key: tuple[str, _TitleKey] | None = None
 
     def __len__(self) -> int:
         return len(self._by_story)
@@ -427,7 +434,7 @@ class ClusterIndex:
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._by_story
 
-    def _title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
+    def _title_key(self, title: str) -> _TitleKey:
         # ingest calls find() then add() with the same title: compute its key once
         if self._last_key is not None and self._last_key[0] == title:
             return self._last_key[1]
@@ -444,14 +451,20 @@ class ClusterIndex:
         self._last_url = (url, key)
         return key
 
-    def _compute_title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
+    def _compute_title_key(self, title: str) -> _TitleKey:
         text = _nfkc(title)
         # normalize_title(title) is normalize_title(text): _clean_title takes the NFKC form first
         words = normalize_title(text).split()
         if len(words) < self.min_words or _is_template(title, text, words, self.entities):
-            return "", frozenset(), frozenset(), frozenset()
-        numbers = frozenset(w for w in words if _has_digit(w))
-        return " ".join(sorted(words)), frozenset(words), title_tokens(" ".join(words)), numbers
+            return "", _NO_WORDS, (), _NO_WORDS
+        # the index keeps these sets for a window's stories: one copy of each word for them all
+        words = [sys.intern(w) for w in words]
+        word_set = frozenset(words)
+        # title_tokens, as a tuple (the index only walks them: a third of a frozenset's size)
+        tokens = tuple(w for w in word_set if len(w) > 1 and w not in STOPWORDS)
+        digits = [w for w in words if _has_digit(w)]
+        numbers = frozenset(digits) if digits else _NO_WORDS
+        return " ".join(sorted(words)), word_set, tokens, numbers
 
     def add(
         self, story_id: str, *, title: str, canonical_url: str, at: datetime, seen: datetime | None = None
@@ -461,12 +474,12 @@ class ClusterIndex:
         ``at`` is the item's published time (the window is measured on it); ``seen`` when it
         was first seen (it is forgotten ``window`` after that; default ``at``).
         """
-        sorted_title, words, tokens, numbers = self._title_key(title)
+        sorted_title, _, tokens, numbers = self._title_key(title)
         key = self._url_key(canonical_url) if canonical_url else ""
         n = self._next
         self._next += 1
         seen = seen or at
-        self._entries[n] = _Entry(story_id, title, sorted_title, words, tokens, numbers, key, at, seen)
+        self._entries[n] = _Entry(story_id, title, sorted_title, tokens, numbers, key, at, seen)
         self._by_story.setdefault(story_id, []).append(n)
         if key:
             self._by_url.setdefault(key, []).append(n)
@@ -563,7 +576,7 @@ class ClusterIndex:
             entry.entities = self._entities_of(entry.title)
         if mine or entry.entities:
             return mine == entry.entities
-        differ = words ^ entry.words
+        differ = words ^ _wordset(entry.sorted_title)  # its words (not kept: they are these)
         if not differ:
             return True
         names = _capitalised(title) | _capitalised(entry.title)
