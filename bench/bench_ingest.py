@@ -8,6 +8,15 @@ cluster, store (SQLite file) and enqueue alerts in the outbox. The baseline is t
 most feed bots use: sequential ``feedparser.parse(url)`` without conditional GET, measured on
 a 100-feed subset in the same run and scaled linearly.
 
+What the speed-up measures: the naive loop's time is mostly the servers' response delay
+(100 ms of the ~150 ms per feed here; the rest is its parse and connection, CPU), so it
+hardly grows when the machine is busy, while the bot's cycle, whose network wait is
+overlapped, is bound by CPU. On a loaded machine the cycle stretches by the load and the
+baseline much less: the ratio reads lower there than on a quiet one (at a load of 5 on 2 cores
+the cycle got ~40% of a core). The CPU figures below (``cpu_s``, and the per-poll costs
+against feedparser and a bare GET) do not depend on the load that way; the load average is
+printed with the results.
+
 Baselines for the CPU figures, in the same run: ``feedparser.parse`` of changed bodies of the
 same shape (a changed poll should cost at most 1.5x that) and a bare aiohttp GET with
 If-None-Match answered 304 (a 304 poll should cost at most 2x that).
@@ -23,6 +32,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
 import resource
 import socket
@@ -367,6 +377,7 @@ async def _bench(
     out["naive_scaled_s"] = round(scaled, 2)
     out["speedup_vs_naive"] = round(scaled / out["cycle_10pct_changed"]["wall_s"], 1)
     out["peak_rss_mb"] = round(_rss_mb(), 1)
+    out["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())  # see the module docstring
     return out
 
 
@@ -407,16 +418,18 @@ def main() -> None:
     mixed = result["cycle_10pct_changed"]
     print(json.dumps(result, indent=2))
     print(
-        f"\nfull cycle (10% changed): {mixed['wall_s']:.2f} s wall (target ≤ 4 s), "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB (target ≤ 250 MB)"
+        f"\nfull cycle (10% changed): {mixed['wall_s']:.2f} s wall, {mixed['cpu_s']:.2f} s CPU "
+        f"(target ≤ 2 s wall), peak RSS {result['peak_rss_mb']:.0f} MB (target ≤ 250 MB); "
+        f"load average {result['load_average']}"
     )
     print(
         f"naive sequential feedparser.parse(url): {result['naive_scaled_s']:.1f} s for {args.feeds} feeds "
         f"(measured on {result['naive_subset_feeds']}, scaled)"
     )
-    print(f"speed-up vs naive: {result['speedup_vs_naive']:.1f}x (target ≥ 30x)")
+    print(f"speed-up vs naive: {result['speedup_vs_naive']:.1f}x (target ≥ 50x)")
     print(
-        f"first cycle (all 200): {result['first_cycle_all_200']['wall_s']:.2f} s; "
+        f"first cycle (all 200): {result['first_cycle_all_200']['wall_s']:.2f} s wall, "
+        f"{result['first_cycle_all_200']['cpu_s']:.2f} s CPU; "
         f"CPU per 304 poll {result['cpu_ms_per_304_poll']:.2f} ms, "
         f"per changed poll {result['cpu_ms_per_changed_poll']:.1f} ms"
     )

@@ -14,6 +14,7 @@ import hashlib
 import heapq
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ _OUTLET_SUFFIX = re.compile(rf"\s+[-|–—]\s+{_OUTLET_WORD}(?:\s+{_OUTLET_WORD
 _DATELINE = re.compile(
     r"^\s*(?:[A-Z][\w.']*(?:[ ,/]+[A-Z][\w.']*){0,3}\s*)?\([A-Z][\w .&']{0,30}\)\s*[-–—:]+\s*"
 )
+# a character every prefix, dateline and outlet suffix above contains
+_DECORATION_MARK = re.compile("[-:|–—]")
 # "U.S.", "U.K.", "E.U.": written "US", "UK", "EU" by other outlets.
 _ABBREV = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "‛": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
@@ -211,11 +214,24 @@ def _no_dots(m: re.Match[str]) -> str:
     return m.group(0).replace(".", "")
 
 
+def _nfkc(title: str) -> str:
+    """NFKC with typographic quotes and dashes made ASCII (an ASCII title is its own NFKC form)."""
+    if title.isascii():
+        return title
+    return unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC)
+
+
 def _clean_title(title: str) -> str:
     """A title without wire prefixes, datelines and outlet suffixes (case kept)."""
-    text = unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC).strip()
+    text = _nfkc(title).strip()
+    # each decoration has a dash, a colon or a bar (most titles have none: nothing to strip)
+    if not _DECORATION_MARK.search(text):
+        return text
+    dateline = "(" in text
     for _ in range(2):  # "UPDATE 2-NEW YORK (Reuters) - ..." and the other order
-        text = _DATELINE.sub("", _TITLE_PREFIX.sub("", text))
+        text = _TITLE_PREFIX.sub("", text)
+        if dateline:
+            text = _DATELINE.sub("", text)
     stripped = _OUTLET_SUFFIX.sub("", text)
     if len(stripped.split()) >= 3:  # keep titles that would be left almost empty
         text = stripped
@@ -230,13 +246,18 @@ def normalize_title(title: str) -> str:
 
     Cached: ingest normalises a title for its summary (in a worker thread) and again for the
     story index (on the event loop), and the template check a third time."""
-    text = _ABBREV.sub(_no_dots, _clean_title(title))
+    text = _clean_title(title)
+    if "." in text:
+        text = _ABBREV.sub(_no_dots, text)
     return " ".join(_WORD.findall(text.lower()))
 
 
 def _has_digit(word: str) -> bool:
     # most words are letters only: isalpha() answers those without a loop
     return not word.isalpha() and any(c.isdigit() for c in word)
+
+
+_NO_WORDS: frozenset[str] = frozenset()
 
 
 def title_tokens(normalized: str) -> frozenset[str]:
@@ -293,6 +314,8 @@ _MONTHS_DAYS = _wordset(
     friday saturday sunday
     """
 )
+_NO_EVENT = _GENERIC | STOPWORDS | _MONTHS_DAYS
+_UPPER_WORD = re.compile(r"\b[A-Z]{1,5}\b")
 
 # Entity detection for clustering: the tickers a title names (the rules layer's detector).
 Entities = Callable[[str], Iterable[str]]
@@ -305,26 +328,25 @@ def is_template_title(title: str, entities: Entities | None = None) -> bool:
     (0000123456) (Filer)") and titles made only of generic words, dates, numbers and listed
     tickers ("Market update", "Morning briefing", "Stocks to watch: XYZ, QRS").
     """
-    text = unicodedata.normalize("NFKC", title).translate(_TYPOGRAPHIC)
+    text = _nfkc(title)
+    return _is_template(title, text, normalize_title(text).split(), entities)
+
+
+def _is_template(title: str, text: str, words: list[str], entities: Entities | None) -> bool:
+    """``is_template_title`` of ``title`` (``text``: its ``_nfkc`` form; ``words``: its normalised words)."""
     if _FORM_TITLE.match(text):
         return True
-    words = normalize_title(text).split()
-    rest = [
-        w
-        for w in words
-        if w not in _GENERIC
-        and w not in STOPWORDS
-        and w not in _MONTHS_DAYS
-        and not _has_digit(w)
-        and len(w) > 1
-    ]
+    rest = {w for w in words if w not in _NO_EVENT and len(w) > 1 and not _has_digit(w)}
     if not rest:
         return True
     # what remains may be a ticker list ("Stocks to watch: XYZ, QRS"): all upper-case symbols
-    upper = {m.group(0).lower() for m in re.finditer(r"\b[A-Z]{1,5}\b", text)}
-    if not set(rest) <= upper:
+    # of at most five letters (a longer word, or one with other characters, is not one)
+    if any(len(w) > 5 or not w.isalpha() for w in rest):
         return False
-    return len(set(rest)) >= 2 or (entities is not None and set(rest) <= {e.lower() for e in entities(title)})
+    upper = {m.group(0).lower() for m in _UPPER_WORD.finditer(text)}
+    if not rest <= upper:
+        return False
+    return len(rest) >= 2 or (entities is not None and rest <= {e.lower() for e in entities(title)})
 
 
 def _capitalised(title: str) -> frozenset[str]:
@@ -344,13 +366,16 @@ def _capitalised(title: str) -> frozenset[str]:
     return frozenset(out)
 
 
+# (sorted words joined, the set of words, the informative words, the words with digits)
+_TitleKey = tuple[str, frozenset[str], tuple[str, ...], frozenset[str]]
+
+
 @dataclass(slots=True)
 class _Entry:
     story_id: str
     title: str
     sorted_title: str  # normalised words in sorted order: ratio() on these is token_sort_ratio
-    words: frozenset[str]
-    tokens: frozenset[str]
+    tokens: tuple[str, ...]  # title_tokens: distinct
     numbers: frozenset[str]  # "25", "q3", "2026": titles that differ in a number are different news
     url: str
     at: datetime  # published time: decides the window
@@ -396,10 +421,12 @@ class ClusterIndex:
         self._by_url: dict[str, list[int]] = {}
         self._by_token: dict[str, dict[int, None]] = {}  # insertion-ordered: newest last
         self._by_numbers: dict[frozenset[str], dict[int, None]] = {}  # titled entries with numbers
+        self._by_title: dict[str, dict[int, None]] = {}  # titled entries by sorted title: copies
         self._by_story: dict[str, list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
         self._next = 0
-        self._last_key: tuple[str, tuple[str, frozenset[str], frozenset[str], frozenset[str]]] | None = None
+        self._last_url: tuple[str, str] | None = None
+        self._last_key: tuple[str, _TitleKey] | None = None
 
     def __len__(self) -> int:
         return len(self._by_story)
@@ -407,7 +434,7 @@ class ClusterIndex:
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._by_story
 
-    def _title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
+    def _title_key(self, title: str) -> _TitleKey:
         # ingest calls find() then add() with the same title: compute its key once
         if self._last_key is not None and self._last_key[0] == title:
             return self._last_key[1]
@@ -415,12 +442,29 @@ class ClusterIndex:
         self._last_key = (title, key)
         return key
 
-    def _compute_title_key(self, title: str) -> tuple[str, frozenset[str], frozenset[str], frozenset[str]]:
-        words = normalize_title(title).split()
-        if len(words) < self.min_words or is_template_title(title, self.entities):
-            return "", frozenset(), frozenset(), frozenset()
-        numbers = frozenset(w for w in words if _has_digit(w))
-        return " ".join(sorted(words)), frozenset(words), title_tokens(" ".join(words)), numbers
+    def _url_key(self, url: str) -> str:
+        # the same for the URL: find() then add()
+        last = self._last_url
+        if last is not None and last[0] == url:
+            return last[1]
+        key = url_key(url)
+        self._last_url = (url, key)
+        return key
+
+    def _compute_title_key(self, title: str) -> _TitleKey:
+        text = _nfkc(title)
+        # normalize_title(title) is normalize_title(text): _clean_title takes the NFKC form first
+        words = normalize_title(text).split()
+        if len(words) < self.min_words or _is_template(title, text, words, self.entities):
+            return "", _NO_WORDS, (), _NO_WORDS
+        # the index keeps these sets for a window's stories: one copy of each word for them all
+        words = [sys.intern(w) for w in words]
+        word_set = frozenset(words)
+        # title_tokens, as a tuple (the index only walks them: a third of a frozenset's size)
+        tokens = tuple(w for w in word_set if len(w) > 1 and w not in STOPWORDS)
+        digits = [w for w in words if _has_digit(w)]
+        numbers = frozenset(digits) if digits else _NO_WORDS
+        return " ".join(sorted(words)), word_set, tokens, numbers
 
     def add(
         self, story_id: str, *, title: str, canonical_url: str, at: datetime, seen: datetime | None = None
@@ -430,17 +474,19 @@ class ClusterIndex:
         ``at`` is the item's published time (the window is measured on it); ``seen`` when it
         was first seen (it is forgotten ``window`` after that; default ``at``).
         """
-        sorted_title, words, tokens, numbers = self._title_key(title)
-        key = url_key(canonical_url) if canonical_url else ""
+        sorted_title, _, tokens, numbers = self._title_key(title)
+        key = self._url_key(canonical_url) if canonical_url else ""
         n = self._next
         self._next += 1
         seen = seen or at
-        self._entries[n] = _Entry(story_id, title, sorted_title, words, tokens, numbers, key, at, seen)
+        self._entries[n] = _Entry(story_id, title, sorted_title, tokens, numbers, key, at, seen)
         self._by_story.setdefault(story_id, []).append(n)
         if key:
             self._by_url.setdefault(key, []).append(n)
         for tok in tokens:
             self._by_token.setdefault(tok, {})[n] = None
+        if tokens:
+            self._by_title.setdefault(sorted_title, {})[n] = None
         if tokens and numbers:
             self._by_numbers.setdefault(numbers, {})[n] = None
         heapq.heappush(self._expiry, (seen, n))
@@ -449,17 +495,30 @@ class ClusterIndex:
         """The story this item belongs to, if any: same URL, else a near-identical title
         naming the same entities, published within the window of ``at``."""
         if canonical_url:
-            for n in reversed(self._by_url.get(url_key(canonical_url), ())):
+            for n in reversed(self._by_url.get(self._url_key(canonical_url), ())):
                 if self._live(n, at):
                     return ClusterHit(self._entries[n].story_id, "url")
         sorted_title, words, tokens, numbers = self._title_key(title)
         if not tokens:
             return None
+        entries = self._entries
+        lo, hi = at - self.window, at + self.window
+        mine: frozenset[str] | None = None
+        copies = self._by_title.get(sorted_title)
+        if copies:
+            # the same title again (one story in many feeds: the common case): the newest copy
+            # in the window is the one the ranking below puts first (only an identical title
+            # scores 100, ties keep the walk's newest-first order), so try it without the walk
+            for n in reversed(copies):
+                entry = entries[n]
+                if lo <= entry.at <= hi:
+                    mine = self._entities_of(title)
+                    if self._compatible(title, words, mine, entry):
+                        return ClusterHit(entry.story_id, "title", 100.0)
+                    break
         buckets = sorted((self._by_token[t] for t in tokens if t in self._by_token), key=len)
         # prefix filter: a title sharing >= 75% of the words shares one of the rarest few
         probe = max(1, len(tokens) - math.ceil(0.75 * len(tokens)) + 1)
-        entries = self._entries
-        lo, hi = at - self.window, at + self.window
         same = self._by_numbers.get(numbers) if numbers else None
         if numbers and same is None:
             return None  # no story has these numbers
@@ -498,7 +557,6 @@ class ClusterIndex:
             score_cutoff=self.threshold,
             limit=None,
         )
-        mine: frozenset[str] | None = None
         for _, score, pos in ranked:
             entry = entries[ids[pos]]
             if mine is None:
@@ -518,7 +576,7 @@ class ClusterIndex:
             entry.entities = self._entities_of(entry.title)
         if mine or entry.entities:
             return mine == entry.entities
-        differ = words ^ entry.words
+        differ = words ^ _wordset(entry.sorted_title)  # its words (not kept: they are these)
         if not differ:
             return True
         names = _capitalised(title) | _capitalised(entry.title)
@@ -556,6 +614,12 @@ class ClusterIndex:
                 bucket.pop(n, None)
                 if not bucket:
                     del self._by_token[tok]
+        if entry.tokens:
+            copies = self._by_title.get(entry.sorted_title)
+            if copies is not None:
+                copies.pop(n, None)
+                if not copies:
+                    del self._by_title[entry.sorted_title]
         if entry.numbers:
             numbered = self._by_numbers.get(entry.numbers)
             if numbered is not None:

@@ -136,6 +136,17 @@ def feed_state(row: Any) -> FeedState:
 class NewsStore(StoreBase):
     """The feed and news half of ``bot.ports.Store``."""
 
+    # the keys of the items the last ``unseen_items`` returned, by id(item) with the item itself
+    # (identity-checked): the ``save_ingest`` that follows reuses them instead of hashing again
+    _fresh_keys: dict[int, tuple[NewsItem, str, str]] | None = None
+
+    def _keys_of(self, item: NewsItem) -> tuple[str, str]:
+        """(item key, content key) of ``item``, from the last lookup when it computed them."""
+        hit = self._fresh_keys.get(id(item)) if self._fresh_keys else None
+        if hit is not None and hit[0] is item:
+            return hit[1], hit[2]
+        return item_key(item), content_key(item)
+
     # ------------------------------------------------------------ feeds
 
     async def sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
@@ -229,6 +240,8 @@ class NewsStore(StoreBase):
         """
         if not items:
             return []
+        self._fresh_keys = None
+        fresh: dict[int, tuple[NewsItem, str, str]] = {}
         keys = [item_key(i) for i in items]
         contents = [content_key(i) for i in items]
         seen_keys: set[str] = set()
@@ -273,6 +286,8 @@ class NewsStore(StoreBase):
             seen_keys.add(k)
             seen_contents.add(c)
             out.append(item)
+            fresh[id(item)] = (item, k, c)
+        self._fresh_keys = fresh
         return out
 
     async def save_ingest(self, batch: IngestBatch) -> None:
@@ -283,8 +298,11 @@ class NewsStore(StoreBase):
         seen but its alerts can be forgotten. A database outage raises ``StoreError``.
         """
         what = f"storing {len(batch.items)} new items"
-        with store_errors(what):
-            await self._save_ingest(batch)
+        try:
+            with store_errors(what):
+                await self._save_ingest(batch)
+        finally:
+            self._fresh_keys = None
 
     async def _save_ingest(self, batch: IngestBatch) -> None:
         async with self.engine.begin() as conn:
@@ -330,19 +348,20 @@ class NewsStore(StoreBase):
                     self.insert_ignore(t.items, ["key"]),
                     [
                         {
-                            "key": item_key(item),
+                            "key": key,
                             "feed_id": item.feed_id,
                             "item_id": item.id,
                             "guid": item.guid,
                             "link": item.link,
                             "canonical_url": item.canonical_url,
                             "title": item.title,
-                            "content_key": content_key(item),
+                            "content_key": content,
                             "story_id": story_id,
                             "published_at": item.published_at,
                             "fetched_at": item.fetched_at,
                         }
                         for item, story_id in batch.items
+                        for key, content in (self._keys_of(item),)
                     ],
                 )
             if batch.new_sources:

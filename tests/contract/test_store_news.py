@@ -50,3 +50,22 @@ async def test_dedup_by_link_and_title_is_per_feed(store: SqlStore) -> None:
     same_feed_new_guid = item("a", guid="g2", link="https://news.test/1", title="Fed holds rates", source="a")
     other_feed = item("b", guid="g1", link="https://news.test/1", title="Fed holds rates", source="b")
     assert await store.unseen_items([same_feed_new_guid, other_feed]) == [other_feed]
+
+
+async def test_a_save_after_a_lookup_stores_the_same_keys_as_a_save_alone(store: SqlStore) -> None:
+    """save_ingest reuses the keys the lookup computed for the same item objects; items the
+    lookup never saw (or left out as seen) are keyed afresh, and the dedup is the same either way."""
+    looked_up = [item("a", guid=f"g{i}", link=f"https://news.test/{i}", title=f"Story {i}") for i in range(3)]
+    fresh = await store.unseen_items(looked_up)
+    assert fresh == looked_up
+    other = item("b", guid="g9", link="https://news.test/9", title="Story 9")
+    await store.save_ingest(IngestBatch(items=[(looked_up[0], "s0"), (looked_up[1], "s1"), (other, "s9")]))
+    # stored under their real keys: found by identity (a rewritten link keeps the guid) and by
+    # link + title (a rewritten guid keeps link and title)
+    again = [
+        item("a", guid="g0", link="https://news.test/0-moved", title="Story 0 moved"),
+        item("a", guid="g1-new", link="https://news.test/1", title="Story 1"),
+        item("b", guid="g9", link="https://news.test/9", title="Story 9"),
+        looked_up[2],
+    ]
+    assert await store.unseen_items(again) == [looked_up[2]]

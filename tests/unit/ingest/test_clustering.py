@@ -192,3 +192,20 @@ def test_a_same_outlet_correction_at_the_same_link_stays_one_story(index: Cluste
         )
         == "s"
     )
+
+
+def test_many_copies_of_one_title_join_the_newest_copy_in_the_window(index: ClusterIndex) -> None:
+    """One story reported by hundreds of feeds: every copy is indexed, and a new one joins the
+    newest copy published within the window (copies outside it, or naming another company,
+    are passed over)."""
+    title = "Acme Widgets recalls two million toasters over fire risk"
+    index.add("ancient", title=title, canonical_url="", at=T0 - timedelta(days=30), seen=T0)
+    for i in range(400):  # more copies than a lookup compares by rare tokens
+        index.add("recall", title=title, canonical_url=f"https://o{i}.test/r", at=T0 + timedelta(seconds=i))
+    assert story_of(index, title, "https://new.test/r", T0 + timedelta(hours=1)) == "recall"
+    assert story_of(index, title, "https://new.test/r", T0 - timedelta(days=29)) == "ancient"
+    assert story_of(index, title, "https://new.test/r", T0 - timedelta(days=60)) is None
+    index.add("other", title="Bolt recalls two million toasters over fire risk", canonical_url="", at=T0)
+    assert story_of(index, "Bolt recalls two million toasters over fire risk", "https://b.test/r") == "other"
+    index.discard("recall")
+    assert story_of(index, title, "https://new.test/r", T0 + timedelta(hours=1)) is None
