@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, compress
-from operator import itemgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, itemgetter
 from typing import Final, Literal, overload
 
 import ahocorasick
@@ -110,32 +111,144 @@ class Rejection:
 _Memo = dict[
     tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]
 ]
-_Build = Callable[[int, dict[int, int], str, _Memo], Match]
+_FIELDS: Final = attrgetter("story_id", "watchlist", "scope", "tickers", "terms", "hits")
+
+
+class _StoryParts:
+    """What the Matches of one story share: the found terms and, per combination of found
+    terms, the tickers, terms and TermHits shown (the watchlists a story matches mostly share
+    them)."""
+
+    __slots__ = ("hits", "matcher", "memo", "sid")
+
+    def __init__(self, matcher: Matcher, hits: dict[int, int], sid: str) -> None:
+        self.matcher = matcher
+        self.hits = hits
+        self.sid = sid
+        self.memo: _Memo = {}
+
+    def parts(self, c: _Compiled) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
+        hits = self.hits
+        found_tickers = tuple(filter(hits.__contains__, c.shown_tickers))
+        found_words = tuple(filter(hits.__contains__, c.shown_words))
+        key = (found_tickers, found_words)
+        parts = self.memo.get(key)
+        if parts is None:
+            label, termhits = self.matcher._label, self.matcher._termhits
+            out: list[TermHit] = []
+            for t in found_tickers + found_words:
+                out += termhits[t][hits[t]]
+            parts = self.memo[key] = (
+                tuple([label[t] for t in found_tickers]),
+                tuple([label[t] for t in found_words]),
+                tuple(out),
+            )
+        return parts
+
+
+class _LazyMatch(Match):
+    """A Match that holds its watchlist's compiled form and its story's shared parts, and
+    reads its fields from them when asked: building the Matches of a story that matches
+    thousands of watchlists is then two references each, and each Match's tickers, terms and
+    hits come from one lookup per combination of found terms, made on first read.
+
+    It is a Match (isinstance, fields, frozen), equal to and hashing as the eager Match with
+    the same fields; ``dataclasses.replace``, copies and pickles give an eager Match.
+    """
+
+    __slots__ = ("_c", "_p", "_s")
+    _c: _Compiled
+    _s: _StoryParts
+    _p: tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]
+
+    def __new__(cls, *args: object, **kwargs: object) -> Match:  # type: ignore[misc]
+        return Match(*args, **kwargs)  # type: ignore[arg-type]  # what replace() and copies build
+
+    def _parts(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
+        try:
+            return self._p
+        except AttributeError:
+            parts = self._s.parts(self._c)
+            object.__setattr__(self, "_p", parts)
+            return parts
+
+    @property
+    def story_id(self) -> str:
+        return self._s.sid
+
+    @property
+    def watchlist(self) -> str:
+        return self._c.watchlist.name
+
+    @property
+    def scope(self) -> str:
+        return self._c.watchlist.scope
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        return self._parts()[0]
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return self._parts()[1]
+
+    @property
+    def hits(self) -> tuple[TermHit, ...]:
+        return self._parts()[2]
+
+    def eager(self) -> Match:
+        return Match(*_FIELDS(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Match):
+            return _FIELDS(self) == _FIELDS(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_FIELDS(self))
+
+    def __repr__(self) -> str:
+        return repr(self.eager())
+
+    def __reduce__(self) -> tuple[type[Match], tuple[object, ...]]:
+        return (Match, _FIELDS(self))
+
+
+_new_object: Final = object.__new__
+_set_compiled: Final = vars(_LazyMatch)["_c"].__set__
+_set_story: Final = vars(_LazyMatch)["_s"].__set__
+
+
+def _lazy_matches(compiled: Sequence[_Compiled | None], idx: list[int], story: _StoryParts) -> list[Match]:
+    """One _LazyMatch per index, made in C-level loops (no Python frame per Match)."""
+    made: list[Match] = list(map(_new_object, repeat(_LazyMatch, len(idx))))
+    deque(map(_set_compiled, made, map(compiled.__getitem__, idx)), 0)
+    deque(map(_set_story, made, repeat(story, len(idx))), 0)
+    return made
 
 
 class Matches(Sequence[Match]):
-    """The Matches of one story, in compile order, each built the first time it is read.
+    """The Matches of one story, in compile order, made when first read.
 
-    Compares equal to a tuple of the same Matches. With thousands of watchlists matching a
-    story, callers that read a few of them (or only count them) do not pay for the rest.
+    Compares equal to a tuple of the same Matches. Each Match computes its tickers, terms and
+    hits when read (see _LazyMatch): callers that only count the Matches or read their
+    watchlist names do not pay for the rest.
     """
 
-    __slots__ = ("_bits", "_build", "_hits", "_idx", "_made", "_memo", "_sid")
+    __slots__ = ("_bits", "_made", "_story")
 
-    def __init__(self, build: _Build, bits: int, hits: dict[int, int], sid: str) -> None:
-        self._build = build
+    def __init__(self, story: _StoryParts, bits: int) -> None:
+        self._story = story
         self._bits = bits
-        self._hits = hits
-        self._sid = sid
-        self._memo: _Memo = {}  # shared parts of this story's Matches, see Matcher._build_match
-        self._idx: list[int] | None = None
-        self._made: list[Match | None] | None = None
+        self._made: list[Match] | None = None
 
-    def _indices(self) -> list[int]:
-        if self._idx is None:
-            self._idx = _bit_indices(self._bits)
-            self._made = [None] * len(self._idx)
-        return self._idx
+    def _all(self) -> list[Match]:
+        made = self._made
+        if made is None:
+            made = self._made = _lazy_matches(
+                self._story.matcher._compiled, _bit_indices(self._bits), self._story
+            )
+        return made
 
     def __len__(self) -> int:
         return self._bits.bit_count()
@@ -147,32 +260,18 @@ class Matches(Sequence[Match]):
     def __getitem__(self, k: slice) -> tuple[Match, ...]: ...
 
     def __getitem__(self, k: int | slice) -> Match | tuple[Match, ...]:
-        idx = self._indices()
         if isinstance(k, slice):
-            return tuple(self[j] for j in range(*k.indices(len(idx))))
-        made = self._made
-        assert made is not None
-        m = made[k]
-        if m is None:
-            m = made[k] = self._build(idx[k], self._hits, self._sid, self._memo)
-        return m
+            return tuple(self._all()[k])
+        return self._all()[k]
 
     def __iter__(self) -> Iterator[Match]:
-        idx = self._indices()
-        made = self._made
-        assert made is not None
-        build, hits, sid, memo = self._build, self._hits, self._sid, self._memo
-        for j, i in enumerate(idx):
-            m = made[j]
-            if m is None:
-                m = made[j] = build(i, hits, sid, memo)
-            yield m
+        return iter(self._all())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Matches):
-            return self._bits == other._bits and tuple(self) == tuple(other)
+            return self._bits == other._bits and self._all() == other._all()
         if isinstance(other, tuple):
-            return len(other) == len(self) and tuple(self) == other
+            return len(other) == len(self) and tuple(self._all()) == other
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -209,7 +308,7 @@ class MatchResult:
     @property
     def matches(self) -> Matches:
         if self._matches is None:
-            self._matches = Matches(self._matcher._build_match, self._bits, self._hits, self.story_id)
+            self._matches = Matches(_StoryParts(self._matcher, self._hits, self.story_id), self._bits)
         return self._matches
 
     def matches_in(self, mask: int) -> tuple[Match, ...]:
@@ -218,9 +317,8 @@ class MatchResult:
         Delivery asks for the subscribed watchlists only: with thousands of watchlists matching
         a story, building every explanation would cost more than the matching itself.
         """
-        build, hits, sid = self._matcher._build_match, self._hits, self.story_id
-        memo: _Memo = {}
-        return tuple([build(i, hits, sid, memo) for i in _bit_indices(self._bits & mask)])
+        build, story = self._matcher._build_match, _StoryParts(self._matcher, self._hits, self.story_id)
+        return tuple([build(i, story) for i in _bit_indices(self._bits & mask)])
 
     def summaries(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
@@ -1231,28 +1329,12 @@ class Matcher:
 
     # -- explanations
 
-    def _build_match(self, i: int, hits: dict[int, int], story_id: str, memo: _Memo) -> Match:
-        """The Match of watchlist ``i``. ``memo`` (one per story) keeps the tickers, terms and
-        TermHits made for each combination of found terms: the watchlists a story matches
-        mostly share them, so each Match is a C-level filter and one lookup."""
+    def _build_match(self, i: int, story: _StoryParts) -> Match:
+        """The eager Match of watchlist ``i`` (its parts shared through ``story``)."""
         c = self._compiled[i]
         assert c is not None
-        found_tickers = tuple(filter(hits.__contains__, c.shown_tickers))
-        found_words = tuple(filter(hits.__contains__, c.shown_words))
-        key = (found_tickers, found_words)
-        parts = memo.get(key)
-        if parts is None:
-            label, termhits = self._label, self._termhits
-            out: list[TermHit] = []
-            for t in found_tickers + found_words:
-                out += termhits[t][hits[t]]
-            parts = memo[key] = (
-                tuple([label[t] for t in found_tickers]),
-                tuple([label[t] for t in found_words]),
-                tuple(out),
-            )
         w = c.watchlist
-        return _new_match(story_id, w.name, w.scope, *parts)
+        return _new_match(story.sid, w.name, w.scope, *story.parts(c))
 
     def explain(
         self, watchlist_name: str, scope: str = "config", title: str = "", summary: str = ""
@@ -1316,7 +1398,7 @@ class Matcher:
         if c.exclude:
             rule += "; excluded by " + ", ".join(shown(self._terms[t]) for t in c.exclude)
         reason = self._reason(c, hits, matched)
-        match = self._build_match(i, hits, "", {}) if matched else None
+        match = self._build_match(i, _StoryParts(self, hits, "")) if matched else None
         return Explanation(
             watchlist=c.watchlist.name,
             scope=c.watchlist.scope,
