@@ -324,20 +324,33 @@ class MatchResult:
         """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
         Matches (no TermHits, no objects): what a listing of thousands of matches needs.
         Matches with the same tickers and terms share those tuples."""
+        names, which, parts = self.listing()
+        shown = list(map(parts.__getitem__, which))
+        return list(zip(names, map(_first, shown), map(_second, shown), strict=True))
+
+    def listing(self) -> tuple[list[str], list[int], list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+        """The names of the matching watchlists in compile order, for each the number of its
+        ``(tickers, terms)`` in the last list, which holds each combination of tickers and terms
+        shown once. Made in C-level loops over the matching watchlists: a story can match
+        thousands of them, and most share a handful of combinations."""
         matcher, hits = self._matcher, self._hits
-        compiled, label = matcher._compiled, matcher._label
-        found = hits.__contains__
-        memo: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        out = []
-        for i in _bit_indices(self._bits):
-            c = compiled[i]
-            assert c is not None
-            key = (tuple(filter(found, c.shown_tickers)), tuple(filter(found, c.shown_words)))
-            parts = memo.get(key)
-            if parts is None:
-                parts = memo[key] = (tuple([label[t] for t in key[0]]), tuple([label[t] for t in key[1]]))
-            out.append((c.watchlist.name, *parts))
-        return out
+        found = set(hits)
+        found.update([~t for t in hits])  # words are ~id in _Compiled.shown
+        idx = _bit_indices(self._bits)
+        names = list(map(_second, map(matcher._keys.__getitem__, idx)))
+        keys = list(
+            map(
+                tuple,
+                map(filter, repeat(found.__contains__), map(_shown, map(matcher._compiled.__getitem__, idx))),
+            )
+        )
+        combos = list(dict.fromkeys(keys))
+        number = {k: j for j, k in enumerate(combos)}
+        label = matcher._label
+        parts = [
+            (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0])) for k in combos
+        ]
+        return names, list(map(number.__getitem__, keys)), parts
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
@@ -358,6 +371,7 @@ class MatchResult:
 
 _first: Final = itemgetter(0)
 _second: Final = itemgetter(1)
+_shown: Final = attrgetter("shown")
 
 
 def _bit_indices(bits: int) -> list[int]:
@@ -472,6 +486,7 @@ class _Compiled:
     query_terms: tuple[tuple[int, bool], ...] = ()
     shown_tickers: tuple[int, ...] = ()  # terms a Match reports, when present
     shown_words: tuple[int, ...] = ()
+    shown: tuple[int, ...] = ()  # both in one: the tickers' term ids, then ~id of each word's
 
 
 _NO_POSTS: Final = (0, 0, 0, 0, 0)
@@ -729,6 +744,7 @@ class Matcher:
             c.shown_words = tuple(t for t in positive if t not in self._company_of_term)
         else:
             c.shown_tickers, c.shown_words = c.tickers, c.keywords
+        c.shown = c.shown_tickers + tuple(~t for t in c.shown_words)
         return c
 
     def _add_labels(self) -> None:

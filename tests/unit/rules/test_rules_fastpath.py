@@ -104,3 +104,21 @@ def test_lazy_matches_equal_the_eager_ones(directory: SymbolDirectory, name: str
             with pytest.raises(AttributeError):
                 first.watchlist = "other"  # type: ignore[misc]
     assert checked > 100
+
+
+def test_listing_keeps_tickers_and_words_apart(directory: SymbolDirectory) -> None:
+    """A term shown as a ticker by one watchlist and as a keyword by another (or both by one)."""
+    matcher = compile_matcher(
+        [
+            Watchlist(name="t", tickers=("NVDA",), keywords=("chips",)),
+            Watchlist(name="k", keywords=("$NVDA", "chips")),
+            Watchlist(name="both", tickers=("NVDA",), keywords=("$NVDA",)),
+            Watchlist(name="q", query="$NVDA AND chips AND NOT podcast"),
+        ],
+        directory,
+    )
+    result = matcher.match("Nvidia (NVDA) sells more chips", "")
+    names, which, parts = result.listing()
+    assert [(n, *parts[j]) for n, j in zip(names, which, strict=True)] == result.summaries()
+    assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in result.matches]
+    assert len(result.summaries()) == 4
