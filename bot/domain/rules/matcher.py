@@ -15,6 +15,7 @@ watchlists. Match objects are built only when someone asks for them.
 from __future__ import annotations
 
 import re
+import weakref
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -119,82 +120,98 @@ class _StoryParts:
     terms, the tickers, terms and TermHits shown (the watchlists a story matches mostly share
     them)."""
 
-    __slots__ = ("hits", "matcher", "memo", "sid")
+    __slots__ = ("cs", "found", "hits", "made", "matcher", "memo", "sid")
 
     def __init__(self, matcher: Matcher, hits: dict[int, int], sid: str) -> None:
         self.matcher = matcher
         self.hits = hits
         self.sid = sid
-        self.memo: _Memo = {}
+        self.memo: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]] = {}
+        self.found: set[int] | None = None  # found term ids, and ~id of each (see _Compiled.shown)
+        # the lazy Matches made with these parts (weakly: they refer to this) and their watchlists
+        self.made: weakref.ReferenceType[_Made] | None = None
+        self.cs: list[_Compiled] = []
 
-    def parts(self, c: _Compiled) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
-        hits = self.hits
-        found_tickers = tuple(filter(hits.__contains__, c.shown_tickers))
-        found_words = tuple(filter(hits.__contains__, c.shown_words))
-        key = (found_tickers, found_words)
+    def _found(self) -> Callable[[int], bool]:
+        if self.found is None:
+            self.found = set(self.hits)
+            self.found.update([~t for t in self.hits])
+        return self.found.__contains__
+
+    def _parts_of(self, key: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
+        """(tickers, terms, TermHits) shown for ``key``, the found terms of ``_Compiled.shown``."""
         parts = self.memo.get(key)
         if parts is None:
-            label, termhits = self.matcher._label, self.matcher._termhits
+            hits, label, termhits = self.hits, self.matcher._label, self.matcher._termhits
             out: list[TermHit] = []
-            for t in found_tickers + found_words:
-                out += termhits[t][hits[t]]
+            for t in key:
+                tid = t if t >= 0 else ~t
+                out += termhits[tid][hits[tid]]
             parts = self.memo[key] = (
-                tuple([label[t] for t in found_tickers]),
-                tuple([label[t] for t in found_words]),
+                tuple([label[t] for t in key if t >= 0]),
+                tuple([label[~t] for t in key if t < 0]),
                 tuple(out),
             )
         return parts
 
+    def parts(self, c: _Compiled) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
+        return self._parts_of(tuple(filter(self._found(), c.shown)))
+
+    def fill(self, made: list[Match], cs: list[_Compiled]) -> None:
+        """Set every field of the lazy Matches ``made`` (of the compiled watchlists ``cs``), in
+        C-level loops: reading any field of one Match of a story fills all of them, at a few
+        C calls each (a Python call each would cost more than the eager Matches did)."""
+        keys = list(map(tuple, map(filter, repeat(self._found()), map(_shown, cs))))
+        by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
+        ps = list(map(by_key.__getitem__, keys))
+        ws = list(map(_watchlist_of, cs))
+        deque(map(_set_story_id, made, repeat(self.sid)), 0)
+        deque(map(_set_watchlist, made, map(_name_of, ws)), 0)
+        deque(map(_set_scope, made, map(_scope_of, ws)), 0)
+        deque(map(_set_tickers, made, map(_first, ps)), 0)
+        deque(map(_set_terms, made, map(_second, ps)), 0)
+        deque(map(_set_hits, made, map(_third, ps)), 0)
+
 
 class _LazyMatch(Match):
     """A Match that holds its watchlist's compiled form and its story's shared parts, and
-    reads its fields from them when asked: building the Matches of a story that matches
+    fills its fields from them when first read: building the Matches of a story that matches
     thousands of watchlists is then two references each, and each Match's tickers, terms and
-    hits come from one lookup per combination of found terms, made on first read.
+    hits come from one lookup per combination of found terms.
 
-    It is a Match (isinstance, fields, frozen), equal to and hashing as the eager Match with
-    the same fields; ``dataclasses.replace``, copies and pickles give an eager Match.
+    Its fields are Match's own slots, left empty until read: reading an empty one falls back to
+    ``__getattr__``, which fills that group of fields (name, scope and story id; or tickers,
+    terms and hits), so later reads are plain slot reads. It is a Match (isinstance, fields,
+    frozen), equal to and hashing as the eager Match with the same fields; ``repr``, copies,
+    pickles and ``dataclasses.replace`` give an eager Match.
     """
 
-    __slots__ = ("_c", "_p", "_s")
+    __slots__ = ("_c", "_s")
     _c: _Compiled
     _s: _StoryParts
-    _p: tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]
 
     def __new__(cls, *args: object, **kwargs: object) -> Match:  # type: ignore[misc]
         return Match(*args, **kwargs)  # type: ignore[arg-type]  # what replace() and copies build
 
-    def _parts(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
-        try:
-            return self._p
-        except AttributeError:
-            parts = self._s.parts(self._c)
-            object.__setattr__(self, "_p", parts)
-            return parts
-
-    @property
-    def story_id(self) -> str:
-        return self._s.sid
-
-    @property
-    def watchlist(self) -> str:
-        return self._c.watchlist.name
-
-    @property
-    def scope(self) -> str:
-        return self._c.watchlist.scope
-
-    @property
-    def tickers(self) -> tuple[str, ...]:
-        return self._parts()[0]
-
-    @property
-    def terms(self) -> tuple[str, ...]:
-        return self._parts()[1]
-
-    @property
-    def hits(self) -> tuple[TermHit, ...]:
-        return self._parts()[2]
+    def __getattr__(self, name: str) -> object:
+        if name not in _FIELD_NAMES:
+            raise AttributeError(name)
+        story = self._s
+        made = story.made() if story.made is not None else None
+        if made is not None:
+            story.fill(made, story.cs)  # every Match of the story at once
+            story.made = None
+        else:  # the story's list of Matches is gone: this one alone
+            c = self._c
+            w = c.watchlist
+            tickers, terms, hits = story.parts(c)
+            _set_story_id(self, story.sid)
+            _set_watchlist(self, w.name)
+            _set_scope(self, w.scope)
+            _set_tickers(self, tickers)
+            _set_terms(self, terms)
+            _set_hits(self, hits)
+        return object.__getattribute__(self, name)
 
     def eager(self) -> Match:
         return Match(*_FIELDS(self))
@@ -214,25 +231,36 @@ class _LazyMatch(Match):
         return (Match, _FIELDS(self))
 
 
+_FIELD_NAMES: Final = frozenset(Match.__slots__)
+_set_story_id, _set_watchlist, _set_scope, _set_tickers, _set_terms, _set_hits = (
+    vars(Match)[f].__set__ for f in ("story_id", "watchlist", "scope", "tickers", "terms", "hits")
+)
 _new_object: Final = object.__new__
 _set_compiled: Final = vars(_LazyMatch)["_c"].__set__
 _set_story: Final = vars(_LazyMatch)["_s"].__set__
 
 
-def _lazy_matches(compiled: Sequence[_Compiled | None], idx: list[int], story: _StoryParts) -> list[Match]:
-    """One _LazyMatch per index, made in C-level loops (no Python frame per Match)."""
-    made: list[Match] = list(map(_new_object, repeat(_LazyMatch, len(idx))))
-    deque(map(_set_compiled, made, map(compiled.__getitem__, idx)), 0)
-    deque(map(_set_story, made, repeat(story, len(idx))), 0)
+class _Made(list[Match]):
+    """A story's list of lazy Matches, weakly referenced by their shared parts."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _lazy_matches(cs: list[_Compiled], story: _StoryParts) -> list[Match]:
+    """One _LazyMatch per compiled watchlist, made in C-level loops (no Python call per Match)."""
+    made = _Made(map(_new_object, repeat(_LazyMatch, len(cs))))
+    deque(map(_set_compiled, made, cs), 0)
+    deque(map(_set_story, made, repeat(story, len(cs))), 0)
+    story.made, story.cs = weakref.ref(made), cs
     return made
 
 
 class Matches(Sequence[Match]):
     """The Matches of one story, in compile order, made when first read.
 
-    Compares equal to a tuple of the same Matches. Each Match computes its tickers, terms and
-    hits when read (see _LazyMatch): callers that only count the Matches or read their
-    watchlist names do not pay for the rest.
+    Compares equal to a tuple of the same Matches. The Matches fill their fields when one of
+    them is first read (see _LazyMatch): callers that only count the Matches do not pay for
+    their fields, and reading them costs a few C calls per Match.
     """
 
     __slots__ = ("_bits", "_made", "_story")
@@ -245,9 +273,9 @@ class Matches(Sequence[Match]):
     def _all(self) -> list[Match]:
         made = self._made
         if made is None:
-            made = self._made = _lazy_matches(
-                self._story.matcher._compiled, _bit_indices(self._bits), self._story
-            )
+            compiled = self._story.matcher._compiled
+            cs: list[_Compiled] = list(map(compiled.__getitem__, _bit_indices(self._bits)))  # type: ignore[arg-type]
+            made = self._made = _lazy_matches(cs, self._story)
         return made
 
     def __len__(self) -> int:
@@ -371,7 +399,11 @@ class MatchResult:
 
 _first: Final = itemgetter(0)
 _second: Final = itemgetter(1)
+_third: Final = itemgetter(2)
 _shown: Final = attrgetter("shown")
+_watchlist_of: Final = attrgetter("watchlist")
+_name_of: Final = attrgetter("name")
+_scope_of: Final = attrgetter("scope")
 
 
 def _bit_indices(bits: int) -> list[int]:

@@ -101,6 +101,11 @@ def test_lazy_matches_equal_the_eager_ones(directory: SymbolDirectory, name: str
             assert type(changed) is Match and changed.story_id == "s1" and changed.hits == first.hits
             assert {first, eager[0]} == {eager[0]}
             assert lazy[-1] == eager[-1] and lazy[1:3] == eager[1:3]
+            # a Match kept alone (its story's list of Matches gone) fills its own fields
+            alone = matcher.match(title, summary).matches[-1]
+            assert (
+                alone == eager[-1] and alone.hits == eager[-1].hits and alone.watchlist == eager[-1].watchlist
+            )
             with pytest.raises(AttributeError):
                 first.watchlist = "other"  # type: ignore[misc]
     assert checked > 100
