@@ -12,7 +12,7 @@ count). It prints:
 - compile time at N watchlists (cold), a full recompile after editing one watchlist, and the
   incremental compile (``previous=``) after adding, removing or editing one;
 - stories/s at N and at 10 watchlists, deciding the matches only and also building every
-  Match object, and the ratio between them; Matches compute their tickers, terms and hits when
+  Match object, and the ratio between them; Matches fill their fields when one is
   first read, so a line also gives the rate with every field of every Match read;
 - stories/s of the naive approach (one case-insensitive whole-word regex per keyword and
   per ticker per watchlist, as feed bots' filters do) measured on a sample of the same
@@ -496,8 +496,8 @@ def run(
         return lambda t, s: tuple(m.match(t, s).matches)  # every Match built (matches is lazy)
 
     def read(m):  # type: ignore[no-untyped-def]
-        # every Match built and every field of each read (a Match computes its tickers, terms
-        # and hits on first read, shared by the Matches with the same found terms)
+        # every Match built and every field of each read (the Matches of a story fill their fields
+        # when one is first read, from parts shared by the Matches with the same found terms)
         return lambda t, s: [(x.watchlist, x.tickers, x.terms, x.hits) for x in m.match(t, s).matches]
 
     rate(decide(small), stories, repeat=1)  # warm the stem cache
