@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from operator import add
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -64,24 +65,28 @@ def _json_text(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=100_000)
+def _json_head(name: str) -> str:
+    """The start of a watchlist's object in the output, up to its name."""
+    return f'{{"name": {_json_text(name)}'
+
+
 def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
     """``json.dumps(story_line(matcher, story), ensure_ascii=False)``, written directly: a story
     can match thousands of watchlists, and building a Match, a dict and two lists for each
     costs more than the matching."""
     result = matcher.match(story["title"], story.get("summary") or "")
     enc = _json_text
-    rest: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}  # what follows the name
-    listed = []
-    for name, tickers, terms in result.summaries():
-        tail = rest.get((tickers, terms))
-        if tail is None:
-            tail = rest[tickers, terms] = (
-                f', "tickers": [{", ".join(map(enc, tickers))}], "terms": [{", ".join(map(enc, terms))}]}}'
-            )
-        listed.append(f'{{"name": {enc(name)}{tail}')
+    names, which, parts = result.listing()
+    # what follows the name, once per combination of tickers and terms
+    tails = [
+        f', "tickers": [{", ".join(map(enc, tickers))}], "terms": [{", ".join(map(enc, terms))}]}}'
+        for tickers, terms in parts
+    ]
+    listed = ", ".join(map(add, map(_json_head, names), map(tails.__getitem__, which)))
     return (
         f'{{"id": {json.dumps(story.get("id"), ensure_ascii=False)}, '
-        f'"tickers": [{", ".join(map(enc, result.tickers))}], "watchlists": [{", ".join(listed)}]}}'
+        f'"tickers": [{", ".join(map(enc, result.tickers))}], "watchlists": [{listed}]}}'
     )
 
 

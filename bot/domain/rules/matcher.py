@@ -15,12 +15,14 @@ watchlists. Match objects are built only when someone asks for them.
 from __future__ import annotations
 
 import re
+import weakref
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, compress
-from operator import itemgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, itemgetter
 from typing import Final, Literal, overload
 
 import ahocorasick
@@ -110,32 +112,171 @@ class Rejection:
 _Memo = dict[
     tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]
 ]
-_Build = Callable[[int, dict[int, int], str, _Memo], Match]
+_FIELDS: Final = attrgetter("story_id", "watchlist", "scope", "tickers", "terms", "hits")
+
+
+class _StoryParts:
+    """What the Matches of one story share: the found terms and, per combination of found
+    terms, the tickers, terms and TermHits shown (the watchlists a story matches mostly share
+    them)."""
+
+    __slots__ = ("cs", "found", "hits", "made", "matcher", "memo", "sid")
+
+    def __init__(self, matcher: Matcher, hits: dict[int, int], sid: str) -> None:
+        self.matcher = matcher
+        self.hits = hits
+        self.sid = sid
+        self.memo: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]] = {}
+        self.found: set[int] | None = None  # found term ids, and ~id of each (see _Compiled.shown)
+        # the lazy Matches made with these parts (weakly: they refer to this) and their watchlists
+        self.made: weakref.ReferenceType[_Made] | None = None
+        self.cs: list[_Compiled] = []
+
+    def _found(self) -> Callable[[int], bool]:
+        if self.found is None:
+            self.found = set(self.hits)
+            self.found.update([~t for t in self.hits])
+        return self.found.__contains__
+
+    def _parts_of(self, key: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
+        """(tickers, terms, TermHits) shown for ``key``, the found terms of ``_Compiled.shown``."""
+        parts = self.memo.get(key)
+        if parts is None:
+            hits, label, termhits = self.hits, self.matcher._label, self.matcher._termhits
+            out: list[TermHit] = []
+            for t in key:
+                tid = t if t >= 0 else ~t
+                out += termhits[tid][hits[tid]]
+            parts = self.memo[key] = (
+                tuple([label[t] for t in key if t >= 0]),
+                tuple([label[~t] for t in key if t < 0]),
+                tuple(out),
+            )
+        return parts
+
+    def parts(self, c: _Compiled) -> tuple[tuple[str, ...], tuple[str, ...], tuple[TermHit, ...]]:
+        return self._parts_of(tuple(filter(self._found(), c.shown)))
+
+    def fill(self, made: list[Match], cs: list[_Compiled]) -> None:
+        """Set every field of the lazy Matches ``made`` (of the compiled watchlists ``cs``), in
+        C-level loops: reading any field of one Match of a story fills all of them, at a few
+        C calls each (a Python call each would cost more than the eager Matches did)."""
+        keys = list(map(tuple, map(filter, repeat(self._found()), map(_shown, cs))))
+        by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
+        ps = list(map(by_key.__getitem__, keys))
+        ws = list(map(_watchlist_of, cs))
+        deque(map(_set_story_id, made, repeat(self.sid)), 0)
+        deque(map(_set_watchlist, made, map(_name_of, ws)), 0)
+        deque(map(_set_scope, made, map(_scope_of, ws)), 0)
+        deque(map(_set_tickers, made, map(_first, ps)), 0)
+        deque(map(_set_terms, made, map(_second, ps)), 0)
+        deque(map(_set_hits, made, map(_third, ps)), 0)
+
+
+class _LazyMatch(Match):
+    """A Match that holds its watchlist's compiled form and its story's shared parts, and
+    fills its fields from them when first read: building the Matches of a story that matches
+    thousands of watchlists is then two references each, and each Match's tickers, terms and
+    hits come from one lookup per combination of found terms.
+
+    Its fields are Match's own slots, left empty until read: reading an empty one falls back to
+    ``__getattr__``, which fills that group of fields (name, scope and story id; or tickers,
+    terms and hits), so later reads are plain slot reads. It is a Match (isinstance, fields,
+    frozen), equal to and hashing as the eager Match with the same fields; ``repr``, copies,
+    pickles and ``dataclasses.replace`` give an eager Match.
+    """
+
+    __slots__ = ("_c", "_s")
+    _c: _Compiled
+    _s: _StoryParts
+
+    def __new__(cls, *args: object, **kwargs: object) -> Match:  # type: ignore[misc]
+        return Match(*args, **kwargs)  # type: ignore[arg-type]  # what replace() and copies build
+
+    def __getattr__(self, name: str) -> object:
+        if name not in _FIELD_NAMES:
+            raise AttributeError(name)
+        story = self._s
+        made = story.made() if story.made is not None else None
+        if made is not None:
+            story.fill(made, story.cs)  # every Match of the story at once
+            story.made = None
+        else:  # the story's list of Matches is gone: this one alone
+            c = self._c
+            w = c.watchlist
+            tickers, terms, hits = story.parts(c)
+            _set_story_id(self, story.sid)
+            _set_watchlist(self, w.name)
+            _set_scope(self, w.scope)
+            _set_tickers(self, tickers)
+            _set_terms(self, terms)
+            _set_hits(self, hits)
+        return object.__getattribute__(self, name)
+
+    def eager(self) -> Match:
+        return Match(*_FIELDS(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Match):
+            return _FIELDS(self) == _FIELDS(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_FIELDS(self))
+
+    def __repr__(self) -> str:
+        return repr(self.eager())
+
+    def __reduce__(self) -> tuple[type[Match], tuple[object, ...]]:
+        return (Match, _FIELDS(self))
+
+
+_FIELD_NAMES: Final = frozenset(Match.__slots__)
+_set_story_id, _set_watchlist, _set_scope, _set_tickers, _set_terms, _set_hits = (
+    vars(Match)[f].__set__ for f in ("story_id", "watchlist", "scope", "tickers", "terms", "hits")
+)
+_new_object: Final = object.__new__
+_set_compiled: Final = vars(_LazyMatch)["_c"].__set__
+_set_story: Final = vars(_LazyMatch)["_s"].__set__
+
+
+class _Made(list[Match]):
+    """A story's list of lazy Matches, weakly referenced by their shared parts."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _lazy_matches(cs: list[_Compiled], story: _StoryParts) -> list[Match]:
+    """One _LazyMatch per compiled watchlist, made in C-level loops (no Python call per Match)."""
+    made = _Made(map(_new_object, repeat(_LazyMatch, len(cs))))
+    deque(map(_set_compiled, made, cs), 0)
+    deque(map(_set_story, made, repeat(story, len(cs))), 0)
+    story.made, story.cs = weakref.ref(made), cs
+    return made
 
 
 class Matches(Sequence[Match]):
-    """The Matches of one story, in compile order, each built the first time it is read.
+    """The Matches of one story, in compile order, made when first read.
 
-    Compares equal to a tuple of the same Matches. With thousands of watchlists matching a
-    story, callers that read a few of them (or only count them) do not pay for the rest.
+    Compares equal to a tuple of the same Matches. The Matches fill their fields when one of
+    them is first read (see _LazyMatch): callers that only count the Matches do not pay for
+    their fields, and reading them costs a few C calls per Match.
     """
 
-    __slots__ = ("_bits", "_build", "_hits", "_idx", "_made", "_memo", "_sid")
+    __slots__ = ("_bits", "_made", "_story")
 
-    def __init__(self, build: _Build, bits: int, hits: dict[int, int], sid: str) -> None:
-        self._build = build
+    def __init__(self, story: _StoryParts, bits: int) -> None:
+        self._story = story
         self._bits = bits
-        self._hits = hits
-        self._sid = sid
-        self._memo: _Memo = {}  # shared parts of this story's Matches, see Matcher._build_match
-        self._idx: list[int] | None = None
-        self._made: list[Match | None] | None = None
+        self._made: list[Match] | None = None
 
-    def _indices(self) -> list[int]:
-        if self._idx is None:
-            self._idx = _bit_indices(self._bits)
-            self._made = [None] * len(self._idx)
-        return self._idx
+    def _all(self) -> list[Match]:
+        made = self._made
+        if made is None:
+            compiled = self._story.matcher._compiled
+            cs: list[_Compiled] = list(map(compiled.__getitem__, _bit_indices(self._bits)))  # type: ignore[arg-type]
+            made = self._made = _lazy_matches(cs, self._story)
+        return made
 
     def __len__(self) -> int:
         return self._bits.bit_count()
@@ -147,32 +288,18 @@ class Matches(Sequence[Match]):
     def __getitem__(self, k: slice) -> tuple[Match, ...]: ...
 
     def __getitem__(self, k: int | slice) -> Match | tuple[Match, ...]:
-        idx = self._indices()
         if isinstance(k, slice):
-            return tuple(self[j] for j in range(*k.indices(len(idx))))
-        made = self._made
-        assert made is not None
-        m = made[k]
-        if m is None:
-            m = made[k] = self._build(idx[k], self._hits, self._sid, self._memo)
-        return m
+            return tuple(self._all()[k])
+        return self._all()[k]
 
     def __iter__(self) -> Iterator[Match]:
-        idx = self._indices()
-        made = self._made
-        assert made is not None
-        build, hits, sid, memo = self._build, self._hits, self._sid, self._memo
-        for j, i in enumerate(idx):
-            m = made[j]
-            if m is None:
-                m = made[j] = build(i, hits, sid, memo)
-            yield m
+        return iter(self._all())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Matches):
-            return self._bits == other._bits and tuple(self) == tuple(other)
+            return self._bits == other._bits and self._all() == other._all()
         if isinstance(other, tuple):
-            return len(other) == len(self) and tuple(self) == other
+            return len(other) == len(self) and tuple(self._all()) == other
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -209,7 +336,7 @@ class MatchResult:
     @property
     def matches(self) -> Matches:
         if self._matches is None:
-            self._matches = Matches(self._matcher._build_match, self._bits, self._hits, self.story_id)
+            self._matches = Matches(_StoryParts(self._matcher, self._hits, self.story_id), self._bits)
         return self._matches
 
     def matches_in(self, mask: int) -> tuple[Match, ...]:
@@ -218,28 +345,40 @@ class MatchResult:
         Delivery asks for the subscribed watchlists only: with thousands of watchlists matching
         a story, building every explanation would cost more than the matching itself.
         """
-        build, hits, sid = self._matcher._build_match, self._hits, self.story_id
-        memo: _Memo = {}
-        return tuple([build(i, hits, sid, memo) for i in _bit_indices(self._bits & mask)])
+        build, story = self._matcher._build_match, _StoryParts(self._matcher, self._hits, self.story_id)
+        return tuple([build(i, story) for i in _bit_indices(self._bits & mask)])
 
     def summaries(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """``(watchlist, tickers, terms)`` of each Match, in compile order, without building the
         Matches (no TermHits, no objects): what a listing of thousands of matches needs.
         Matches with the same tickers and terms share those tuples."""
+        names, which, parts = self.listing()
+        shown = list(map(parts.__getitem__, which))
+        return list(zip(names, map(_first, shown), map(_second, shown), strict=True))
+
+    def listing(self) -> tuple[list[str], list[int], list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+        """The names of the matching watchlists in compile order, for each the number of its
+        ``(tickers, terms)`` in the last list, which holds each combination of tickers and terms
+        shown once. Made in C-level loops over the matching watchlists: a story can match
+        thousands of them, and most share a handful of combinations."""
         matcher, hits = self._matcher, self._hits
-        compiled, label = matcher._compiled, matcher._label
-        found = hits.__contains__
-        memo: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        out = []
-        for i in _bit_indices(self._bits):
-            c = compiled[i]
-            assert c is not None
-            key = (tuple(filter(found, c.shown_tickers)), tuple(filter(found, c.shown_words)))
-            parts = memo.get(key)
-            if parts is None:
-                parts = memo[key] = (tuple([label[t] for t in key[0]]), tuple([label[t] for t in key[1]]))
-            out.append((c.watchlist.name, *parts))
-        return out
+        found = set(hits)
+        found.update([~t for t in hits])  # words are ~id in _Compiled.shown
+        idx = _bit_indices(self._bits)
+        names = list(map(_second, map(matcher._keys.__getitem__, idx)))
+        keys = list(
+            map(
+                tuple,
+                map(filter, repeat(found.__contains__), map(_shown, map(matcher._compiled.__getitem__, idx))),
+            )
+        )
+        combos = list(dict.fromkeys(keys))
+        number = {k: j for j, k in enumerate(combos)}
+        label = matcher._label
+        parts = [
+            (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0])) for k in combos
+        ]
+        return names, list(map(number.__getitem__, keys)), parts
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
@@ -260,6 +399,11 @@ class MatchResult:
 
 _first: Final = itemgetter(0)
 _second: Final = itemgetter(1)
+_third: Final = itemgetter(2)
+_shown: Final = attrgetter("shown")
+_watchlist_of: Final = attrgetter("watchlist")
+_name_of: Final = attrgetter("name")
+_scope_of: Final = attrgetter("scope")
 
 
 def _bit_indices(bits: int) -> list[int]:
@@ -374,6 +518,7 @@ class _Compiled:
     query_terms: tuple[tuple[int, bool], ...] = ()
     shown_tickers: tuple[int, ...] = ()  # terms a Match reports, when present
     shown_words: tuple[int, ...] = ()
+    shown: tuple[int, ...] = ()  # both in one: the tickers' term ids, then ~id of each word's
 
 
 _NO_POSTS: Final = (0, 0, 0, 0, 0)
@@ -631,6 +776,7 @@ class Matcher:
             c.shown_words = tuple(t for t in positive if t not in self._company_of_term)
         else:
             c.shown_tickers, c.shown_words = c.tickers, c.keywords
+        c.shown = c.shown_tickers + tuple(~t for t in c.shown_words)
         return c
 
     def _add_labels(self) -> None:
@@ -1231,28 +1377,12 @@ class Matcher:
 
     # -- explanations
 
-    def _build_match(self, i: int, hits: dict[int, int], story_id: str, memo: _Memo) -> Match:
-        """The Match of watchlist ``i``. ``memo`` (one per story) keeps the tickers, terms and
-        TermHits made for each combination of found terms: the watchlists a story matches
-        mostly share them, so each Match is a C-level filter and one lookup."""
+    def _build_match(self, i: int, story: _StoryParts) -> Match:
+        """The eager Match of watchlist ``i`` (its parts shared through ``story``)."""
         c = self._compiled[i]
         assert c is not None
-        found_tickers = tuple(filter(hits.__contains__, c.shown_tickers))
-        found_words = tuple(filter(hits.__contains__, c.shown_words))
-        key = (found_tickers, found_words)
-        parts = memo.get(key)
-        if parts is None:
-            label, termhits = self._label, self._termhits
-            out: list[TermHit] = []
-            for t in found_tickers + found_words:
-                out += termhits[t][hits[t]]
-            parts = memo[key] = (
-                tuple([label[t] for t in found_tickers]),
-                tuple([label[t] for t in found_words]),
-                tuple(out),
-            )
         w = c.watchlist
-        return _new_match(story_id, w.name, w.scope, *parts)
+        return _new_match(story.sid, w.name, w.scope, *story.parts(c))
 
     def explain(
         self, watchlist_name: str, scope: str = "config", title: str = "", summary: str = ""
@@ -1316,7 +1446,7 @@ class Matcher:
         if c.exclude:
             rule += "; excluded by " + ", ".join(shown(self._terms[t]) for t in c.exclude)
         reason = self._reason(c, hits, matched)
-        match = self._build_match(i, hits, "", {}) if matched else None
+        match = self._build_match(i, _StoryParts(self, hits, "")) if matched else None
         return Explanation(
             watchlist=c.watchlist.name,
             scope=c.watchlist.scope,

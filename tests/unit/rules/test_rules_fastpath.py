@@ -1,0 +1,129 @@
+"""The fast paths of the matcher answer exactly as the plain ones, on random watchlists and stories.
+
+- deciding: the posting bitsets give the same watchlists as evaluating every watchlist on its
+  own against the terms found in the story (the obvious per-watchlist loop);
+- building: the lazy Matches of ``result.matches`` equal the eager Matches of ``matches_in``
+  field by field, compare and hash as plain Matches, and turn into plain Matches when copied,
+  pickled or replaced.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+from dataclasses import asdict, fields, replace
+
+import pytest
+
+from bot.domain.models import Match, Watchlist
+from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
+from bot.domain.rules.matcher import _run
+
+
+def _scenario(
+    name: str, directory: SymbolDirectory, seed: int
+) -> tuple[list[Watchlist], list[tuple[str, str]]]:
+    from bench.bench_rules import Scenario, ticker_pool
+
+    scenario = Scenario(name, ticker_pool(directory), random.Random(seed))
+    watchlists = scenario.watchlists(400)
+    rng = random.Random(seed)
+    # a few query watchlists too, over the same terms
+    for i in range(0, 400, 37):
+        w = watchlists[i]
+        query = f"(${w.tickers[0]} OR {w.keywords[0].rstrip('*').lstrip('=')}) AND NOT {rng.choice(w.keywords[1:])}"
+        watchlists[i] = Watchlist(name=w.name, query=query.replace("*", ""), exclude=w.exclude)
+    return watchlists, scenario.stories(300)
+
+
+def _plain_decision(matcher: Matcher, title: str, summary: str) -> list[tuple[str, str]]:
+    """Which watchlists match, one watchlist at a time (no bitsets)."""
+    hits, _, _ = matcher._scan(title, summary, detail=False)
+    out = []
+    for c in matcher._compiled:
+        if c is None:
+            continue
+        if c.mode == "query":
+            ok = _run(c.program, hits)
+        elif c.mode == "any":
+            ok = any(t in hits for t in c.tickers + c.keywords)
+        else:
+            ok = any(t in hits for t in c.tickers) and any(t in hits for t in c.keywords)
+        if ok and not any(t in hits for t in c.exclude):
+            out.append((c.watchlist.scope, c.watchlist.name))
+    return out
+
+
+@pytest.mark.parametrize("name", ["niche", "popular"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_decisions_equal_the_per_watchlist_evaluation(
+    directory: SymbolDirectory, name: str, seed: int
+) -> None:
+    watchlists, stories = _scenario(name, directory, seed)
+    matcher = compile_matcher(watchlists, directory)
+    assert not matcher.problems
+    matched_any = 0
+    for title, summary in stories:
+        result = matcher.match(title, summary)
+        expected = _plain_decision(matcher, title, summary)
+        assert list(result.watchlists) == expected, (title, summary)
+        assert len(result) == len(expected) == len(result.matches)
+        matched_any += bool(expected)
+    assert matched_any > len(stories) // 2  # the scenario exercises matching at all
+
+
+@pytest.mark.parametrize("name", ["niche", "popular"])
+def test_lazy_matches_equal_the_eager_ones(directory: SymbolDirectory, name: str) -> None:
+    watchlists, stories = _scenario(name, directory, 5)
+    matcher = compile_matcher(watchlists, directory)
+    everyone = matcher.mask(lambda scope, name: True)
+    checked = 0
+    for title, summary in stories[:120]:
+        result = matcher.match(title, summary)
+        eager = result.matches_in(everyone)
+        lazy = result.matches
+        assert all(type(m) is Match for m in eager)
+        assert lazy == eager and eager == tuple(lazy)
+        for a, b in zip(lazy, eager, strict=True):
+            assert isinstance(a, Match)
+            assert a == b and b == a and (a != b) is False
+            assert hash(a) == hash(b)
+            assert repr(a) == repr(b)
+            assert asdict(a) == asdict(b)
+            assert [getattr(a, f.name) for f in fields(Match)] == [getattr(b, f.name) for f in fields(Match)]
+            checked += 1
+        if lazy:
+            first = lazy[0]
+            for other in (copy.copy(first), copy.deepcopy(first), pickle.loads(pickle.dumps(first))):
+                assert type(other) is Match and other == first
+            changed = replace(first, story_id="s1")
+            assert type(changed) is Match and changed.story_id == "s1" and changed.hits == first.hits
+            assert {first, eager[0]} == {eager[0]}
+            assert lazy[-1] == eager[-1] and lazy[1:3] == eager[1:3]
+            # a Match kept alone (its story's list of Matches gone) fills its own fields
+            alone = matcher.match(title, summary).matches[-1]
+            assert (
+                alone == eager[-1] and alone.hits == eager[-1].hits and alone.watchlist == eager[-1].watchlist
+            )
+            with pytest.raises(AttributeError):
+                first.watchlist = "other"  # type: ignore[misc]
+    assert checked > 100
+
+
+def test_listing_keeps_tickers_and_words_apart(directory: SymbolDirectory) -> None:
+    """A term shown as a ticker by one watchlist and as a keyword by another (or both by one)."""
+    matcher = compile_matcher(
+        [
+            Watchlist(name="t", tickers=("NVDA",), keywords=("chips",)),
+            Watchlist(name="k", keywords=("$NVDA", "chips")),
+            Watchlist(name="both", tickers=("NVDA",), keywords=("$NVDA",)),
+            Watchlist(name="q", query="$NVDA AND chips AND NOT podcast"),
+        ],
+        directory,
+    )
+    result = matcher.match("Nvidia (NVDA) sells more chips", "")
+    names, which, parts = result.listing()
+    assert [(n, *parts[j]) for n, j in zip(names, which, strict=True)] == result.summaries()
+    assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in result.matches]
+    assert len(result.summaries()) == 4
