@@ -224,8 +224,8 @@ class OutboxStore(StoreBase):
         after an outage of this worker's own, when every heartbeat looks old).
         """
         replicas = others and alive_since is not None
-        caps = {p: max(n, 1) for p, n in (per_platform or {}).items()}
-        sql = _claim_pick(self.dialect, caps, max(per_channel, 1), others=others, replicas=replicas)
+        caps = {p: max(int(n), 1) for p, n in (per_platform or {}).items()}
+        sql = _claim_pick(self.dialect, caps, max(int(per_channel), 1), others=others, replicas=replicas)
         params: list[sa.BindParameter[Any]] = [
             sa.bindparam("now", now, type_=t.UTCDateTime),
             sa.bindparam("limit", limit, type_=sa.Integer),
