@@ -44,10 +44,12 @@ from bench.summary import report
 from bot.cluster import DEAD_AFTER
 from bot.config import parse_config
 from bot.delivery.dispatcher import Dispatcher
-from bot.domain.models import Alert, ChannelRef, MessageRef, Quote, Reply, TickerLine, TradingSession
+from bot.domain.models import Alert, ChannelRef, MessageRef, Reply, TickerLine
 from bot.domain.records import OutboxEntry, SubscriptionSpec
 from bot.domain.timeutil import SystemClock
 from bot.store import SqlStore, open_store
+from tests.support import factories
+from tests.support.factories import quote
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -100,19 +102,20 @@ def channels(count: int) -> list[ChannelRef]:
 
 
 def alert(key: str, channel: ChannelRef, now: datetime) -> Alert:
-    """A realistic story alert: title, summary, four tickers with quotes, terms."""
+    """A realistic story alert: title, summary, four tickers with quotes, terms (the tests' factory)."""
     q = [
-        TickerLine(sym, Quote(sym, 100.0 + i, 99.0, 1.0 + i, 1.01, TradingSession.PRE, now, "USD"), i < 2)
+        TickerLine(
+            sym,
+            quote(sym, 100.0 + i, 1.01, previous_close=99.0, change=1.0 + i, as_of=now, currency="USD"),
+            i < 2,
+        )
         for i, sym in enumerate(("AMZN", "MSFT", "NVDA", "BABA"))
     ]
-    return Alert(
-        key=key,
-        kind="story",
+    return factories.alert(
+        key,
         channel=channel,
-        watchlist="cloud-china",
         title="Amazon and Microsoft expand cloud regions as China export controls tighten on AI chips",
         link=f"https://news.example/markets/{key}",
-        source="Reuters",
         published_at=now,
         summary="The companies said on Tuesday they would add capacity in three regions, citing demand "
         "from enterprise customers; analysts expect the move to pressure margins in the near term.",
@@ -133,7 +136,7 @@ async def fill(store: SqlStore, n: int, chans: list[ChannelRef], now: datetime) 
         ch = chans[i % len(chans)]
         sub = subs[i % len(chans)]
         key = f"story:{i:06d}:sub:{sub}"
-        batch.append(OutboxEntry(key=key, alert=alert(key, ch, now), subscription_id=sub, due_at=now))
+        batch.append(factories.entry(key, sub, at=now, alert_of=alert(key, ch, now)))
         if len(batch) == 1000:
             await store.enqueue(batch)
             batch = []

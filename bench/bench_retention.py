@@ -48,9 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa
 
 from bench.summary import report as summary
-from bot.domain.models import Alert, ChannelRef, NewsItem, Story, StorySource
+from bot.domain.models import ChannelRef, NewsItem, StorySource
 from bot.domain.records import FeedSpec, IngestBatch, OutboxEntry
 from bot.store import SqlStore, open_store
+from tests.support import factories
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -87,20 +88,19 @@ def make_feeds(n: int, rng: random.Random) -> list[Feed]:
 
 
 def entry(feed: Feed, now: datetime) -> NewsItem:
+    """The feed's next entry, published and fetched ``now`` (the tests' ``item`` factory)."""
     feed.made += 1
     link = f"https://{feed.id}.example/news/{feed.made}"
-    return NewsItem(
-        id=link,
-        feed_id=feed.id,
-        source=feed.id,
+    return factories.item(
+        feed.id,
+        feed.made,
+        at=now,
         title=f"{feed.id} headline {feed.made} about markets",
         link=link,
-        canonical_url=link,
+        guid=link,
+        source=feed.id,
         summary="A short summary of the kind feeds carry, two sentences or so, around 200 characters long "
         "so that rows have a realistic size in the database.",
-        published_at=now,
-        fetched_at=now,
-        guid=link,
     )
 
 
@@ -141,17 +141,16 @@ async def cycle(
             continue
         sid = f"s-{it.feed_id}-{it.id.rsplit('/', 1)[1]}"
         tickers = tuple(rng.sample(TICKERS, rng.choice((0, 0, 1, 2))))
-        story = Story(
-            id=sid,
-            title=it.title,
-            link=it.link,
-            canonical_url=it.canonical_url,
+        story = factories.story(
+            it.title,
+            sid=sid,
+            at=now,
             summary=it.summary,
             source=it.source,
-            published_at=it.published_at,
-            first_seen_at=now,
+            link=it.link,
             tickers=tickers,
-            sources=(StorySource(it.source, it.link, now),),
+            canonical_url=it.canonical_url,
+            published_at=it.published_at,
         )
         batch.items.append((it, sid))
         batch.new_stories.append(story)
@@ -159,15 +158,11 @@ async def cycle(
         if rng.random() < 0.05:
             for ch in rng.sample(CHANNELS, 2):
                 key = f"story:{sid}:{ch.channel}"
-                alert = Alert(
-                    key=key, kind="story", channel=ch, watchlist="bench", title=it.title, link=it.link,
-                    source=it.source, published_at=now, summary=it.summary, story_id=sid, created_at=now,
+                alert = factories.alert(
+                    key, channel=ch, watchlist="bench", title=it.title, link=it.link, source=it.source,
+                    published_at=now, summary=it.summary, tickers=(), story_id=sid, created_at=now,
                 )  # fmt: skip
-                alerts.append(
-                    OutboxEntry(
-                        key=key, alert=alert, subscription_id=None, due_at=now, status="sent", created_at=now
-                    )
-                )
+                alerts.append(factories.entry(key, None, at=now, status="sent", alert_of=alert))
         if rng.random() < 0.1:
             await store.add_marker(f"followup:{sid}:slack:C0BENCH000:after:{now.isoformat()}", now=now)
             totals.inserted_rows += 1

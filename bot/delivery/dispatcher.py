@@ -512,14 +512,17 @@ class Dispatcher:
 
         Only active ones are cached (as ``_subscription`` does); a missing or broken one is read
         again by its row, which then drops or fails. A failed read is left to those reads too.
+        Entries that expire within half a TTL are read again too: else they would expire while
+        the batch is sending and every row of them would be read again on its own.
         """
         now = time.monotonic()
+        soon = now + SUBSCRIPTION_TTL / 2
         wanted = {
             e.subscription_id
             for rows in groups.values()
             for e in rows
             if e.subscription_id is not None
-            and ((cached := self._subs.get(e.subscription_id)) is None or cached[0] <= now)
+            and ((cached := self._subs.get(e.subscription_id)) is None or cached[0] <= soon)
         }
         if not wanted:
             return

@@ -7,6 +7,7 @@ holds its later alerts back instead of letting them overtake it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +65,92 @@ def _row(e: OutboxEntry) -> dict[str, Any]:
         "due_at": e.due_at,
         "created_at": e.created_at or e.due_at,
     }
+
+
+def _claim_pick(
+    dialect: str, caps: Mapping[str, int], default_cap: int, *, others: bool, replicas: bool
+) -> str:
+    """The ids ``claim_due`` takes, best first: a walk over each channel's unsent rows in id order.
+
+    ``chans`` lists the channels with unsent rows (a loose scan: one index seek per channel).
+    ``walk`` starts at each channel's oldest unsent row and steps to the channel's next unsent
+    row while the rows are due and the channel's cap is not reached; a row that is not due ends
+    its channel's walk (it holds back every later row). Every step is a seek in the partial index
+    ``ix_outbox_unsent``, so a claim costs about (channels + rows claimed) seeks, whatever the
+    backlog. The walk yields rows by (rank in channel, due_at, id), the round-robin order, and
+    stops at ``:limit``: on SQLite the recursive CTE's ORDER BY/LIMIT make its queue a priority
+    queue; on PostgreSQL (no ORDER BY in a recursive CTE) it goes level by level, each row
+    carrying how many rows the levels so far hold, and stops expanding once that reaches the
+    limit. The text is cached per shape (dialect, caps, replicas).
+    """
+    return _claim_pick_cached(dialect, tuple(caps.items()), default_cap, others, replicas)
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_pick_cached(
+    dialect: str, caps: tuple[tuple[str, int], ...], default_cap: int, others: bool, replicas: bool
+) -> str:
+    unsent = f"u.{t.OUTBOX_UNSENT}"
+    reclaim = "o.claimed_until < :now"
+    if not others:
+        reclaim = "o.claimed_until < :now AND o.claimed_by = :worker"
+    elif replicas:
+        # own claims, and those of a worker that is no replica (no heartbeat row): at expiry;
+        # a live replica's: beyond the margin; a dead replica's: now
+        reclaim = (
+            "(o.claimed_until < :now AND (o.claimed_by = :worker OR o.claimed_by NOT IN "
+            "(SELECT r.id FROM replicas AS r WHERE r.heartbeat_at >= :alive_since)))"
+            " OR o.claimed_until < :live_until"
+            " OR o.claimed_by IN (SELECT r.id FROM replicas AS r WHERE r.heartbeat_at < :alive_since)"
+        )
+    due = f"((o.status = 'pending' AND o.due_at <= :now) OR (o.status = 'claimed' AND ({reclaim})))"
+    cap = str(default_cap)
+    if caps:
+        whens = " ".join(
+            f"WHEN o.channel = :platform_{i} OR substr(o.channel, 1, {len(p) + 1}) = :prefix_{i} THEN {n}"
+            for i, (p, n) in enumerate(caps)
+        )
+        cap = f"CASE {whens} ELSE {default_cap} END"
+    if dialect == "postgresql":
+        row = "SELECT u.id, u.channel, u.status, u.due_at, u.claimed_until, u.claimed_by FROM outbox AS u"
+        return (
+            "WITH RECURSIVE chans(channel) AS ("
+            f"(SELECT u.channel FROM outbox AS u WHERE {unsent} ORDER BY u.channel LIMIT 1)"
+            " UNION ALL"
+            f" SELECT (SELECT u.channel FROM outbox AS u WHERE {unsent} AND u.channel > chans.channel"
+            " ORDER BY u.channel LIMIT 1) FROM chans WHERE chans.channel IS NOT NULL"
+            "), walk(id, channel, rn, due_at, cap, total) AS ("
+            f"SELECT o.id, o.channel, 1, o.due_at, {cap}, count(*) OVER ()"
+            f" FROM chans CROSS JOIN LATERAL ({row} WHERE {unsent} AND u.channel = chans.channel"
+            f" ORDER BY u.id LIMIT 1) AS o WHERE {due}"
+            " UNION ALL"
+            " SELECT o.id, o.channel, walk.rn + 1, o.due_at, walk.cap, walk.total + count(*) OVER ()"
+            f" FROM walk CROSS JOIN LATERAL ({row} WHERE {unsent} AND u.channel = walk.channel"
+            " AND u.id > walk.id ORDER BY u.id LIMIT 1) AS o"
+            f" WHERE walk.rn < walk.cap AND walk.total < :limit AND {due}"
+            ") SELECT walk.id FROM walk ORDER BY walk.rn, walk.due_at, walk.id LIMIT :limit"
+        )
+    # SQLite: without statistics its planner prefers the (status, due_at) index for these seeks,
+    # which scans the whole backlog each time; INDEXED BY names the one index that fits
+    u = f"outbox AS u INDEXED BY {t.OUTBOX_UNSENT_INDEX}"
+    return (
+        "WITH RECURSIVE chans(channel) AS ("
+        f"SELECT min(u.channel) FROM {u} WHERE {unsent}"
+        " UNION ALL"
+        f" SELECT (SELECT min(u.channel) FROM {u} WHERE {unsent} AND u.channel > chans.channel)"
+        " FROM chans WHERE chans.channel IS NOT NULL"
+        "), walk(id, channel, rn, due_at, cap) AS ("
+        f"SELECT o.id, o.channel, 1 AS rn, o.due_at, {cap} FROM chans JOIN outbox AS o"
+        f" ON o.id = (SELECT min(u.id) FROM {u} WHERE {unsent} AND u.channel = chans.channel)"
+        f" WHERE {due}"
+        " UNION ALL"
+        " SELECT o.id, o.channel, walk.rn + 1, o.due_at, walk.cap FROM walk JOIN outbox AS o"
+        f" ON o.id = (SELECT min(u.id) FROM {u} WHERE {unsent} AND u.channel = walk.channel"
+        " AND u.id > walk.id)"
+        f" WHERE walk.rn < walk.cap AND {due}"
+        " ORDER BY rn, due_at, id LIMIT :limit"
+        ") SELECT walk.id FROM walk"
+    )
 
 
 class OutboxStore(StoreBase):
@@ -136,57 +223,29 @@ class OutboxStore(StoreBase):
         it sent. With ``others=False`` only ``worker``'s own expired claims are due again (just
         after an outage of this worker's own, when every heartbeat looks old).
         """
-        o = t.outbox
-        expired = o.c.claimed_until < now
-        if not others:
-            reclaim = sa.and_(expired, o.c.claimed_by == worker)
-        elif alive_since is None:
-            reclaim = expired
-        else:
-            r = t.replicas
-            live = sa.select(r.c.id).where(r.c.heartbeat_at >= alive_since)
-            dead = sa.select(r.c.id).where(r.c.heartbeat_at < alive_since)
-            reclaim = sa.or_(
-                # own claims, and those of a worker that is no replica (no heartbeat row): at expiry
-                sa.and_(expired, sa.or_(o.c.claimed_by == worker, o.c.claimed_by.not_in(live))),
-                o.c.claimed_until < now - live_margin,  # a live replica's: beyond the margin
-                o.c.claimed_by.in_(dead),  # a dead replica's: now
-            )
-        due = sa.or_(
-            sa.and_(o.c.status == "pending", o.c.due_at <= now),
-            sa.and_(o.c.status == "claimed", reclaim),
-        )
-        cap: sa.ColumnElement[int] = sa.literal(max(per_channel, 1))
-        if per_platform:
-            cap = sa.case(
-                *(
-                    (sa.or_(o.c.channel == platform, o.c.channel.startswith(f"{platform}:")), max(n, 1))
-                    for platform, n in per_platform.items()
-                ),
-                else_=max(per_channel, 1),
-            )
-        ranked = (
-            sa.select(
-                o.c.id,
-                o.c.due_at,
-                sa.func.row_number().over(partition_by=o.c.channel, order_by=o.c.id).label("rn"),
-                sa.func.sum(sa.case((due, 0), else_=1))
-                .over(partition_by=o.c.channel, order_by=o.c.id, rows=(None, 0))
-                .label("blocked"),
-                cap.label("cap"),
-            )
-            .where(o.c.status.in_(_UNSENT))
-            .subquery("ranked")
-        )
-        pick = (
-            sa.select(ranked.c.id)
-            .where(ranked.c.blocked == 0, ranked.c.rn <= ranked.c.cap)
-            .order_by(ranked.c.rn, ranked.c.due_at, ranked.c.id)
-            .limit(limit)
-        )
+        replicas = others and alive_since is not None
+        caps = {p: max(int(n), 1) for p, n in (per_platform or {}).items()}
+        sql = _claim_pick(self.dialect, caps, max(int(per_channel), 1), others=others, replicas=replicas)
+        params: list[sa.BindParameter[Any]] = [
+            sa.bindparam("now", now, type_=t.UTCDateTime),
+            sa.bindparam("limit", limit, type_=sa.Integer),
+        ]
+        if not others or replicas:
+            params.append(sa.bindparam("worker", worker, type_=sa.String))
+        if replicas:
+            params += [
+                sa.bindparam("alive_since", alive_since, type_=t.UTCDateTime),
+                sa.bindparam("live_until", now - live_margin, type_=t.UTCDateTime),
+            ]
+        for i, platform in enumerate(caps):
+            params += [
+                sa.bindparam(f"platform_{i}", platform, type_=sa.String),
+                sa.bindparam(f"prefix_{i}", f"{platform}:", type_=sa.String),
+            ]
+        pick = sa.text(sql).bindparams(*params).columns(sa.column("id", sa.Integer))
         stmt = (
             sa.update(t.outbox)
-            .where(t.outbox.c.id.in_(pick.scalar_subquery()), t.outbox.c.status.in_(_UNSENT))
+            .where(t.outbox.c.id.in_(pick), t.outbox.c.status.in_(_UNSENT))
             .values(
                 status="claimed",
                 claimed_until=now + lease,

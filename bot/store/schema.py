@@ -226,6 +226,13 @@ symbol_refresh = sa.Table(
 
 # ---------------------------------------------------------------- delivery
 
+# The rows a claim walks (``OutboxStore.claim_due``): a partial index on ``(channel, id)`` holds
+# only these, so the claim seeks each channel's next unsent row instead of sorting the backlog.
+# Queries spell the predicate exactly like this (literals, not bound values): only then do the
+# planners (SQLite, PostgreSQL) know the index covers them.
+OUTBOX_UNSENT = "status IN ('pending', 'claimed')"
+OUTBOX_UNSENT_INDEX = "ix_outbox_unsent"
+
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -251,6 +258,13 @@ outbox = sa.Table(
     sa.Index(None, "channel", "status", "id"),
     sa.Index(None, "story_id", "subscription_id"),
     sa.Index(None, "created_at"),
+    sa.Index(
+        OUTBOX_UNSENT_INDEX,
+        "channel",
+        "id",
+        sqlite_where=sa.text(OUTBOX_UNSENT),
+        postgresql_where=sa.text(OUTBOX_UNSENT),
+    ),
 )
 
 markers = sa.Table(
