@@ -114,21 +114,29 @@ def service(
 # ---------------------------------------------------------------- what is derived from them
 
 
-def test_discord_registers_the_new_commands_with_their_typed_options() -> None:
-    async def run(interaction: Any, command: str, text: str) -> None: ...
+def discord_tree(said: list[tuple[str, str]] | None = None) -> Any:
+    """The Discord tree built from the spec with the new commands; what it runs goes to ``said``."""
+
+    async def run(interaction: Any, command: str, text: str) -> None:
+        if said is not None:
+            said.append((command, text))
 
     async def complete(interaction: Any, kind: str, prefix: str) -> list[str]:
         return []
 
     async def answer_error(interaction: Any, reply: Reply) -> None: ...
 
-    tree = build_tree(
+    return build_tree(
         discord.Client(intents=discord.Intents.none()),
         run=run,
         complete=complete,  # type: ignore[arg-type]
         answer_error=answer_error,
         commands=WITH_NEW,
     )
+
+
+def test_discord_registers_the_new_commands_with_their_typed_options() -> None:
+    tree = discord_tree()
     source = tree.get_command("source")
     assert isinstance(source, discord.app_commands.Command)
     assert [(p.name, p.required) for p in source.parameters] == [("name", True), ("count", False)]
@@ -141,23 +149,7 @@ async def test_discord_options_become_the_text_the_grammar_reads_and_the_handler
     service: CommandService,
 ) -> None:
     said: list[tuple[str, str]] = []
-
-    async def run(interaction: Any, command: str, text: str) -> None:
-        said.append((command, text))
-
-    async def complete(interaction: Any, kind: str, prefix: str) -> list[str]:
-        return []
-
-    async def answer_error(interaction: Any, reply: Reply) -> None: ...
-
-    tree = build_tree(
-        discord.Client(intents=discord.Intents.none()),
-        run=run,
-        complete=complete,  # type: ignore[arg-type]
-        answer_error=answer_error,
-        commands=WITH_NEW,
-    )
-    source = tree.get_command("source")
+    source = discord_tree(said).get_command("source")
     assert isinstance(source, discord.app_commands.Command)
     await source.callback(None, name="Reuters", count=7)  # type: ignore[call-arg]
     assert said == [("source", "Reuters 7")]
