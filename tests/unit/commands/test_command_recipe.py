@@ -8,6 +8,8 @@ texts, the grammar and the dispatch of ``CommandService`` all pick them up from 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -89,7 +91,7 @@ class NewHandlers:
 
 
 @pytest.fixture
-def service(
+def build_service(
     sqlite_store: SqlStore,
     catalog: Catalog,
     quotes: MemoryQuotes,
@@ -97,18 +99,16 @@ def service(
     directory: SymbolDirectory,
     config: BotConfig,
     clock: ManualClock,
-) -> CommandService:
-    return CommandService(
-        sqlite_store,
-        catalog,
-        quotes,
-        charts,
-        directory,
-        command_options(config),
-        clock,
-        commands=WITH_NEW,
-        handlers=(NewHandlers(),),
+) -> Callable[..., CommandService]:
+    """``CommandService`` over the test's store and sources; the spec and handlers are the caller's."""
+    return functools.partial(
+        CommandService, sqlite_store, catalog, quotes, charts, directory, command_options(config), clock
     )
+
+
+@pytest.fixture
+def service(build_service: Callable[..., CommandService]) -> CommandService:
+    return build_service(commands=WITH_NEW, handlers=(NewHandlers(),))
 
 
 # ---------------------------------------------------------------- what is derived from them
@@ -260,34 +260,9 @@ async def test_the_service_dispatches_the_new_commands_to_their_handlers(service
 
 
 def test_a_spec_entry_without_a_handler_stops_the_service(
-    sqlite_store: SqlStore,
-    catalog: Catalog,
-    quotes: MemoryQuotes,
-    charts: MemoryCharts,
-    directory: SymbolDirectory,
-    config: BotConfig,
-    clock: ManualClock,
+    build_service: Callable[..., CommandService],
 ) -> None:
     with pytest.raises(TypeError, match=r"no handler for /source: mark one @handles\('source', ''\)"):
-        CommandService(
-            sqlite_store,
-            catalog,
-            quotes,
-            charts,
-            directory,
-            command_options(config),
-            clock,
-            commands=WITH_NEW,
-        )
+        build_service(commands=WITH_NEW)
     with pytest.raises(TypeError, match=r"a handler for /digest now, which the spec does not have"):
-        CommandService(
-            sqlite_store,
-            catalog,
-            quotes,
-            charts,
-            directory,
-            command_options(config),
-            clock,
-            commands=(*COMMANDS, SOURCE),
-            handlers=(NewHandlers(),),
-        )
+        build_service(commands=(*COMMANDS, SOURCE), handlers=(NewHandlers(),))
