@@ -14,6 +14,7 @@ watchlists. Match objects are built only when someone asks for them.
 
 from __future__ import annotations
 
+import gc
 import re
 import weakref
 from bisect import bisect_left, bisect_right
@@ -248,12 +249,30 @@ class _Made(list[Match]):
 
 
 def _lazy_matches(cs: list[_Compiled], story: _StoryParts) -> list[Match]:
-    """One _LazyMatch per compiled watchlist, made in C-level loops (no Python call per Match)."""
-    made = _Made(map(_new_object, repeat(_LazyMatch, len(cs))))
-    deque(map(_set_compiled, made, cs), 0)
-    deque(map(_set_story, made, repeat(story, len(cs))), 0)
+    """One _LazyMatch per compiled watchlist, made in C-level loops (no Python call per Match).
+
+    Thousands of them are made at once, all reachable from the list, so a collection of the
+    young generation while they are made could free none of them: it would only walk them
+    (every 700 allocations) and move them to older generations, whose collections walk the whole
+    heap. The cyclic collector is paused while they are made (if it was running), so it runs at
+    most once after, at the caller's next allocation, and not at all if they are gone by then.
+    """
+    n = len(cs)
+    pause = n > _GC_PAUSE_FROM and gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        made = _Made(map(_new_object, repeat(_LazyMatch, n)))
+        deque(map(_set_compiled, made, cs), 0)
+        deque(map(_set_story, made, repeat(story, n)), 0)
+    finally:
+        if pause:
+            gc.enable()
     story.made, story.cs = weakref.ref(made), cs
     return made
+
+
+_GC_PAUSE_FROM: Final = 500  # Matches of one story; below this a collection during them is unlikely
 
 
 class Matches(Sequence[Match]):

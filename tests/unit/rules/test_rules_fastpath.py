@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import pickle
 import random
 from dataclasses import asdict, fields, replace
@@ -127,3 +128,22 @@ def test_listing_keeps_tickers_and_words_apart(directory: SymbolDirectory) -> No
     assert [(n, *parts[j]) for n, j in zip(names, which, strict=True)] == result.summaries()
     assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in result.matches]
     assert len(result.summaries()) == 4
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_many_matches_leave_the_collector_as_it_was(directory: SymbolDirectory, enabled: bool) -> None:
+    """A story matching thousands of watchlists (its Matches are made with the cyclic collector
+    paused) gives the same Matches, and the collector is left on or off as it was."""
+    watchlists = [Watchlist(name=f"w{i}", tickers=("NVDA",), keywords=("chips",)) for i in range(1200)]
+    matcher = compile_matcher(watchlists, directory)
+    everyone = matcher.mask(lambda scope, name: True)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        result = matcher.match("Nvidia (NVDA) sells more chips", "")
+        lazy = tuple(result.matches)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert len(lazy) == 1200 and lazy == result.matches_in(everyone)
+    assert [m.watchlist for m in lazy] == [w.name for w in watchlists]
