@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, compress, repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, call, itemgetter
 from typing import Final, Literal, TypeVar, overload
 
 import ahocorasick
@@ -163,16 +163,44 @@ class _StoryParts:
         """Set every field of the lazy Matches ``made`` (of the compiled watchlists ``cs``), in
         C-level loops: reading any field of one Match of a story fills all of them, at a few
         C calls each (a Python call each would cost more than the eager Matches did)."""
-        keys = list(map(tuple, map(filter, repeat(self._found()), map(_shown, cs))))
-        by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
-        ps = list(map(by_key.__getitem__, keys))
-        ws = list(map(_watchlist_of, cs))
-        deque(map(_set_story_id, made, repeat(self.sid)), 0)
-        deque(map(_set_watchlist, made, map(_name_of, ws)), 0)
-        deque(map(_set_scope, made, map(_scope_of, ws)), 0)
-        deque(map(_set_tickers, made, map(_first, ps)), 0)
-        deque(map(_set_terms, made, map(_second, ps)), 0)
-        deque(map(_set_hits, made, map(_third, ps)), 0)
+        n = len(made)
+        pause = n > _GC_PAUSE_FROM and gc.isenabled()  # see _lazy_matches
+        if pause:
+            gc.disable()
+        try:
+            if n < _PICK_FROM:
+                keys = list(map(tuple, map(filter, repeat(self._found()), map(_shown, cs))))
+                by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
+            else:
+                # each watchlist's ``pick`` takes its shown terms' entries of ``present`` (None for
+                # the terms not found): one C call each instead of a set lookup per shown term
+                present: list[int | None] = [None] * (
+                    2 * max(len(self.matcher._label), max(self.hits, default=0) + 1) + 3
+                )
+                for t in self.hits:
+                    present[2 * t + 1] = 2 * t + 1  # the term shown as a ticker
+                    present[2 * t + 2] = 2 * t + 2  # and as a word
+                keys = list(
+                    map(tuple, map(filter, repeat(None), map(_call, map(_pick, cs), repeat(present))))
+                )
+                by_key = {
+                    k: self._parts_of(tuple([v >> 1 if v & 1 else -(v >> 1) for v in k]))
+                    for k in dict.fromkeys(keys)
+                }
+            ps = list(map(by_key.__getitem__, keys))
+            ws = list(map(_watchlist_of, cs))
+            deque(map(_set_story_id, made, repeat(self.sid, n)), 0)
+            deque(map(_set_watchlist, made, map(_name_of, ws)), 0)
+            deque(map(_set_scope, made, map(_scope_of, ws)), 0)
+            deque(map(_set_tickers, made, map(_first, ps)), 0)
+            deque(map(_set_terms, made, map(_second, ps)), 0)
+            deque(map(_set_hits, made, map(_third, ps)), 0)
+        finally:
+            if pause:
+                gc.enable()
+
+
+_PICK_FROM: Final = 64  # Matches of one story from which fill() picks their found terms via ``present``
 
 
 class _LazyMatch(Match):
@@ -415,10 +443,12 @@ class MatchResult:
         return f"MatchResult(tickers={self.tickers!r}, watchlists=[{names}])"
 
 
+_call: Final = call
 _first: Final = itemgetter(0)
 _second: Final = itemgetter(1)
 _third: Final = itemgetter(2)
 _shown: Final = attrgetter("shown")
+_pick: Final = attrgetter("pick")
 _watchlist_of: Final = attrgetter("watchlist")
 _name_of: Final = attrgetter("name")
 _scope_of: Final = attrgetter("scope")
@@ -567,6 +597,10 @@ class _Compiled:
     shown_tickers: tuple[int, ...] = ()  # terms a Match reports, when present
     shown_words: tuple[int, ...] = ()
     shown: tuple[int, ...] = ()  # both in one: the tickers' term ids, then ~id of each word's
+    # shown as positions of a story's ``_StoryParts.present`` list (see there), behind two 0s
+    pick: Callable[[list[int | None]], tuple[int | None, ...]] = field(
+        default=itemgetter(0, 0), compare=False, repr=False
+    )
 
 
 _NO_POSTS: Final = (0, 0, 0, 0, 0)
@@ -825,6 +859,8 @@ class Matcher:
         else:
             c.shown_tickers, c.shown_words = c.tickers, c.keywords
         c.shown = c.shown_tickers + tuple(~t for t in c.shown_words)
+        positions = [0, 0, *(2 * t + 1 for t in c.shown_tickers), *(2 * t + 2 for t in c.shown_words)]
+        c.pick = itemgetter(*positions)
         return c
 
     def _add_labels(self) -> None:

@@ -134,7 +134,13 @@ def test_listing_keeps_tickers_and_words_apart(directory: SymbolDirectory) -> No
 def test_many_matches_leave_the_collector_as_it_was(directory: SymbolDirectory, enabled: bool) -> None:
     """A story matching thousands of watchlists (its Matches are made with the cyclic collector
     paused) gives the same Matches, and the collector is left on or off as it was."""
-    watchlists = [Watchlist(name=f"w{i}", tickers=("NVDA",), keywords=("chips",)) for i in range(1200)]
+    kinds = [
+        {"tickers": ("NVDA",), "keywords": ("chips",)},
+        {"keywords": ("$NVDA", "chips", "sells")},  # the same term shown as a ticker and as a word
+        {"tickers": ("NVDA", "AMD"), "keywords": ("$NVDA", "more")},
+        {"query": "$NVDA AND chips AND NOT podcast"},
+    ]
+    watchlists = [Watchlist(name=f"w{i}", **kinds[i % 4]) for i in range(1200)]  # type: ignore[arg-type]
     matcher = compile_matcher(watchlists, directory)
     everyone = matcher.mask(lambda scope, name: True)
     was = gc.isenabled()
@@ -145,5 +151,8 @@ def test_many_matches_leave_the_collector_as_it_was(directory: SymbolDirectory, 
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
-    assert len(lazy) == 1200 and lazy == result.matches_in(everyone)
+    eager = result.matches_in(everyone)
+    assert len(lazy) == 1200 and lazy == eager
+    assert [(m.tickers, m.terms, m.hits) for m in lazy] == [(m.tickers, m.terms, m.hits) for m in eager]
+    assert {m.terms for m in lazy} == {("chips",), ("NVDA", "chips", "sells"), ("NVDA", "more")}
     assert [m.watchlist for m in lazy] == [w.name for w in watchlists]
