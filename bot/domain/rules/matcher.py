@@ -174,12 +174,12 @@ class _StoryParts:
             else:
                 # each watchlist's ``pick`` takes its shown terms' entries of ``present`` (None for
                 # the terms not found): one C call each instead of a set lookup per shown term
-                present: list[int | None] = [None] * (
-                    2 * max(len(self.matcher._label), max(self.hits, default=0) + 1) + 3
-                )
+                size = 2 * max(len(self.matcher._label), max(self.hits, default=0) + 1) + 3
+                present: list[int | None] = [None] * size
+                ints = _shared_ints(size)
                 for t in self.hits:
-                    present[2 * t + 1] = 2 * t + 1  # the term shown as a ticker
-                    present[2 * t + 2] = 2 * t + 2  # and as a word
+                    present[2 * t + 1] = ints[2 * t + 1]  # the term shown as a ticker
+                    present[2 * t + 2] = ints[2 * t + 2]  # and as a word
                 keys = list(
                     map(tuple, map(filter, repeat(None), map(_call, map(_pick, cs), repeat(present))))
                 )
@@ -188,10 +188,9 @@ class _StoryParts:
                     for k in dict.fromkeys(keys)
                 }
             ps = list(map(by_key.__getitem__, keys))
-            ws = list(map(_watchlist_of, cs))
             deque(map(_set_story_id, made, repeat(self.sid, n)), 0)
-            deque(map(_set_watchlist, made, map(_name_of, ws)), 0)
-            deque(map(_set_scope, made, map(_scope_of, ws)), 0)
+            deque(map(_set_watchlist, made, map(_name_of, cs)), 0)
+            deque(map(_set_scope, made, map(_scope_of, cs)), 0)
             deque(map(_set_tickers, made, map(_first, ps)), 0)
             deque(map(_set_terms, made, map(_second, ps)), 0)
             deque(map(_set_hits, made, map(_third, ps)), 0)
@@ -449,7 +448,6 @@ _second: Final = itemgetter(1)
 _third: Final = itemgetter(2)
 _shown: Final = attrgetter("shown")
 _pick: Final = attrgetter("pick")
-_watchlist_of: Final = attrgetter("watchlist")
 _name_of: Final = attrgetter("name")
 _scope_of: Final = attrgetter("scope")
 
@@ -472,7 +470,6 @@ def _bit_flags(bits: int) -> bytes:
 
 def _bit_indices(bits: int) -> list[int]:
     """Positions of the set bits, ascending."""
-    global _positions
     if not bits:
         return []
     if _sparse(bits):  # a C-level scan of the binary string per set bit
@@ -485,10 +482,17 @@ def _bit_indices(bits: int) -> list[int]:
             pos = text.rfind("1", 0, pos)
         return out
     flags = _bit_flags(bits)  # dense: compress over a shared list of ints, in C
+    return list(compress(_shared_ints(len(flags)), flags))
+
+
+def _shared_ints(n: int) -> list[int]:
+    """A list of at least ``n`` ints, ``range``'s; the same int objects for everyone (compact in
+    memory: lists and itemgetters made of them touch few cache lines)."""
+    global _positions
     positions = _positions
-    if len(positions) < len(flags):
-        positions = _positions = list(range(2 * len(flags)))  # replaced, never grown in place
-    return list(compress(positions, flags))
+    if len(positions) < n:
+        positions = _positions = positions + list(range(len(positions), 2 * n))  # replaced, not grown
+    return positions
 
 
 def _select(items: list[_T], bits: int) -> list[_T]:
@@ -597,6 +601,8 @@ class _Compiled:
     shown_tickers: tuple[int, ...] = ()  # terms a Match reports, when present
     shown_words: tuple[int, ...] = ()
     shown: tuple[int, ...] = ()  # both in one: the tickers' term ids, then ~id of each word's
+    name: str = ""  # the watchlist's, here too: filling thousands of Matches reads them from here
+    scope: str = ""
     # shown as positions of a story's ``_StoryParts.present`` list (see there), behind two 0s
     pick: Callable[[list[int | None]], tuple[int | None, ...]] = field(
         default=itemgetter(0, 0), compare=False, repr=False
@@ -845,7 +851,7 @@ class Matcher:
         checked: tuple[tuple[Term, ...], tuple[Term, ...], tuple[Term, ...], Query | None],
     ) -> _Compiled:
         tickers, keywords, excl, query = checked
-        c = _Compiled(index=i, watchlist=w, mode="query" if query else w.match)
+        c = _Compiled(index=i, watchlist=w, mode="query" if query else w.match, name=w.name, scope=w.scope)
         c.tickers = tuple(dict.fromkeys(self._tid(t) for t in tickers))
         c.keywords = tuple(dict.fromkeys(self._tid(t) for t in keywords))
         c.exclude = tuple(dict.fromkeys(self._tid(t) for t in excl))
@@ -859,7 +865,13 @@ class Matcher:
         else:
             c.shown_tickers, c.shown_words = c.tickers, c.keywords
         c.shown = c.shown_tickers + tuple(~t for t in c.shown_words)
-        positions = [0, 0, *(2 * t + 1 for t in c.shown_tickers), *(2 * t + 2 for t in c.shown_words)]
+        ints = _shared_ints(2 * max((*c.shown_tickers, *c.shown_words), default=0) + 3)
+        positions = [
+            0,
+            0,
+            *(ints[2 * t + 1] for t in c.shown_tickers),
+            *(ints[2 * t + 2] for t in c.shown_words),
+        ]
         c.pick = itemgetter(*positions)
         return c
 
