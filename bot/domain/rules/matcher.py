@@ -453,7 +453,7 @@ _scope_of: Final = attrgetter("scope")
 
 
 _BIT_FLAGS: Final = bytes.maketrans(b"01", b"\x00\x01")
-_positions: list[int] = list(range(1 << 14))  # shared ints for _bit_indices, grown when a bitset is longer
+_positions: list[int] = []  # see _shared_ints
 
 
 def _sparse(bits: int) -> bool:

@@ -19,7 +19,7 @@ import pytest
 
 from bot.domain.models import Match, Watchlist
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.domain.rules.matcher import _run
+from bot.domain.rules.matcher import _bit_indices, _run, _select
 
 
 def _scenario(
@@ -156,3 +156,18 @@ def test_many_matches_leave_the_collector_as_it_was(directory: SymbolDirectory, 
     assert [(m.tickers, m.terms, m.hits) for m in lazy] == [(m.tickers, m.terms, m.hits) for m in eager]
     assert {m.terms for m in lazy} == {("chips",), ("NVDA", "chips", "sells"), ("NVDA", "more")}
     assert [m.watchlist for m in lazy] == [w.name for w in watchlists]
+
+
+@pytest.mark.parametrize("span", [1, 9, 300, 10_000, 70_000])
+def test_bit_positions_sparse_and_dense(span: int) -> None:
+    """The set bits of a bitset, and the items they select, whatever the density (per-bit scan
+    for few bits, ``compress`` over a 0/1 mask for many)."""
+    rng = random.Random(span)
+    for count in sorted(
+        {min(c, span) for c in (0, 1, 2, span // 50, span // 12, span // 11, span // 2, span)}
+    ):
+        members = sorted(rng.sample(range(span), count))
+        bits = sum(1 << i for i in members)
+        items = [f"w{i}" for i in range(span)]
+        assert _bit_indices(bits) == members
+        assert _select(items, bits) == [items[i] for i in members]
