@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, compress, repeat
@@ -164,10 +166,7 @@ class _StoryParts:
         C-level loops: reading any field of one Match of a story fills all of them, at a few
         C calls each (a Python call each would cost more than the eager Matches did)."""
         n = len(made)
-        pause = n > _GC_PAUSE_FROM and gc.isenabled()  # see _lazy_matches
-        if pause:
-            gc.disable()
-        try:
+        with _collector_paused(n):  # see _lazy_matches
             if n < _PICK_FROM:
                 keys = list(map(tuple, map(filter, repeat(self._found()), map(_shown, cs))))
                 by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
@@ -194,9 +193,6 @@ class _StoryParts:
             deque(map(_set_tickers, made, map(_first, ps)), 0)
             deque(map(_set_terms, made, map(_second, ps)), 0)
             deque(map(_set_hits, made, map(_third, ps)), 0)
-        finally:
-            if pause:
-                gc.enable()
 
 
 _PICK_FROM: Final = 64  # Matches of one story from which fill() picks their found terms via ``present``
@@ -285,21 +281,44 @@ def _lazy_matches(cs: list[_Compiled], story: _StoryParts) -> list[Match]:
     most once after, at the caller's next allocation, and not at all if they are gone by then.
     """
     n = len(cs)
-    pause = n > _GC_PAUSE_FROM and gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
+    with _collector_paused(n):
         made = _Made(map(_new_object, repeat(_LazyMatch, n)))
         deque(map(_set_compiled, made, cs), 0)
         deque(map(_set_story, made, repeat(story, n)), 0)
-    finally:
-        if pause:
-            gc.enable()
     story.made, story.cs = weakref.ref(made), cs
     return made
 
 
 _GC_PAUSE_FROM: Final = 500  # Matches of one story; below this a collection during them is unlikely
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0  # builds in progress (any thread) that paused the collector
+
+
+@contextmanager
+def _collector_paused(n: int) -> Iterator[None]:
+    """Pause the cyclic collector while ``n`` Matches are made, if ``n`` is large and it runs.
+
+    Counted across threads: the collector runs again when the last build that paused it ends,
+    so concurrent builds never leave it off (or turn it on under another build)."""
+    global _gc_pauses
+    if n <= _GC_PAUSE_FROM:
+        yield
+        return
+    with _GC_LOCK:
+        if _gc_pauses == 0 and not gc.isenabled():
+            paused = False  # switched off by its owner: leave it alone
+        else:
+            paused = True
+            _gc_pauses += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            with _GC_LOCK:
+                _gc_pauses -= 1
+                if _gc_pauses == 0:
+                    gc.enable()
 
 
 class Matches(Sequence[Match]):

@@ -171,3 +171,28 @@ def test_bit_positions_sparse_and_dense(span: int) -> None:
         items = [f"w{i}" for i in range(span)]
         assert _bit_indices(bits) == members
         assert _select(items, bits) == [items[i] for i in members]
+
+
+def test_overlapping_pauses_of_the_collector_end_with_it_running() -> None:
+    """Two builds overlapping in time (as from two threads): the collector runs again only when
+    the last one ends, and a collector its owner switched off is left off."""
+    from bot.domain.rules.matcher import _GC_PAUSE_FROM, _collector_paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        first, second = _collector_paused(_GC_PAUSE_FROM + 1), _collector_paused(_GC_PAUSE_FROM + 1)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert not gc.isenabled()
+        second.__exit__(None, None, None)
+        assert gc.isenabled()
+        with _collector_paused(_GC_PAUSE_FROM):  # small builds leave it alone
+            assert gc.isenabled()
+        gc.disable()
+        with _collector_paused(_GC_PAUSE_FROM + 1):
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
