@@ -73,6 +73,14 @@ _EXCHANGE: Final = re.compile(
     + "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in _EXCHANGE_NAMES)
     + r"))\s*:\s*\$?([A-Z0-9]{1,6}(?:[.\-][A-Z0-9]{1,3})?)(?![\w])"
 )
+# what can stand between the start of an exchange mention and its colon (ASCII text): the
+# letters of the names in either case, "-", and whatever ``\s`` matches
+_EXCHANGE_RUN: Final = "".join(
+    sorted(
+        {c for n in EXCHANGES for c in n.lower() + n.upper()}
+        | {chr(i) for i in range(128) if chr(i).isspace()}
+    )
+)
 _EXCHANGE_SUFFIX: Final = {re.sub(r"\s+", " ", n).upper(): s for n, s in EXCHANGES.items()}
 _LIST_SYM: Final = r"\$?[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z]{1,2})?"
 _LIST_BODY: Final = rf"{_LIST_SYM}(?:\s*,\s*{_LIST_SYM})+(?:\s*,?\s+(?:and|&)\s+{_LIST_SYM})?"
@@ -1276,7 +1284,7 @@ class Matcher:
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "cashtag", m.group(0), _WHERE[where]))
         if ":" in text:
-            for m in _EXCHANGE.finditer(text):
+            for m in _exchange_mentions(text):
                 suffix = _EXCHANGE_SUFFIX.get(re.sub(r"\s+", " ", m.group(1)).upper(), "")
                 try:
                     sym = canonical_symbol(m.group(2))
@@ -1499,6 +1507,23 @@ class Matcher:
                 "no ticker found" if not t_found else "no keyword found"
             )
         return "none of its tickers or keywords is in the text"
+
+
+def _exchange_mentions(text: str) -> Iterator[re.Match[str]]:
+    """``_EXCHANGE.finditer(text)``, without trying the pattern at every position: a mention
+    has a colon and only name letters and spaces between its start and that colon, so in
+    ASCII text the search for the next one starts at the run of such characters before the
+    next colon (the lookbehind still sees the text before it)."""
+    if not text.isascii():
+        yield from _EXCHANGE.finditer(text)
+        return
+    pos = 0
+    while (colon := text.find(":", pos)) >= 0:
+        m = _EXCHANGE.search(text, pos + len(text[pos:colon].rstrip(_EXCHANGE_RUN)))
+        if m is None:
+            return
+        yield m
+        pos = m.end()
 
 
 def _hyphen_after(text: str, window: list[str]) -> bool:

@@ -127,3 +127,55 @@ def test_listing_keeps_tickers_and_words_apart(directory: SymbolDirectory) -> No
     assert [(n, *parts[j]) for n, j in zip(names, which, strict=True)] == result.summaries()
     assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in result.matches]
     assert len(result.summaries()) == 4
+
+
+def test_exchange_mentions_equal_the_plain_pattern_search() -> None:
+    """``_exchange_mentions`` starts its searches near colons; it finds what finditer finds."""
+    from bot.domain.rules.lexicon import EXCHANGES
+    from bot.domain.rules.matcher import _EXCHANGE, _exchange_mentions
+
+    rng = random.Random(16)
+    names = list(EXCHANGES)
+    pieces = [
+        ":",
+        ": ",
+        " : ",
+        ":$",
+        "$",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "-",
+        ".",
+        ",",
+        "(",
+        ")",
+        "x",
+        "Q",
+        "9",
+        "AAPL",
+        "BRK.B",
+        "SHOP",
+        "abc",
+        "NYSE",
+        "Nasdaq",
+        "nyse american",
+        "é",
+        "\u00a0",
+        "\u212a",
+    ]
+    for _ in range(20_000):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            r = rng.random()
+            if r < 0.3:
+                name = rng.choice(names)
+                parts.append(
+                    name.upper() if rng.random() < 0.3 else name.replace(" ", rng.choice([" ", "  ", "\n"]))
+                )
+            else:
+                parts.append(rng.choice(pieces))
+        text = "".join(parts)
+        expected = [(m.span(), m.groups()) for m in _EXCHANGE.finditer(text)]
+        assert [(m.span(), m.groups()) for m in _exchange_mentions(text)] == expected, text
