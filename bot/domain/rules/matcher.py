@@ -1058,9 +1058,11 @@ class Matcher:
         st = word_tokens(summary)
         low_t = "\x01".join(tt).lower()
         low_s = "\x01".join(st).lower()
+        lt = low_t.split("\x01") if tt else []
+        ls = low_s.split("\x01") if st else []
         stems = _STEMS.__getitem__
-        stem_t = " ".join(map(stems, low_t.split("\x01"))) if tt else ""
-        stem_s = " ".join(map(stems, low_s.split("\x01"))) if st else ""
+        stem_t = " ".join(map(stems, lt))
+        stem_s = " ".join(map(stems, ls))
         stem_title_end = 1 + len(stem_t)
         stream = f" {stem_t} \x02 {stem_s} \x03\x01{low_t}\x01\x02\x01{low_s}\x01"
         lower_start = stem_title_end + len(stem_s) + 5
@@ -1138,9 +1140,9 @@ class Matcher:
                         self._company_symbol[ref.company], ref, tt if where == TITLE else st, idx, where
                     )
         direct: dict[str, int] = {}
-        self._symbols_in(title, tt, TITLE, direct, info, accepted)
+        self._symbols_in(title, tt, lt, TITLE, direct, info, accepted)
         if summary:
-            self._symbols_in(summary, st, SUMMARY, direct, info, accepted)
+            self._symbols_in(summary, st, ls, SUMMARY, direct, info, accepted)
         symbol_company = self._symbol_company
         reported: set[str] = set(direct)
         direct_companies: set[int] = set()
@@ -1262,11 +1264,14 @@ class Matcher:
         self,
         text: str,
         toks: list[str],
+        low: list[str],
         where: int,
         out: dict[str, int],
         info: _Detail | None,
         accepted: list[tuple[int, int, int, int]],
     ) -> None:
+        """Cashtags, exchange-qualified symbols, ticker lists and bare symbols in one field
+        (``toks`` its words, ``low`` the same words in lower case)."""
         view: FieldView | None = None
         if "$" in text:
             for m in _CASHTAG.finditer(text):
@@ -1299,17 +1304,22 @@ class Matcher:
             self._lists_in(text, where, out, info)
         if self._bare_words.isdisjoint(toks):
             return  # no word of the field is a bare symbol or a compound symbol's base
-        if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
+        if len(toks) >= _CAPS_MIN_WORDS and _mostly_capitals(text, toks):
             return  # an all-capitals headline: every word would look like a symbol
         # bare symbols: a major or watched company's is judged only in a doubtful spot ("to GE",
         # "(AMD"); a minor company's that nobody watches always needs context
         candidates = [(sym, False) for sym in self._bare_ok.intersection(toks)]
         if self._bare_ctx:
             candidates.extend((sym, True) for sym in self._bare_ctx.intersection(toks))
+        transit = not TRANSIT_WORDS.isdisjoint(low)  # else no symbol stands before a transit word
         for sym, needs_context in candidates:
             if accepted and self._inside_other_name(sym, toks, accepted, where):
                 continue  # "GE" of "GE Vernova", "ON" of "ON Semiconductor"
-            if needs_context or _before_transit(toks, sym) or ("(" in text and f"({sym}" in text):
+            if (
+                needs_context
+                or (transit and _before_transit(toks, sym))
+                or ("(" in text and f"({sym}" in text)
+            ):
                 view = view or FieldView(text, toks)
                 reason = self._judge_bare(view, sym, needs_context=needs_context)
                 if reason is not None:
@@ -1335,14 +1345,12 @@ class Matcher:
         spans = [(i, i + n) for w, i, n, c in accepted if w == where and c != ci and n > 1]
         if not spans:
             return False
-        i = toks.index(sym)
-        while True:
+        i = -1
+        for _ in range(toks.count(sym)):
+            i = toks.index(sym, i + 1)
             if not any(a <= i < b for a, b in spans):
                 return False
-            try:
-                i = toks.index(sym, i + 1)
-            except ValueError:
-                return True
+        return True
 
     def _judge_bare(self, view: FieldView, sym: str, *, needs_context: bool) -> str | None:
         """None when some occurrence of ``sym`` in the field is a ticker; else the last reason."""
@@ -1567,16 +1575,28 @@ def _neighbour(view: FieldView, cover: set[int], syms: set[str]) -> Callable[[in
 
 def _before_transit(toks: list[str], sym: str) -> bool:
     """Whether ``sym`` stands before a transit word somewhere in ``toks`` ("PATH train")."""
-    i = toks.index(sym)
+    i = -1
     last = len(toks) - 1
-    while i < last:
+    for _ in range(toks.count(sym)):
+        i = toks.index(sym, i + 1)
+        if i >= last:
+            return False
         if toks[i + 1].lower() in TRANSIT_WORDS:
             return True
-        try:
-            i = toks.index(sym, i + 1)
-        except ValueError:
-            return False
     return False
+
+
+_ASCII_UPPER: Final = bytes(range(ord("A"), ord("Z") + 1))
+
+
+def _mostly_capitals(text: str, toks: list[str]) -> bool:
+    """Whether more than ``_CAPS_SHARE`` of the words are in capitals. An upper-case word holds
+    an upper-case letter, so ASCII text with fewer capital letters than that is not (counted
+    in C, before looking at each word)."""
+    limit = _CAPS_SHARE * len(toks)
+    if text.isascii() and len(text) - len(text.encode("ascii").translate(None, _ASCII_UPPER)) <= limit:
+        return False
+    return sum(map(str.isupper, toks)) > limit
 
 
 @dataclass(slots=True)

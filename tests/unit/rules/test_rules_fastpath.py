@@ -179,3 +179,33 @@ def test_exchange_mentions_equal_the_plain_pattern_search() -> None:
         text = "".join(parts)
         expected = [(m.span(), m.groups()) for m in _EXCHANGE.finditer(text)]
         assert [(m.span(), m.groups()) for m in _exchange_mentions(text)] == expected, text
+
+
+def test_capitals_share_equals_counting_every_word() -> None:
+    """``_mostly_capitals`` (a count of capital letters first) agrees with counting the words."""
+    from bot.domain.rules.matcher import _CAPS_SHARE, _mostly_capitals
+    from bot.domain.rules.tokens import word_tokens
+
+    rng = random.Random(16)
+    words = [
+        "NVDA",
+        "AMD",
+        "Apple",
+        "rises",
+        "IT'S",
+        "GE's",
+        "X",
+        "a",
+        "Q3",
+        "2024",
+        "ÉTÉ",
+        "éte",
+        "'S",
+        "-",
+        "S&P",
+    ]
+    for _ in range(20_000):
+        text = " ".join(rng.choices(words, k=rng.randint(1, 9)))
+        toks = word_tokens(text)
+        expected = sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks)
+        assert _mostly_capitals(text, toks) == expected, text
