@@ -1282,7 +1282,7 @@ class Matcher:
                 if raw in _CASHTAG_STOP:
                     continue
                 try:
-                    sym = canonical_symbol(raw)
+                    sym = _canonical(raw)
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
@@ -1290,9 +1290,9 @@ class Matcher:
                     info.mentions_list.append(TickerMention(sym, "cashtag", m.group(0), _WHERE[where]))
         if ":" in text:
             for m in _exchange_mentions(text):
-                suffix = _EXCHANGE_SUFFIX.get(re.sub(r"\s+", " ", m.group(1)).upper(), "")
+                suffix = _exchange_suffix(m.group(1))
                 try:
-                    sym = canonical_symbol(m.group(2))
+                    sym = _canonical(m.group(2))
                 except ValidationError:
                     continue
                 if suffix and "." not in sym:
@@ -1384,7 +1384,7 @@ class Matcher:
                 continue
             for raw in known:
                 try:
-                    sym = canonical_symbol(raw)
+                    sym = _canonical(raw)
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
@@ -1515,6 +1515,18 @@ class Matcher:
                 "no ticker found" if not t_found else "no keyword found"
             )
         return "none of its tickers or keywords is in the text"
+
+
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str:
+    """``canonical_symbol``, memoised (symbols in stories repeat; errors are not cached)."""
+    return canonical_symbol(text)
+
+
+@lru_cache(maxsize=1024)
+def _exchange_suffix(name: str) -> str:
+    """The symbol suffix of an exchange named as in ``_EXCHANGE``'s first group ("" for US ones)."""
+    return _EXCHANGE_SUFFIX.get(" ".join(name.split()).upper(), "")
 
 
 def _exchange_mentions(text: str) -> Iterator[re.Match[str]]:
