@@ -555,6 +555,7 @@ def _new_match(
     return m
 
 
+_FEW_ALL: Final = 8  # match: all watchlists a story matches, above which _decide ANDs full bitsets
 _EXTRA_PATTERNS: Final = 256  # keyword patterns added incrementally before the automaton is rebuilt
 
 
@@ -760,6 +761,26 @@ class Matcher:
         for tid in set().union(*roles):
             a, t, k, x, q = (_bitset(r.get(tid, ()), size) for r in roles)
             self._post[tid] = (a, t, k, x, q)
+        # what _decide reads. When keywords are shared by few match: all watchlists each (many
+        # distinct terms, so postings that do not stay in cache), the all-ticker and all-keyword
+        # bitsets over the match: all watchlists only (bit j: watchlist _slots[j]), a fifth of
+        # the size or less; a story then matches few of them, whose bits are moved one by one
+        self._slots = [c.index for c in self._compiled if c is not None and c.mode == "all"]
+        self._slot_of = {i: j for j, i in enumerate(self._slots)}
+        self._narrowed = sum(map(len, roles[2].values())) <= _FEW_ALL * len(roles[2])
+        self._fast: dict[int, tuple[int, int, int, int, int]] = self._post
+        if self._narrowed:
+            slot_of, n_slots = self._slot_of, len(self._slots)
+            self._fast = {
+                tid: (
+                    a,
+                    _bitset([slot_of[i] for i in roles[1].get(tid, ())], n_slots) if t else 0,
+                    _bitset([slot_of[i] for i in roles[2].get(tid, ())], n_slots) if k else 0,
+                    x,
+                    q,
+                )
+                for tid, (a, t, k, x, q) in self._post.items()
+            }
         self._build_automaton()
         self._compound_symbols()
         self._bare_symbols()
@@ -971,7 +992,27 @@ class Matcher:
                 post[tid] = (roles[0], roles[1], roles[2], roles[3], roles[4])
             else:
                 post.pop(tid, None)
-        m._post = post
+        m._post = m._fast = post
+        m._narrowed = self._narrowed
+        if self._narrowed:
+            m._slots = list(self._slots)
+            m._slot_of = dict(self._slot_of)
+            for _slot, w, _parts in checked:
+                i = m._by_name[w.scope, w.name]
+                c = m._compiled[i]
+                if c is not None and c.mode == "all" and i not in m._slot_of:
+                    m._slot_of[i] = len(m._slots)
+                    m._slots.append(i)
+            fast = dict(self._fast)
+            for tid in edits:
+                if tid in post:
+                    a, t, k, x, q = post[tid]
+                    fast[tid] = (a, m._narrow(t), m._narrow(k), x, q)
+                else:
+                    fast.pop(tid, None)
+            m._fast = fast
+        else:
+            m._slots, m._slot_of = self._slots, self._slot_of
         # an unknown symbol no longer watched must stop being a symbol, as in a full compile
         known = len(self.directory.companies)
         if any(ci >= known and tid not in post for tid, ci in m._company_of_term.items()):
@@ -1019,10 +1060,17 @@ class Matcher:
         assert detail is not None
         return detail.mentions
 
+    def _narrow(self, bits: int) -> int:
+        """A bitset over watchlists as a bitset over the match: all slots (see ``_fast``)."""
+        if not bits:
+            return 0
+        slot_of = self._slot_of
+        return _bitset([slot_of[i] for i in _bit_indices(bits)], len(self._slots))
+
     def _decide(self, hits: dict[int, int]) -> int:
         """Bitset of matching watchlists: ORs of posting bitsets, independent of their count."""
         any_ = tickers = keywords = vetoes = queries = 0
-        get = self._post.get
+        get = self._fast.get
         for t in hits:
             p = get(t)
             if p is None:
@@ -1038,7 +1086,26 @@ class Matcher:
                 vetoes |= x
             if q:
                 queries |= q
-        matched = any_ | (tickers & keywords)
+        matched = any_
+        both = tickers & keywords  # over the match: all slots when narrowed
+        if both and not self._narrowed:
+            matched |= both
+        elif both:
+            if both.bit_count() <= _FEW_ALL:
+                slots = self._slots
+                for j in _bit_indices(both):
+                    matched |= 1 << slots[j]
+            else:  # many: the AND over watchlists costs less than moving each bit
+                tickers = keywords = 0
+                full = self._post.get
+                for t in hits:
+                    p = full(t)
+                    if p is not None:
+                        if p[1]:
+                            tickers |= p[1]
+                        if p[2]:
+                            keywords |= p[2]
+                matched |= tickers & keywords
         if queries:
             compiled = self._compiled
             for i in _bit_indices(queries):
