@@ -1615,6 +1615,8 @@ def _exchange_mentions(text: str) -> Iterator[re.Match[str]]:
 
 def _hyphen_after(text: str, window: list[str]) -> bool:
     """Whether the words of ``window`` run on into a hyphenated compound in ``text``."""
+    if window[-1] + "-" not in text:
+        return False  # the pattern needs the last word right before a hyphen
     pattern = r"(?<!\w)" + r"\W+".join(re.escape(w) for w in window) + r"-\w"
     return re.search(pattern, text) is not None and re.search(pattern[:-3] + r"(?![\w-])", text) is None
 
