@@ -9,7 +9,9 @@ set intersection with the story's words) and company names (in the same automato
 term has posting bitsets (bit i: watchlist i uses it, one bitset per role: any, all-ticker,
 all-keyword, exclude, query), so deciding which watchlists match is a handful of integer ORs
 per term found: the cost per story follows the terms it contains, not the number of
-watchlists. Match objects are built only when someone asks for them.
+watchlists (when match: all watchlists share few keywords, their two roles are bitsets over
+those watchlists only, so less memory is read per story). Match objects are built only when
+someone asks for them.
 """
 
 from __future__ import annotations
