@@ -20,7 +20,7 @@ import json
 import sys
 from operator import add
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, Final
 
 import typer
 
@@ -65,10 +65,18 @@ def _json_text(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-@functools.lru_cache(maxsize=100_000)
-def _json_head(name: str) -> str:
-    """The start of a watchlist's object in the output, up to its name."""
-    return f'{{"name": {_json_text(name)}'
+class _Heads(dict[str, str]):
+    """The start of a watchlist's object in the output, up to its name, by name: a dict read
+    with ``map(heads.__getitem__, names)`` (a story can match thousands of watchlists)."""
+
+    def __missing__(self, name: str) -> str:
+        head = f'{{"name": {_json_text(name)}'
+        if len(self) < 100_000:
+            self[name] = head
+        return head
+
+
+_json_head: Final = _Heads()
 
 
 def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
@@ -83,7 +91,7 @@ def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
         f', "tickers": [{", ".join(map(enc, tickers))}], "terms": [{", ".join(map(enc, terms))}]}}'
         for tickers, terms in parts
     ]
-    listed = ", ".join(map(add, map(_json_head, names), map(tails.__getitem__, which)))
+    listed = ", ".join(map(add, map(_json_head.__getitem__, names), map(tails.__getitem__, which)))
     return (
         f'{{"id": {json.dumps(story.get("id"), ensure_ascii=False)}, '
         f'"tickers": [{", ".join(map(enc, result.tickers))}], "watchlists": [{listed}]}}'

@@ -9,7 +9,9 @@ set intersection with the story's words) and company names (in the same automato
 term has posting bitsets (bit i: watchlist i uses it, one bitset per role: any, all-ticker,
 all-keyword, exclude, query), so deciding which watchlists match is a handful of integer ORs
 per term found: the cost per story follows the terms it contains, not the number of
-watchlists. Match objects are built only when someone asks for them.
+watchlists (when match: all watchlists share few keywords, their two roles are bitsets over
+those watchlists only, so less memory is read per story). Match objects are built only when
+someone asks for them.
 """
 
 from __future__ import annotations
@@ -76,6 +78,14 @@ _EXCHANGE: Final = re.compile(
     r"(?<![\w])(?i:("
     + "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in _EXCHANGE_NAMES)
     + r"))\s*:\s*\$?([A-Z0-9]{1,6}(?:[.\-][A-Z0-9]{1,3})?)(?![\w])"
+)
+# what can stand between the start of an exchange mention and its colon (ASCII text): the
+# letters of the names in either case, "-", and whatever ``\s`` matches
+_EXCHANGE_RUN: Final = "".join(
+    sorted(
+        {c for n in EXCHANGES for c in n.lower() + n.upper()}
+        | {chr(i) for i in range(128) if chr(i).isspace()}
+    )
 )
 _EXCHANGE_SUFFIX: Final = {re.sub(r"\s+", " ", n).upper(): s for n, s in EXCHANGES.items()}
 _LIST_SYM: Final = r"\$?[A-Z][A-Z0-9]{0,5}(?:[.\-][A-Z]{1,2})?"
@@ -654,6 +664,7 @@ def _new_match(
     return m
 
 
+_FEW_ALL: Final = 8  # match: all watchlists a story matches, above which _decide ANDs full bitsets
 _EXTRA_PATTERNS: Final = 256  # keyword patterns added incrementally before the automaton is rebuilt
 
 
@@ -859,6 +870,26 @@ class Matcher:
         for tid in set().union(*roles):
             a, t, k, x, q = (_bitset(r.get(tid, ()), size) for r in roles)
             self._post[tid] = (a, t, k, x, q)
+        # what _decide reads. When keywords are shared by few match: all watchlists each (many
+        # distinct terms, so postings that do not stay in cache), the all-ticker and all-keyword
+        # bitsets over the match: all watchlists only (bit j: watchlist _slots[j]), a fifth of
+        # the size or less; a story then matches few of them, whose bits are moved one by one
+        self._slots = [c.index for c in self._compiled if c is not None and c.mode == "all"]
+        self._slot_of = {i: j for j, i in enumerate(self._slots)}
+        self._narrowed = sum(map(len, roles[2].values())) <= _FEW_ALL * len(roles[2])
+        self._fast: dict[int, tuple[int, int, int, int, int]] = self._post
+        if self._narrowed:
+            slot_of, n_slots = self._slot_of, len(self._slots)
+            self._fast = {
+                tid: (
+                    a,
+                    _bitset([slot_of[i] for i in roles[1].get(tid, ())], n_slots) if t else 0,
+                    _bitset([slot_of[i] for i in roles[2].get(tid, ())], n_slots) if k else 0,
+                    x,
+                    q,
+                )
+                for tid, (a, t, k, x, q) in self._post.items()
+            }
         self._build_automaton()
         self._compound_symbols()
         self._bare_symbols()
@@ -1078,7 +1109,27 @@ class Matcher:
                 post[tid] = (roles[0], roles[1], roles[2], roles[3], roles[4])
             else:
                 post.pop(tid, None)
-        m._post = post
+        m._post = m._fast = post
+        m._narrowed = self._narrowed
+        if self._narrowed:
+            m._slots = list(self._slots)
+            m._slot_of = dict(self._slot_of)
+            for _slot, w, _parts in checked:
+                i = m._by_name[w.scope, w.name]
+                c = m._compiled[i]
+                if c is not None and c.mode == "all" and i not in m._slot_of:
+                    m._slot_of[i] = len(m._slots)
+                    m._slots.append(i)
+            fast = dict(self._fast)
+            for tid in edits:
+                if tid in post:
+                    a, t, k, x, q = post[tid]
+                    fast[tid] = (a, m._narrow(t), m._narrow(k), x, q)
+                else:
+                    fast.pop(tid, None)
+            m._fast = fast
+        else:
+            m._slots, m._slot_of = self._slots, self._slot_of
         # an unknown symbol no longer watched must stop being a symbol, as in a full compile
         known = len(self.directory.companies)
         if any(ci >= known and tid not in post for tid, ci in m._company_of_term.items()):
@@ -1126,10 +1177,17 @@ class Matcher:
         assert detail is not None
         return detail.mentions
 
+    def _narrow(self, bits: int) -> int:
+        """A bitset over watchlists as a bitset over the match: all slots (see ``_fast``)."""
+        if not bits:
+            return 0
+        slot_of = self._slot_of
+        return _bitset([slot_of[i] for i in _bit_indices(bits)], len(self._slots))
+
     def _decide(self, hits: dict[int, int]) -> int:
         """Bitset of matching watchlists: ORs of posting bitsets, independent of their count."""
         any_ = tickers = keywords = vetoes = queries = 0
-        get = self._post.get
+        get = self._fast.get
         for t in hits:
             p = get(t)
             if p is None:
@@ -1145,7 +1203,26 @@ class Matcher:
                 vetoes |= x
             if q:
                 queries |= q
-        matched = any_ | (tickers & keywords)
+        matched = any_
+        both = tickers & keywords  # over the match: all slots when narrowed
+        if both and not self._narrowed:
+            matched |= both
+        elif both:
+            if both.bit_count() <= _FEW_ALL:
+                slots = self._slots
+                for j in _bit_indices(both):
+                    matched |= 1 << slots[j]
+            else:  # many: the AND over watchlists costs less than moving each bit
+                tickers = keywords = 0
+                full = self._post.get
+                for t in hits:
+                    p = full(t)
+                    if p is not None:
+                        if p[1]:
+                            tickers |= p[1]
+                        if p[2]:
+                            keywords |= p[2]
+                matched |= tickers & keywords
         if queries:
             compiled = self._compiled
             for i in _bit_indices(queries):
@@ -1165,9 +1242,11 @@ class Matcher:
         st = word_tokens(summary)
         low_t = "\x01".join(tt).lower()
         low_s = "\x01".join(st).lower()
+        lt = low_t.split("\x01") if tt else []
+        ls = low_s.split("\x01") if st else []
         stems = _STEMS.__getitem__
-        stem_t = " ".join(map(stems, low_t.split("\x01"))) if tt else ""
-        stem_s = " ".join(map(stems, low_s.split("\x01"))) if st else ""
+        stem_t = " ".join(map(stems, lt))
+        stem_s = " ".join(map(stems, ls))
         stem_title_end = 1 + len(stem_t)
         stream = f" {stem_t} \x02 {stem_s} \x03\x01{low_t}\x01\x02\x01{low_s}\x01"
         lower_start = stem_title_end + len(stem_s) + 5
@@ -1245,9 +1324,9 @@ class Matcher:
                         self._company_symbol[ref.company], ref, tt if where == TITLE else st, idx, where
                     )
         direct: dict[str, int] = {}
-        self._symbols_in(title, tt, TITLE, direct, info, accepted)
+        self._symbols_in(title, tt, lt, TITLE, direct, info, accepted)
         if summary:
-            self._symbols_in(summary, st, SUMMARY, direct, info, accepted)
+            self._symbols_in(summary, st, ls, SUMMARY, direct, info, accepted)
         symbol_company = self._symbol_company
         reported: set[str] = set(direct)
         direct_companies: set[int] = set()
@@ -1369,11 +1448,14 @@ class Matcher:
         self,
         text: str,
         toks: list[str],
+        low: list[str],
         where: int,
         out: dict[str, int],
         info: _Detail | None,
         accepted: list[tuple[int, int, int, int]],
     ) -> None:
+        """Cashtags, exchange-qualified symbols, ticker lists and bare symbols in one field
+        (``toks`` its words, ``low`` the same words in lower case)."""
         view: FieldView | None = None
         if "$" in text:
             for m in _CASHTAG.finditer(text):
@@ -1384,17 +1466,17 @@ class Matcher:
                 if raw in _CASHTAG_STOP:
                     continue
                 try:
-                    sym = canonical_symbol(raw)
+                    sym = _canonical(raw)
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
                 if info is not None:
                     info.mentions_list.append(TickerMention(sym, "cashtag", m.group(0), _WHERE[where]))
         if ":" in text:
-            for m in _EXCHANGE.finditer(text):
-                suffix = _EXCHANGE_SUFFIX.get(re.sub(r"\s+", " ", m.group(1)).upper(), "")
+            for m in _exchange_mentions(text):
+                suffix = _exchange_suffix(m.group(1))
                 try:
-                    sym = canonical_symbol(m.group(2))
+                    sym = _canonical(m.group(2))
                 except ValidationError:
                     continue
                 if suffix and "." not in sym:
@@ -1406,17 +1488,22 @@ class Matcher:
             self._lists_in(text, where, out, info)
         if self._bare_words.isdisjoint(toks):
             return  # no word of the field is a bare symbol or a compound symbol's base
-        if len(toks) >= _CAPS_MIN_WORDS and sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks):
+        if len(toks) >= _CAPS_MIN_WORDS and _mostly_capitals(text, toks):
             return  # an all-capitals headline: every word would look like a symbol
         # bare symbols: a major or watched company's is judged only in a doubtful spot ("to GE",
         # "(AMD"); a minor company's that nobody watches always needs context
         candidates = [(sym, False) for sym in self._bare_ok.intersection(toks)]
         if self._bare_ctx:
             candidates.extend((sym, True) for sym in self._bare_ctx.intersection(toks))
+        transit = not TRANSIT_WORDS.isdisjoint(low)  # else no symbol stands before a transit word
         for sym, needs_context in candidates:
             if accepted and self._inside_other_name(sym, toks, accepted, where):
                 continue  # "GE" of "GE Vernova", "ON" of "ON Semiconductor"
-            if needs_context or _before_transit(toks, sym) or ("(" in text and f"({sym}" in text):
+            if (
+                needs_context
+                or (transit and _before_transit(toks, sym))
+                or ("(" in text and f"({sym}" in text)
+            ):
                 view = view or FieldView(text, toks)
                 reason = self._judge_bare(view, sym, needs_context=needs_context)
                 if reason is not None:
@@ -1442,14 +1529,12 @@ class Matcher:
         spans = [(i, i + n) for w, i, n, c in accepted if w == where and c != ci and n > 1]
         if not spans:
             return False
-        i = toks.index(sym)
-        while True:
+        i = -1
+        for _ in range(toks.count(sym)):
+            i = toks.index(sym, i + 1)
             if not any(a <= i < b for a, b in spans):
                 return False
-            try:
-                i = toks.index(sym, i + 1)
-            except ValueError:
-                return True
+        return True
 
     def _judge_bare(self, view: FieldView, sym: str, *, needs_context: bool) -> str | None:
         """None when some occurrence of ``sym`` in the field is a ticker; else the last reason."""
@@ -1483,7 +1568,7 @@ class Matcher:
                 continue
             for raw in known:
                 try:
-                    sym = canonical_symbol(raw)
+                    sym = _canonical(raw)
                 except ValidationError:
                     continue
                 out[sym] = out.get(sym, 0) | where
@@ -1616,8 +1701,39 @@ class Matcher:
         return "none of its tickers or keywords is in the text"
 
 
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str:
+    """``canonical_symbol``, memoised (symbols in stories repeat; errors are not cached)."""
+    return canonical_symbol(text)
+
+
+@lru_cache(maxsize=1024)
+def _exchange_suffix(name: str) -> str:
+    """The symbol suffix of an exchange named as in ``_EXCHANGE``'s first group ("" for US ones)."""
+    return _EXCHANGE_SUFFIX.get(" ".join(name.split()).upper(), "")
+
+
+def _exchange_mentions(text: str) -> Iterator[re.Match[str]]:
+    """``_EXCHANGE.finditer(text)``, without trying the pattern at every position: a mention
+    has a colon and only name letters and spaces between its start and that colon, so in
+    ASCII text the search for the next one starts at the run of such characters before the
+    next colon (the lookbehind still sees the text before it)."""
+    if not text.isascii():
+        yield from _EXCHANGE.finditer(text)
+        return
+    pos = 0
+    while (colon := text.find(":", pos)) >= 0:
+        m = _EXCHANGE.search(text, pos + len(text[pos:colon].rstrip(_EXCHANGE_RUN)))
+        if m is None:
+            return
+        yield m
+        pos = m.end()
+
+
 def _hyphen_after(text: str, window: list[str]) -> bool:
     """Whether the words of ``window`` run on into a hyphenated compound in ``text``."""
+    if window[-1] + "-" not in text:
+        return False  # the pattern needs the last word right before a hyphen
     pattern = r"(?<!\w)" + r"\W+".join(re.escape(w) for w in window) + r"-\w"
     return re.search(pattern, text) is not None and re.search(pattern[:-3] + r"(?![\w-])", text) is None
 
@@ -1657,16 +1773,28 @@ def _neighbour(view: FieldView, cover: set[int], syms: set[str]) -> Callable[[in
 
 def _before_transit(toks: list[str], sym: str) -> bool:
     """Whether ``sym`` stands before a transit word somewhere in ``toks`` ("PATH train")."""
-    i = toks.index(sym)
+    i = -1
     last = len(toks) - 1
-    while i < last:
+    for _ in range(toks.count(sym)):
+        i = toks.index(sym, i + 1)
+        if i >= last:
+            return False
         if toks[i + 1].lower() in TRANSIT_WORDS:
             return True
-        try:
-            i = toks.index(sym, i + 1)
-        except ValueError:
-            return False
     return False
+
+
+_ASCII_UPPER: Final = bytes(range(ord("A"), ord("Z") + 1))
+
+
+def _mostly_capitals(text: str, toks: list[str]) -> bool:
+    """Whether more than ``_CAPS_SHARE`` of the words are in capitals. An upper-case word holds
+    an upper-case letter, so ASCII text with fewer capital letters than that is not (counted
+    in C, before looking at each word)."""
+    limit = _CAPS_SHARE * len(toks)
+    if text.isascii() and len(text) - len(text.encode("ascii").translate(None, _ASCII_UPPER)) <= limit:
+        return False
+    return sum(map(str.isupper, toks)) > limit
 
 
 @dataclass(slots=True)

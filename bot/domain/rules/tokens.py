@@ -18,7 +18,9 @@ from bot.domain.text import html_to_text
 
 # letters and digits (any script), optionally joined by apostrophes; "_" separates words
 _WORD: Final = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-_POSSESSIVE: Final = re.compile(r"(?<=[\w.])'[sS]?(?![^\W_])")
+# both start with the apostrophe (the character before it is checked by a lookbehind after it),
+# so the regex engine jumps from apostrophe to apostrophe instead of trying every position
+_POSSESSIVE: Final = re.compile(r"'(?<=[\w.]')[sS]?(?![^\W_])")
 _STEM_CACHE_LIMIT: Final = 200_000
 # markup or a character reference (html.unescape also knows legacy names without ";")
 _MARKUP: Final = re.compile(r"<[A-Za-z/!?]|&(?:#[0-9xX]|[A-Za-z][A-Za-z0-9]{1,31};?)")
@@ -37,7 +39,7 @@ _ODD: Final = re.compile("[" + "".join(_ODD_MAP) + "]")
 # bytes.translate + split (C, no regex) gives the same words as ``_WORD.findall``
 _ASCII_SEPARATORS: Final = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + b" " * 128
 # an apostrophe between two letters or digits joins them ("don't" is "dont"), as in _WORD
-_ASCII_JOIN: Final = re.compile(r"(?<=[A-Za-z0-9])'(?=[A-Za-z0-9])")
+_ASCII_JOIN: Final = re.compile(r"'(?<=[A-Za-z0-9]')(?=[A-Za-z0-9])")
 
 
 class _StemCache(dict[str, str]):

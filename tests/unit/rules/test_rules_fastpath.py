@@ -196,3 +196,150 @@ def test_overlapping_pauses_of_the_collector_end_with_it_running() -> None:
         assert not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_exchange_mentions_equal_the_plain_pattern_search() -> None:
+    """``_exchange_mentions`` starts its searches near colons; it finds what finditer finds."""
+    from bot.domain.rules.lexicon import EXCHANGES
+    from bot.domain.rules.matcher import _EXCHANGE, _exchange_mentions
+
+    rng = random.Random(16)
+    names = list(EXCHANGES)
+    pieces = [
+        ":",
+        ": ",
+        " : ",
+        ":$",
+        "$",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "-",
+        ".",
+        ",",
+        "(",
+        ")",
+        "x",
+        "Q",
+        "9",
+        "AAPL",
+        "BRK.B",
+        "SHOP",
+        "abc",
+        "NYSE",
+        "Nasdaq",
+        "nyse american",
+        "é",
+        "\u00a0",
+        "\u212a",
+    ]
+    for _ in range(20_000):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            r = rng.random()
+            if r < 0.3:
+                name = rng.choice(names)
+                parts.append(
+                    name.upper() if rng.random() < 0.3 else name.replace(" ", rng.choice([" ", "  ", "\n"]))
+                )
+            else:
+                parts.append(rng.choice(pieces))
+        text = "".join(parts)
+        expected = [(m.span(), m.groups()) for m in _EXCHANGE.finditer(text)]
+        assert [(m.span(), m.groups()) for m in _exchange_mentions(text)] == expected, text
+
+
+def test_capitals_share_equals_counting_every_word() -> None:
+    """``_mostly_capitals`` (a count of capital letters first) agrees with counting the words."""
+    from bot.domain.rules.matcher import _CAPS_SHARE, _mostly_capitals
+    from bot.domain.rules.tokens import word_tokens
+
+    rng = random.Random(16)
+    words = [
+        "NVDA",
+        "AMD",
+        "Apple",
+        "rises",
+        "IT'S",
+        "GE's",
+        "X",
+        "a",
+        "Q3",
+        "2024",
+        "ÉTÉ",
+        "éte",
+        "'S",
+        "-",
+        "S&P",
+    ]
+    for _ in range(20_000):
+        text = " ".join(rng.choices(words, k=rng.randint(1, 9)))
+        toks = word_tokens(text)
+        expected = sum(map(str.isupper, toks)) > _CAPS_SHARE * len(toks)
+        assert _mostly_capitals(text, toks) == expected, text
+
+
+@pytest.mark.parametrize("name", ["niche", "popular"])
+def test_incremental_edits_decide_like_a_full_compile(directory: SymbolDirectory, name: str) -> None:
+    """Edits that add, remove and switch watchlists between match: any and match: all keep the
+    narrowed all-watchlist bitsets of ``_decide`` exact (few and many all-watchlists matching)."""
+    from bot.domain.rules.matcher import _FEW_ALL
+
+    watchlists, stories = _scenario(name, directory, 3)
+    rng = random.Random(3)
+    current = compile_matcher(watchlists, directory)
+    wanted = list(watchlists)
+    for step in range(12):
+        for _ in range(3):
+            i = rng.randrange(len(wanted))
+            w = wanted[i]
+            r = rng.random()
+            if r < 0.4 and w.query is None:
+                wanted[i] = replace(w, match="any" if w.match == "all" else "all")
+            elif r < 0.6:
+                del wanted[i]
+            elif w.query is None:
+                wanted.append(replace(w, name=f"{w.name}-copy{step}", match="all"))
+        current = compile_matcher(wanted, directory, previous=current)
+        assert not current.problems
+        full = compile_matcher(wanted, directory)
+        many = 0
+        for title, summary in stories[:: 4 if step < 11 else 1]:
+            got = current.match(title, summary)
+            assert sorted(got.watchlists) == sorted(full.match(title, summary).watchlists), (step, title)
+            assert sorted(got.watchlists) == sorted(_plain_decision(current, title, summary))
+            alls = sum(
+                1
+                for key in got.watchlists
+                if getattr(current._compiled[current._by_name[key]], "mode", "") == "all"
+            )
+            many += alls > _FEW_ALL
+    assert many or name == "niche"
+
+
+def test_narrowed_all_bitsets_with_many_all_watchlists_matching(directory: SymbolDirectory) -> None:
+    """Keywords of their own per watchlist (narrowed bitsets) and a story matching more match: all
+    watchlists than are moved bit by bit, before and after an incremental edit."""
+    from bot.domain.rules.matcher import _FEW_ALL
+
+    watchlists = [
+        Watchlist(name=f"w{i}", tickers=("AAPL", "MSFT"), keywords=(f"alpha{i}", f"beta{i}"), match="all")
+        for i in range(60)
+    ] + [Watchlist(name=f"any{i}", keywords=(f"gamma{i}",)) for i in range(30)]
+    matcher = compile_matcher(watchlists, directory)
+    assert matcher._narrowed
+    for n in (0, 1, _FEW_ALL, _FEW_ALL + 1, 25):
+        title = "Apple rises on " + " ".join(f"alpha{i}" for i in range(0, 2 * n, 2))
+        expected = [("config", f"w{i}") for i in range(0, 2 * n, 2)]
+        assert list(matcher.match(title, "gamma3").watchlists) == [*expected, ("config", "any3")]
+        assert list(matcher.match(title.replace("Apple", "Pear"), "").watchlists) == []
+    edited = [replace(w, match="any") if w.name == "w4" else w for w in watchlists]
+    edited.append(Watchlist(name="late", tickers=("AAPL",), keywords=("alpha2",), match="all"))
+    updated = compile_matcher(edited, directory, previous=matcher)
+    assert updated._narrowed
+    title = "Apple rises on " + " ".join(f"alpha{i}" for i in range(20))
+    assert sorted(updated.match(title, "").watchlists) == sorted(
+        compile_matcher(edited, directory).match(title, "").watchlists
+    )
+    assert updated.match("Pear and alpha4", "").watchlists == (("config", "w4"),)

@@ -146,3 +146,21 @@ def _regex_tokens(text: str) -> list[str]:
 )
 def test_ascii_fast_path_gives_the_regex_tokens(text: str) -> None:
     assert word_tokens(text) == _regex_tokens(text)
+
+
+def test_apostrophe_patterns_equal_the_lookbehind_first_forms() -> None:
+    """``_POSSESSIVE`` and ``_ASCII_JOIN`` start with the apostrophe (fast); they replace exactly
+    what the plain forms with the lookbehind first replace."""
+    import random
+    import re
+
+    from bot.domain.rules.tokens import _ASCII_JOIN
+
+    plain_possessive = re.compile(r"(?<=[\w.])'[sS]?(?![^\W_])")
+    plain_join = re.compile(r"(?<=[A-Za-z0-9])'(?=[A-Za-z0-9])")
+    rng = random.Random(16)
+    alphabet = "ab'sS. _-1é'\u2019x9Z"
+    for _ in range(50_000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 14)))
+        assert _POSSESSIVE.sub("\x00", text) == plain_possessive.sub("\x00", text), text
+        assert _ASCII_JOIN.sub("", text) == plain_join.sub("", text), text
