@@ -723,7 +723,6 @@ async def run_bot(
             len(rt.catalog.all()),
             platforms,
         )
-        settle()  # config, directory and watchlists loaded: out of the collector's walks
         first_poll = asyncio.create_task(_start_up(rt), name="first-poll")
         # company names (SEC's list, Yahoo quote names: yfinance's imports) once the first poll
         # is done, not beside it
@@ -811,6 +810,9 @@ async def _start_up(rt: Runtime) -> None:
         await rt.catalog.compiled()
     except Exception:  # run_bot stops with the compile's error
         return
+    # config, directory and compiled watchlists: out of the collector's walks (after "running":
+    # a full collection of them all takes a tenth of a second)
+    settle()
     await _resume(rt)
     try:
         await rt.poller.run_once(due_only=True)
