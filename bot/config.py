@@ -698,22 +698,27 @@ def watchlist_warnings(config: BotConfig, directory: SymbolDirectory) -> list[st
         return term_symbols[text]
 
     for i, w in enumerate(config.watchlists):
-        found = [(f"watchlists[{i}].tickers[{j}]", canonical_of(t)) for j, t in enumerate(w.tickers)]
-        terms = [(f"watchlists[{i}].keywords[{j}]", k) for j, k in enumerate(w.keywords)]
-        terms += [(f"watchlists[{i}].exclude[{j}]", k) for j, k in enumerate(w.exclude)]
-        for path, text in terms:
-            symbol = symbol_of_term(text)
-            if symbol is not None:
-                found.append((path, symbol))
+        # (field, index in it, symbol); the path is spelled out only for a warning
+        found: list[tuple[str, int | None, str]] = [
+            ("tickers", j, canonical_of(t)) for j, t in enumerate(w.tickers)
+        ]
+        for field, texts in (("keywords", w.keywords), ("exclude", w.exclude)):
+            for j, text in enumerate(texts):
+                symbol = symbol_of_term(text)
+                if symbol is not None:
+                    found.append((field, j, symbol))
         if w.query:
             for term in parse_query(w.query).terms:
                 if term.kind is TermKind.TICKER:
-                    found.append((f"watchlists[{i}].query", term.symbol))
-        for path, symbol in found:
+                    found.append(("query", None, term.symbol))
+        for field, at, symbol in found:
             present = known.get(symbol)
             if present is None:
                 present = known[symbol] = symbol in directory
-            if present or (path, symbol) in seen:
+            if present:
+                continue
+            path = f"watchlists[{i}].{field}" if at is None else f"watchlists[{i}].{field}[{at}]"
+            if (path, symbol) in seen:
                 continue
             seen.add((path, symbol))
             near = directory.suggest(symbol)
