@@ -46,6 +46,8 @@ class Catalog:
         self._feeds: tuple[ChatFeed, ...] = ()
         self._matcher: Matcher | None = None
         self._first: concurrent.futures.Future[Matcher] | None = None  # start()'s compile
+        self._compiler: threading.Thread | None = None  # runs it, from begin() on
+        self._begin_lock = threading.Lock()
         self._lock = asyncio.Lock()
         self.version = 0
 
@@ -59,20 +61,32 @@ class Catalog:
         if self._matcher is None:
             if self._first is None:
                 raise RuntimeError("Catalog.reload() has not run yet")
+            self.begin()
             return self._first.result()
         return self._matcher
 
     async def compiled(self) -> Matcher:
-        """The compiled matcher, once the compile ``start()`` began has finished."""
+        """The compiled matcher, once the compile ``start()`` prepared has finished (it begins
+        now if ``begin()`` was not called yet)."""
         if self._matcher is None and self._first is not None:
+            self.begin()
             await asyncio.wrap_future(self._first)
         return self.matcher
+
+    def begin(self) -> None:
+        """Begin the compile ``start()`` prepared, in its worker thread (once; no-op otherwise)."""
+        with self._begin_lock:
+            compiler, self._compiler = self._compiler, None
+        if compiler is not None:
+            compiler.start()
 
     async def start(self) -> asyncio.Task[None]:
         """The first load without waiting for the compile: the stored watchlists and chat feeds
         are read now (``all()`` and ``chat_feeds()`` answer at once) and the matcher compiles in
-        a worker thread, holding the lock (a ``reload()`` waits for it). Returns the task that
-        ends with the compile (its error, if it fails); ``compiled()`` awaits it.
+        a worker thread from ``begin()`` on (or the first ``compiled()``: the caller first
+        finishes its start-up, which the thread would share the interpreter with), holding the
+        lock (a ``reload()`` waits for it). Returns the task that ends with the compile (its
+        error, if it fails).
         """
         await self._lock.acquire()
         try:
@@ -84,16 +98,18 @@ class Catalog:
         watchlists = [*self._config, *stored]
         first: concurrent.futures.Future[Matcher] = concurrent.futures.Future()
         first.set_running_or_notify_cancel()
-        started = time.perf_counter()
+        started = 0.0
 
         def work() -> None:
+            nonlocal started
+            started = time.perf_counter()
             try:
                 first.set_result(compile_matcher(watchlists, self.directory, self.aliases))
             except BaseException as exc:
                 first.set_exception(exc)
 
         self._first = first
-        threading.Thread(target=work, name="matcher-compile", daemon=True).start()
+        self._compiler = threading.Thread(target=work, name="matcher-compile", daemon=True)
 
         async def finish() -> None:
             try:

@@ -174,8 +174,9 @@ class Runtime:
         them send-only (no slash commands). ``role`` names the command in the message that refuses
         a second process on the same SQLite file. ``warm_up`` False: the caller runs
         ``Runtime.warm_up`` itself (``marketbot run`` does, once it is up). ``compile_later``:
-        the matcher compiles in a worker thread while the bot starts and runs (``compiling``);
-        the ingest of polled items, and what the caller starts, await ``catalog.compiled()``.
+        the matcher compiles in a worker thread from ``catalog.begin()`` on (``compiling``: the
+        caller begins it once up); the ingest of polled items, and what the caller starts, await
+        ``catalog.compiled()``.
         """
         require_extras(env, cfg)
         clock = clock or bot_clock(env)
@@ -723,6 +724,7 @@ async def run_bot(
             len(rt.catalog.all()),
             platforms,
         )
+        rt.catalog.begin()  # the matcher's compile (compile_later), now that start-up is done
         first_poll = asyncio.create_task(_start_up(rt), name="first-poll")
         # company names (SEC's list, Yahoo quote names: yfinance's imports) once the first poll
         # is done, not beside it

@@ -30,7 +30,9 @@ async def test_start_loads_at_once_and_compiles_like_reload(sqlite_store: SqlSto
 
     catalog = Catalog(store=sqlite_store, config_watchlists=CONFIG, directory=load_directory())
     compiling = await catalog.start()
-    assert [w.name for w in catalog.all()] == ["chips", "rates", "phones"]  # before the compile ends
+    assert [w.name for w in catalog.all()] == ["chips", "rates", "phones"]  # before the compile
+    assert not compiling.done() and catalog.version == 0
+    catalog.begin()
     matcher = await catalog.compiled()
     await compiling
     assert catalog.matcher is matcher and catalog.version == 1
@@ -47,6 +49,7 @@ async def test_start_loads_at_once_and_compiles_like_reload(sqlite_store: SqlSto
 async def test_a_reload_right_after_start_waits_for_its_compile(sqlite_store: SqlStore) -> None:
     catalog = Catalog(store=sqlite_store, config_watchlists=CONFIG, directory=load_directory())
     compiling = await catalog.start()
+    catalog.begin()
     await catalog.reload()  # takes the lock once the first compile has swapped its matcher in
     assert compiling.done() and catalog.version == 2
     assert matched(catalog) == {("config", "chips"), ("config", "rates")}
@@ -58,3 +61,11 @@ async def test_matcher_before_any_load_is_an_error(sqlite_store: SqlStore) -> No
         catalog.matcher  # noqa: B018
     with pytest.raises(RuntimeError, match="has not run yet"):
         await catalog.compiled()
+
+
+async def test_compiled_begins_the_compile_if_nobody_did(sqlite_store: SqlStore) -> None:
+    catalog = Catalog(store=sqlite_store, config_watchlists=CONFIG, directory=load_directory())
+    compiling = await catalog.start()
+    await catalog.compiled()
+    await compiling
+    assert catalog.version == 1 and matched(catalog) == {("config", "chips"), ("config", "rates")}
