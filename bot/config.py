@@ -128,12 +128,20 @@ def _term(value: str) -> str:
     return value
 
 
+_GOOD_TERMS: set[str] = set()  # rule terms already accepted (a set lookup per repeat)
+
+
 def _rule_term(value: str) -> str:
     """A keyword or exclude term the rule engine accepts (word, phrase, word*, =word, $SYM)."""
+    if value in _GOOD_TERMS:
+        return value
     _term(value)
     problem = _rule_term_problem(value)
     if problem is not None:
         raise ValueError(problem)
+    if len(_GOOD_TERMS) >= 1 << 16:
+        _GOOD_TERMS.clear()
+    _GOOD_TERMS.add(value)
     return value
 
 
@@ -690,22 +698,27 @@ def watchlist_warnings(config: BotConfig, directory: SymbolDirectory) -> list[st
         return term_symbols[text]
 
     for i, w in enumerate(config.watchlists):
-        found = [(f"watchlists[{i}].tickers[{j}]", canonical_of(t)) for j, t in enumerate(w.tickers)]
-        terms = [(f"watchlists[{i}].keywords[{j}]", k) for j, k in enumerate(w.keywords)]
-        terms += [(f"watchlists[{i}].exclude[{j}]", k) for j, k in enumerate(w.exclude)]
-        for path, text in terms:
-            symbol = symbol_of_term(text)
-            if symbol is not None:
-                found.append((path, symbol))
+        # (field, index in it, symbol); the path is spelled out only for a warning
+        found: list[tuple[str, int | None, str]] = [
+            ("tickers", j, canonical_of(t)) for j, t in enumerate(w.tickers)
+        ]
+        for field, texts in (("keywords", w.keywords), ("exclude", w.exclude)):
+            for j, text in enumerate(texts):
+                symbol = symbol_of_term(text)
+                if symbol is not None:
+                    found.append((field, j, symbol))
         if w.query:
             for term in parse_query(w.query).terms:
                 if term.kind is TermKind.TICKER:
-                    found.append((f"watchlists[{i}].query", term.symbol))
-        for path, symbol in found:
+                    found.append(("query", None, term.symbol))
+        for field, at, symbol in found:
             present = known.get(symbol)
             if present is None:
                 present = known[symbol] = symbol in directory
-            if present or (path, symbol) in seen:
+            if present:
+                continue
+            path = f"watchlists[{i}].{field}" if at is None else f"watchlists[{i}].{field}[{at}]"
+            if (path, symbol) in seen:
                 continue
             seen.add((path, symbol))
             near = directory.suggest(symbol)
@@ -905,6 +918,9 @@ _DOUBLE = re.compile(r'"([^"\\]*)"(?: +#.*)?$')
 _SINGLE = re.compile(r"'((?:[^']|'')*)'(?: +#.*)?$")
 _FLOW_ITEM = re.compile(r""" *(?:"([^"\\]*)"|'((?:[^']|'')*)'|([^,\[\]{}"'#]*?)) *([,\]])""")
 _FLOW_EMPTY = re.compile(r"\[ *\](?: +#.*)?$")
+# the two commonest lists, read in one match: [NVDA, BRK-B, SHOP.TO] and ["a b", "c"]
+_FLOW_PLAINS = re.compile(r"\[([A-Za-z0-9][A-Za-z0-9.-]*(?:, [A-Za-z0-9][A-Za-z0-9.-]*)*)\]$")
+_FLOW_DOUBLES = re.compile(r'\[("[^"\\]*"(?:, "[^"\\]*")*)\]$')
 _COMMENT = re.compile(r" +#")
 # first characters of the plain scalars PyYAML may read as something else than a string
 _TYPED_START = frozenset(k for k in yaml.SafeLoader.yaml_implicit_resolvers if k)
@@ -1059,6 +1075,12 @@ class _SubsetParser:
         """A one-line ``[a, "b c", 'd']`` of scalars (nothing nested), then maybe a comment."""
         if _FLOW_EMPTY.match(text):
             return []
+        m = _FLOW_PLAINS.match(text)
+        if m is not None:
+            return [self.plain(item) for item in m.group(1).split(", ")]
+        m = _FLOW_DOUBLES.match(text)
+        if m is not None:
+            return m.group(1)[1:-1].split('", "')
         out: list[Any] = []
         pos, size, match = 1, len(text), _FLOW_ITEM.match
         while True:

@@ -87,6 +87,13 @@ class PostgresServer:
         self.created.append(name)
         return _with_db(self.base_url, name)
 
+    async def empty_database(self) -> str:
+        """A new database without any table (not cloned from the migrated template)."""
+        name = f"mb_{uuid.uuid4().hex[:12]}"
+        await _admin(self.base_url, f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return _with_db(self.base_url, name)
+
     def teardown(self) -> None:
         async def go() -> None:
             for name in [*self.created, self.template]:

@@ -43,6 +43,7 @@ from bot.domain.records import FeedSpec, PlatformPause, SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
+from bot.ingest.pipeline import FeedItems, IngestResult
 from bot.ingest.poller import Poller, PollReport
 from bot.ingest.probe import FeedProbe
 from bot.ingest.sources import FeedOptions, FeedSource, all_feeds, news_source, watched_tickers
@@ -145,6 +146,8 @@ class Runtime:
     node: Node
     stack: AsyncExitStack
     catalog_seen: int = 0  # the stored watchlists' version the catalog was compiled from
+    # ``compile_later``: the matcher's first compile, running in a worker thread
+    compiling: asyncio.Task[None] | None = None
     started_at: float = field(default_factory=time.monotonic)
     stats: dict[str, float] = field(default_factory=dict)
     _symbol_lines: set[str] = field(default_factory=set)
@@ -163,13 +166,17 @@ class Runtime:
         listen: bool = True,
         role: str = "run",
         warm_up: bool = True,
+        compile_later: bool = False,
     ) -> Any:
         """Build and open every component.
 
         ``connect_chat`` False leaves Slack and Discord out entirely; ``listen`` False connects
         them send-only (no slash commands). ``role`` names the command in the message that refuses
         a second process on the same SQLite file. ``warm_up`` False: the caller runs
-        ``Runtime.warm_up`` itself (``marketbot run`` does, once it is up).
+        ``Runtime.warm_up`` itself (``marketbot run`` does, once it is up). ``compile_later``:
+        the matcher compiles in a worker thread from ``catalog.begin()`` on (``compiling``: the
+        caller begins it once up); the ingest of polled items, and what the caller starts, await
+        ``catalog.compiled()``.
         """
         require_extras(env, cfg)
         clock = clock or bot_clock(env)
@@ -197,7 +204,12 @@ class Runtime:
                 log.warning("%s: %s", env.config_path, warning)
             catalog = new_catalog(store, cfg, directory)
             catalog_seen = await store.version(CATALOG_VERSION)
-            await catalog.reload()
+            compiling = None
+            if compile_later:
+                compiling = await catalog.start()
+                stack.push_async_callback(_cancel, compiling)
+            else:
+                await catalog.reload()
             # built at its first use or by run_bot's warm-up thread: start-up does not wait for it
             calendar = ExchangeCalendar(cfg.market.exchange, deferred=True)
             cache_dir = data_dir(env) / "cache"
@@ -276,6 +288,8 @@ class Runtime:
             )
             # stories cluster by identity: near-identical titles must name the same tickers
             poller.ingestor.use_entities(lambda title: catalog.matcher.tickers(title))
+            if compiling is not None:  # clustering asks the matcher: polled items wait for it
+                _ingest_after_compile(poller, catalog)
             if poller.share is not None:  # replicas: one story index, serialised through the database
                 poller.ingestor.use_replicas(store.ingest_section)
             await stack.enter_async_context(poller)
@@ -301,6 +315,7 @@ class Runtime:
                 node=node,
                 stack=stack,
                 catalog_seen=catalog_seen,
+                compiling=compiling,
             )
 
     def warm_up(self, charts: bool) -> None:
@@ -492,6 +507,25 @@ class Runtime:
         return out
 
 
+def _ingest_after_compile(poller: Poller, catalog: Catalog) -> None:
+    """Make the poller's ingest await the matcher's first compile (clustering asks it which
+    tickers a title names), so that a poll due at start-up fetches at once and never blocks the
+    event loop on the compile."""
+    ingest_many = poller.ingestor.ingest_many
+
+    async def after_compile(feeds: Sequence[FeedItems]) -> list[IngestResult]:
+        await catalog.compiled()
+        return await ingest_many(feeds)
+
+    poller.ingestor.ingest_many = after_compile  # type: ignore[method-assign]
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 async def _leave(node: Node) -> None:
     """A clean stop gives leases and feed claims back at once (else they expire in seconds)."""
     try:
@@ -649,7 +683,9 @@ async def run_bot(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Runtime.open(env, cfg, clock=clock, console_json=console_json, warm_up=False) as rt:
+    async with Runtime.open(
+        env, cfg, clock=clock, console_json=console_json, warm_up=False, compile_later=True
+    ) as rt:
         scheduler = Scheduler(tz=cfg.tz, node=rt.node)
         rt.poller.attach(scheduler)
         scheduler.add_all(rt.jobs(calendar=False))  # those come with the calendar, below
@@ -688,7 +724,7 @@ async def run_bot(
             len(rt.catalog.all()),
             platforms,
         )
-        settle()  # config, directory and watchlists loaded: out of the collector's walks
+        rt.catalog.begin()  # the matcher's compile (compile_later), now that start-up is done
         first_poll = asyncio.create_task(_start_up(rt), name="first-poll")
         # company names (SEC's list, Yahoo quote names: yfinance's imports) once the first poll
         # is done, not beside it
@@ -701,7 +737,9 @@ async def run_bot(
         # thread holds the GIL while the poll waits for it); an unknown exchange still stops the
         # bot with its error
         warming = asyncio.create_task(_warm_up(rt, scheduler, first_poll), name="warm-up")
-        waiting = {dispatch, stopper, warming}
+        # the matcher compiles in a worker thread meanwhile; an error there stops the bot too
+        compiling = rt.compiling or warming
+        waiting = {dispatch, stopper, warming, compiling}
         failure: BaseException | None = None
         while failure is None:
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -712,8 +750,8 @@ async def run_bot(
                 break
             if stopper in done:
                 break
-            if warming in done:
-                failure = warming.exception()  # then a clean stop, and the error
+            for task in done & {warming, compiling}:
+                failure = failure or task.exception()  # then a clean stop, and the error
             waiting -= done
         log.info("stopping…")
         stopper.cancel()
@@ -761,13 +799,22 @@ async def _after(first: asyncio.Task[None], func: Callable[[], Any], name: str) 
 
 async def _warm_up(rt: Runtime, scheduler: Scheduler, first_poll: asyncio.Task[None]) -> None:
     await asyncio.to_thread(rt.calendar.load)
+    await rt.catalog.compiled()  # briefings and move alerts match with it
     scheduler.add_all(rt.calendar_jobs())
     await asyncio.wait({first_poll})
     await asyncio.to_thread(rt.warm_up, True)
 
 
 async def _start_up(rt: Runtime) -> None:
-    """Finish what the last run left pending, then poll what is due."""
+    """Finish what the last run left pending, then poll what is due (both match stories: once
+    the matcher has compiled; scheduled polls fetch meanwhile)."""
+    try:
+        await rt.catalog.compiled()
+    except Exception:  # run_bot stops with the compile's error
+        return
+    # config, directory and compiled watchlists: out of the collector's walks (after "running":
+    # a full collection of them all takes a tenth of a second)
+    settle()
     await _resume(rt)
     try:
         await rt.poller.run_once(due_only=True)

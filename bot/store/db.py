@@ -140,11 +140,36 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
 
 
 def _upgrade_sync(connection: Connection) -> None:
-    from alembic import command
-
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+    elif head_revision() is not None and not sa.inspect(connection).get_table_names():
+        # a brand-new SQLite file (every first start): the schema in one go, without Alembic
+        create_schema(connection)
+        return
+    from alembic import command
+
     command.upgrade(_alembic_config(connection), "head")
+
+
+def create_schema(connection: Connection) -> None:
+    """An empty database's schema at the head revision in one transaction: the tables of
+    ``bot.store.schema`` and Alembic's version table stamped with the head, exactly what running
+    every migration makes (tests compare both on SQLite and PostgreSQL) in a fraction of the time."""
+    from bot.store.schema import metadata
+
+    head = head_revision()
+    if head is None:
+        raise StoreError("the migration files do not name exactly one head revision")
+    metadata.create_all(connection, checkfirst=False)
+    # Alembic's own version table (alembic.ddl.impl.DefaultImpl.version_table_impl)
+    version = sa.Table(
+        VERSION_TABLE,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    version.create(connection, checkfirst=False)
+    connection.execute(version.insert().values(version_num=head))
 
 
 def _alembic_current_sync(connection: Connection) -> tuple[str | None, str]:
@@ -182,7 +207,8 @@ async def upgrade(engine: AsyncEngine, *, check_first: bool = False) -> None:
     """Apply every pending migration (idempotent; safe with several processes on PostgreSQL).
 
     ``check_first``: one SELECT first, and Alembic is not even imported when the database is
-    already at the head revision (what nearly every start-up finds).
+    already at the head revision (what nearly every start-up finds). A brand-new SQLite
+    database gets the head schema in one go (``create_schema``), without Alembic either.
     """
     try:
         if check_first and head_revision() is not None:

@@ -53,3 +53,17 @@ def test_settle_freezes_what_is_alive_and_collects_the_garbage_first(restored: N
     assert gone() is None, "garbage is collected before the freeze, not kept for ever"
     assert gc.get_freeze_count() > 0
     assert all(o is not kept for o in gc.get_objects()), "a frozen object is in no generation"
+
+
+def test_the_cli_sets_run_s_collector_thresholds_before_its_imports() -> None:
+    """``python -m bot`` and ``main()`` start with the thresholds ``marketbot run`` keeps."""
+    import subprocess
+
+    from bot.cli import START_GC_THRESHOLDS
+
+    assert START_GC_THRESHOLDS == GC_THRESHOLDS
+    code = "import gc, bot.__main__; print(tuple(gc.get_threshold()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == str(GC_THRESHOLDS)
