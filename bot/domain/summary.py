@@ -16,55 +16,117 @@ from bot.domain.text import collapse_whitespace
 
 ELLIPSIS = "…"
 
-# (cheap lower-case triggers, pattern): a pattern runs only when one of its triggers occurs
-_BOILERPLATE: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+# (cheap lower-case triggers, the lower-case words the pattern starts with, the pattern without
+# the leading ``\s*`` that takes the spaces before it along): a pattern runs only when one of
+# its triggers occurs
+_BOILERPLATE_PARTS: list[tuple[tuple[str, ...], tuple[str, ...], str, re.RegexFlag]] = [
     # WordPress: "The post <title> appeared first on <site>."
     (
         ("appeared first on",),
-        re.compile(r"\s*The post\s.{1,400}?\sappeared first on\s[^\n]{1,200}?\s*$", re.I | re.S),
+        ("the post",),
+        r"The post\s.{1,400}?\sappeared first on\s[^\n]{1,200}?\s*$",
+        re.I | re.S,
     ),
     (
         ("appeared first on",),
-        re.compile(r"\s*The post\s.{1,400}?\sappeared first on\s.{1,200}?(?:\.\s|$)", re.I | re.S),
+        ("the post",),
+        r"The post\s.{1,400}?\sappeared first on\s.{1,200}?(?:\.\s|$)",
+        re.I | re.S,
     ),
     (
         ("this article", "this story", "this post"),
-        re.compile(
-            r"\s*This (?:article|story|post) (?:was )?(?:originally )?(?:appeared|published) (?:first )?on"
-            r"\s.{1,200}?(?:\.|$)",
-            re.I | re.S,
-        ),
+        ("this ",),
+        r"This (?:article|story|post) (?:was )?(?:originally )?(?:appeared|published) (?:first )?on"
+        r"\s.{1,200}?(?:\.|$)",
+        re.I | re.S,
     ),
     (
         ("reading",),
-        re.compile(
-            r"\s*(?:Continue|Keep) reading(?:\s*(?:\.{3}|…|»|→|>>|the (?:full )?(?:story|article)"
-            r"(?: at [^.]{1,80})?))?\s*[.»→]*",
-            re.I,
-        ),
+        ("continue", "keep"),
+        r"(?:Continue|Keep) reading(?:\s*(?:\.{3}|…|»|→|>>|the (?:full )?(?:story|article)"
+        r"(?: at [^.]{1,80})?))?\s*[.»→]*",
+        re.I,
     ),
     (
         ("read more", "read the"),
-        re.compile(
-            r"\s*Read (?:more|the (?:full|rest of the) (?:story|article|post))(?:\s+(?:at|on)\s[^.]{1,80})?"
-            r"\s*(?:\.{3}|…|»|→|>>)?\s*\.?",
-            re.I,
-        ),
+        ("read ",),
+        r"Read (?:more|the (?:full|rest of the) (?:story|article|post))(?:\s+(?:at|on)\s[^.]{1,80})?"
+        r"\s*(?:\.{3}|…|»|→|>>)?\s*\.?",
+        re.I,
     ),
-    (("here to",), re.compile(r"\s*(?:Click|Tap) here to (?:read|continue|view)[^.]{0,80}\.?", re.I)),
-    (("[",), re.compile(r"\s*\[(?:…|\.\.\.|&hellip;)\]", re.I)),
+    (("here to",), ("click", "tap"), r"(?:Click|Tap) here to (?:read|continue|view)[^.]{0,80}\.?", re.I),
+    (("[",), ("[",), r"\[(?:…|\.\.\.|&hellip;)\]", re.I),
     (
         (" here", " online"),
-        re.compile(r"\s*(?:View|Read) (?:the )?(?:full )?(?:article|story) (?:here|online)\.?", re.I),
+        ("view", "read"),
+        r"(?:View|Read) (?:the )?(?:full )?(?:article|story) (?:here|online)\.?",
+        re.I,
     ),
     (
         ("newsletter",),
-        re.compile(
-            r"\s*(?:Subscribe|Sign up) (?:now )?(?:to|for) (?:our|the) [^.]{0,60}newsletter[^.]{0,80}\.?",
-            re.I,
-        ),
+        ("subscribe", "sign up"),
+        r"(?:Subscribe|Sign up) (?:now )?(?:to|for) (?:our|the) [^.]{0,60}newsletter[^.]{0,80}\.?",
+        re.I,
     ),
 ]
+
+
+class _Boilerplate:
+    r"""A boilerplate pattern ``\s*<core>``, removed from a text (``remove``) like ``re.sub``."""
+
+    __slots__ = ("core", "pattern", "starts", "triggers")
+
+    def __init__(self, triggers: tuple[str, ...], starts: tuple[str, ...], core: str, flags: re.RegexFlag):
+        self.triggers = triggers
+        self.starts = starts
+        self.core = re.compile(core, flags)
+        self.pattern = re.compile(r"\s*" + core, flags)
+
+    def remove(self, text: str) -> str:
+        r"""``self.pattern.sub("", text)``, for ASCII text by trying the core only where one of
+        its lower-case ``starts`` occurs.
+
+        A match of ``\s*<core>`` is the core's match at the leftmost place it matches, with the
+        spaces right before it (the core starts with a letter or a bracket, never a space); in
+        ASCII text, case-insensitive matching is ``lower()`` and the places it can start are the
+        occurrences of ``starts`` there. Other text (where case folding may match characters
+        outside ASCII) takes the regular expression over the whole text.
+        """
+        if not text.isascii():
+            return self.pattern.sub("", text)
+        low = text.lower()
+        starts, match = self.starts, self.core.match
+        out: list[str] = []
+        pos = 0
+        at = _first(low, starts, 0)
+        while at >= 0:
+            m = match(text, at)
+            if m is None:
+                at = _first(low, starts, at + 1)
+                continue
+            start = at
+            while start > pos and text[start - 1].isspace():
+                start -= 1
+            out.append(text[pos:start])
+            pos = m.end()
+            at = _first(low, starts, pos)
+        if not out:
+            return text
+        out.append(text[pos:])
+        return "".join(out)
+
+
+def _first(low: str, words: tuple[str, ...], pos: int) -> int:
+    """Where the first of ``words`` occurs in ``low`` from ``pos`` on (-1: none does)."""
+    best = -1
+    for word in words:
+        at = low.find(word, pos)
+        if at >= 0 and (best < 0 or at < best):
+            best = at
+    return best
+
+
+_BOILERPLATE = [_Boilerplate(*parts) for parts in _BOILERPLATE_PARTS]
 
 # A sentence ends at . ! or ? (optionally followed by a closing quote or bracket) and a space.
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]’”]*\s+(?=[\"'(\[‘“]?[A-Z0-9$])")
@@ -80,9 +142,11 @@ def strip_boilerplate(text: str) -> str:
     if not text:
         return ""
     low = text.lower()
-    for triggers, pattern in _BOILERPLATE:
-        if any(t in low for t in triggers):
-            text = pattern.sub("", text)
+    for pattern in _BOILERPLATE:
+        for trigger in pattern.triggers:  # (loops, not any(): a generator per pattern costs more)
+            if trigger in low:
+                text = pattern.remove(text)
+                break
     return collapse_whitespace(text).rstrip(" -–—|:")
 
 

@@ -36,12 +36,8 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset(
     {"script", "style", "noscript", "template", "iframe", "object", "svg", "head", "title"}
 )
-# zero-width characters and soft hyphens vanish; \r, \f and \v are plain spaces
-_INVISIBLE = {c: None for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD)} | {
-    0x0D: 0x20,
-    0x0C: 0x20,
-    0x0B: 0x20,
-}
+# zero-width characters and soft hyphens vanish
+_INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _TYPOGRAPHIC = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"'}
 )
@@ -138,7 +134,12 @@ def collapse_whitespace(text: str, *, keep_newlines: bool = False) -> str:
     survive (one per run of blank lines); otherwise every run of whitespace is one space.
     ``str.split()`` splits on exactly the characters ``\\s`` matches, and is much faster.
     """
-    text = text.translate(_INVISIBLE)
+    if not text.isascii():
+        # \r, \f and \v are whitespace to split() as much as spaces are: only the invisible
+        # characters need removing (none can occur in ASCII text, the common case)
+        for char in _INVISIBLE_CHARS:
+            if char in text:
+                text = text.replace(char, "")
     if keep_newlines:
         lines = (" ".join(line.split()) for line in text.split("\n"))
         return "\n".join(line for line in lines if line)

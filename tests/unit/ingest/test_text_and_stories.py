@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.stories import ClusterIndex, canonical_url, normalize_title, title_tokens, url_key
-from bot.domain.summary import ELLIPSIS, strip_boilerplate, summarize
-from bot.domain.text import _parsed_text, _simple_text
+from bot.domain.summary import _BOILERPLATE, ELLIPSIS, strip_boilerplate, summarize
+from bot.domain.text import _parsed_text, _simple_text, collapse_whitespace
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
@@ -274,3 +274,38 @@ def test_any_fragment_the_fast_path_takes_reads_the_same(pieces: list[str]) -> N
     fragment = "".join(pieces)
     simple = _simple_text(fragment)
     assert simple is None or simple == _parsed_text(fragment)
+
+
+_BOILERPLATE_PIECES = [
+    "The post ", "the POST", " appeared first on ", "Bench News.", " ", "\n", "\t", "x", "Hello world. ",
+    "Continue reading", "keep reading the story at Foo", "...", "»", "Read more", "read the full story on X",
+    "Click here to read", "tap here to view", "[...]", "[", "]", "View the full article here.",
+    "Subscribe to our daily newsletter.", "Sign up for the newsletter", ".",
+    "This article was originally published on ", "This story appeared first on ",
+    "é", "ſ", "K", "post", "reading.", "\x1c", "\xa0",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_BOILERPLATE_PIECES), max_size=14))
+def test_boilerplate_removal_is_the_patterns_substitution(pieces: list[str]) -> None:
+    """Each pattern is tried only where its first words occur (ASCII text): the same result as
+    re.sub of the whole pattern, leading spaces included."""
+    text = "".join(pieces)
+    for boilerplate in _BOILERPLATE:
+        assert boilerplate.remove(text) == boilerplate.pattern.sub("", text)
+
+
+_INVISIBLE_REFERENCE = {c: None for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD)} | {
+    0x0D: 0x20,
+    0x0C: 0x20,
+    0x0B: 0x20,
+}
+
+
+@given(st.text(alphabet="ab \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u200b\u200c\u200d\u2060\ufeff\u00ad\u3000é"))
+def test_collapsing_whitespace_is_translating_then_splitting(text: str) -> None:
+    """Invisible characters go, \\r \\f \\v are spaces: what the translation table did."""
+    plain = text.translate(_INVISIBLE_REFERENCE)
+    assert collapse_whitespace(text) == " ".join(plain.split())
+    lines = (" ".join(line.split()) for line in plain.split("\n"))
+    assert collapse_whitespace(text, keep_newlines=True) == "\n".join(line for line in lines if line)
