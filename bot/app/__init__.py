@@ -43,7 +43,6 @@ from bot.domain.records import FeedSpec, PlatformPause, SubscriptionSpec
 from bot.domain.rules import SymbolDirectory
 from bot.domain.timeutil import OffsetClock, SystemClock
 from bot.ingest.fetcher import Fetcher
-from bot.ingest.pipeline import FeedItems, IngestResult
 from bot.ingest.poller import Poller, PollReport
 from bot.ingest.probe import FeedProbe
 from bot.ingest.sources import FeedOptions, FeedSource, all_feeds, news_source, watched_tickers
@@ -287,9 +286,11 @@ class Runtime:
                 share=FeedShare(node, store) if store.dialect == "postgresql" else None,
             )
             # stories cluster by identity: near-identical titles must name the same tickers
-            poller.ingestor.use_entities(lambda title: catalog.matcher.tickers(title))
-            if compiling is not None:  # clustering asks the matcher: polled items wait for it
-                _ingest_after_compile(poller, catalog)
+            # (while the first compile runs, polled items wait for it without blocking the loop)
+            poller.ingestor.use_entities(
+                lambda title: catalog.matcher.tickers(title),
+                ready=catalog.compiled if compiling is not None else None,
+            )
             if poller.share is not None:  # replicas: one story index, serialised through the database
                 poller.ingestor.use_replicas(store.ingest_section)
             await stack.enter_async_context(poller)
@@ -505,19 +506,6 @@ class Runtime:
                 out[f'outbox_depth{{status="{status}"}}'] = float(count)
                 out[f'outbox_oldest_age_seconds{{status="{status}"}}'] = age
         return out
-
-
-def _ingest_after_compile(poller: Poller, catalog: Catalog) -> None:
-    """Make the poller's ingest await the matcher's first compile (clustering asks it which
-    tickers a title names), so that a poll due at start-up fetches at once and never blocks the
-    event loop on the compile."""
-    ingest_many = poller.ingestor.ingest_many
-
-    async def after_compile(feeds: Sequence[FeedItems]) -> list[IngestResult]:
-        await catalog.compiled()
-        return await ingest_many(feeds)
-
-    poller.ingestor.ingest_many = after_compile  # type: ignore[method-assign]
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -115,6 +115,7 @@ class Ingestor:
         self._loaded = False
         self._section: Callable[[], AbstractAsyncContextManager[None]] = _alone
         self._synced: datetime | None = None  # when the index last took in other replicas' stories
+        self._entities_ready: Callable[[], Awaitable[object]] | None = None  # see use_entities
 
     def use_replicas(self, section: Callable[[], AbstractAsyncContextManager[None]]) -> None:
         """Share clustering with other replicas on the same database.
@@ -126,10 +127,18 @@ class Ingestor:
         """
         self._section = section
 
-    def use_entities(self, entities: Entities | None) -> None:
+    def use_entities(
+        self, entities: Entities | None, ready: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
         """Cluster with this entity detector (the tickers a title names; the app passes the
-        rules layer's detection). Without one, titles naming no entity are compared only."""
+        rules layer's detection). Without one, titles naming no entity are compared only.
+
+        ``ready``: awaited before each ingest while the detector is still being built (the
+        matcher's first compile, in a worker thread at start-up), so that clustering never
+        blocks the event loop waiting for it; dropped once it has returned.
+        """
         self.index.entities = entities
+        self._entities_ready = ready
 
     async def load(self) -> int:
         """Fill the index with the stories of the last ``cluster_window`` (after a restart)."""
@@ -172,6 +181,9 @@ class Ingestor:
         Results come back in the order of ``feeds``. Alertable stories are the new ones that
         pass the backfill guard and the ``max_age`` cut-off, oldest first.
         """
+        if self._entities_ready is not None:
+            await self._entities_ready()
+            self._entities_ready = None
         if not self._loaded:
             await self.load()
         now = self.clock.now()
