@@ -1262,19 +1262,20 @@ class Matcher:
             # entries with names need Python
             seen_t = list(self._automaton.iter(stream_t))
             seen_s = list(self._automaton.iter(stream_s)) if stream_s else []
-            found_t = set(chain.from_iterable(map(_first, map(_second, seen_t))))
-            found_s = set(chain.from_iterable(map(_first, map(_second, seen_s))))
+            found_t = list(chain.from_iterable(map(_first, map(_second, seen_t))))
+            if seen_s:
+                hits = dict.fromkeys(chain.from_iterable(map(_first, map(_second, seen_s))), SUMMARY)
             if self._extra is not None:
                 for _end, (tids, _nids) in self._extra.iter(stream_t):
-                    found_t.update(tids)
+                    found_t.extend(tids)
                 if stream_s:
                     for _end, (tids, _nids) in self._extra.iter(stream_s):
-                        found_s.update(tids)
-            if found_t or found_s:
-                hits = dict.fromkeys(found_s, SUMMARY)
+                        hits.update(dict.fromkeys(tids, SUMMARY))
+            if found_t or hits:
+                both = hits.keys() & found_t if hits and found_t else ()
                 hits.update(dict.fromkeys(found_t, TITLE))
-                if found_t and found_s:
-                    hits.update(dict.fromkeys(found_t & found_s, TITLE | SUMMARY))
+                if both:
+                    hits.update(dict.fromkeys(both, TITLE | SUMMARY))
                 if info is not None:
                     for tid, where in hits.items():
                         info.spans[tid] = {b for b in (TITLE, SUMMARY) if where & b}
@@ -1338,8 +1339,8 @@ class Matcher:
                 reported.add(self._company_symbol[ci])
         terms_of = self._terms_of_company
         for ci, where in companies.items():
-            for tid in terms_of.get(ci, ()):
-                hits[tid] = hits.get(tid, 0) | where
+            for tid in terms_of.get(ci, ()):  # a ticker term: of one company, not in the automaton
+                hits[tid] = where
         if info is not None:
             info.companies = companies
         return hits, tuple(sorted(reported)), info
