@@ -20,7 +20,6 @@ import gc
 import re
 import threading
 import weakref
-from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -1247,60 +1246,50 @@ class Matcher:
         stems = _STEMS.__getitem__
         stem_t = " ".join(map(stems, lt))
         stem_s = " ".join(map(stems, ls))
-        stem_title_end = 1 + len(stem_t)
-        stream = f" {stem_t} \x02 {stem_s} \x03\x01{low_t}\x01\x02\x01{low_s}\x01"
-        lower_start = stem_title_end + len(stem_s) + 5
-        lower_title_end = lower_start + 1 + len(low_t)
-        summary_start = lower_title_end + 2
+        # one stream per field, its stems then its lower-case words: "\x03" (in no pattern)
+        # keeps matches apart; a name's token index counts the "\x01" from its field's base
+        stream_t = f" {stem_t} \x03\x01{low_t}\x01"
+        stream_s = f" {stem_s} \x03\x01{low_s}\x01" if st else ""
+        base_t = len(stem_t) + 3
+        base_s = len(stem_s) + 3
 
         hits: dict[int, int] = {}
         companies: dict[int, int] = {}  # company -> where mask, by name or symbol
         info = _Detail(texts=(title, summary)) if detail else None
         cands: list[tuple[_NameRef, int, int]] = []
         if self._automaton is not None:
-            # (end, (term ids, name ids)) in stream order: split by field with bisect, terms
-            # gathered in C; only the entries with names need Python
-            seen = list(self._automaton.iter(stream))
-            ends = list(map(_first, seen))
-            in_title = bisect_right(ends, stem_title_end)
-            lower = bisect_left(ends, lower_start, in_title)
-            lower_in_title = bisect_right(ends, lower_title_end, lower)
-            found_t = set(
-                chain.from_iterable(
-                    map(_first, map(_second, chain(seen[:in_title], seen[lower:lower_in_title])))
-                )
-            )
-            found_s = set(
-                chain.from_iterable(
-                    map(_first, map(_second, chain(seen[in_title:lower], seen[lower_in_title:])))
-                )
-            )
+            # (end, (term ids, name ids)) in stream order, terms gathered in C; only the
+            # entries with names need Python
+            seen_t = list(self._automaton.iter(stream_t))
+            seen_s = list(self._automaton.iter(stream_s)) if stream_s else []
+            found_t = list(chain.from_iterable(map(_first, map(_second, seen_t))))
+            if seen_s:
+                hits = dict.fromkeys(chain.from_iterable(map(_first, map(_second, seen_s))), SUMMARY)
             if self._extra is not None:
-                for end, (tids, _nids) in self._extra.iter(stream):
-                    if end < lower_start:
-                        where = TITLE if end <= stem_title_end else SUMMARY
-                    else:
-                        where = TITLE if end <= lower_title_end else SUMMARY
-                    (found_t if where == TITLE else found_s).update(tids)
-            if found_t or found_s:
-                hits = dict.fromkeys(found_s, SUMMARY)
+                for _end, (tids, _nids) in self._extra.iter(stream_t):
+                    found_t.extend(tids)
+                if stream_s:
+                    for _end, (tids, _nids) in self._extra.iter(stream_s):
+                        hits.update(dict.fromkeys(tids, SUMMARY))
+            if found_t or hits:
+                both = hits.keys() & found_t if hits and found_t else ()
                 hits.update(dict.fromkeys(found_t, TITLE))
-                if found_t and found_s:
-                    hits.update(dict.fromkeys(found_t & found_s, TITLE | SUMMARY))
+                if both:
+                    hits.update(dict.fromkeys(both, TITLE | SUMMARY))
                 if info is not None:
                     for tid, where in hits.items():
                         info.spans[tid] = {b for b in (TITLE, SUMMARY) if where & b}
             names = self._names
-            in_lower = seen[lower:]
-            for end, (_tids, nids) in compress(in_lower, map(_second, map(_second, in_lower))):
-                where = TITLE if end <= lower_title_end else SUMMARY
-                toks = tt if where == TITLE else st
-                base = lower_start if where == TITLE else summary_start
-                for nid in nids:
-                    ref = names[nid]
-                    idx = stream.count("\x01", base, end - ref.length + 1)
-                    if self._name_ok(ref, toks, idx, title if where == TITLE else summary):
-                        cands.append((ref, where, idx))
+            for where, seen, stream, base, toks, text in (
+                (TITLE, seen_t, stream_t, base_t, tt, title),
+                (SUMMARY, seen_s, stream_s, base_s, st, summary),
+            ):
+                for end, (_tids, nids) in compress(seen, map(_second, map(_second, seen))):
+                    for nid in nids:
+                        ref = names[nid]
+                        idx = stream.count("\x01", base, end - ref.length + 1)
+                        if self._name_ok(ref, toks, idx, text):
+                            cands.append((ref, where, idx))
         accepted: list[tuple[int, int, int, int]] = []  # (where, first token, words, company)
         pending: list[tuple[_NameRef, int, int]] = []
         if cands:
@@ -1350,8 +1339,8 @@ class Matcher:
                 reported.add(self._company_symbol[ci])
         terms_of = self._terms_of_company
         for ci, where in companies.items():
-            for tid in terms_of.get(ci, ()):
-                hits[tid] = hits.get(tid, 0) | where
+            for tid in terms_of.get(ci, ()):  # a ticker term: of one company, not in the automaton
+                hits[tid] = where
         if info is not None:
             info.companies = companies
         return hits, tuple(sorted(reported)), info
