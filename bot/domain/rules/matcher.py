@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, compress, repeat
+from itertools import chain, compress, count, repeat
 from operator import attrgetter, itemgetter
 from typing import Final, Literal, TypeVar, overload
 
@@ -422,11 +422,18 @@ class MatchResult:
         names = list(map(_second, map(matcher._keys.__getitem__, slots)))
         keys = _found_shown(matcher, self._hits, slots)
         combos = list(dict.fromkeys(keys))
-        number = {k: j for j, k in enumerate(combos)}
-        label = matcher._label
-        parts = [
-            (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0])) for k in combos
-        ]
+        number = dict(zip(combos, count()))
+        memo = matcher._listed
+        if memo is None:
+            memo = matcher._listed = {}
+        missing = [k for k in combos if k not in memo]
+        if missing:  # combinations not listed before: kept for the next stories
+            if len(memo) + len(missing) > _LISTED_MAX:
+                memo = {k: memo[k] for k in combos if k in memo}  # full: for this story alone
+            label = matcher._label
+            for k in missing:
+                memo[k] = (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0]))
+        parts = list(map(memo.__getitem__, combos))
         return names, list(map(number.__getitem__, keys)), parts
 
     @property
@@ -474,14 +481,12 @@ def _found_shown(matcher: Matcher, hits: dict[int, int], slots: list[int]) -> li
     got: dict[int, tuple[int, ...]] = {}
     several: list[int] = []
     for t in hits:
-        for s in (t, ~t):
-            showing = shows.get(s)
-            if showing is not None:
-                for i in showing & among:
-                    if i in got:
-                        several.append(i)
-                    else:
-                        got[i] = (s,)
+        for showing, key in shows.get(t, ()):
+            for i in showing & among:
+                if i in got:
+                    several.append(i)
+                else:
+                    got[i] = key
     if several:
         found = set(hits)
         found.update([~t for t in hits])
@@ -492,6 +497,7 @@ def _found_shown(matcher: Matcher, hits: dict[int, int], slots: list[int]) -> li
     return list(map(got.get, slots, repeat(())))
 
 
+_LISTED_MAX: Final = 100_000  # combinations of found terms whose listing a matcher keeps
 _BY_TERM_FROM: Final = 16  # matching watchlists of a story from which _found_shown starts from the terms
 
 
@@ -927,11 +933,13 @@ class Matcher:
         c.shown = c.shown_tickers + tuple(~t for t in c.shown_words)
         return c
 
-    _shows: dict[int, frozenset[int]] | None = None  # see _shown_index
+    _shows: dict[int, tuple[tuple[frozenset[int], tuple[int]], ...]] | None = None  # see _shown_index
+    _listed: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[str, ...]]] | None = None  # see listing
 
-    def _shown_index(self) -> dict[int, frozenset[int]]:
-        """Entry of ``_Compiled.shown`` (a ticker's term id, ~id of a word's) -> the slots of the
-        watchlists that show it (see _found_shown); made on first use, then kept (immutable)."""
+    def _shown_index(self) -> dict[int, tuple[tuple[frozenset[int], tuple[int]], ...]]:
+        """Term id -> for each way it is shown (as a ticker: its id; as a word: ~id, see
+        ``_Compiled.shown``) the slots of the watchlists that show it so, and that entry alone
+        as a tuple (see _found_shown); made on first use, then kept (the matcher is immutable)."""
         shows = self._shows
         if shows is None:
             acc: dict[int, list[int]] = {}
@@ -939,7 +947,10 @@ class Matcher:
                 if c is not None:
                     for s in c.shown:
                         acc.setdefault(s, []).append(i)
-            shows = self._shows = {s: frozenset(v) for s, v in acc.items()}
+            by_term: dict[int, list[tuple[frozenset[int], tuple[int]]]] = {}
+            for s, slots in acc.items():
+                by_term.setdefault(s if s >= 0 else ~s, []).append((frozenset(slots), (s,)))
+            shows = self._shows = {t: tuple(ways) for t, ways in by_term.items()}
         return shows
 
     def _add_labels(self) -> None:
