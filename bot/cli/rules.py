@@ -66,8 +66,7 @@ def _json_text(text: str) -> str:
 
 class _Heads(dict[str, str]):
     """The start of a watchlist's object in the output, up to its name, after the ", " that
-    separates it from the one before, by name: a dict read with ``map(heads.__getitem__, names)``
-    (a story can match thousands of watchlists)."""
+    separates it from the one before, by name (see _heads_of)."""
 
     def __missing__(self, name: str) -> str:
         head = f', {{"name": {_json_text(name)}'
@@ -93,16 +92,22 @@ _json_head: Final = _Heads()
 _json_tail: Final = _Tails()
 
 
+@functools.lru_cache(maxsize=4)
+def _heads_of(matcher: Matcher) -> list[str]:
+    """Each slot's head (see Matcher.slot_names): one list read per matching watchlist."""
+    return list(map(_json_head.__getitem__, matcher.slot_names))
+
+
 def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
     """``json.dumps(story_line(matcher, story), ensure_ascii=False)``, written directly: a story
     can match thousands of watchlists, and building a Match, a dict and two lists for each
     costs more than the matching."""
     result = matcher.match(story["title"], story.get("summary") or "")
-    names, which, parts = result.listing()
+    slots, which, parts = result.slot_listing()
     tails = list(map(_json_tail.__getitem__, parts))
     # each watchlist's head (with the ", " before it), then its tail, joined once
-    pieces: list[str] = [""] * (2 * len(names))
-    pieces[::2] = map(_json_head.__getitem__, names)
+    pieces: list[str] = [""] * (2 * len(slots))
+    pieces[::2] = map(_heads_of(matcher).__getitem__, slots)
     pieces[1::2] = map(tails.__getitem__, which)
     return (
         f'{{"id": {json.dumps(story.get("id"), ensure_ascii=False)}, '

@@ -417,9 +417,15 @@ class MatchResult:
         ``(tickers, terms)`` in the last list, which holds each combination of tickers and terms
         shown once. Made in C-level loops over the matching watchlists: a story can match
         thousands of them, and most share a handful of combinations."""
+        slots, which, parts = self.slot_listing()
+        return list(map(_second, map(self._matcher._keys.__getitem__, slots))), which, parts
+
+    def slot_listing(self) -> tuple[list[int], list[int], list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+        """``listing`` with each matching watchlist's slot instead of its name: its position in
+        ``Matcher.slot_names`` (a caller that writes thousands of them per story can map slots
+        to what it writes for each watchlist through a list, made once per matcher)."""
         matcher = self._matcher
         slots = _bit_indices(self._bits)
-        names = list(map(_second, map(matcher._keys.__getitem__, slots)))
         keys = _found_shown(matcher, self._hits, slots)
         combos = list(dict.fromkeys(keys))
         number = dict(zip(combos, count()))
@@ -434,7 +440,7 @@ class MatchResult:
             for k in missing:
                 memo[k] = (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0]))
         parts = list(map(memo.__getitem__, combos))
-        return names, list(map(number.__getitem__, keys)), parts
+        return slots, list(map(number.__getitem__, keys)), parts
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
@@ -1172,6 +1178,12 @@ class Matcher:
         return m
 
     # -- matching
+
+    @property
+    def slot_names(self) -> list[str]:
+        """The watchlist name of each slot (see ``MatchResult.slot_listing``); a removed
+        watchlist's slot keeps its name, and no story matches it."""
+        return list(map(_second, self._keys))
 
     @property
     def watchlists(self) -> tuple[Watchlist, ...]:

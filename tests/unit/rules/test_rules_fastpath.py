@@ -151,6 +151,13 @@ def test_listings_from_the_found_terms_equal_the_plain_ones(directory: SymbolDir
             result = matcher.match(title, summary)
             eager = result.matches_in(everyone)
             assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in eager], (title, summary)
+            names, which, parts = result.listing()
+            assert result.slot_listing() == (
+                [matcher._by_name[m.scope, m.watchlist] for m in eager],
+                which,
+                parts,
+            )
+            assert [matcher.slot_names[i] for i in result.slot_listing()[0]] == names
             assert list(result.matches) == list(eager)
             by_terms += len(eager) >= _BY_TERM_FROM
             several += sum(len(m.tickers) + len(m.terms) > 1 for m in eager)
