@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from operator import add
 from pathlib import Path
 from typing import IO, Annotated, Any, Final
 
@@ -66,17 +65,37 @@ def _json_text(text: str) -> str:
 
 
 class _Heads(dict[str, str]):
-    """The start of a watchlist's object in the output, up to its name, by name: a dict read
-    with ``map(heads.__getitem__, names)`` (a story can match thousands of watchlists)."""
+    """The start of a watchlist's object in the output, up to its name, after the ", " that
+    separates it from the one before, by name (see _heads_of)."""
 
     def __missing__(self, name: str) -> str:
-        head = f'{{"name": {_json_text(name)}'
+        head = f', {{"name": {_json_text(name)}'
         if len(self) < 100_000:
             self[name] = head
         return head
 
 
+class _Tails(dict[tuple[tuple[str, ...], tuple[str, ...]], str]):
+    """The rest of a watchlist's object, after its name, by the ``(tickers, terms)`` it shows:
+    stories list the same few combinations again and again."""
+
+    def __missing__(self, shown: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+        tickers, terms = shown
+        enc = _json_text
+        tail = f', "tickers": [{", ".join(map(enc, tickers))}], "terms": [{", ".join(map(enc, terms))}]}}'
+        if len(self) < 100_000:
+            self[shown] = tail
+        return tail
+
+
 _json_head: Final = _Heads()
+_json_tail: Final = _Tails()
+
+
+@functools.lru_cache(maxsize=4)
+def _heads_of(matcher: Matcher) -> list[str]:
+    """Each slot's head (see Matcher.slot_names): one list read per matching watchlist."""
+    return list(map(_json_head.__getitem__, matcher.slot_names))
 
 
 def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
@@ -84,17 +103,16 @@ def story_json(matcher: Matcher, story: dict[str, Any]) -> str:
     can match thousands of watchlists, and building a Match, a dict and two lists for each
     costs more than the matching."""
     result = matcher.match(story["title"], story.get("summary") or "")
-    enc = _json_text
-    names, which, parts = result.listing()
-    # what follows the name, once per combination of tickers and terms
-    tails = [
-        f', "tickers": [{", ".join(map(enc, tickers))}], "terms": [{", ".join(map(enc, terms))}]}}'
-        for tickers, terms in parts
-    ]
-    listed = ", ".join(map(add, map(_json_head.__getitem__, names), map(tails.__getitem__, which)))
+    slots, which, parts = result.slot_listing()
+    tails = list(map(_json_tail.__getitem__, parts))
+    # each watchlist's head (with the ", " before it), then its tail, joined once
+    pieces: list[str] = [""] * (2 * len(slots))
+    pieces[::2] = map(_heads_of(matcher).__getitem__, slots)
+    pieces[1::2] = map(tails.__getitem__, which)
     return (
         f'{{"id": {json.dumps(story.get("id"), ensure_ascii=False)}, '
-        f'"tickers": [{", ".join(map(enc, result.tickers))}], "watchlists": [{listed}]}}'
+        f'"tickers": [{", ".join(map(_json_text, result.tickers))}], '
+        f'"watchlists": [{"".join(pieces)[2:]}]}}'
     )
 
 

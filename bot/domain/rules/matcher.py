@@ -25,8 +25,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, compress, repeat
-from operator import attrgetter, call, itemgetter
+from itertools import chain, compress, count, repeat
+from operator import attrgetter, itemgetter
 from typing import Final, Literal, TypeVar, overload
 
 import ahocorasick
@@ -176,25 +176,8 @@ class _StoryParts:
         C calls each (a Python call each would cost more than the eager Matches did)."""
         n = len(made)
         with _collector_paused(n):  # see _lazy_matches
-            if n < _PICK_FROM:
-                keys = list(map(tuple, map(filter, repeat(self._found()), map(_shown, cs))))
-                by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
-            else:
-                # each watchlist's ``pick`` takes its shown terms' entries of ``present`` (None for
-                # the terms not found): one C call each instead of a set lookup per shown term
-                size = 2 * max(len(self.matcher._label), max(self.hits, default=0) + 1) + 3
-                present: list[int | None] = [None] * size
-                ints = _shared_ints(size)
-                for t in self.hits:
-                    present[2 * t + 1] = ints[2 * t + 1]  # the term shown as a ticker
-                    present[2 * t + 2] = ints[2 * t + 2]  # and as a word
-                keys = list(
-                    map(tuple, map(filter, repeat(None), map(_call, map(_pick, cs), repeat(present))))
-                )
-                by_key = {
-                    k: self._parts_of(tuple([v >> 1 if v & 1 else -(v >> 1) for v in k]))
-                    for k in dict.fromkeys(keys)
-                }
+            keys = _found_shown(self.matcher, self.hits, list(map(_index_of, cs)))
+            by_key = {k: self._parts_of(k) for k in dict.fromkeys(keys)}
             ps = list(map(by_key.__getitem__, keys))
             deque(map(_set_story_id, made, repeat(self.sid, n)), 0)
             deque(map(_set_watchlist, made, map(_name_of, cs)), 0)
@@ -202,9 +185,6 @@ class _StoryParts:
             deque(map(_set_tickers, made, map(_first, ps)), 0)
             deque(map(_set_terms, made, map(_second, ps)), 0)
             deque(map(_set_hits, made, map(_third, ps)), 0)
-
-
-_PICK_FROM: Final = 64  # Matches of one story from which fill() picks their found terms via ``present``
 
 
 class _LazyMatch(Match):
@@ -436,23 +416,30 @@ class MatchResult:
         ``(tickers, terms)`` in the last list, which holds each combination of tickers and terms
         shown once. Made in C-level loops over the matching watchlists: a story can match
         thousands of them, and most share a handful of combinations."""
-        matcher, hits = self._matcher, self._hits
-        found = set(hits)
-        found.update([~t for t in hits])  # words are ~id in _Compiled.shown
-        names = list(map(_second, _select(matcher._keys, self._bits)))
-        keys = list(
-            map(
-                tuple,
-                map(filter, repeat(found.__contains__), map(_shown, _select(matcher._compiled, self._bits))),
-            )
-        )
+        slots, which, parts = self.slot_listing()
+        return list(map(_second, map(self._matcher._keys.__getitem__, slots))), which, parts
+
+    def slot_listing(self) -> tuple[list[int], list[int], list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+        """``listing`` with each matching watchlist's slot instead of its name: its position in
+        ``Matcher.slot_names`` (a caller that writes thousands of them per story can map slots
+        to what it writes for each watchlist through a list, made once per matcher)."""
+        matcher = self._matcher
+        slots = _bit_indices(self._bits)
+        keys = _found_shown(matcher, self._hits, slots)
         combos = list(dict.fromkeys(keys))
-        number = {k: j for j, k in enumerate(combos)}
-        label = matcher._label
-        parts = [
-            (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0])) for k in combos
-        ]
-        return names, list(map(number.__getitem__, keys)), parts
+        number = dict(zip(combos, count()))
+        memo = matcher._listed
+        if memo is None:
+            memo = matcher._listed = {}
+        missing = [k for k in combos if k not in memo]
+        if missing:  # combinations not listed before: kept for the next stories
+            if len(memo) + len(missing) > _LISTED_MAX:
+                memo = {k: memo[k] for k in combos if k in memo}  # full: for this story alone
+            label = matcher._label
+            for k in missing:
+                memo[k] = (tuple([label[t] for t in k if t >= 0]), tuple([label[~t] for t in k if t < 0]))
+        parts = list(map(memo.__getitem__, combos))
+        return slots, list(map(number.__getitem__, keys)), parts
 
     @property
     def watchlists(self) -> tuple[tuple[str, str], ...]:
@@ -470,14 +457,53 @@ class MatchResult:
         return f"MatchResult(tickers={self.tickers!r}, watchlists=[{names}])"
 
 
-_call: Final = call
 _first: Final = itemgetter(0)
 _second: Final = itemgetter(1)
 _third: Final = itemgetter(2)
 _shown: Final = attrgetter("shown")
-_pick: Final = attrgetter("pick")
+_index_of: Final = attrgetter("index")
 _name_of: Final = attrgetter("name")
 _scope_of: Final = attrgetter("scope")
+
+
+def _found_shown(matcher: Matcher, hits: dict[int, int], slots: list[int]) -> list[tuple[int, ...]]:
+    """For each watchlist slot of ``slots``, the entries of its ``_Compiled.shown`` that the
+    story has (``hits``), in shown order, as ``tuple(filter(found, c.shown))`` would give them.
+
+    Many slots are looked up from the found terms' side: a story has a dozen found terms, each
+    shown by a few watchlists, and most matching watchlists show one of them, so the cost is a
+    set intersection per found term instead of a set lookup per shown term of every watchlist
+    (only the watchlists that show several found terms are scanned, for their order)."""
+    compiled = matcher._compiled
+    if len(slots) < _BY_TERM_FROM:
+        found = set(hits)
+        found.update([~t for t in hits])  # words are ~id in _Compiled.shown
+        return list(
+            map(tuple, map(filter, repeat(found.__contains__), map(_shown, map(compiled.__getitem__, slots))))
+        )
+    shows = matcher._shown_index()
+    among = set(slots)
+    got: dict[int, tuple[int, ...]] = {}
+    several: list[int] = []
+    for t in hits:
+        for showing, key in shows.get(t, ()):
+            for i in showing & among:
+                if i in got:
+                    several.append(i)
+                else:
+                    got[i] = key
+    if several:
+        found = set(hits)
+        found.update([~t for t in hits])
+        for i in several:
+            c = compiled[i]
+            assert c is not None
+            got[i] = tuple(filter(found.__contains__, c.shown))
+    return list(map(got.get, slots, repeat(())))
+
+
+_LISTED_MAX: Final = 100_000  # combinations of found terms whose listing a matcher keeps
+_BY_TERM_FROM: Final = 16  # matching watchlists of a story from which _found_shown starts from the terms
 
 
 _BIT_FLAGS: Final = bytes.maketrans(b"01", b"\x00\x01")
@@ -631,10 +657,6 @@ class _Compiled:
     shown: tuple[int, ...] = ()  # both in one: the tickers' term ids, then ~id of each word's
     name: str = ""  # the watchlist's, here too: filling thousands of Matches reads them from here
     scope: str = ""
-    # shown as positions of a story's ``_StoryParts.present`` list (see there), behind two 0s
-    pick: Callable[[list[int | None]], tuple[int | None, ...]] = field(
-        default=itemgetter(0, 0), compare=False, repr=False
-    )
 
 
 _NO_POSTS: Final = (0, 0, 0, 0, 0)
@@ -914,15 +936,27 @@ class Matcher:
         else:
             c.shown_tickers, c.shown_words = c.tickers, c.keywords
         c.shown = c.shown_tickers + tuple(~t for t in c.shown_words)
-        ints = _shared_ints(2 * max((*c.shown_tickers, *c.shown_words), default=0) + 3)
-        positions = [
-            0,
-            0,
-            *(ints[2 * t + 1] for t in c.shown_tickers),
-            *(ints[2 * t + 2] for t in c.shown_words),
-        ]
-        c.pick = itemgetter(*positions)
         return c
+
+    _shows: dict[int, tuple[tuple[frozenset[int], tuple[int]], ...]] | None = None  # see _shown_index
+    _listed: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[str, ...]]] | None = None  # see listing
+
+    def _shown_index(self) -> dict[int, tuple[tuple[frozenset[int], tuple[int]], ...]]:
+        """Term id -> for each way it is shown (as a ticker: its id; as a word: ~id, see
+        ``_Compiled.shown``) the slots of the watchlists that show it so, and that entry alone
+        as a tuple (see _found_shown); made on first use, then kept (the matcher is immutable)."""
+        shows = self._shows
+        if shows is None:
+            acc: dict[int, list[int]] = {}
+            for i, c in enumerate(self._compiled):
+                if c is not None:
+                    for s in c.shown:
+                        acc.setdefault(s, []).append(i)
+            by_term: dict[int, list[tuple[frozenset[int], tuple[int]]]] = {}
+            for s, slots in acc.items():
+                by_term.setdefault(s if s >= 0 else ~s, []).append((frozenset(slots), (s,)))
+            shows = self._shows = {t: tuple(ways) for t, ways in by_term.items()}
+        return shows
 
     def _add_labels(self) -> None:
         """What a Match shows for each new term, and its TermHits by where-mask (shared, immutable)."""
@@ -1143,6 +1177,12 @@ class Matcher:
         return m
 
     # -- matching
+
+    @property
+    def slot_names(self) -> list[str]:
+        """The watchlist name of each slot (see ``MatchResult.slot_listing``); a removed
+        watchlist's slot keeps its name, and no story matches it."""
+        return list(map(_second, self._keys))
 
     @property
     def watchlists(self) -> tuple[Watchlist, ...]:

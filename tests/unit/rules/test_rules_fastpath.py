@@ -19,7 +19,7 @@ import pytest
 
 from bot.domain.models import Match, Watchlist
 from bot.domain.rules import Matcher, SymbolDirectory, compile_matcher
-from bot.domain.rules.matcher import _bit_indices, _run, _select
+from bot.domain.rules.matcher import _BY_TERM_FROM, _bit_indices, _run, _select
 
 
 def _scenario(
@@ -128,6 +128,40 @@ def test_listing_keeps_tickers_and_words_apart(directory: SymbolDirectory) -> No
     assert [(n, *parts[j]) for n, j in zip(names, which, strict=True)] == result.summaries()
     assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in result.matches]
     assert len(result.summaries()) == 4
+
+
+def test_listings_from_the_found_terms_equal_the_plain_ones(directory: SymbolDirectory) -> None:
+    """Stories matching many watchlists, some of which show several found terms (in their own
+    order), list the same tickers and terms as the eager Matches, each built on its own; also
+    on a matcher updated from a previous one (its index of shown terms made anew)."""
+    watchlists, stories = _scenario("popular", directory, 7)
+    # the same keywords in another order, so a story finds several in each order
+    for i in range(0, 400, 9):
+        w = watchlists[i]
+        if w.query is None and len(w.keywords) > 1:
+            watchlists[i] = replace(w, keywords=tuple(reversed(w.keywords)))
+    first = compile_matcher(watchlists[:350], directory)
+    for title, summary in stories[:40]:
+        first.match(title, summary).listing()  # index made on the first matcher
+    updated = compile_matcher(watchlists[50:], directory, previous=first)
+    by_terms = several = 0
+    for matcher in (compile_matcher(watchlists, directory), first, updated):
+        everyone = matcher.mask(lambda scope, name: True)
+        for title, summary in stories:
+            result = matcher.match(title, summary)
+            eager = result.matches_in(everyone)
+            assert result.summaries() == [(m.watchlist, m.tickers, m.terms) for m in eager], (title, summary)
+            names, which, parts = result.listing()
+            assert result.slot_listing() == (
+                [matcher._by_name[m.scope, m.watchlist] for m in eager],
+                which,
+                parts,
+            )
+            assert [matcher.slot_names[i] for i in result.slot_listing()[0]] == names
+            assert list(result.matches) == list(eager)
+            by_terms += len(eager) >= _BY_TERM_FROM
+            several += sum(len(m.tickers) + len(m.terms) > 1 for m in eager)
+    assert by_terms > 20 and several > 20
 
 
 @pytest.mark.parametrize("enabled", [True, False])
