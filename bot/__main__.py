@@ -2,8 +2,10 @@
 
 import gc
 
-# bot.cli.START_GC_THRESHOLDS, set before bot.cli and what it imports are loaded
-gc.set_threshold(10_000, 10, 10)
+from bot import GC_THRESHOLDS
+
+# set before bot.cli and what it imports are loaded
+gc.set_threshold(*GC_THRESHOLDS)
 
 from bot.cli import main  # noqa: E402
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 import gc
 import sys
 
+from bot import GC_THRESHOLDS
+
 SWITCH_INTERVAL = 0.0005  # seconds (the interpreter's default: 0.005)
 # (young, middle, old): young collections after this many more allocations than deallocations
 # of container objects (default 700); the middle and old thresholds are the defaults. Measured
 # at 1,000 feeds and 10,000 watchlists (bench_responsiveness): 50,000 made single young-and-middle
-# collections of up to 110 ms during a cycle, 10,000 kept them within about 50 ms.
-GC_THRESHOLDS = (10_000, 10, 10)
+# collections of up to 110 ms during a cycle, 10,000 kept them within about 50 ms: bot.GC_THRESHOLDS.
 
 
 def tune_interpreter() -> None:

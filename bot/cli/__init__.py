@@ -10,6 +10,7 @@ import gc
 
 import typer
 
+from bot import GC_THRESHOLDS
 from bot.cli import briefing, chat, cluster, core, delivery, ingest, market, rules, symbols
 
 app = typer.Typer(
@@ -25,15 +26,11 @@ for _module in (core, ingest, rules, symbols, market, delivery, briefing, chat, 
     _module.register(app)
 
 
-# Start-up (imports, a config of 10,000 watchlists) allocates millions of objects that all stay:
-# at the collector's default young threshold (700) they are walked again and again, a tenth of
-# a second of `marketbot run`'s start-up. These are the thresholds `marketbot run` keeps anyway
-# (bot.app.interpreter.GC_THRESHOLDS, not imported here: bot.app is heavy); ``python -m bot``
-# sets them before its first import.
-START_GC_THRESHOLDS = (10_000, 10, 10)
-
-
 def main() -> None:
     """Console-script entry point."""
-    gc.set_threshold(*START_GC_THRESHOLDS)
+    # Start-up (imports, a config of 10,000 watchlists) allocates millions of objects that all
+    # stay: at the collector's default young threshold (700) they are walked again and again,
+    # a tenth of a second of `marketbot run`'s start-up; ``python -m bot`` sets them even before
+    # its first import.
+    gc.set_threshold(*GC_THRESHOLDS)
     app()
